@@ -1,0 +1,1 @@
+"""Development helpers (throwaway PostgreSQL servers); not part of the shipped package."""
