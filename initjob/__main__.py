@@ -1,0 +1,3 @@
+from initjob.cli import main
+
+raise SystemExit(main())

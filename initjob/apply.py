@@ -1,0 +1,265 @@
+"""Run SQL against the database: a migration per transaction with its history row, DDL lock
+timeouts with a bounded retry, resumable no-transaction files, and cancellation on signals.
+
+A transactional migration is sent as one simple-query message (BEGIN, lock timeout, the file,
+its history row, COMMIT): one round trip per file, and the file and its row commit or vanish together.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from . import history, logs, sqltext
+from .errors import ConnectionLost, Interrupted, SqlFailed
+from .source import Migration, SqlFile
+
+Connection = psycopg.Connection[Any]
+LOCK_RETRIES = 5
+_LOST_SQLSTATES = {"57P01", "57P02", "57P03", "08000", "08003", "08006", "08001", "08004"}
+
+
+def is_connection_lost(conn: Connection, exc: psycopg.Error) -> bool:
+    return conn.broken or conn.closed or exc.sqlstate in _LOST_SQLSTATES or (
+        isinstance(exc, psycopg.OperationalError) and exc.sqlstate is None)
+
+
+def cancel_and_close(conn: Connection) -> None:
+    """Stop the running statement on the server now, then drop the session (rolls back, frees the lock)."""
+    try:
+        if not conn.closed:
+            conn.cancel_safe(timeout=3)
+    except Exception as exc:  # the cancel is best effort: closing rolls back anyway
+        logs.debug("db.cancel_failed", reason=logs.redact(str(exc)))
+    try:
+        conn.close()
+    except Exception as exc:
+        logs.debug("db.close_failed", reason=logs.redact(str(exc)))
+
+
+@contextmanager
+def guarded(conn: Connection, label: str, text: str, offset: int = 0) -> Iterator[None]:
+    """Translate what the server says about ``text`` into initjob errors; cancel on a signal."""
+    try:
+        yield
+    except Interrupted:
+        cancel_and_close(conn)
+        raise
+    except psycopg.Error as exc:
+        if is_connection_lost(conn, exc):
+            raise ConnectionLost(f"connection lost while running {label}: {_first_line(exc)}",
+                                 "the job reconnects and resumes from the history", file=label) from None
+        _rollback(conn)
+        raise sql_failed(exc, label, text, offset) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return logs.redact(lines[0] if lines else exc.__class__.__name__)
+
+
+def _rollback(conn: Connection) -> None:
+    if not conn.closed and conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        conn.execute("ROLLBACK")
+
+
+def sql_failed(exc: psycopg.Error, label: str, text: str, offset: int = 0) -> SqlFailed:
+    """An exit-5 error naming the file, the line from PostgreSQL's error position, and its message."""
+    position = exc.diag.statement_position
+    line = sqltext.line_of(text, int(position) - offset) if position and int(position) > offset else None
+    where = f"{label}:{line}" if line else label
+    return SqlFailed(
+        f"{where}: {_first_line(exc)}",
+        "fix the file; its transaction was rolled back and nothing of it was applied",
+        file=label, line=line, sqlstate=exc.sqlstate, detail=exc.diag.message_detail,
+        pg_hint=exc.diag.message_hint,
+    )
+
+
+def _lock_timeout_sql(seconds: float, local: bool = True) -> str:
+    ms = max(int(seconds * 1000), 1)
+    return f"SET {'LOCAL ' if local else ''}lock_timeout = {ms}"
+
+
+def with_lock_retries(label: str, action: Callable[[], None]) -> None:
+    """Run ``action``; when a DDL statement gave up on a table lock (55P03), wait and run it again."""
+    delay = 0.5
+    for attempt in range(1, LOCK_RETRIES + 1):
+        try:
+            action()
+            return
+        except SqlFailed as exc:
+            if exc.fields.get("sqlstate") != "55P03" or attempt == LOCK_RETRIES:
+                raise
+            pause = delay * random.uniform(0.8, 1.2)
+            logs.warning("migration.lock_timeout", file=label, attempt=attempt, next_delay_s=round(pause, 2),
+                         hint="a long transaction holds a lock on a table this file alters")
+            time.sleep(pause)
+            delay = min(delay * 2, 8.0)
+
+
+def run_transactional(conn: Connection, label: str, body: str, ddl_lock_timeout: float,
+                      trailer: list[sql.Composable], commit: bool = True) -> None:
+    """BEGIN; lock timeout; body; trailer statements; COMMIT — as one message, one round trip."""
+    head = f"BEGIN;\n{_lock_timeout_sql(ddl_lock_timeout)};\n"
+    tail = "".join(";\n" + s.as_string(conn) for s in trailer)
+    text = head + body + "\n" + tail + (";\nCOMMIT;" if commit else ";")
+    with guarded(conn, label, body, offset=len(head)):
+        conn.execute(text.encode())
+
+
+def apply_migration(conn: Connection, schema: str, m: Migration, ddl_lock_timeout: float, by: str,
+                    finish: Callable[[], list[sql.Composable]] | None = None, resume_from: int = 0) -> int:
+    """Apply one migration with its history row; ``finish`` adds statements to its last transaction."""
+    start = time.monotonic()
+    if m.transactional:
+        row = history.history_insert(schema, m.version, m.version_text, m.name, "migration", m.up.checksum,
+                                     True, True, by)
+
+        def attempt() -> None:
+            if finish is None:
+                run_transactional(conn, m.up.path, m.up.text, ddl_lock_timeout, [row])
+            else:
+                run_transactional(conn, m.up.path, m.up.text, ddl_lock_timeout, [row], commit=False)
+                trailer = finish()
+                with guarded(conn, m.up.path, ""):
+                    for stmt in trailer:
+                        conn.execute(stmt)
+                    conn.execute("COMMIT")
+
+        with_lock_retries(m.up.path, attempt)
+    else:
+        _apply_statements(conn, schema, m, ddl_lock_timeout, by, resume_from, finish)
+    return int((time.monotonic() - start) * 1000)
+
+
+def _apply_statements(conn: Connection, schema: str, m: Migration, ddl_lock_timeout: float, by: str,
+                      resume_from: int, finish: Callable[[], list[sql.Composable]] | None) -> None:
+    """A no-transaction file, statement by statement, its progress recorded after each one.
+
+    A history row with ``success = false`` exists from the start, so a crash is never mistaken for
+    success; the next run resumes at the first statement not recorded as done.
+    """
+    s = sql.Identifier(schema)
+    started = time.monotonic()
+    statements = sqltext.split_statements(m.up.text)
+    if resume_from == 0:
+        with guarded(conn, m.up.path, ""):
+            conn.execute(history.history_insert(schema, m.version, m.version_text, m.name, "migration",
+                                                m.up.checksum, False, False, by, timed=False))
+    else:
+        logs.warning("migration.resumed", version=m.version_text, name=m.name, from_statement=resume_from + 1,
+                     statements=len(statements))
+        with guarded(conn, m.up.path, ""):
+            conn.execute(sql.SQL("UPDATE {}.history SET checksum = %s WHERE version = %s").format(s),
+                         (m.up.checksum, m.version))
+    progress = sql.SQL("UPDATE {}.history SET statements_done = {} WHERE version = {}")
+    for index in range(resume_from, len(statements)):
+        stmt = statements[index]
+        done = progress.format(s, sql.Literal(index + 1), sql.Literal(m.version))
+        label = m.up.path
+
+        def attempt(stmt: sqltext.Statement = stmt, done: sql.Composed = done, label: str = label) -> None:
+            if sqltext.needs_no_transaction(stmt):
+                _run_outside_transaction(conn, label, stmt, ddl_lock_timeout, m.up.text)
+                with guarded(conn, label, ""):
+                    conn.execute(done)
+            else:
+                run_transactional(conn, label, _pad(m.up.text, stmt), ddl_lock_timeout, [done])
+
+        with_lock_retries(label, attempt)
+    final: list[sql.Composable] = [
+        sql.SQL("UPDATE {}.history SET success = true, applied_at = now(), execution_ms = {} WHERE version = {}"
+                ).format(s, sql.Literal(int((time.monotonic() - started) * 1000)), sql.Literal(m.version))]
+    with guarded(conn, m.up.path, ""):
+        conn.execute("BEGIN")
+        for stmt_sql in final + (finish() if finish else []):
+            conn.execute(stmt_sql)
+        conn.execute("COMMIT")
+
+
+def _pad(text: str, stmt: sqltext.Statement) -> str:
+    """The statement preceded by blank lines, so PostgreSQL's error position maps to the file's line."""
+    return "\n" * (stmt.line - 1) + stmt.text
+
+
+def _run_outside_transaction(conn: Connection, label: str, stmt: sqltext.Statement, ddl_lock_timeout: float,
+                             full_text: str) -> None:
+    target = sqltext.concurrent_index_target(stmt)
+    if target is not None and _leftover_index(conn, label, *target):
+        return
+    with guarded(conn, label, _pad(full_text, stmt)):
+        conn.execute(_lock_timeout_sql(ddl_lock_timeout, local=False))
+        try:
+            conn.execute(_pad(full_text, stmt).encode())
+        finally:
+            if not conn.closed and not conn.broken:
+                conn.execute("RESET lock_timeout")
+
+
+def _leftover_index(conn: Connection, label: str, name: str, table: str) -> bool:
+    """After a crash mid ``CREATE INDEX CONCURRENTLY``: True if the index is done, drop it if left invalid."""
+    with guarded(conn, label, ""):
+        row = conn.execute(
+            """
+            SELECT i.indisvalid, quote_ident(n.nspname) || '.' || quote_ident(c.relname)
+            FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE c.oid = to_regclass(
+                CASE WHEN position('.' in %s) > 0
+                     THEN split_part(%s, '.', 1) || '.' || %s ELSE %s END)
+            """,
+            (table, table, name, name),
+        ).fetchone()
+    if row is None:
+        return False
+    if row[0]:
+        logs.event("migration.statement_already_done", file=label, index=row[1])
+        return True
+    logs.warning("migration.invalid_index_dropped", file=label, index=row[1],
+                 reason="a previous run died while building it concurrently")
+    with guarded(conn, label, ""):
+        conn.execute(sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(sql.SQL(row[1])))
+    return False
+
+
+def run_files_in_transaction(conn: Connection, files: list[SqlFile], ddl_lock_timeout: float,
+                             finish: Callable[[], list[sql.Composable]]) -> None:
+    """Auto-sync of a fresh database: every schema file in one transaction with the recorded state."""
+    with guarded(conn, "BEGIN", ""):
+        conn.execute("BEGIN")
+        conn.execute(_lock_timeout_sql(ddl_lock_timeout))
+    for f in files:
+        with guarded(conn, f.path, f.text):
+            conn.execute(f.text.encode())
+        logs.event("schema.file_applied", file=f.path)
+    with guarded(conn, "state", ""):
+        for stmt in finish():
+            conn.execute(stmt)
+        conn.execute("COMMIT")
+
+
+def run_down(conn: Connection, schema: str, row: history.Applied, m: Migration, ddl_lock_timeout: float,
+             by: str) -> None:
+    """A down file and the removal of its history row, in one transaction."""
+    assert m.down is not None
+    trailer: list[sql.Composable] = [
+        history.history_delete(schema, row.version),
+        history.event_insert(schema, "rollback", by, row.version, {"name": row.name, "file": m.down.path}),
+    ]
+    if m.down.text.lstrip().startswith("-- initjob:no-transaction"):
+        for stmt in sqltext.split_statements(m.down.text):
+            _run_outside_transaction(conn, m.down.path, stmt, ddl_lock_timeout, m.down.text)
+        with guarded(conn, m.down.path, ""):
+            conn.execute("BEGIN")
+            for t in trailer:
+                conn.execute(t)
+            conn.execute("COMMIT")
+        return
+    with_lock_retries(m.down.path, lambda: run_transactional(conn, m.down.path, m.down.text,  # type: ignore[union-attr]
+                                                             ddl_lock_timeout, trailer))

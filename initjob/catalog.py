@@ -1,0 +1,703 @@
+"""The catalog snapshot: a plain-data picture of some schemas, read from a live database.
+
+Two databases holding the same schema give equal snapshots, whatever order the objects were created
+in: nothing here is an OID or an attnum, every collection is sorted by name (columns by their position
+among the live columns), and every definition comes from PostgreSQL's own deparsers (``pg_get_*def``,
+``format_type``) run with an empty ``search_path`` so that every name outside ``pg_catalog`` is
+schema-qualified the same way in both databases.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import re
+import types
+import typing
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+# Bumped whenever the model or its normalisation changes, so old fingerprints never match new ones.
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Column:
+    """A table, view or composite-type column; ``type`` is ``format_type`` output with modifiers."""
+
+    name: str
+    type: str
+    not_null: bool = False
+    default: str | None = None
+    identity: str = ""  # "" | "ALWAYS" | "BY DEFAULT"
+    generated: str | None = None  # generation expression of a generated column
+    generated_kind: str = ""  # "" | "STORED" | "VIRTUAL"
+    collation: str | None = None  # only when it differs from the type's default
+    comment: str | None = None
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """A table or domain constraint; ``definition`` is ``pg_get_constraintdef`` (with NOT VALID)."""
+
+    name: str
+    kind: str  # "p" primary key, "u" unique, "f" foreign key, "c" check, "x" exclusion
+    definition: str
+    validated: bool = True
+    comment: str | None = None
+
+
+@dataclass(frozen=True)
+class Index:
+    """An index that backs no constraint; ``definition`` is ``pg_get_indexdef``."""
+
+    name: str
+    definition: str
+    valid: bool = True  # False after a failed CREATE INDEX CONCURRENTLY: it must be rebuilt
+    comment: str | None = None
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """A user trigger (not internal, not cloned onto a partition); ``definition`` is ``pg_get_triggerdef``."""
+
+    name: str
+    definition: str
+    enabled: str = "O"  # pg_trigger.tgenabled: O origin, D disabled, R replica, A always
+    comment: str | None = None
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A row-level security policy."""
+
+    name: str
+    command: str  # ALL | SELECT | INSERT | UPDATE | DELETE
+    permissive: bool
+    roles: tuple[str, ...]  # quoted role names, or PUBLIC
+    using: str | None = None
+    check: str | None = None
+    comment: str | None = None
+
+
+@dataclass(frozen=True)
+class Table:
+    """An ordinary or partitioned table, or a partition (``parent`` and ``bound`` set)."""
+
+    schema: str
+    name: str
+    partition_key: str | None = None  # pg_get_partkeydef for a partitioned table
+    parent: str | None = None  # qualified name of the partitioned parent
+    bound: str | None = None  # "FOR VALUES ..." / "DEFAULT"
+    unlogged: bool = False
+    rls: bool = False
+    rls_forced: bool = False
+    options: tuple[str, ...] = ()
+    columns: tuple[Column, ...] = ()
+    constraints: tuple[Constraint, ...] = ()
+    indexes: tuple[Index, ...] = ()
+    triggers: tuple[Trigger, ...] = ()
+    policies: tuple[Policy, ...] = ()
+    comment: str | None = None
+
+
+@dataclass(frozen=True)
+class View:
+    """A view or materialized view; ``definition`` is the normalised ``pg_get_viewdef``."""
+
+    schema: str
+    name: str
+    definition: str
+    materialized: bool = False
+    options: tuple[str, ...] = ()
+    columns: tuple[Column, ...] = ()
+    indexes: tuple[Index, ...] = ()
+    triggers: tuple[Trigger, ...] = ()
+    comment: str | None = None
+
+
+@dataclass(frozen=True)
+class Sequence_:
+    """A free-standing or serial sequence (identity sequences belong to their column)."""
+
+    schema: str
+    name: str
+    type: str
+    start: int
+    increment: int
+    minimum: int
+    maximum: int
+    cache: int
+    cycle: bool
+    owned_by: str | None = None  # qualified "schema.table.column"
+    comment: str | None = None
+
+
+@dataclass(frozen=True)
+class Enum:
+    schema: str
+    name: str
+    labels: tuple[str, ...]
+    comment: str | None = None
+
+
+@dataclass(frozen=True)
+class Domain:
+    schema: str
+    name: str
+    type: str
+    not_null: bool = False
+    default: str | None = None
+    collation: str | None = None
+    constraints: tuple[Constraint, ...] = ()
+    comment: str | None = None
+
+
+@dataclass(frozen=True)
+class Composite:
+    schema: str
+    name: str
+    attributes: tuple[Column, ...] = ()
+    comment: str | None = None
+
+
+@dataclass(frozen=True)
+class Function:
+    """A function or procedure; ``definition`` is ``pg_get_functiondef`` (a CREATE OR REPLACE)."""
+
+    schema: str
+    name: str
+    arguments: str  # pg_get_function_identity_arguments: the part of the identity after the name
+    kind: str  # "function" | "procedure"
+    result: str | None
+    definition: str
+    comment: str | None = None
+
+
+@dataclass(frozen=True)
+class Extension:
+    name: str
+    schema: str
+
+
+@dataclass(frozen=True)
+class Schema:
+    name: str
+    comment: str | None = None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything initjob compares in the managed schemas; each tuple is sorted by its key."""
+
+    schemas: tuple[Schema, ...] = ()
+    extensions: tuple[Extension, ...] = ()
+    enums: tuple[Enum, ...] = ()
+    domains: tuple[Domain, ...] = ()
+    composites: tuple[Composite, ...] = ()
+    sequences: tuple[Sequence_, ...] = ()
+    tables: tuple[Table, ...] = ()
+    views: tuple[View, ...] = ()
+    functions: tuple[Function, ...] = ()
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading a live database
+
+# Queries are composed with psycopg.sql from constant fragments; the only value, the schema list,
+# is a bound parameter.
+def _not_member(classid: str, oid: str) -> sql.Composable:
+    """An extension's own tables, types and functions are the extension's business, never ours."""
+    return sql.SQL(
+        "NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e WHERE e.classid = {}::regclass"
+        " AND e.objid = {} AND e.deptype = 'e')"
+    ).format(sql.Literal(classid), sql.SQL(oid))
+
+
+def _comment(classid: str, oid: str) -> sql.Composable:
+    return sql.SQL(
+        "(SELECT description FROM pg_catalog.pg_description WHERE objoid = {}"
+        " AND classoid = {}::regclass AND objsubid = 0)"
+    ).format(sql.SQL(oid), sql.Literal(classid))
+
+
+def _collation(coll: str, default: str) -> sql.Composable:
+    """A non-default collation, named as CREATE or ALTER would name it."""
+    return sql.SQL("CASE WHEN {c} <> 0 AND {c} <> {d} THEN {c}::regcollation::text END").format(
+        c=sql.SQL(coll), d=sql.SQL(default)
+    )
+
+
+_FRAGMENTS: dict[str, sql.Composable] = {
+    "in_schemas": sql.SQL("n.nspname = ANY(%(schemas)s)"),
+    "rel": sql.SQL("pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"),
+    "type": sql.SQL("pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace"),
+    "class_member": _not_member("pg_class", "c.oid"),
+    "type_member": _not_member("pg_type", "t.oid"),
+    "proc_member": _not_member("pg_proc", "p.oid"),
+    "class_comment": _comment("pg_class", "c.oid"),
+    "type_comment": _comment("pg_type", "t.oid"),
+}
+
+
+def _query(template: str, **parts: sql.Composable) -> sql.Composed:
+    return sql.SQL(template).format(**_FRAGMENTS, **parts)
+
+
+_Q_SCHEMAS = _query(
+    """SELECT n.nspname, {comment} FROM pg_catalog.pg_namespace n WHERE {in_schemas}""",
+    comment=_comment("pg_namespace", "n.oid"),
+)
+
+_Q_EXTENSIONS = _query("""
+SELECT x.extname, n.nspname
+FROM pg_catalog.pg_extension x JOIN pg_catalog.pg_namespace n ON n.oid = x.extnamespace
+WHERE {in_schemas}""")
+
+_Q_ENUMS = _query("""
+SELECT n.nspname, t.typname,
+       ARRAY(SELECT enumlabel FROM pg_catalog.pg_enum WHERE enumtypid = t.oid ORDER BY enumsortorder),
+       {type_comment}
+FROM {type} WHERE t.typtype = 'e' AND {in_schemas} AND {type_member}""")
+
+_Q_DOMAINS = _query(
+    """
+SELECT n.nspname, t.typname, pg_catalog.format_type(t.typbasetype, t.typtypmod), t.typnotnull,
+       pg_catalog.pg_get_expr(t.typdefaultbin, 0), {collation}, {type_comment}
+FROM {type} JOIN pg_catalog.pg_type b ON b.oid = t.typbasetype
+WHERE t.typtype = 'd' AND {in_schemas} AND {type_member}""",
+    collation=_collation("t.typcollation", "b.typcollation"),
+)
+
+_Q_COMPOSITES = _query("""
+SELECT n.nspname, t.typname, {type_comment}
+FROM {type} JOIN pg_catalog.pg_class c ON c.oid = t.typrelid
+WHERE t.typtype = 'c' AND c.relkind = 'c' AND {in_schemas} AND {type_member}""")
+
+# Identity sequences are left out: they belong to their column.
+_Q_SEQUENCES = _query("""
+SELECT n.nspname, c.relname, pg_catalog.format_type(s.seqtypid, NULL), s.seqstart, s.seqincrement,
+       s.seqmin, s.seqmax, s.seqcache, s.seqcycle,
+       (SELECT d.refobjid::regclass::text || '.' || quote_ident(a.attname)
+          FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_attribute a
+            ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+         WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'a'
+           AND d.refclassid = 'pg_class'::regclass AND d.refobjsubid > 0),
+       {class_comment}
+FROM pg_catalog.pg_sequence s JOIN {rel} ON c.oid = s.seqrelid
+WHERE {in_schemas} AND {class_member}
+  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+                   WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'i')""")
+
+_Q_TABLES = _query("""
+SELECT n.nspname, c.relname,
+       CASE WHEN c.relkind = 'p' THEN pg_catalog.pg_get_partkeydef(c.oid) END,
+       (SELECT i.inhparent::regclass::text FROM pg_catalog.pg_inherits i
+         WHERE i.inhrelid = c.oid AND c.relispartition),
+       CASE WHEN c.relispartition THEN pg_catalog.pg_get_expr(c.relpartbound, c.oid) END,
+       c.relpersistence = 'u', c.relrowsecurity, c.relforcerowsecurity,
+       coalesce(c.reloptions, '{{}}'), {class_comment}
+FROM {rel}
+WHERE c.relkind IN ('r', 'p') AND {in_schemas} AND {class_member}""")
+
+_Q_VIEWS = _query("""
+SELECT n.nspname, c.relname, pg_catalog.pg_get_viewdef(c.oid), c.relkind = 'm',
+       coalesce(c.reloptions, '{{}}'), {class_comment}
+FROM {rel}
+WHERE c.relkind IN ('v', 'm') AND {in_schemas} AND {class_member}""")
+
+# Columns of tables, views and composite types alike, in their order among the live columns.
+_Q_COLUMNS = _query(
+    """
+SELECT n.nspname, c.relname, a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), a.attnotnull,
+       CASE WHEN a.attgenerated = '' THEN pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) END,
+       a.attidentity,
+       CASE WHEN a.attgenerated <> '' THEN pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) END,
+       a.attgenerated, {collation}, d.description
+FROM pg_catalog.pg_attribute a
+JOIN {rel} ON c.oid = a.attrelid
+JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+LEFT JOIN pg_catalog.pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+LEFT JOIN pg_catalog.pg_description d
+       ON d.objoid = c.oid AND d.classoid = 'pg_class'::regclass AND d.objsubid = a.attnum
+WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p', 'v', 'm', 'c') AND {in_schemas}
+ORDER BY n.nspname, c.relname, a.attnum""",
+    collation=_collation("a.attcollation", "t.typcollation"),
+)
+
+# Constraints cloned onto partitions or inherited follow their parent's; NOT NULL constraints
+# (catalogued here from PostgreSQL 18 on) are modelled as the column's not_null instead.
+_Q_CONSTRAINTS = _query(
+    """
+SELECT n.nspname, coalesce(c.relname, t.typname), con.conrelid <> 0, con.conname, con.contype,
+       pg_catalog.pg_get_constraintdef(con.oid), con.convalidated, {comment}
+FROM pg_catalog.pg_constraint con
+JOIN pg_catalog.pg_namespace n ON n.oid = con.connamespace
+LEFT JOIN pg_catalog.pg_class c ON c.oid = con.conrelid
+LEFT JOIN pg_catalog.pg_type t ON t.oid = con.contypid
+WHERE con.contype IN ('p', 'u', 'f', 'c', 'x') AND {in_schemas}
+  AND con.conparentid = 0 AND (con.conislocal OR con.conrelid = 0)""",
+    comment=_comment("pg_constraint", "con.oid"),
+)
+
+# Indexes that back a constraint are the constraint's; those attached to a parent index follow it.
+_Q_INDEXES = _query(
+    """
+SELECT n.nspname, c.relname, i.relname, pg_catalog.pg_get_indexdef(i.oid), x.indisvalid, {comment}
+FROM pg_catalog.pg_index x
+JOIN pg_catalog.pg_class i ON i.oid = x.indexrelid
+JOIN {rel} ON c.oid = x.indrelid
+WHERE c.relkind IN ('r', 'p', 'm') AND {in_schemas}
+  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k WHERE k.conindid = x.indexrelid
+                     AND k.conrelid = x.indrelid AND k.contype IN ('p', 'u', 'x'))
+  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits h WHERE h.inhrelid = x.indexrelid)""",
+    comment=_comment("pg_class", "i.oid"),
+)
+
+_Q_TRIGGERS = _query(
+    """
+SELECT n.nspname, c.relname, g.tgname, pg_catalog.pg_get_triggerdef(g.oid), g.tgenabled, {comment}
+FROM pg_catalog.pg_trigger g JOIN {rel} ON c.oid = g.tgrelid
+WHERE NOT g.tgisinternal AND g.tgparentid = 0 AND {in_schemas}""",
+    comment=_comment("pg_trigger", "g.oid"),
+)
+
+_Q_POLICIES = _query(
+    """
+SELECT n.nspname, c.relname, p.polname,
+       CASE p.polcmd WHEN 'r' THEN 'SELECT' WHEN 'a' THEN 'INSERT' WHEN 'w' THEN 'UPDATE'
+                     WHEN 'd' THEN 'DELETE' ELSE 'ALL' END,
+       p.polpermissive,
+       ARRAY(SELECT CASE WHEN r = 0 THEN 'PUBLIC' ELSE r::regrole::text END
+               FROM unnest(p.polroles) r ORDER BY 1),
+       pg_catalog.pg_get_expr(p.polqual, p.polrelid), pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid),
+       {comment}
+FROM pg_catalog.pg_policy p JOIN {rel} ON c.oid = p.polrelid
+WHERE {in_schemas}""",
+    comment=_comment("pg_policy", "p.oid"),
+)
+
+# Aggregates are left out: pg_get_functiondef cannot deparse them.
+_Q_FUNCTIONS = _query(
+    """
+SELECT n.nspname, p.proname, pg_catalog.pg_get_function_identity_arguments(p.oid),
+       CASE p.prokind WHEN 'p' THEN 'procedure' ELSE 'function' END,
+       pg_catalog.pg_get_function_result(p.oid), pg_catalog.pg_get_functiondef(p.oid), {comment}
+FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+WHERE p.prokind IN ('f', 'p', 'w') AND {in_schemas} AND {proc_member}""",
+    comment=_comment("pg_proc", "p.oid"),
+)
+
+# The order the rows come back in does not matter: build_snapshot sorts everything.
+QUERIES: dict[str, sql.Composed] = {
+    "schemas": _Q_SCHEMAS,
+    "extensions": _Q_EXTENSIONS,
+    "enums": _Q_ENUMS,
+    "domains": _Q_DOMAINS,
+    "composites": _Q_COMPOSITES,
+    "sequences": _Q_SEQUENCES,
+    "tables": _Q_TABLES,
+    "views": _Q_VIEWS,
+    "columns": _Q_COLUMNS,
+    "constraints": _Q_CONSTRAINTS,
+    "indexes": _Q_INDEXES,
+    "triggers": _Q_TRIGGERS,
+    "policies": _Q_POLICIES,
+    "functions": _Q_FUNCTIONS,
+}
+
+_Q_USER_SCHEMAS = _query(
+    """
+SELECT n.nspname FROM pg_catalog.pg_namespace n
+WHERE n.nspname NOT LIKE 'pg\\_%%' AND n.nspname <> 'information_schema'
+  AND n.nspname <> ALL(%(exclude)s) AND {member}
+ORDER BY 1""",
+    member=_not_member("pg_namespace", "n.oid"),
+)
+
+Rows = list[tuple[Any, ...]]
+
+
+def read_snapshot(conn: psycopg.Connection[Any], schemas: Sequence[str]) -> Snapshot:
+    """Read the catalog of ``schemas`` in one pipelined round trip; changes nothing.
+
+    The queries run inside a transaction (or a savepoint, if the caller has one open) that is
+    always rolled back: that is what makes the ``search_path`` change local and the read read-only.
+    """
+    params = {"schemas": list(schemas)}
+    with conn.pipeline(), conn.transaction(force_rollback=True):
+        # An empty search_path makes every deparser qualify every name outside pg_catalog.
+        conn.execute("SELECT pg_catalog.set_config('search_path', '', true)")
+        cursors = {key: conn.execute(query, params) for key, query in QUERIES.items()}
+        rows = {key: cur.fetchall() for key, cur in cursors.items()}
+    return build_snapshot(rows)
+
+
+def user_schemas(conn: psycopg.Connection[Any], exclude: Sequence[str]) -> list[str]:
+    """Every schema an application made: not a system schema, not an extension's, not in ``exclude``."""
+    rows = conn.execute(_Q_USER_SCHEMAS, {"exclude": list(exclude)}).fetchall()
+    return [r[0] for r in rows]
+
+
+# ---------------------------------------------------------------------------------------------
+# Rows to values (pure)
+
+def build_snapshot(rows: dict[str, Rows]) -> Snapshot:
+    """Assemble a snapshot from the rows of each query in ``QUERIES``."""
+    children = _children(rows)
+    return Snapshot(
+        schemas=_sorted(Schema(r[0], r[1]) for r in rows["schemas"]),
+        extensions=_sorted(Extension(r[0], r[1]) for r in rows["extensions"]),
+        enums=_sorted(Enum(r[0], r[1], tuple(r[2]), r[3]) for r in rows["enums"]),
+        domains=_sorted(_domain(r, children) for r in rows["domains"]),
+        composites=_sorted(
+            Composite(r[0], r[1], tuple(children["columns"][(r[0], r[1])]), r[2]) for r in rows["composites"]
+        ),
+        sequences=_sorted(Sequence_(*r) for r in rows["sequences"]),
+        tables=_sorted(_table(r, children) for r in rows["tables"]),
+        views=_sorted(_view(r, children) for r in rows["views"]),
+        functions=_sorted(Function(*r) for r in rows["functions"]),
+    )
+
+
+Children = dict[str, dict[tuple[str, str], list[Any]]]
+
+
+def _children(rows: dict[str, Rows]) -> Children:
+    """Group columns, constraints, indexes, triggers and policies under their (schema, owner)."""
+    out: Children = {k: defaultdict(list) for k in ("columns", "table_constraints", "domain_constraints",
+                                                    "indexes", "triggers", "policies")}
+    for r in rows["columns"]:
+        out["columns"][(r[0], r[1])].append(_column(r[2:]))
+    for r in rows["constraints"]:
+        kind = "table_constraints" if r[2] else "domain_constraints"
+        out[kind][(r[0], r[1])].append(Constraint(r[3], r[4], r[5], r[6], r[7]))
+    for r in rows["indexes"]:
+        out["indexes"][(r[0], r[1])].append(Index(*r[2:]))
+    for r in rows["triggers"]:
+        out["triggers"][(r[0], r[1])].append(Trigger(*r[2:]))
+    for r in rows["policies"]:
+        out["policies"][(r[0], r[1])].append(Policy(r[2], r[3], r[4], tuple(r[5]), *r[6:]))
+    return out
+
+
+_IDENTITY = {"a": "ALWAYS", "d": "BY DEFAULT"}
+_GENERATED = {"s": "STORED", "v": "VIRTUAL"}
+
+
+def _column(r: tuple[Any, ...]) -> Column:
+    name, type_, not_null, default, identity, generated, gen_kind, collation, comment = r
+    return Column(name, type_, not_null, default, _IDENTITY.get(identity, ""), generated,
+                  _GENERATED.get(gen_kind, ""), collation, comment)
+
+
+def _domain(r: tuple[Any, ...], children: Children) -> Domain:
+    checks = _sorted(children["domain_constraints"][(r[0], r[1])])
+    return Domain(r[0], r[1], r[2], r[3], r[4], r[5], checks, r[6])
+
+
+def _table(r: tuple[Any, ...], children: Children) -> Table:
+    schema, name, key, parent, bound, unlogged, rls, forced, options, comment = r
+    own = (schema, name)
+    return Table(
+        schema, name, key, parent, bound, unlogged, rls, forced, tuple(sorted(options)),
+        columns=tuple(children["columns"][own]),
+        constraints=_sorted(children["table_constraints"][own]),
+        indexes=_sorted(children["indexes"][own]),
+        triggers=_sorted(children["triggers"][own]),
+        policies=_sorted(children["policies"][own]),
+        comment=comment,
+    )
+
+
+def _view(r: tuple[Any, ...], children: Children) -> View:
+    schema, name, definition, materialized, options, comment = r
+    own = (schema, name)
+    return View(
+        schema, name, normalize_sql(definition), materialized, tuple(sorted(options)),
+        columns=tuple(children["columns"][own]),
+        indexes=_sorted(children["indexes"][own]),
+        triggers=_sorted(children["triggers"][own]),
+        comment=comment,
+    )
+
+
+_T = typing.TypeVar("_T")
+
+
+def _sorted(items: Iterable[_T]) -> tuple[_T, ...]:
+    """Sort by the identifying fields (schema, name, arguments) so creation order never shows."""
+    return tuple(sorted(items, key=_key))
+
+
+def _key(item: Any) -> tuple[str, ...]:
+    return tuple(getattr(item, f, "") for f in ("schema", "name", "arguments"))
+
+
+# Outside quotes, any run of whitespace becomes one space: pg_get_viewdef's indentation and line
+# breaks are layout, and they changed between PostgreSQL majors.
+_TOKENS = re.compile(r"""('(?:[^']|'')*'|"(?:[^"]|"")*"|\s+|[^'"\s]+)""")
+
+
+def normalize_sql(text: str) -> str:
+    """Collapse layout whitespace outside string literals and quoted identifiers."""
+    return "".join(" " if tok.isspace() else tok for tok in _TOKENS.findall(text)).strip().rstrip(";").rstrip()
+
+
+# ---------------------------------------------------------------------------------------------
+# Fingerprint and JSON
+
+def snapshot_to_json(snapshot: Snapshot) -> str:
+    """Canonical JSON: sorted keys, no spaces; the same snapshot always gives the same text."""
+    doc = {"format": FORMAT_VERSION, "snapshot": dataclasses.asdict(snapshot)}
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def snapshot_from_json(text: str) -> Snapshot:
+    """The inverse of ``snapshot_to_json``."""
+    doc = json.loads(text)
+    if doc.get("format") != FORMAT_VERSION:
+        found = doc.get("format")
+        raise ValueError(f"snapshot format {found!r} is not {FORMAT_VERSION}; take a new snapshot")
+    return _decode(Snapshot, doc["snapshot"])  # type: ignore[no-any-return]
+
+
+def fingerprint(snapshot: Snapshot) -> str:
+    """sha256 hex of the canonical JSON."""
+    return hashlib.sha256(snapshot_to_json(snapshot).encode()).hexdigest()
+
+
+def _decode(tp: Any, value: Any) -> Any:
+    """Rebuild a value of type ``tp`` from its ``asdict`` form, guided by the type hints."""
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        hints = typing.get_type_hints(tp)
+        return tp(**{f.name: _decode(hints[f.name], value[f.name]) for f in dataclasses.fields(tp)})
+    origin = typing.get_origin(tp)
+    if origin is tuple:
+        item = typing.get_args(tp)[0]
+        return tuple(_decode(item, v) for v in value)
+    if origin in (typing.Union, types.UnionType):
+        return None if value is None else _decode(typing.get_args(tp)[0], value)
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# Human-readable comparison
+
+def describe_differences(old: Snapshot, new: Snapshot, limit: int = 50) -> list[str]:
+    """Lines saying how ``old`` (the database examined) differs from ``new`` (what it should be).
+
+    "missing": in ``new`` only; "unexpected": in ``old`` only; "differs": in both, not equal.
+    At most ``limit`` lines; a last line says how many more there were.
+    """
+    lines: list[str] = []
+    for label, field in _KINDS:
+        lines += _compare(label, getattr(old, field.name), getattr(new, field.name))
+    if len(lines) > limit:
+        return [*lines[: limit - 1], f"... and {len(lines) - limit + 1} more differences"]
+    return lines
+
+
+_KINDS = list(zip(
+    ["schema", "extension", "enum", "domain", "type", "sequence", "table", "view", "function"],
+    dataclasses.fields(Snapshot),
+    strict=True,
+))
+
+
+def qualified(item: Any) -> str:
+    """``schema.name`` (``name(args)`` for functions), quoted where SQL would need it."""
+    parts = [quote_ident(item.schema)] if hasattr(item, "schema") and not isinstance(item, Extension) else []
+    text = ".".join([*parts, quote_ident(item.name)])
+    return f"{text}({item.arguments})" if isinstance(item, Function) else text
+
+
+def _compare(label: str, old: tuple[Any, ...], new: tuple[Any, ...]) -> list[str]:
+    before = {qualified(o): o for o in old}
+    after = {qualified(o): o for o in new}
+    lines: list[str] = []
+    for name in sorted(before.keys() | after.keys()):
+        if name not in before:
+            lines.append(f"{label} {name} missing")
+        elif name not in after:
+            lines.append(f"{label} {name} unexpected")
+        elif before[name] != after[name]:
+            lines += _compare_members(f"{label} {name}", before[name], after[name])
+    return lines
+
+
+# Members compared one by one, so a line names the column or index that differs.
+_MEMBERS = {"columns": "column", "attributes": "attribute", "constraints": "constraint",
+            "indexes": "index", "triggers": "trigger", "policies": "policy"}
+
+
+def _compare_members(prefix: str, old: Any, new: Any) -> list[str]:
+    lines: list[str] = []
+    for f in dataclasses.fields(old):
+        a, b = getattr(old, f.name), getattr(new, f.name)
+        if a == b:
+            continue
+        if f.name not in _MEMBERS:
+            lines.append(f"{prefix}: {f.name.replace('_', ' ')} differs")
+            continue
+        lines += _compare_named(f"{prefix}: {_MEMBERS[f.name]}", a, b)
+    return lines or [f"{prefix} differs"]
+
+
+def _compare_named(prefix: str, old: tuple[Any, ...], new: tuple[Any, ...]) -> list[str]:
+    before = {o.name: o for o in old}
+    after = {o.name: o for o in new}
+    lines = []
+    for name in [*before, *(n for n in after if n not in before)]:
+        if name not in before:
+            lines.append(f"{prefix} {quote_ident(name)} missing")
+        elif name not in after:
+            lines.append(f"{prefix} {quote_ident(name)} unexpected")
+        elif before[name] != after[name]:
+            what = [f.name.replace("_", " ") for f in dataclasses.fields(before[name])
+                    if getattr(before[name], f.name) != getattr(after[name], f.name)]
+            lines.append(f"{prefix} {quote_ident(name)} differs ({', '.join(what)})")
+    if not lines and [o.name for o in old] != [o.name for o in new]:
+        lines.append(f"{prefix}s are in a different order")
+    return lines
+
+
+_PLAIN_IDENT = re.compile(r"[a-z_][a-z0-9_]*")
+
+
+def quote_ident(name: str) -> str:
+    """Quote an identifier the way PostgreSQL's quote_ident does (keywords are always quoted)."""
+    if _PLAIN_IDENT.fullmatch(name) and name.upper() not in _RESERVED:
+        return name
+    return '"' + name.replace('"', '""') + '"'
+
+
+# Every keyword PostgreSQL 18 does not accept as a bare identifier (pg_get_keywords, catcode <> U):
+# quoting one more than needed is harmless, one fewer is a syntax error.
+_RESERVED = frozenset([
+    "ALL", "ANALYSE", "ANALYZE", "AND", "ANY", "ARRAY", "AS", "ASC", "ASYMMETRIC", "AUTHORIZATION",
+    "BETWEEN", "BIGINT", "BINARY", "BIT", "BOOLEAN", "BOTH", "CASE", "CAST", "CHAR", "CHARACTER",
+    "CHECK", "COALESCE", "COLLATE", "COLLATION", "COLUMN", "CONCURRENTLY", "CONSTRAINT", "CREATE",
+    "CROSS", "CURRENT_CATALOG", "CURRENT_DATE", "CURRENT_ROLE", "CURRENT_SCHEMA", "CURRENT_TIME",
+    "CURRENT_TIMESTAMP", "CURRENT_USER", "DEC", "DECIMAL", "DEFAULT", "DEFERRABLE", "DESC", "DISTINCT",
+    "DO", "ELSE", "END", "EXCEPT", "EXISTS", "EXTRACT", "FALSE", "FETCH", "FLOAT", "FOR", "FOREIGN",
+    "FREEZE", "FROM", "FULL", "GRANT", "GREATEST", "GROUP", "GROUPING", "HAVING", "ILIKE", "IN",
+    "INITIALLY", "INNER", "INOUT", "INT", "INTEGER", "INTERSECT", "INTERVAL", "INTO", "IS", "ISNULL",
+    "JOIN", "JSON", "JSON_ARRAY", "JSON_ARRAYAGG", "JSON_EXISTS", "JSON_OBJECT", "JSON_OBJECTAGG",
+    "JSON_QUERY", "JSON_SCALAR", "JSON_SERIALIZE", "JSON_TABLE", "JSON_VALUE", "LATERAL", "LEADING",
+    "LEAST", "LEFT", "LIKE", "LIMIT", "LOCALTIME", "LOCALTIMESTAMP", "MERGE_ACTION", "NATIONAL",
+    "NATURAL", "NCHAR", "NONE", "NORMALIZE", "NOT", "NOTNULL", "NULL", "NULLIF", "NUMERIC", "OFFSET",
+    "ON", "ONLY", "OR", "ORDER", "OUT", "OUTER", "OVERLAPS", "OVERLAY", "PLACING", "POSITION",
+    "PRECISION", "PRIMARY", "REAL", "REFERENCES", "RETURNING", "RIGHT", "ROW", "SELECT", "SESSION_USER",
+    "SETOF", "SIMILAR", "SMALLINT", "SOME", "SUBSTRING", "SYMMETRIC", "SYSTEM_USER", "TABLE",
+    "TABLESAMPLE", "THEN", "TIME", "TIMESTAMP", "TO", "TRAILING", "TREAT", "TRIM", "TRUE", "UNION",
+    "UNIQUE", "USER", "USING", "VALUES", "VARCHAR", "VARIADIC", "VERBOSE", "WHEN", "WHERE", "WINDOW",
+    "WITH", "XMLATTRIBUTES", "XMLCONCAT", "XMLELEMENT", "XMLEXISTS", "XMLFOREST", "XMLNAMESPACES",
+    "XMLPARSE", "XMLPI", "XMLROOT", "XMLSERIALIZE", "XMLTABLE",
+])

@@ -1,0 +1,89 @@
+"""argv + environ → Config → command → exit code: the only place an exception becomes an exit code."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from . import logs
+from .config import Config, load_config
+from .errors import TROUBLESHOOTING, InitJobError, Interrupted
+
+
+def _commands() -> dict[str, Callable[[Config], Any]]:
+    from . import commands, job
+
+    return {"run": job.run, "verify": commands.verify, "status": commands.status, "plan": commands.plan_command,
+            "rollback": commands.rollback, "baseline": commands.baseline, "new": commands.new,
+            "diff": commands.diff, "lint": commands.lint}
+
+
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    # Raised into whatever runs now, so the statement in flight is cancelled and rolled back.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise Interrupted(signum)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    start = time.monotonic()
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    args = list(sys.argv[1:] if argv is None else argv)
+    cfg: Config | None = None
+    command = "run"
+    report: Any = None
+    try:
+        try:
+            cfg = load_config(args, os.environ)
+        finally:
+            logs.setup(cfg.log_format if cfg else "json" if not sys.stderr.isatty() else "text",
+                       cfg.log_level if cfg else "INFO")
+        command = cfg.command
+        logs.debug("run.config", config=repr(cfg), dsn=cfg.safe_dsn)
+        report = _commands()[command](cfg)
+        code = 0
+    except InitJobError as exc:
+        code = exc.exit_code
+        _failed(cfg, command, exc.kind, exc.one_line(), code, exc.fields)
+    except Interrupted as exc:
+        code = exc.exit_code
+        _failed(cfg, command, "interrupted", f"stopped by signal {signal.Signals(exc.signum).name}; "
+                "the running statement was cancelled and rolled back", code, {})
+    except Exception as exc:  # a bug: say so loudly, with the traceback
+        code = 1
+        logs.event("run.crashed", logging.ERROR, exc_info=True, command=command,
+                   reason=logs.redact(f"{exc.__class__.__name__}: {exc}"))
+        _termination(cfg, f"bug: {exc.__class__.__name__}: {exc} (exit 1)")
+    if report is not None and getattr(report, "output", ""):
+        sys.stdout.write(report.output.rstrip("\n") + "\n")
+        sys.stdout.flush()
+    logs.event("run.finished", command=command, exit_code=code,
+               duration_ms=int((time.monotonic() - start) * 1000),
+               applied=len(getattr(report, "applied", []) or []),
+               baselined=len(getattr(report, "baselined", []) or []))
+    return code
+
+
+def _failed(cfg: Config | None, command: str, kind: str, reason: str, code: int, fields: dict[str, Any]) -> None:
+    guide = f"{TROUBLESHOOTING}#exit-{code}"
+    logs.event("run.failed", logging.ERROR, command=command, kind=kind, exit_code=code, reason=reason,
+               guide=guide, **{k: v for k, v in fields.items() if k not in ("reason", "kind", "guide")})
+    _termination(cfg, f"{reason} (exit {code}; see {guide})")
+
+
+def _termination(cfg: Config | None, message: str) -> None:
+    """Kubernetes shows /dev/termination-log in the pod status: the one line an operator sees first."""
+    path = cfg.termination_log if cfg else Path("/dev/termination-log")
+    if path.exists():
+        try:
+            path.write_text(logs.redact(message)[:4000] + "\n")
+        except OSError:
+            pass

@@ -1,0 +1,301 @@
+"""Configuration: flags beat environment beat defaults, validated before any connection.
+
+This is the only module that reads the environment (libpq itself reads ``PG*`` variables when
+no URL is given).  Every problem is reported at once, as one exit-2 error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import socket
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, NoReturn
+
+from . import __version__
+from .errors import ConfigError
+from .logs import redact, register_secret
+
+COMMANDS = ("run", "verify", "status", "plan", "rollback", "baseline", "new", "diff", "lint")
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
+_SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
+_VERSION = re.compile(r"^[0-9]+$")
+
+# (flag dest, environment variable, default, help)
+_SETTINGS: tuple[tuple[str, str, str | None, str], ...] = (
+    ("database_url", "DATABASE_URL", None, "postgresql://user:pass@host:port/db (else DATABASE_URL_FILE, else PG*)"),
+    ("database_url_file", "DATABASE_URL_FILE", None, "file holding the database URL (a mounted secret)"),
+    ("use_migrations", "USE_MIGRATIONS", "false", "true: migrations mode; false: auto-sync"),
+    ("sql_dir", "INITJOB_SQL_DIR", "./sql", "directory holding schema/ and migrations/"),
+    ("wait_timeout", "INITJOB_WAIT_TIMEOUT", "60", "seconds to wait for the database"),
+    ("lock_timeout", "INITJOB_LOCK_TIMEOUT", "300", "seconds to wait for another runner"),
+    ("ddl_lock_timeout", "INITJOB_DDL_LOCK_TIMEOUT", "5", "seconds a statement may wait for a table lock"),
+    ("ensure_database", "INITJOB_ENSURE_DATABASE", "false", "create the database if missing"),
+    ("backup_dir", "INITJOB_BACKUP_DIR", None, "also pg_dump there before changing anything"),
+    ("allow_destructive", "INITJOB_ALLOW_DESTRUCTIVE", "false", "let auto-sync drop or narrow"),
+    ("history_schema", "INITJOB_HISTORY_SCHEMA", "initjob", "schema of initjob's own tables"),
+    ("log_format", "INITJOB_LOG_FORMAT", None, "json or text (default json; text on a terminal)"),
+    ("log_level", "INITJOB_LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR"),
+    ("shadow_database_url", "INITJOB_SHADOW_DATABASE_URL", None, "scratch database for auto-sync's desired state"),
+    ("release", "INITJOB_RELEASE", None, "release name recorded in backup markers"),
+    ("force_mode_switch", "INITJOB_FORCE_MODE_SWITCH", "false", "allow auto-sync on a migrations-managed database"),
+    ("termination_log", "INITJOB_TERMINATION_LOG", "/dev/termination-log", "where a failure's reason is also written"),
+)
+_BOOLS = {"use_migrations", "ensure_database", "allow_destructive", "force_mode_switch"}
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything a command needs; the DSN stays out of ``repr`` so it never lands in a log."""
+
+    command: str = "run"
+    dsn: str = field(default="", repr=False)
+    use_migrations: bool = False
+    sql_dir: Path = Path("./sql")
+    wait_timeout: float = 60.0
+    lock_timeout: float = 300.0
+    ddl_lock_timeout: float = 5.0
+    ensure_database: bool = False
+    backup_dir: Path | None = None
+    allow_destructive: bool = False
+    history_schema: str = "initjob"
+    log_format: str = "json"
+    log_level: str = "INFO"
+    shadow_dsn: str | None = field(default=None, repr=False)
+    release: str | None = None
+    force_mode_switch: bool = False
+    termination_log: Path = Path("/dev/termination-log")
+    applied_by: str = "unknown"
+    # command arguments
+    json: bool = False
+    steps: int | None = None
+    to_version: str | None = None
+    version: str | None = None
+    name: str | None = None
+    against_schema: bool = False
+
+    @property
+    def mode(self) -> str:
+        return "migrations" if self.use_migrations else "auto-sync"
+
+    @property
+    def schema_dir(self) -> Path:
+        return self.sql_dir / "schema"
+
+    @property
+    def migrations_dir(self) -> Path:
+        return self.sql_dir / "migrations"
+
+    @property
+    def safe_dsn(self) -> str:
+        return redact(self.dsn) if self.dsn else "(libpq environment)"
+
+    def with_(self, **changes: Any) -> Config:
+        return replace(self, **changes)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises ConfigError instead of printing usage and exiting."""
+
+    def error(self, message: str) -> NoReturn:
+        raise ConfigError(f"usage: {message}", "see `initjob --help`")
+
+
+def _common_options() -> argparse.ArgumentParser:
+    common = _Parser(add_help=False)
+    for dest, env, default, help_text in _SETTINGS:
+        flag = "--" + dest.replace("_", "-")
+        shown = f"[{env}; default {default}]" if default is not None else f"[{env}]"
+        if dest in _BOOLS:
+            common.add_argument(flag, dest=dest, action=argparse.BooleanOptionalAction, default=None,
+                                help=f"{help_text} {shown}")
+        else:
+            common.add_argument(flag, dest=dest, default=None, metavar=env, help=f"{help_text} {shown}")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common_options()
+    parser = _Parser(prog="initjob", description="Make a PostgreSQL schema match the SQL shipped with a release.")
+    parser.add_argument("--version", action="version", version=f"initjob {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.add_parser("run", parents=[common], help="wait, lock, apply, verify (the default)")
+    verify = sub.add_parser("verify", parents=[common], help="read-only check: exit 0 up to date, 3 not")
+    verify.add_argument("--against-schema", action="store_true",
+                        help="also check that the migration chain ends at sql/schema/ (uses scratch databases)")
+    status = sub.add_parser("status", parents=[common], help="mode, applied and pending migrations, drift")
+    status.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    plan = sub.add_parser("plan", parents=[common], help="what run would do, as SQL, changing nothing")
+    plan.add_argument("--json", action="store_true", help="the plan as JSON on stdout")
+    rollback = sub.add_parser("rollback", parents=[common], help="run .down.sql files in reverse order")
+    group = rollback.add_mutually_exclusive_group(required=True)
+    group.add_argument("--steps", type=int, help="how many applied migrations to undo")
+    group.add_argument("--to", dest="to_version", metavar="VERSION", help="undo every migration after VERSION")
+    baseline = sub.add_parser("baseline", parents=[common], help="record migrations up to V as applied")
+    baseline.add_argument("--version", dest="version", required=True, metavar="V")
+    new = sub.add_parser("new", parents=[common], help="create the next migration's up and down files")
+    new.add_argument("name")
+    diff = sub.add_parser("diff", parents=[common], help="write the next migration from chain vs sql/schema/")
+    diff.add_argument("name")
+    lint = sub.add_parser("lint", parents=[common], help="check pending migrations for unsafe operations")
+    lint.add_argument("--json", action="store_true")
+    return parser
+
+
+def parse_bool(value: str) -> bool | None:
+    lowered = value.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    return None
+
+
+def load_config(argv: Sequence[str], environ: Mapping[str, str]) -> Config:
+    """Parse flags and environment into a Config, or raise one ConfigError listing every problem."""
+    args = list(argv)
+    if not args or (args[0].startswith("-") and args[0] not in ("-h", "--help", "--version")):
+        args.insert(0, "run")
+    ns = build_parser().parse_args(args)
+    raw: dict[str, str | None] = {}
+    for dest, env, default, _ in _SETTINGS:
+        flag_value = getattr(ns, dest)
+        if isinstance(flag_value, bool):
+            flag_value = "true" if flag_value else "false"
+        raw[dest] = flag_value if flag_value is not None else environ.get(env, default)
+    problems: list[str] = []
+    values = _convert(raw, environ, problems)
+    _check_command_args(ns, problems)
+    if problems:
+        raise ConfigError("invalid configuration: " + "; ".join(problems), "fix the values named above")
+    return Config(
+        command=ns.command,
+        applied_by=environ.get("HOSTNAME") or socket.gethostname(),
+        json=bool(getattr(ns, "json", False)),
+        steps=getattr(ns, "steps", None),
+        to_version=getattr(ns, "to_version", None),
+        version=getattr(ns, "version", None),
+        name=getattr(ns, "name", None),
+        against_schema=bool(getattr(ns, "against_schema", False)),
+        **values,
+    )
+
+
+def _convert(raw: Mapping[str, str | None], environ: Mapping[str, str], problems: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for dest in _BOOLS:
+        env = _env_name(dest)
+        parsed = parse_bool(raw[dest] or "")
+        if parsed is None:
+            problems.append(f"{env} must be one of true/false/1/0/yes/no/on/off, got {raw[dest]!r}")
+        out[dest] = bool(parsed)
+    for dest, minimum in (("wait_timeout", 0.0), ("lock_timeout", 0.0), ("ddl_lock_timeout", 0.001)):
+        out[dest] = _number(dest, raw[dest] or "", minimum, problems)
+    out["dsn"] = _dsn(raw, environ, problems)
+    if raw["shadow_database_url"]:
+        out["shadow_dsn"] = _check_dsn("INITJOB_SHADOW_DATABASE_URL", raw["shadow_database_url"], problems)
+    sql_dir = raw["sql_dir"] or ""
+    if not sql_dir.strip():
+        problems.append("INITJOB_SQL_DIR must not be empty")
+    out["sql_dir"] = Path(sql_dir)
+    out["backup_dir"] = Path(raw["backup_dir"]) if raw["backup_dir"] else None
+    schema = raw["history_schema"] or ""
+    if not _SCHEMA_NAME.match(schema) or schema.startswith("pg_") or schema in ("public", "information_schema"):
+        problems.append(
+            f"INITJOB_HISTORY_SCHEMA must be a lower-case identifier (a-z, 0-9, _), not public or pg_*, got {schema!r}"
+        )
+    out["history_schema"] = schema
+    log_format = raw["log_format"] or ("text" if sys.stderr.isatty() else "json")
+    if log_format not in ("json", "text"):
+        problems.append(f"INITJOB_LOG_FORMAT must be json or text, got {log_format!r}")
+    out["log_format"] = log_format
+    level = (raw["log_level"] or "").upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        problems.append(f"INITJOB_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {raw['log_level']!r}")
+    out["log_level"] = level
+    out["release"] = raw["release"] or None
+    out["termination_log"] = Path(raw["termination_log"] or "/dev/termination-log")
+    return out
+
+
+def _env_name(dest: str) -> str:
+    return next(env for d, env, _, _ in _SETTINGS if d == dest)
+
+
+def _number(dest: str, text: str, minimum: float, problems: list[str]) -> float:
+    env = _env_name(dest)
+    try:
+        value = float(text)
+    except ValueError:
+        problems.append(f"{env} must be a number of seconds, got {text!r}")
+        return 0.0
+    if not value >= minimum or value == float("inf"):
+        problems.append(f"{env} must be a finite number of seconds >= {minimum:g}, got {text!r}")
+    return value
+
+
+def _dsn(raw: Mapping[str, str | None], environ: Mapping[str, str], problems: list[str]) -> str:
+    register_secret(environ.get("PGPASSWORD"))
+    if raw["database_url"]:
+        return _check_dsn("DATABASE_URL", raw["database_url"], problems)
+    path = raw["database_url_file"]
+    if path:
+        try:
+            text = Path(path).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            problems.append(f"DATABASE_URL_FILE {path!r} cannot be read: {exc.__class__.__name__}")
+            return ""
+        if not text:
+            problems.append(f"DATABASE_URL_FILE {path!r} is empty")
+            return ""
+        return _check_dsn("DATABASE_URL_FILE", text, problems)
+    return ""
+
+
+def _check_dsn(source: str, dsn: str, problems: list[str]) -> str:
+    """Validate a URL or key=value conninfo without connecting; remember its password as a secret."""
+    from psycopg import ProgrammingError
+    from psycopg.conninfo import conninfo_to_dict
+
+    dsn = dsn.strip()
+    if "://" in dsn:
+        scheme = dsn.split("://", 1)[0].lower()
+        if scheme not in ("postgresql", "postgres"):
+            problems.append(f"{source} must start with postgresql:// or postgres://, got scheme {scheme!r}")
+            return dsn
+    elif "=" not in dsn:
+        problems.append(f"{source} is neither a postgresql:// URL nor a key=value connection string")
+        return dsn
+    try:
+        params = conninfo_to_dict(dsn)
+    except ProgrammingError as exc:
+        problems.append(f"{source} is malformed: {redact(str(exc)).splitlines()[0]}")
+        return dsn
+    register_secret(str(params.get("password") or ""))
+    for port in str(params.get("port") or "").split(","):
+        if port and not (port.isdigit() and 0 < int(port) < 65536):
+            problems.append(f"{source} has an invalid port {port!r}: it must be a number from 1 to 65535")
+    return dsn
+
+
+def _check_command_args(ns: argparse.Namespace, problems: list[str]) -> None:
+    steps = getattr(ns, "steps", None)
+    if steps is not None and steps < 1:
+        problems.append(f"--steps must be at least 1, got {steps}")
+    for attr, flag in (("to_version", "--to"), ("version", "--version")):
+        value = getattr(ns, attr, None)
+        if value is not None and not _VERSION.match(value):
+            problems.append(f"{flag} must be a migration version (digits), got {value!r}")
+    name = getattr(ns, "name", None)
+    if name is not None and not _NAME.match(name):
+        problems.append(f"NAME must be letters, digits, '_' or '-' (at most 100), got {name!r}")
+
+
+def environ_snapshot() -> dict[str, str]:
+    return dict(os.environ)

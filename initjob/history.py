@@ -1,0 +1,230 @@
+"""initjob's own tables in INITJOB_HISTORY_SCHEMA: history, events, backup markers, state.
+
+The tables are versioned by a list of steps (``_LAYOUT``) recorded in ``meta``, so a later release
+can evolve them: a new step is appended, never an old one edited.  Reads never create anything.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from . import logs
+from .errors import NotUpToDate
+
+_LAYOUT: tuple[str, ...] = (
+    # 1: the first layout.
+    """
+    CREATE TABLE {s}.meta (key text PRIMARY KEY, value text NOT NULL);
+    CREATE TABLE {s}.history (
+        version        numeric PRIMARY KEY,
+        version_text   text NOT NULL,
+        name           text NOT NULL,
+        kind           text NOT NULL CHECK (kind IN ('migration', 'baseline')),
+        checksum       text NOT NULL,
+        transactional  boolean NOT NULL DEFAULT true,
+        success        boolean NOT NULL,
+        statements_done integer NOT NULL DEFAULT 0,
+        applied_at     timestamptz NOT NULL DEFAULT now(),
+        applied_by     text NOT NULL,
+        execution_ms   integer
+    );
+    COMMENT ON TABLE {s}.history IS 'Migrations applied by initjob; a row per applied version';
+    CREATE TABLE {s}.events (
+        id        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        at        timestamptz NOT NULL DEFAULT now(),
+        by        text NOT NULL,
+        action    text NOT NULL,
+        version   numeric,
+        detail    jsonb NOT NULL DEFAULT '{{}}'
+    );
+    CREATE TABLE {s}.markers (
+        id                  bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        taken_at            timestamptz NOT NULL DEFAULT now(),
+        taken_by            text NOT NULL,
+        mode                text NOT NULL,
+        release             text,
+        lsn                 pg_lsn,
+        restore_point       text,
+        dump_path           text,
+        fingerprint_before  text,
+        planned             jsonb NOT NULL
+    );
+    CREATE TABLE {s}.state (
+        id            integer PRIMARY KEY CHECK (id = 1),
+        mode          text NOT NULL CHECK (mode IN ('auto-sync', 'migrations')),
+        fingerprint   text,
+        snapshot      jsonb,
+        schema_files  jsonb,
+        schemas       text[] NOT NULL DEFAULT '{{}}',
+        updated_at    timestamptz NOT NULL DEFAULT now(),
+        updated_by    text NOT NULL
+    );
+    """,
+)
+LAYOUT_VERSION = len(_LAYOUT)
+
+
+@dataclass(frozen=True)
+class Applied:
+    """One history row."""
+
+    version: int
+    version_text: str
+    name: str
+    kind: str
+    checksum: str
+    transactional: bool
+    success: bool
+    statements_done: int
+    applied_at: datetime
+    applied_by: str
+    execution_ms: int | None
+
+    @property
+    def label(self) -> str:
+        return f"{self.version_text}_{self.name}"
+
+
+@dataclass(frozen=True)
+class MarkerRow:
+    taken_at: datetime
+    lsn: str | None
+    restore_point: str | None
+    dump_path: str | None
+
+
+@dataclass(frozen=True)
+class DbState:
+    """What initjob knows of a database: nothing (``layout == 0``) or its own tables' contents."""
+
+    layout: int = 0
+    mode: str | None = None
+    fingerprint: str | None = None
+    schema_files: dict[str, str] = field(default_factory=dict)
+    schemas: tuple[str, ...] = ()
+    applied: tuple[Applied, ...] = ()
+    last_marker: MarkerRow | None = None
+
+    @property
+    def known(self) -> bool:
+        return self.layout > 0
+
+
+def _q(text: str, schema: str) -> sql.Composed:
+    return sql.SQL(text).format(s=sql.Identifier(schema))  # type: ignore[arg-type]
+
+
+def ensure(conn: psycopg.Connection[Any], schema: str) -> None:
+    """Create or upgrade the tables; call only while holding the migration lock."""
+    current = _layout(conn, schema)
+    if current > LAYOUT_VERSION:
+        raise NotUpToDate(
+            f"initjob's tables in schema {schema!r} are at layout {current}, newer than this initjob ({LAYOUT_VERSION})",
+            "a newer initjob manages this database: run that release's image, not an older one",
+        )
+    if current == LAYOUT_VERSION:
+        return
+    with conn.transaction():
+        conn.execute(_q("CREATE SCHEMA IF NOT EXISTS {s}", schema))
+        for step in range(current, LAYOUT_VERSION):
+            conn.execute(_q(_LAYOUT[step], schema))
+        conn.execute(
+            _q("INSERT INTO {s}.meta VALUES ('layout', %s) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+               schema),
+            (str(LAYOUT_VERSION),),
+        )
+    logs.event("history.layout", schema=schema, from_layout=current, to_layout=LAYOUT_VERSION)
+
+
+def _layout(conn: psycopg.Connection[Any], schema: str) -> int:
+    row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f'"{schema}".meta',)).fetchone()
+    if not row or not row[0]:
+        return 0
+    got = conn.execute(_q("SELECT value FROM {s}.meta WHERE key = 'layout'", schema)).fetchone()
+    return int(got[0]) if got else 0
+
+
+def read_state(conn: psycopg.Connection[Any], schema: str) -> DbState:
+    """Everything initjob recorded, in two round trips; an unknown database reads as ``DbState()``."""
+    layout = _layout(conn, schema)
+    if layout == 0:
+        return DbState()
+    with conn.pipeline():
+        state_cur = conn.execute(_q("SELECT mode, fingerprint, schema_files, schemas FROM {s}.state WHERE id = 1", schema))
+        hist_cur = conn.execute(_q(
+            "SELECT version::bigint, version_text, name, kind, checksum, transactional, success, statements_done,"
+            " applied_at, applied_by, execution_ms FROM {s}.history ORDER BY version", schema))
+        marker_cur = conn.execute(_q(
+            "SELECT taken_at, lsn::text, restore_point, dump_path FROM {s}.markers ORDER BY id DESC LIMIT 1",
+            schema))
+    state = state_cur.fetchone()
+    applied = tuple(Applied(*row) for row in hist_cur.fetchall())
+    marker = marker_cur.fetchone()
+    return DbState(
+        layout=layout,
+        mode=state[0] if state else None,
+        fingerprint=state[1] if state else None,
+        schema_files=dict(state[2] or {}) if state else {},
+        schemas=tuple(state[3] or ()) if state else (),
+        applied=applied,
+        last_marker=MarkerRow(*marker) if marker else None,
+    )
+
+
+def read_snapshot_json(conn: psycopg.Connection[Any], schema: str) -> str | None:
+    """The snapshot recorded with the fingerprint, to say what drifted."""
+    row = conn.execute(_q("SELECT snapshot::text FROM {s}.state WHERE id = 1", schema)).fetchone()
+    return row[0] if row else None
+
+
+def state_upsert(schema: str, mode: str, fingerprint: str, snapshot_json: str,
+                 schema_files: dict[str, str] | None, by: str, schemas: list[str]) -> sql.Composed:
+    """The statement that records the managed state; composed so it can join a file's transaction."""
+    return sql.SQL(
+        "INSERT INTO {s}.state (id, mode, fingerprint, snapshot, schema_files, schemas, updated_at, updated_by) "
+        "VALUES (1, {mode}, {fp}, {snap}::jsonb, {files}::jsonb, {schemas}::text[], now(), {by}) "
+        "ON CONFLICT (id) DO UPDATE SET mode = EXCLUDED.mode, fingerprint = EXCLUDED.fingerprint, "
+        "snapshot = EXCLUDED.snapshot, schema_files = EXCLUDED.schema_files, schemas = EXCLUDED.schemas, "
+        "updated_at = now(), "
+        "updated_by = EXCLUDED.updated_by"
+    ).format(
+        s=sql.Identifier(schema), mode=sql.Literal(mode), fp=sql.Literal(fingerprint),
+        snap=sql.Literal(snapshot_json),
+        files=sql.Literal(json.dumps(schema_files, sort_keys=True) if schema_files is not None else None),
+        by=sql.Literal(by), schemas=sql.Literal(list(schemas)),
+    )
+
+
+def history_insert(schema: str, version: int, version_text: str, name: str, kind: str, checksum: str,
+                   transactional: bool, success: bool, by: str, statements_done: int = 0,
+                   timed: bool = True) -> sql.Composed:
+    """The history row of one migration; ``timed`` measures the file's time inside the server."""
+    elapsed = sql.SQL(
+        "(extract(epoch FROM clock_timestamp() - statement_timestamp()) * 1000)::integer" if timed else "NULL")
+    return sql.SQL(
+        "INSERT INTO {s}.history (version, version_text, name, kind, checksum, transactional, success, "
+        "statements_done, applied_by, execution_ms) VALUES ({v}, {vt}, {n}, {k}, {c}, {t}, {ok}, {done}, {by}, {ms})"
+    ).format(
+        s=sql.Identifier(schema), v=sql.Literal(version), vt=sql.Literal(version_text), n=sql.Literal(name),
+        k=sql.Literal(kind), c=sql.Literal(checksum), t=sql.Literal(transactional), ok=sql.Literal(success),
+        done=sql.Literal(statements_done), by=sql.Literal(by), ms=elapsed,
+    )
+
+
+def event_insert(schema: str, action: str, by: str, version: int | None = None,
+                 detail: dict[str, Any] | None = None) -> sql.Composed:
+    return sql.SQL("INSERT INTO {s}.events (by, action, version, detail) VALUES ({by}, {a}, {v}, {d}::jsonb)").format(
+        s=sql.Identifier(schema), by=sql.Literal(by), a=sql.Literal(action), v=sql.Literal(version),
+        d=sql.Literal(json.dumps(detail or {}, sort_keys=True, default=str)),
+    )
+
+
+def history_delete(schema: str, version: int) -> sql.Composed:
+    return sql.SQL("DELETE FROM {s}.history WHERE version = {v}").format(
+        s=sql.Identifier(schema), v=sql.Literal(version))

@@ -1,0 +1,80 @@
+"""The migration lock: a session-level advisory lock, taken by polling.
+
+Polling with ``pg_try_advisory_lock`` in autocommit holds no transaction and no snapshot while
+waiting, so the holder's ``CREATE INDEX CONCURRENTLY`` never waits for us.  A killed runner's
+lock dies with its connection: there is never a stale lock to break by hand.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import time
+from typing import Any
+
+import psycopg
+
+from . import logs
+from .errors import LockTimeout
+
+_HOLDER_EVERY_S = 10.0
+
+
+def lock_key(history_schema: str) -> int:
+    """A stable signed 64-bit key, one per history schema (advisory locks are per database)."""
+    digest = hashlib.sha256(f"initjob:{history_schema}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def try_lock(conn: psycopg.Connection[Any], key: int) -> bool:
+    row = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+    return bool(row and row[0])
+
+
+def unlock(conn: psycopg.Connection[Any], key: int) -> None:
+    conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+
+
+def holder(conn: psycopg.Connection[Any], key: int) -> dict[str, Any] | None:
+    """Who holds the lock: pid, application, client host and since when, for the waiting log."""
+    unsigned = key & 0xFFFFFFFFFFFFFFFF
+    row = conn.execute(
+        """
+        SELECT a.pid, a.application_name, host(a.client_addr), a.backend_start, a.state,
+               left(a.query, 120)
+        FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+        WHERE l.locktype = 'advisory' AND l.granted AND l.database = (
+                SELECT oid FROM pg_database WHERE datname = current_database())
+          AND l.classid = %s AND l.objid = %s AND l.objsubid = 1
+        """,
+        ((unsigned >> 32) & 0xFFFFFFFF, unsigned & 0xFFFFFFFF),
+    ).fetchone()
+    if row is None:
+        return None
+    return {"pid": row[0], "application": row[1], "client": row[2],
+            "since": row[3].isoformat() if row[3] else None, "state": row[4], "query": row[5]}
+
+
+def acquire(conn: psycopg.Connection[Any], key: int, timeout: float) -> float:
+    """Poll for the lock with backoff and jitter until ``timeout``; return the seconds waited."""
+    start = time.monotonic()
+    delay = 0.05
+    next_report = start
+    while not try_lock(conn, key):
+        now = time.monotonic()
+        waited = now - start
+        if waited >= timeout:
+            raise LockTimeout(
+                f"another runner held the migration lock for {waited:.1f}s",
+                "it is probably still migrating: let it finish, or raise INITJOB_LOCK_TIMEOUT; "
+                "check `initjob status` for a stuck runner",
+                holder=holder(conn, key),
+            )
+        if now >= next_report:
+            logs.event("lock.waiting", waited_s=round(waited, 2), holder=holder(conn, key))
+            next_report = now + _HOLDER_EVERY_S
+        time.sleep(min(delay * random.uniform(0.5, 1.5), max(timeout - waited, 0.01)))
+        delay = min(delay * 2, 2.0)
+    waited = time.monotonic() - start
+    logs.event("lock.acquired", waited_s=round(waited, 3))
+    return waited

@@ -1,0 +1,119 @@
+"""Event logging on stderr: one JSON object per line, or short text lines for people.
+
+Every line passes through ``redact`` so that no password reaches a log, whatever put it there
+(a libpq error message, a traceback, a DSN in an exception's arguments).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import time
+from typing import Any
+
+LOGGER = logging.getLogger("initjob")
+
+_SECRETS: set[str] = set()
+# URL userinfo passwords and key=value passwords, whatever their source.
+_URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/?#@\s]*:)(?P<pw>[^@/?#\s]*)(?=@)")
+_KV_PASSWORD = re.compile(r"(?P<head>\bpassword\s*=\s*)(?P<pw>'(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
+
+
+def register_secret(secret: str | None) -> None:
+    """Remember a secret so it is scrubbed from every line, however it got there."""
+    if secret and len(secret) >= 3:
+        _SECRETS.add(secret)
+
+
+def redact(text: str) -> str:
+    """Hide passwords in URLs, in key=value conninfo strings, and every registered secret."""
+    text = _URL_PASSWORD.sub(r"\g<head>***", text)
+    text = _KV_PASSWORD.sub(r"\g<head>***", text)
+    for secret in _SECRETS:
+        if secret in text:
+            text = text.replace(secret, "***")
+    return text
+
+
+class _JsonFormatter(logging.Formatter):
+    """Formats ``event(...)`` records as one flat JSON object.
+
+    python-json-logger's encoder serialises the values (datetimes, paths, decimals); the record is
+    built here rather than from LogRecord attributes so that fields such as ``name`` or ``module``
+    cannot collide with the logging module's own.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        from pythonjsonlogger.json import JsonEncoder
+
+        self._encoder = JsonEncoder(ensure_ascii=False, separators=(",", ":"))
+
+    def format(self, record: logging.LogRecord) -> str:
+        data: dict[str, Any] = {
+            "ts": _iso(record.created),
+            "level": record.levelname.lower(),
+            "event": record.getMessage(),
+        }
+        data.update(getattr(record, "fields", {}))
+        if record.exc_info:
+            data["traceback"] = self.formatException(record.exc_info)
+        return redact(self._encoder.encode(data))
+
+
+def _iso(created: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created)) + f".{int(created % 1 * 1000):03d}Z"
+
+
+_COLOURS = {"debug": "\033[2m", "info": "", "warning": "\033[33m", "error": "\033[31m", "critical": "\033[31m"}
+
+
+class _TextFormatter(logging.Formatter):
+    """``12:00:01 info  migration.applied version=0003 duration_ms=41`` for a terminal."""
+
+    def __init__(self, colour: bool) -> None:
+        super().__init__()
+        self._colour = colour
+
+    def format(self, record: logging.LogRecord) -> str:
+        level = record.levelname.lower()
+        fields = " ".join(f"{k}={_text_value(v)}" for k, v in getattr(record, "fields", {}).items())
+        stamp = time.strftime("%H:%M:%S", time.localtime(record.created))
+        line = f"{stamp} {level:<7} {record.getMessage()} {fields}".rstrip()
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        if self._colour and _COLOURS.get(level):
+            line = f"{_COLOURS[level]}{line}\033[0m"
+        return redact(line)
+
+
+def _text_value(value: Any) -> str:
+    text = str(value)
+    return repr(text) if (" " in text or not text) else text
+
+
+def setup(fmt: str = "json", level: str = "INFO") -> None:
+    """Send the ``initjob`` logger to stderr in the chosen format; idempotent."""
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "text":
+        handler.setFormatter(_TextFormatter(colour=sys.stderr.isatty()))
+    else:
+        handler.setFormatter(_JsonFormatter())
+    LOGGER.handlers[:] = [handler]
+    LOGGER.setLevel(level.upper())
+    LOGGER.propagate = False
+
+
+def event(name: str, /, level: int = logging.INFO, exc_info: bool = False, **fields: Any) -> None:
+    """Log one event: ``name`` is the ``event`` field, ``fields`` the rest of the object."""
+    if LOGGER.isEnabledFor(level):
+        LOGGER.log(level, name, extra={"fields": fields}, exc_info=exc_info)
+
+
+def warning(name: str, /, **fields: Any) -> None:
+    event(name, logging.WARNING, **fields)
+
+
+def debug(name: str, /, **fields: Any) -> None:
+    event(name, logging.DEBUG, **fields)

@@ -1,0 +1,173 @@
+"""Read ``sql/`` into values: schema files and migrations, normalised, checksummed and validated.
+
+Pure apart from reading files.  Every problem in the tree is collected and raised at once as a
+ConfigError (exit 2), so one run shows every bad file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import sqltext
+from .errors import ConfigError
+
+MAX_FILE_BYTES = 10 * 1024 * 1024
+NO_TRANSACTION = "-- initjob:no-transaction"
+_MIGRATION_NAME = re.compile(r"^(?P<version>[0-9]+)_(?P<name>[A-Za-z0-9][A-Za-z0-9_-]*)\.(?P<dir>up|down)\.sql$")
+
+
+@dataclass(frozen=True)
+class SqlFile:
+    """One file's normalised text (no BOM, LF line ends) and the checksum of that text."""
+
+    path: str
+    text: str
+    checksum: str
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    version_text: str
+    name: str
+    up: SqlFile
+    down: SqlFile | None
+    transactional: bool
+
+    @property
+    def label(self) -> str:
+        return f"{self.version_text}_{self.name}"
+
+
+def checksum(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def normalise(raw: bytes) -> str:
+    """Decode UTF-8, drop a BOM and CRLF line ends: a file re-saved on Windows is the same file."""
+    text = raw.decode("utf-8")
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    return text.replace("\r\n", "\n")
+
+
+def _read(path: Path, root: Path, problems: list[str]) -> SqlFile | None:
+    shown = path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
+    try:
+        resolved = path.resolve(strict=True)
+    except OSError as exc:
+        problems.append(f"{shown}: cannot be read ({exc.__class__.__name__})")
+        return None
+    if not resolved.is_relative_to(root.resolve()):
+        problems.append(f"{shown}: is a link that leaves the SQL directory")
+        return None
+    size = resolved.stat().st_size
+    if size > MAX_FILE_BYTES:
+        problems.append(f"{shown}: is {size} bytes, over the {MAX_FILE_BYTES} byte limit")
+        return None
+    try:
+        text = normalise(resolved.read_bytes())
+    except UnicodeDecodeError as exc:
+        problems.append(f"{shown}: is not UTF-8 (byte {exc.start})")
+        return None
+    return SqlFile(shown, text, checksum(text))
+
+
+def _check_text(f: SqlFile, transactional: bool, history_schema: str, problems: list[str]) -> None:
+    statements = sqltext.split_statements(f.text)
+    if not statements:
+        problems.append(f"{f.path}: holds no SQL statement")
+        return
+    for line in sqltext.meta_command_lines(f.text):
+        problems.append(f"{f.path}:{line}: psql meta-command; initjob runs plain SQL only")
+    own = re.compile(rf'(?<![\w$."])"?{re.escape(history_schema)}"?\s*\.', re.IGNORECASE)
+    own_schema = re.compile(rf'\bSCHEMA\s+(IF\s+(NOT\s+)?EXISTS\s+)?"?{re.escape(history_schema)}"?(?![\w$])',
+                            re.IGNORECASE)
+    for stmt in statements:
+        where = f"{f.path}:{stmt.line}"
+        if sqltext.transaction_control(stmt):
+            problems.append(f"{where}: {stmt.first_words[0]} would break the file's own transaction; remove it")
+        elif transactional and sqltext.needs_no_transaction(stmt):
+            problems.append(
+                f"{where}: this statement cannot run inside a transaction; "
+                f"make '{NO_TRANSACTION}' the file's first line"
+            )
+        if own.search(stmt.text) or own_schema.search(stmt.text):
+            problems.append(f"{where}: touches initjob's own schema {history_schema!r}")
+
+
+def read_schema_files(sql_dir: Path, history_schema: str) -> list[SqlFile]:
+    """``schema/**/*.sql`` in lexical path order (auto-sync's desired state)."""
+    root = sql_dir / "schema"
+    if not root.is_dir():
+        raise ConfigError(f"{root} is not a directory", "auto-sync needs sql/schema/*.sql; set INITJOB_SQL_DIR")
+    problems: list[str] = []
+    files = []
+    for path in sorted(root.rglob("*.sql"), key=lambda p: p.relative_to(root).as_posix()):
+        f = _read(path, sql_dir, problems)
+        if f is not None:
+            if f.text.lstrip().startswith(NO_TRANSACTION):
+                problems.append(f"{f.path}: schema files are applied in one transaction; no-transaction is refused")
+            _check_text(f, True, history_schema, problems)
+            files.append(f)
+    if not files and not problems:
+        problems.append(f"{root} holds no .sql file")
+    _raise(problems, "schema")
+    return files
+
+
+def read_migrations(sql_dir: Path, history_schema: str) -> list[Migration]:
+    """``migrations/<version>_<name>.up.sql`` (+ ``.down.sql``), ordered by version as a number."""
+    root = sql_dir / "migrations"
+    if not root.is_dir():
+        raise ConfigError(f"{root} is not a directory", "migrations mode needs sql/migrations/; set INITJOB_SQL_DIR")
+    problems: list[str] = []
+    ups: dict[int, tuple[str, str, SqlFile]] = {}
+    downs: dict[int, tuple[str, SqlFile]] = {}
+    for path in sorted(p for p in root.iterdir() if p.name.endswith(".sql")):
+        m = _MIGRATION_NAME.match(path.name)
+        if not m:
+            problems.append(
+                f"migrations/{path.name}: bad file name; expected <digits>_<name>.up.sql or .down.sql"
+            )
+            continue
+        f = _read(path, sql_dir, problems)
+        if f is None:
+            continue
+        version = int(m["version"])
+        table: dict[int, object] = ups if m["dir"] == "up" else downs  # type: ignore[assignment]
+        if version in table:
+            other = ups[version][2].path if m["dir"] == "up" else downs[version][1].path
+            problems.append(f"{f.path}: duplicate version {version} (also {other})")
+            continue
+        if m["dir"] == "up":
+            ups[version] = (m["version"], m["name"], f)
+        else:
+            downs[version] = (m["name"], f)
+    for version, (_, down) in sorted(downs.items()):
+        if version not in ups:
+            problems.append(f"{down.path}: down file without its up file")
+    migrations = []
+    for version, (vtext, name, up) in sorted(ups.items()):
+        transactional = not up.text.lstrip().startswith(NO_TRANSACTION)
+        _check_text(up, transactional, history_schema, problems)
+        down = downs.get(version, (None, None))[1]
+        if down is not None:
+            _check_text(down, not down.text.lstrip().startswith(NO_TRANSACTION), history_schema, problems)
+        migrations.append(Migration(version, vtext, name, up, down, transactional))
+    if not migrations and not problems:
+        problems.append(f"{root} holds no migration (<version>_<name>.up.sql)")
+    _raise(problems, "migrations")
+    return migrations
+
+
+def _raise(problems: list[str], what: str) -> None:
+    if problems:
+        raise ConfigError(
+            f"the SQL tree has {len(problems)} problem(s): " + "; ".join(problems),
+            f"fix the {what} files named above",
+            problems=problems,
+        )

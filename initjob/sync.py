@@ -1,0 +1,188 @@
+"""Auto-sync: make the live schema equal to ``sql/schema/``.
+
+A fresh database gets the files as written, in one transaction.  Otherwise the desired state is
+read from a shadow database (or, for hand-made drift with unchanged files, from the snapshot
+recorded at the last sync), diffed against the live catalog, and applied step by step.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+from psycopg import sql
+
+from . import apply, catalog, history, logs, marker, shadow
+from .config import Config
+from .errors import NotUpToDate
+from .source import SqlFile
+
+if TYPE_CHECKING:
+    from .diff import Plan
+    from .job import Report
+
+Connection = psycopg.Connection[Any]
+
+
+def checksums(files: list[SqlFile]) -> dict[str, str]:
+    return {f.path: f.checksum for f in files}
+
+
+def has_objects(snap: catalog.Snapshot) -> bool:
+    return any((snap.tables, snap.views, snap.functions, snap.enums, snap.domains, snap.composites,
+                snap.sequences, snap.extensions))
+
+
+def refuse_mode_switch(cfg: Config, state: history.DbState) -> None:
+    if state.mode == "migrations" and state.applied and not cfg.force_mode_switch:
+        raise NotUpToDate(
+            f"this database is managed by migrations ({len(state.applied)} applied); auto-sync would bypass "
+            "the history",
+            "set USE_MIGRATIONS=true, or INITJOB_FORCE_MODE_SWITCH=true to hand it back to auto-sync",
+        )
+
+
+def is_current(cfg: Config, conn: Connection, files: list[SqlFile]) -> bool:
+    """The cheap check of every pod start: files unchanged since the last sync, catalog unchanged."""
+    state = history.read_state(conn, cfg.history_schema)
+    refuse_mode_switch(cfg, state)
+    if state.mode != "auto-sync" or state.schema_files != checksums(files):
+        return False
+    snap = catalog.read_snapshot(conn, list(state.schemas))
+    return catalog.fingerprint(snap) == state.fingerprint
+
+
+def desired_state(cfg: Config, live: Connection, files: list[SqlFile]) -> tuple[catalog.Snapshot, list[str]]:
+    """Build ``sql/schema/`` in a shadow database and read what it made."""
+    with shadow.shadow(cfg, live) as sh:
+        for f in files:
+            with apply.guarded(sh, f.path, f.text):
+                sh.execute(f.text.encode())
+        schemas = catalog.user_schemas(sh, exclude=[cfg.history_schema])
+        snap = catalog.read_snapshot(sh, schemas)
+        if "public" in schemas and not has_objects(catalog.read_snapshot(sh, ["public"])):
+            schemas.remove("public")
+            snap = catalog.read_snapshot(sh, schemas)
+    return snap, schemas
+
+
+def nonempty_schemas(conn: Connection, cfg: Config) -> list[str]:
+    schemas = catalog.user_schemas(conn, exclude=[cfg.history_schema])
+    return [s for s in schemas if s != "public" or has_objects(catalog.read_snapshot(conn, ["public"]))]
+
+
+def sync_locked(cfg: Config, conn: Connection, files: list[SqlFile], report: Report) -> Report:
+    history.ensure(conn, cfg.history_schema)
+    state = history.read_state(conn, cfg.history_schema)
+    refuse_mode_switch(cfg, state)
+    sums = checksums(files)
+    if state.mode == "auto-sync" and state.schema_files == sums:
+        snap = catalog.read_snapshot(conn, list(state.schemas))
+        if catalog.fingerprint(snap) == state.fingerprint:
+            return report  # another runner synced it while we waited for the lock
+        recorded = history.read_snapshot_json(conn, cfg.history_schema)
+        desired, schemas = catalog.snapshot_from_json(recorded or "{}"), list(state.schemas)
+        logs.warning("sync.drift", hint="the live schema was changed by hand; putting it back")
+    else:
+        existing = catalog.user_schemas(conn, exclude=[cfg.history_schema])
+        if not state.known or state.mode is None:
+            if not has_objects(catalog.read_snapshot(conn, existing)):
+                return _fresh(cfg, conn, files, state, report)
+        desired, schemas = desired_state(cfg, live=conn, files=files)
+    live_schemas = sorted(set(schemas) | set(state.schemas))
+    live = catalog.read_snapshot(conn, live_schemas)
+    from .diff import plan_sync
+
+    plan = plan_sync(live, desired)
+    if not plan.steps:
+        _record(cfg, conn, sums, desired, schemas)
+        return report
+    if plan.destructive and not cfg.allow_destructive:
+        raise NotUpToDate(
+            f"the sync would lose data ({len(plan.destructive)} destructive step(s)): "
+            + "; ".join(s.object + ": " + s.reason for s in plan.destructive[:10]),
+            "review `initjob plan`; set INITJOB_ALLOW_DESTRUCTIVE=true to apply it anyway",
+            plan=render_plan(plan),
+        )
+    report.marker = _marker(cfg, conn, state, [f"{s.kind}: {s.object}" for s in plan.steps])
+    _apply_steps(cfg, conn, plan, sums, desired, schemas, report)
+    after = catalog.read_snapshot(conn, live_schemas)
+    if catalog.fingerprint(after) != catalog.fingerprint(desired):
+        differences = catalog.describe_differences(desired, after)
+        raise NotUpToDate("after the sync the schema still differs: " + "; ".join(differences[:10]),
+                          "report this plan as a bug; `initjob plan` shows what is left", drift=differences)
+    return report
+
+
+def _marker(cfg: Config, conn: Connection, state: history.DbState, planned: list[str]) -> marker.Marker:
+    pg_dump = marker.check_pg_dump(conn.info.server_version) if cfg.backup_dir else None
+    return marker.take(conn, cfg.history_schema, mode="auto-sync", release=cfg.release, by=cfg.applied_by,
+                       fingerprint=state.fingerprint, planned=planned, backup_dir=cfg.backup_dir,
+                       pg_dump=pg_dump, dsn=cfg.dsn)
+
+
+def _state_stmt(cfg: Config, sums: dict[str, str], snap: catalog.Snapshot, schemas: list[str]) -> sql.Composed:
+    return history.state_upsert(cfg.history_schema, "auto-sync", catalog.fingerprint(snap),
+                                catalog.snapshot_to_json(snap), sums, cfg.applied_by, schemas)
+
+
+def _record(cfg: Config, conn: Connection, sums: dict[str, str], snap: catalog.Snapshot,
+            schemas: list[str]) -> None:
+    with apply.guarded(conn, "state", ""):
+        conn.execute(_state_stmt(cfg, sums, snap, schemas))
+
+
+def _fresh(cfg: Config, conn: Connection, files: list[SqlFile], state: history.DbState,
+           report: Report) -> Report:
+    """A database with nothing in it gets the files as written, and the state, in one transaction."""
+    report.marker = _marker(cfg, conn, state, [f.path for f in files])
+
+    def finish() -> list[sql.Composable]:
+        schemas = nonempty_schemas(conn, cfg)
+        return [_state_stmt(cfg, checksums(files), catalog.read_snapshot(conn, schemas), schemas)]
+
+    apply.with_lock_retries("schema", lambda: apply.run_files_in_transaction(conn, files, cfg.ddl_lock_timeout,
+                                                                            finish))
+    report.applied = [f.path for f in files]
+    logs.event("sync.applied", files=len(files), fresh=True)
+    return report
+
+
+def _apply_steps(cfg: Config, conn: Connection, plan: Plan, sums: dict[str, str], desired: catalog.Snapshot,
+                 schemas: list[str], report: Report) -> None:
+    """Transactional steps and the recorded state in one transaction; the others after it, one by one."""
+    inside = [s for s in plan.steps if s.transactional]
+    outside = [s for s in plan.steps if not s.transactional]
+
+    def transaction() -> None:
+        with apply.guarded(conn, "plan", ""):
+            conn.execute("BEGIN")
+            conn.execute(f"SET LOCAL lock_timeout = {max(int(cfg.ddl_lock_timeout * 1000), 1)}".encode())
+        for step in inside:
+            with apply.guarded(conn, f"plan step {step.object}", step.sql):
+                conn.execute(step.sql.encode())
+        with apply.guarded(conn, "state", ""):
+            conn.execute(_state_stmt(cfg, sums, desired, schemas))
+            conn.execute("COMMIT")
+
+    apply.with_lock_retries("plan", transaction)
+    for step in outside:
+        def one(step: Any = step) -> None:
+            with apply.guarded(conn, f"plan step {step.object}", step.sql):
+                conn.execute(step.sql.encode())
+
+        apply.with_lock_retries(f"plan step {step.object}", one)
+    report.applied = [f"{s.kind}: {s.object}" for s in plan.steps]
+    logs.event("sync.applied", steps=len(plan.steps), outside_transaction=len(outside))
+
+
+def render_plan(plan: Plan) -> str:
+    """The plan as runnable SQL, each step headed by its class and reason."""
+    lines = []
+    for step in plan.steps:
+        mark = {"destructive": "!! DESTRUCTIVE", "locking": "!  LOCKING"}.get(step.kind, "   safe")
+        tx = "" if step.transactional else " (outside the transaction)"
+        lines.append(f"-- {mark}: {step.object} — {step.reason}{tx}")
+        lines.append(step.sql.rstrip().rstrip(";") + ";")
+        lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,3 @@
+-- Undo 0004.
+
+ALTER TABLE app.projects DROP CONSTRAINT projects_tenant_id_slug_key;

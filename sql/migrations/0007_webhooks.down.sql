@@ -1,0 +1,4 @@
+-- Undo 0007.
+
+DROP TABLE app.webhook_deliveries;
+DROP TABLE app.webhooks;
