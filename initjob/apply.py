@@ -73,6 +73,10 @@ def sql_failed(exc: psycopg.Error, label: str, text: str, offset: int = 0) -> Sq
     """An exit-5 error naming the file, the line from PostgreSQL's error position, and its message."""
     position = exc.diag.statement_position
     line = sqltext.line_of(text, int(position) - offset) if position and int(position) > offset else None
+    if line is None and text:
+        # No position (a missing relation, say): a lone statement's own line is still exact.
+        statements = sqltext.split_statements(text)
+        line = statements[0].line if len(statements) == 1 else None
     where = f"{label}:{line}" if line else label
     return SqlFailed(
         f"{where}: {_first_line(exc)}",

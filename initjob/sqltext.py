@@ -9,8 +9,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_DOLLAR_TAG = re.compile(r"\$(?:[A-Za-z_\x80-\uffff][A-Za-z0-9_\x80-\uffff]*)?\$")
-_WORD = re.compile(r"[A-Za-z_\x80-\uffff][A-Za-z0-9_$\x80-\uffff]*")
+# Identifier characters: A-Z a-z _ and U+0080..U+FFFF (digits and $ after the first).  Written as negated
+# classes, which match exactly the same characters but compile in under a millisecond instead of
+# ~10 ms each (a positive U+0080..U+FFFF range makes sre build a large charset at import time).
+_START = r"[^\x00-@\[-^`{-\x7f\U00010000-\U0010ffff]"  # [A-Za-z_\x80-\uffff]
+_DOLLAR_TAG = re.compile(rf"\$(?:{_START}[^\x00-/:-@\[-^`{{-\x7f\U00010000-\U0010ffff]*)?\$")
+_WORD = re.compile(rf"{_START}[^\x00-#%-/:-@\[-^`{{-\x7f\U00010000-\U0010ffff]*")
 _TX_CONTROL = {"BEGIN", "COMMIT", "ROLLBACK", "END", "ABORT", "START", "SAVEPOINT", "RELEASE", "PREPARE"}
 
 

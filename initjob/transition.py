@@ -12,7 +12,7 @@ from typing import Any
 
 import psycopg
 
-from . import apply, catalog, logs, shadow, sqltext
+from . import apply, catalog, logs, shadow, sqltext, sync
 from .config import Config
 from .errors import NotUpToDate
 from .source import Migration
@@ -37,7 +37,7 @@ def chain_snapshots(cfg: Config, live: Connection, files: list[Migration], schem
     with shadow.shadow(cfg, live) as sh:
         for m in files:
             run_in_shadow(sh, m)
-            names = sorted(set(schemas) | set(catalog.user_schemas(sh, exclude=[cfg.history_schema])))
+            names = sorted(set(schemas) | set(sync.nonempty_schemas(sh, cfg)))
             out.append((m, catalog.read_snapshot(sh, names), names))
     return out
 

@@ -73,7 +73,8 @@ def connect_once(dsn: str, timeout: float, **overrides: Any) -> Connection:
 
 def connect(cfg: Config, dsn: str | None = None, deadline: float | None = None, ensure: bool | None = None) -> Connection:
     """Connect with retries until ``cfg.wait_timeout``; create the database first when asked to."""
-    from tenacity import RetryCallState, Retrying, retry_if_exception, stop_before_delay, wait_exponential_jitter
+    from tenacity import (RetryCallState, Retrying, retry_if_exception, stop_before_delay, wait_exponential,
+                          wait_random)
 
     target = cfg.dsn if dsn is None else dsn
     ensure = cfg.ensure_database if ensure is None else ensure
@@ -99,7 +100,7 @@ def connect(cfg: Config, dsn: str | None = None, deadline: float | None = None, 
 
     retrying = Retrying(
         retry=retry_if_exception(is_transient),
-        wait=wait_exponential_jitter(initial=0.1, max=5.0, jitter=0.5),
+        wait=wait_exponential(multiplier=0.1, max=4.0) + wait_random(0, 0.25),
         stop=stop_before_delay(max(deadline - start, 0.0)),
         before_sleep=log_attempt,
         reraise=True,

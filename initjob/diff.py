@@ -1,0 +1,1049 @@
+"""The auto-sync planner: two catalog snapshots in, an ordered list of classified DDL steps out.
+
+Pure: no connection, no clock. ``plan_sync(live, desired)`` says what to run on ``live`` so that its
+snapshot becomes ``desired``. Steps are ordered by phase (drops in reverse dependency order, then
+creations in dependency order, then the online index builds that cannot run in a transaction) and
+each carries its class:
+
+* ``safe``: cannot lose data and takes no long lock;
+* ``locking``: rewrites or scans a table, or is the online form of an operation that would (an index
+  built ``CONCURRENTLY``, a constraint added ``NOT VALID`` and then validated);
+* ``destructive``: can lose or reject data (drop a table, a column, an enum label; narrow a type).
+
+Run the steps in order, each batch of ``Plan.batches()`` as a unit: a transactional batch in one
+transaction, a non-transactional step on its own in autocommit (``ALTER TYPE ... ADD VALUE`` comes
+first so that later steps may use the new label; ``CREATE INDEX CONCURRENTLY`` comes last).
+"""
+
+from __future__ import annotations
+
+import graphlib
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Any
+
+from initjob.catalog import (
+    Column,
+    Composite,
+    Constraint,
+    Domain,
+    Enum,
+    Function,
+    Index,
+    Policy,
+    Sequence_,
+    Snapshot,
+    Table,
+    Trigger,
+    View,
+    quote_ident,
+)
+
+SAFE = "safe"
+DESTRUCTIVE = "destructive"
+LOCKING = "locking"
+
+
+@dataclass(frozen=True)
+class Step:
+    """One DDL statement, what it touches and why it is classed as it is."""
+
+    sql: str
+    kind: str  # SAFE | DESTRUCTIVE | LOCKING
+    object: str
+    reason: str
+    transactional: bool = True
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The ordered steps that carry a live schema to the desired one."""
+
+    steps: tuple[Step, ...] = ()
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.steps
+
+    @property
+    def destructive(self) -> tuple[Step, ...]:
+        return tuple(s for s in self.steps if s.kind == DESTRUCTIVE)
+
+    @property
+    def locking(self) -> tuple[Step, ...]:
+        return tuple(s for s in self.steps if s.kind == LOCKING)
+
+    def batches(self) -> tuple[tuple[Step, ...], ...]:
+        """Consecutive transactional steps grouped (one transaction each); other steps alone, in order."""
+        out: list[list[Step]] = []
+        for step in self.steps:
+            if step.transactional and out and out[-1][-1].transactional:
+                out[-1].append(step)
+            else:
+                out.append([step])
+        return tuple(tuple(b) for b in out)
+
+    def to_sql(self) -> str:
+        """The plan as a runnable script, each step preceded by a comment with its class."""
+        return "".join(f"-- [{s.kind}] {s.object}: {s.reason}\n{s.sql};\n\n" for s in self.steps)
+
+
+class _Phase(IntEnum):
+    """Where a step runs; within a phase steps keep the order they were planned in."""
+
+    ENUM_VALUES = 0
+    DROP_TRIGGERS = 10
+    DROP_VIEWS = 20
+    DROP_FOREIGN_KEYS = 30
+    DROP_CONSTRAINTS = 40
+    DROP_TABLES = 50
+    DROP_FUNCTIONS = 60
+    DROP_SEQUENCES = 65
+    DROP_TYPES = 70
+    DROP_EXTENSIONS = 80
+    DROP_SCHEMAS = 90
+    SCHEMAS = 100
+    EXTENSIONS = 110
+    TYPES = 120
+    SEQUENCES = 130
+    EARLY_FUNCTIONS = 140
+    TABLES = 150
+    PARTITIONS = 155
+    ALTER_TABLES = 160
+    DROP_OLD_TYPES = 170
+    CONSTRAINTS = 180
+    LATE = 200
+    TRIGGERS = 210
+    FOREIGN_KEYS = 220
+    VALIDATE = 230
+    OWNERSHIP = 240
+    COMMENTS = 250
+    CONCURRENT = 260
+
+
+# ---------------------------------------------------------------------------------------------
+# Quoting: every name goes through quote_ident, every text through literal.
+
+def qname(schema: str, name: str) -> str:
+    return f"{quote_ident(schema)}.{quote_ident(name)}"
+
+
+def literal(text: str | None) -> str:
+    """A string constant that means the same whatever standard_conforming_strings says."""
+    if text is None:
+        return "NULL"
+    quoted = "'" + text.replace("'", "''") + "'"
+    return "E" + quoted.replace("\\", "\\\\") if "\\" in text else quoted
+
+
+def _refers_to(definition: str, target: str) -> bool:
+    """Does a deparsed definition name ``target`` (a qualified name, or ``name(`` for a function)?"""
+    tail = "" if target.endswith("(") else r"(?![\w\"$])"
+    return re.search(r"(?<![\w.\"$])" + re.escape(target) + tail, definition) is not None
+
+
+def _mentions(text: str, name: str) -> bool:
+    return re.search(r"(?<![\w$])" + re.escape(name) + r"(?![\w$])", text) is not None
+
+
+def _by_name(items: Iterable[Any]) -> dict[str, Any]:
+    return {i.name: i for i in items}
+
+
+def _key(item: Any) -> tuple[str, ...]:
+    return (item.schema, item.name, getattr(item, "arguments", ""))
+
+
+# ---------------------------------------------------------------------------------------------
+# The planner
+
+
+@dataclass
+class _Planner:
+    """Accumulates steps; one instance per plan_sync call, never escapes it."""
+
+    live: Snapshot
+    desired: Snapshot
+    steps: list[tuple[int, int, Step]] = field(default_factory=list)
+    # Qualified names whose shape changes under dependants (tables, views, types, "fn(" for functions):
+    # views that refer to them are dropped before and re-created after.
+    changed: set[str] = field(default_factory=set)
+    recreated_tables: set[tuple[str, ...]] = field(default_factory=set)
+    recreated_views: set[tuple[str, ...]] = field(default_factory=set)
+    recreated_enums: set[tuple[str, ...]] = field(default_factory=set)
+    recreated_functions: set[tuple[str, ...]] = field(default_factory=set)
+    # Tables whose primary or unique keys change: foreign keys pointing at them are re-added.
+    rekeyed: set[str] = field(default_factory=set)
+    regenerated: set[str] = field(default_factory=set)  # "column schema.table.col" dropped and re-added
+
+    def add(self, phase: _Phase, sql: str, obj: str, reason: str, kind: str = SAFE,
+            transactional: bool = True) -> None:
+        self.steps.append((phase, len(self.steps), Step(sql, kind, obj, reason, transactional)))
+
+    def plan(self) -> Plan:
+        return Plan(tuple(step for _, _, step in sorted(self.steps, key=lambda t: (t[0], t[1]))))
+
+
+def plan_sync(live: Snapshot, desired: Snapshot) -> Plan:
+    """The steps that make ``live`` equal ``desired``; empty when they are equal already."""
+    if live == desired:
+        return Plan()
+    p = _Planner(live, desired)
+    _plan_schemas(p)
+    _plan_extensions(p)
+    _plan_enums(p)
+    _plan_domains(p)
+    _plan_composites(p)
+    _plan_sequences(p)
+    _plan_functions(p)
+    _plan_tables(p)
+    _plan_views(p)
+    _plan_late_objects(p)
+    return p.plan()
+
+
+# ---------------------------------------------------------------------------------------------
+# Schemas and extensions
+
+
+def _plan_schemas(p: _Planner) -> None:
+    live, want = _by_name(p.live.schemas), _by_name(p.desired.schemas)
+    for name in sorted(live.keys() - want.keys()):
+        p.add(_Phase.DROP_SCHEMAS, f"DROP SCHEMA {quote_ident(name)}", f"schema {name}",
+              "not in the desired schema; fails unless already empty", DESTRUCTIVE)
+    for name in sorted(want.keys() - live.keys()):
+        p.add(_Phase.SCHEMAS, f"CREATE SCHEMA {quote_ident(name)}", f"schema {name}", "new schema")
+    for name, schema in sorted(want.items()):
+        old = live[name].comment if name in live else None
+        _comment(p, f"SCHEMA {quote_ident(name)}", f"schema {name}", old, schema.comment)
+
+
+def _plan_extensions(p: _Planner) -> None:
+    live, want = _by_name(p.live.extensions), _by_name(p.desired.extensions)
+    for name in sorted(live.keys() - want.keys()):
+        p.add(_Phase.DROP_EXTENSIONS, f"DROP EXTENSION {quote_ident(name)}", f"extension {name}",
+              "not in the desired schema; its types and functions go with it", DESTRUCTIVE)
+    for name, ext in sorted(want.items()):
+        if name not in live:
+            p.add(_Phase.EXTENSIONS,
+                  f"CREATE EXTENSION IF NOT EXISTS {quote_ident(name)} SCHEMA {quote_ident(ext.schema)}",
+                  f"extension {name}", "new extension")
+        elif live[name].schema != ext.schema:
+            p.add(_Phase.EXTENSIONS, f"ALTER EXTENSION {quote_ident(name)} SET SCHEMA {quote_ident(ext.schema)}",
+                  f"extension {name}", "moved to another schema")
+
+
+# ---------------------------------------------------------------------------------------------
+# Types
+
+
+def _plan_enums(p: _Planner) -> None:
+    live = {_key(e): e for e in p.live.enums}
+    want = {_key(e): e for e in p.desired.enums}
+    for key in sorted(live.keys() - want.keys()):
+        _drop_type(p, "TYPE", live[key], "enum")
+    for key, enum in sorted(want.items()):
+        if key not in live:
+            _create_enum(p, enum)
+        elif live[key].labels != enum.labels:
+            _alter_enum(p, live[key], enum)
+        _comment(p, f"TYPE {qname(enum.schema, enum.name)}", f"enum {qname(enum.schema, enum.name)}",
+                 live[key].comment if key in live else None, enum.comment)
+
+
+def _drop_type(p: _Planner, word: str, item: Any, label: str) -> None:
+    name = qname(item.schema, item.name)
+    p.add(_Phase.DROP_TYPES, f"DROP {word} {name}", f"{label} {name}",
+          "not in the desired schema; fails while a column still uses it", DESTRUCTIVE)
+
+
+def _create_enum(p: _Planner, enum: Enum) -> None:
+    name = qname(enum.schema, enum.name)
+    labels = ", ".join(literal(label) for label in enum.labels)
+    p.add(_Phase.TYPES, f"CREATE TYPE {name} AS ENUM ({labels})", f"enum {name}", "new enum")
+
+
+def _alter_enum(p: _Planner, old: Enum, new: Enum) -> None:
+    """Add labels in place when the old ones keep their order; otherwise re-create the type."""
+    name = qname(new.schema, new.name)
+    kept = [label for label in new.labels if label in old.labels]
+    if kept != list(old.labels):
+        _recreate_enum(p, old, new)
+        return
+    for i, label in enumerate(new.labels):
+        if label in old.labels:
+            continue
+        place = f"AFTER {literal(new.labels[i - 1])}" if i else f"BEFORE {literal(new.labels[1])}"
+        # Outside the transaction: a label added inside one cannot be used until it commits.
+        p.add(_Phase.ENUM_VALUES, f"ALTER TYPE {name} ADD VALUE IF NOT EXISTS {literal(label)} {place}",
+              f"enum {name}", f"new label {label}", transactional=False)
+
+
+def _recreate_enum(p: _Planner, old: Enum, new: Enum) -> None:
+    name = qname(new.schema, new.name)
+    temp = f"{new.name}__initjob_old"
+    reason = "labels removed or reordered: rows holding a removed label make the conversion fail"
+    p.add(_Phase.TYPES, f"ALTER TYPE {name} RENAME TO {quote_ident(temp)}", f"enum {name}", reason, DESTRUCTIVE)
+    _create_enum(p, new)
+    p.add(_Phase.DROP_OLD_TYPES, f"DROP TYPE {qname(new.schema, temp)}", f"enum {name}",
+          "the re-created enum's old copy", DESTRUCTIVE)
+    p.recreated_enums.add((new.schema, new.name))
+    p.changed.add(name)
+
+
+def _plan_domains(p: _Planner) -> None:
+    live = {_key(d): d for d in p.live.domains}
+    want = {_key(d): d for d in p.desired.domains}
+    for key in sorted(live.keys() - want.keys()):
+        _drop_type(p, "DOMAIN", live[key], "domain")
+    for key, dom in sorted(want.items()):
+        old = live.get(key)
+        if old is not None and (old.type, old.collation) != (dom.type, dom.collation):
+            _drop_type(p, "DOMAIN", old, "domain")
+            old = None
+        if old is None:
+            _create_domain(p, dom)
+        else:
+            _alter_domain(p, old, dom)
+        _comment(p, f"DOMAIN {qname(dom.schema, dom.name)}", f"domain {qname(dom.schema, dom.name)}",
+                 old.comment if old else None, dom.comment)
+
+
+def _create_domain(p: _Planner, dom: Domain) -> None:
+    name = qname(dom.schema, dom.name)
+    parts = [f"CREATE DOMAIN {name} AS {dom.type}"]
+    parts += [f"COLLATE {dom.collation}"] if dom.collation else []
+    parts += [f"DEFAULT {dom.default}"] if dom.default is not None else []
+    parts += ["NOT NULL"] if dom.not_null else []
+    p.add(_Phase.TYPES, " ".join(parts), f"domain {name}", "new domain")
+    for con in dom.constraints:
+        p.add(_Phase.TYPES, f"ALTER DOMAIN {name} ADD CONSTRAINT {quote_ident(con.name)} {con.definition}",
+              f"domain {name}", f"new constraint {con.name}")
+        _comment(p, f"CONSTRAINT {quote_ident(con.name)} ON DOMAIN {name}", f"domain {name}", None, con.comment)
+
+
+def _alter_domain(p: _Planner, old: Domain, new: Domain) -> None:
+    name = qname(new.schema, new.name)
+    obj = f"domain {name}"
+    if old.default != new.default:
+        sql = f"SET DEFAULT {new.default}" if new.default is not None else "DROP DEFAULT"
+        p.add(_Phase.TYPES, f"ALTER DOMAIN {name} {sql}", obj, "default changed")
+    if old.not_null != new.not_null:
+        if new.not_null:
+            p.add(_Phase.TYPES, f"ALTER DOMAIN {name} SET NOT NULL", obj,
+                  "checks every column of this domain; fails if one holds NULL", LOCKING)
+        else:
+            p.add(_Phase.TYPES, f"ALTER DOMAIN {name} DROP NOT NULL", obj, "NULL allowed")
+    before, after = _by_name(old.constraints), _by_name(new.constraints)
+    for cname, con in before.items():
+        if after.get(cname) != con:
+            p.add(_Phase.TYPES, f"ALTER DOMAIN {name} DROP CONSTRAINT {quote_ident(cname)}", obj,
+                  f"constraint {cname} removed or changed")
+    for cname, con in after.items():
+        if before.get(cname) != con:
+            p.add(_Phase.VALIDATE, f"ALTER DOMAIN {name} ADD CONSTRAINT {quote_ident(cname)} {con.definition}",
+                  obj, f"constraint {cname}: checks every column of this domain", LOCKING)
+            _comment(p, f"CONSTRAINT {quote_ident(cname)} ON DOMAIN {name}", obj, None, con.comment)
+
+
+def _plan_composites(p: _Planner) -> None:
+    live = {_key(c): c for c in p.live.composites}
+    want = {_key(c): c for c in p.desired.composites}
+    for key in sorted(live.keys() - want.keys()):
+        _drop_type(p, "TYPE", live[key], "type")
+    for key, comp in sorted(want.items()):
+        old = live.get(key)
+        if old is not None and old.attributes != comp.attributes and not _alter_composite(p, old, comp):
+            _drop_type(p, "TYPE", old, "type")
+            p.changed.add(qname(comp.schema, comp.name))
+            old = None
+        if old is None:
+            _create_composite(p, comp)
+        _comment(p, f"TYPE {qname(comp.schema, comp.name)}", f"type {qname(comp.schema, comp.name)}",
+                 old.comment if old else None, comp.comment)
+
+
+def _attribute_sql(col: Column) -> str:
+    return f"{quote_ident(col.name)} {col.type}" + (f" COLLATE {col.collation}" if col.collation else "")
+
+
+def _create_composite(p: _Planner, comp: Composite) -> None:
+    name = qname(comp.schema, comp.name)
+    body = ", ".join(_attribute_sql(a) for a in comp.attributes)
+    p.add(_Phase.TYPES, f"CREATE TYPE {name} AS ({body})", f"type {name}", "new composite type")
+    for a in comp.attributes:
+        _comment(p, f"COLUMN {name}.{quote_ident(a.name)}", f"type {name}", None, a.comment)
+
+
+def _alter_composite(p: _Planner, old: Composite, new: Composite) -> bool:
+    """Add or drop trailing attributes in place; False when only re-creating the type will do."""
+    name = qname(new.schema, new.name)
+    before = [a for a in old.attributes if a.name in _by_name(new.attributes)]
+    if [a.name for a in before] != [a.name for a in new.attributes[: len(before)]]:
+        return False
+    if any(_attribute_sql(a) != _attribute_sql(b) for a, b in zip(before, new.attributes, strict=False)):
+        return False
+    for a in old.attributes:
+        if a not in before:
+            p.add(_Phase.TYPES, f"ALTER TYPE {name} DROP ATTRIBUTE {quote_ident(a.name)}", f"type {name}",
+                  f"attribute {a.name} removed", DESTRUCTIVE)
+    for a in new.attributes[len(before):]:
+        p.add(_Phase.TYPES, f"ALTER TYPE {name} ADD ATTRIBUTE {_attribute_sql(a)}", f"type {name}",
+              f"new attribute {a.name}")
+    for a, b in zip(before, new.attributes, strict=False):
+        _comment(p, f"COLUMN {name}.{quote_ident(b.name)}", f"type {name}", a.comment, b.comment)
+    return True
+
+
+# ---------------------------------------------------------------------------------------------
+# Sequences
+
+
+def _plan_sequences(p: _Planner) -> None:
+    live = {_key(s): s for s in p.live.sequences}
+    want = {_key(s): s for s in p.desired.sequences}
+    for key in sorted(live.keys() - want.keys()):
+        name = qname(key[0], key[1])
+        # IF EXISTS: a sequence owned by a dropped column or table is already gone by now.
+        p.add(_Phase.DROP_SEQUENCES, f"DROP SEQUENCE IF EXISTS {name}", f"sequence {name}",
+              "not in the desired schema; its current value is lost", DESTRUCTIVE)
+    for key, seq in sorted(want.items()):
+        old = live.get(key)
+        name = qname(seq.schema, seq.name)
+        if old is None:
+            p.add(_Phase.SEQUENCES, f"CREATE SEQUENCE {name} {_sequence_options(None, seq)}",
+                  f"sequence {name}", "new sequence")
+        elif options := _sequence_options(old, seq):
+            p.add(_Phase.SEQUENCES, f"ALTER SEQUENCE {name} {options}", f"sequence {name}",
+                  "parameters changed")
+        if (old.owned_by if old else None) != seq.owned_by:
+            p.add(_Phase.OWNERSHIP, f"ALTER SEQUENCE {name} OWNED BY {seq.owned_by or 'NONE'}",
+                  f"sequence {name}", "owner column changed")
+        _comment(p, f"SEQUENCE {name}", f"sequence {name}", old.comment if old else None, seq.comment)
+
+
+def _sequence_options(old: Sequence_ | None, new: Sequence_) -> str:
+    """The clauses that differ (all of them for a new sequence); a new type restates its bounds."""
+    clauses = {
+        "type": f"AS {new.type}",
+        "increment": f"INCREMENT BY {new.increment}",
+        "minimum": f"MINVALUE {new.minimum}",
+        "maximum": f"MAXVALUE {new.maximum}",
+        "start": f"START WITH {new.start}",
+        "cache": f"CACHE {new.cache}",
+        "cycle": "CYCLE" if new.cycle else "NO CYCLE",
+    }
+    if old is None:
+        return " ".join(clauses.values())
+    retyped = old.type != new.type
+    return " ".join(text for f, text in clauses.items()
+                    if getattr(old, f) != getattr(new, f) or (retyped and f in ("minimum", "maximum")))
+
+
+# ---------------------------------------------------------------------------------------------
+# Functions
+
+
+def _function_name(fn: Function) -> str:
+    return f"{qname(fn.schema, fn.name)}({fn.arguments})"
+
+
+def _function_ref(fn: Function) -> str:
+    return f"{qname(fn.schema, fn.name)}("
+
+
+def _plan_functions(p: _Planner) -> None:
+    """Drops and in-place replacements; new and re-created functions are placed by _plan_late_objects."""
+    live = {_key(f): f for f in p.live.functions}
+    want = {_key(f): f for f in p.desired.functions}
+    for key, fn in sorted(live.items()):
+        new = want.get(key)
+        if new is not None and (new.kind, new.result) == (fn.kind, fn.result):
+            continue
+        word = fn.kind.upper()
+        reason = "not in the desired schema" if new is None else "result type or kind changed: re-created"
+        p.add(_Phase.DROP_FUNCTIONS, f"DROP {word} {_function_name(fn)}", f"{fn.kind} {_function_name(fn)}",
+              reason)
+        p.changed.add(_function_ref(fn))
+        if new is not None:
+            p.recreated_functions.add(key)
+    for key, fn in sorted(want.items()):
+        old = live.get(key)
+        if old is not None and key not in p.recreated_functions and old.definition != fn.definition:
+            p.add(_Phase.EARLY_FUNCTIONS, fn.definition.rstrip(), f"{fn.kind} {_function_name(fn)}",
+                  "definition changed")
+        old_comment = old.comment if old is not None and key not in p.recreated_functions else None
+        _comment(p, f"{fn.kind.upper()} {_function_name(fn)}", f"{fn.kind} {_function_name(fn)}",
+                 old_comment, fn.comment)
+
+
+# ---------------------------------------------------------------------------------------------
+# Tables
+
+
+def _table_shape(t: Table) -> tuple[Any, ...]:
+    """What cannot change in place: whether and how it is partitioned, and its parent."""
+    return (t.partition_key, t.parent)
+
+
+def _plan_tables(p: _Planner) -> None:
+    live = {_key(t): t for t in p.live.tables}
+    want = {_key(t): t for t in p.desired.tables}
+    for key, t in live.items():
+        if key in want and _table_shape(t) != _table_shape(want[key]):
+            p.recreated_tables.add(key[:2])
+    gone = [t for k, t in live.items() if k not in want or k[:2] in p.recreated_tables]
+    for t in gone:
+        p.changed.add(qname(t.schema, t.name))
+        p.rekeyed.add(qname(t.schema, t.name))
+    for key, t in live.items():
+        if key in want and {c for c in t.constraints if c.kind in "pu"} - set(want[key].constraints):
+            p.rekeyed.add(qname(t.schema, t.name))
+    _mark_changed_columns(p, live, want)
+    _drop_tables(p, gone)
+    new = [t for k, t in want.items() if k not in live or k[:2] in p.recreated_tables]
+    for t in sorted(new, key=lambda t: (t.parent is not None, t.schema, t.name)):
+        _create_table(p, t)
+    for key, t in sorted(want.items()):
+        if key in live and key[:2] not in p.recreated_tables:
+            _alter_table(p, live[key], t)
+
+
+def _drop_tables(p: _Planner, gone: list[Table]) -> None:
+    """Foreign keys first (they may point between dropped tables), then partitions, then the rest."""
+    for t in gone:
+        for con in t.constraints:
+            if con.kind == "f":
+                _drop_constraint(p, t, con, _Phase.DROP_FOREIGN_KEYS)
+    for t in sorted(gone, key=lambda t: (t.parent is None, t.schema, t.name)):
+        name = qname(t.schema, t.name)
+        p.add(_Phase.DROP_TABLES, f"DROP TABLE {name}", f"table {name}",
+              "re-created: partitioning cannot change in place" if (t.schema, t.name) in p.recreated_tables
+              else "not in the desired schema", DESTRUCTIVE)
+
+
+def _mark_changed_columns(p: _Planner, live: dict[tuple[str, ...], Table],
+                          want: dict[tuple[str, ...], Table]) -> None:
+    """Tables losing a column or changing one's type: the views reading them are re-created."""
+    for key, t in live.items():
+        new = want.get(key)
+        if new is None or key[:2] in p.recreated_tables:
+            continue
+        after = _by_name(new.columns)
+        for col in t.columns:
+            target = after.get(col.name)
+            if target is None or _column_reshaped(p, col, target):
+                p.changed.add(qname(t.schema, t.name))
+
+
+def _column_reshaped(p: _Planner, old: Column, new: Column) -> bool:
+    """Does the column change in a way a dependent view, policy or trigger would block?"""
+    return ((old.type, old.collation, old.generated, old.generated_kind)
+            != (new.type, new.collation, new.generated, new.generated_kind)
+            or _uses_recreated_enum(p, new.type))
+
+
+def _uses_recreated_enum(p: _Planner, type_: str) -> bool:
+    return type_.removesuffix("[]") in {qname(s, n) for s, n in p.recreated_enums}
+
+
+def _column_sql(col: Column) -> str:
+    parts = [quote_ident(col.name), col.type]
+    parts += [f"COLLATE {col.collation}"] if col.collation else []
+    if col.identity:
+        parts.append(f"GENERATED {col.identity} AS IDENTITY")
+    elif col.generated is not None:
+        parts.append(f"GENERATED ALWAYS AS ({col.generated}) {col.generated_kind}")
+    elif col.default is not None:
+        parts.append(f"DEFAULT {col.default}")
+    parts += ["NOT NULL"] if col.not_null and not col.identity else []
+    return " ".join(parts)
+
+
+def _create_table(p: _Planner, t: Table) -> None:
+    name = qname(t.schema, t.name)
+    phase = _Phase.PARTITIONS if t.parent else _Phase.TABLES
+    head = f"CREATE {'UNLOGGED ' if t.unlogged else ''}TABLE {name}"
+    if t.parent:
+        body = f" PARTITION OF {t.parent} {t.bound}"
+    else:
+        body = " (\n    " + ",\n    ".join(_column_sql(c) for c in t.columns) + "\n)"
+    tail = f" PARTITION BY {t.partition_key}" if t.partition_key else ""
+    tail += f" WITH ({', '.join(t.options)})" if t.options else ""
+    p.add(phase, head + body + tail, f"table {name}", "new table")
+    for con in t.constraints:
+        _add_constraint(p, t, con, phase, existing=False)
+    for idx in t.indexes:
+        _create_index(p, t.schema, t.name, idx, phase, existing=False, partitioned=bool(t.partition_key))
+    _table_security(p, None, t, phase)
+    _plan_table_children(p, None, t)
+
+
+def _alter_table(p: _Planner, old: Table, new: Table) -> None:
+    name = qname(new.schema, new.name)
+    if old.bound != new.bound:
+        _reattach_partition(p, old, new)
+    if old.unlogged != new.unlogged:
+        p.add(_Phase.ALTER_TABLES, f"ALTER TABLE {name} SET {'UNLOGGED' if new.unlogged else 'LOGGED'}",
+              f"table {name}", "persistence changed: rewrites the table", LOCKING)
+    if old.options != new.options:
+        _alter_options(p, "TABLE", name, old.options, new.options)
+    _table_security(p, old, new, _Phase.ALTER_TABLES)
+    if new.parent is None:
+        _alter_columns(p, old, new)
+    _plan_table_children(p, old, new)
+
+
+def _reattach_partition(p: _Planner, old: Table, new: Table) -> None:
+    name = qname(new.schema, new.name)
+    p.add(_Phase.ALTER_TABLES, f"ALTER TABLE {new.parent} DETACH PARTITION {name}", f"table {name}",
+          "partition bound changed")
+    p.add(_Phase.ALTER_TABLES, f"ALTER TABLE {new.parent} ATTACH PARTITION {name} {new.bound}",
+          f"table {name}", "partition bound changed: scans the partition", LOCKING)
+
+
+def _alter_options(p: _Planner, word: str, name: str, old: tuple[str, ...], new: tuple[str, ...]) -> None:
+    keys = {o.split("=", 1)[0] for o in new}
+    reset = [o.split("=", 1)[0] for o in old if o.split("=", 1)[0] not in keys]
+    if reset:
+        p.add(_Phase.ALTER_TABLES, f"ALTER {word} {name} RESET ({', '.join(reset)})", name, "storage options")
+    if set(new) - set(old):
+        p.add(_Phase.ALTER_TABLES, f"ALTER {word} {name} SET ({', '.join(sorted(set(new) - set(old)))})",
+              name, "storage options")
+
+
+def _table_security(p: _Planner, old: Table | None, new: Table, phase: _Phase) -> None:
+    name = qname(new.schema, new.name)
+    if (old.rls if old else False) != new.rls:
+        word = "ENABLE" if new.rls else "DISABLE"
+        p.add(phase, f"ALTER TABLE {name} {word} ROW LEVEL SECURITY", f"table {name}", "row-level security")
+    if (old.rls_forced if old else False) != new.rls_forced:
+        word = "FORCE" if new.rls_forced else "NO FORCE"
+        p.add(phase, f"ALTER TABLE {name} {word} ROW LEVEL SECURITY", f"table {name}", "row-level security")
+
+
+# Columns ------------------------------------------------------------------------------------
+
+
+def _alter_columns(p: _Planner, old: Table, new: Table) -> None:
+    name = qname(new.schema, new.name)
+    before, after = _by_name(old.columns), _by_name(new.columns)
+    for col in old.columns:
+        if col.name not in after:
+            p.add(_Phase.DROP_TABLES, f"ALTER TABLE {name} DROP COLUMN {quote_ident(col.name)}",
+                  f"column {name}.{quote_ident(col.name)}", "not in the desired table: its data is lost",
+                  DESTRUCTIVE)
+    for col in new.columns:
+        target = f"column {name}.{quote_ident(col.name)}"
+        if col.name not in before:
+            _add_column(p, name, col, target)
+        elif before[col.name] != col or _uses_recreated_enum(p, col.type):
+            _alter_column(p, name, before[col.name], col, target)
+
+
+_VOLATILE = re.compile(r"\b(nextval|random|clock_timestamp|gen_random_uuid|uuid_generate_v\d\w*|timeofday)\(")
+
+
+def _add_column(p: _Planner, table: str, col: Column, target: str) -> None:
+    sql = f"ALTER TABLE {table} ADD COLUMN {_column_sql(col)}"
+    if col.identity or col.generated_kind == "STORED":
+        p.add(_Phase.ALTER_TABLES, sql, target, "new column computed for every row: rewrites the table", LOCKING)
+    elif col.default is not None and _VOLATILE.search(col.default):
+        p.add(_Phase.ALTER_TABLES, sql, target, "new column with a volatile default: rewrites the table", LOCKING)
+    elif col.not_null and col.default is None:
+        p.add(_Phase.ALTER_TABLES, sql, target, "new NOT NULL column without a default: fails if the table has rows")
+    else:
+        p.add(_Phase.ALTER_TABLES, sql, target, "new column")
+
+
+def _alter_column(p: _Planner, table: str, old: Column, new: Column, target: str) -> None:
+    """Step by step, in the order PostgreSQL accepts them: expression, default, identity, type, null."""
+    alter = f"ALTER TABLE {table} ALTER COLUMN {quote_ident(new.name)}"
+    if (old.generated, old.generated_kind) != (new.generated, new.generated_kind) and new.generated is not None:
+        _regenerate_column(p, table, new, target)
+        return
+    if old.generated is not None:
+        p.add(_Phase.ALTER_TABLES, f"{alter} DROP EXPRESSION", target, "no longer generated: keeps its values")
+    retype = (old.type, old.collation) != (new.type, new.collation) or _uses_recreated_enum(p, new.type)
+    if old.default is not None and (old.default != new.default or retype):
+        p.add(_Phase.ALTER_TABLES, f"{alter} DROP DEFAULT", target, "default changed")
+    if old.identity and old.identity != new.identity and not new.identity:
+        p.add(_Phase.ALTER_TABLES, f"{alter} DROP IDENTITY", target, "no longer an identity column")
+    if retype:
+        _retype_column(p, alter, old, new, target)
+    if new.default is not None and (old.default != new.default or retype):
+        p.add(_Phase.ALTER_TABLES, f"{alter} SET DEFAULT {new.default}", target, "default changed")
+    _alter_nullability(p, alter, old, new, target)
+    if new.identity and old.identity != new.identity:
+        sql = (f"{alter} SET GENERATED {new.identity}" if old.identity
+               else f"{alter} ADD GENERATED {new.identity} AS IDENTITY")
+        p.add(_Phase.ALTER_TABLES, sql, target, "identity changed")
+
+
+def _alter_nullability(p: _Planner, alter: str, old: Column, new: Column, target: str) -> None:
+    if old.not_null == new.not_null or (new.identity and not old.identity):
+        return  # ADD IDENTITY sets NOT NULL itself
+    if new.not_null:
+        p.add(_Phase.ALTER_TABLES, f"{alter} SET NOT NULL", target,
+              "scans the table under an exclusive lock; fails if a row holds NULL", LOCKING)
+    else:
+        p.add(_Phase.ALTER_TABLES, f"{alter} DROP NOT NULL", target, "NULL allowed")
+
+
+def _regenerate_column(p: _Planner, table: str, new: Column, target: str) -> None:
+    p.add(_Phase.ALTER_TABLES, f"ALTER TABLE {table} DROP COLUMN {quote_ident(new.name)}", target,
+          "generation expression changed: the column is dropped and added again at the end", LOCKING)
+    p.add(_Phase.ALTER_TABLES, f"ALTER TABLE {table} ADD COLUMN {_column_sql(new)}", target,
+          "generated column recomputed for every row: rewrites the table", LOCKING)
+    p.regenerated.add(target)
+
+
+def _retype_column(p: _Planner, alter: str, old: Column, new: Column, target: str) -> None:
+    kind, reason, using = classify_type_change(old.type, new.type)
+    if _uses_recreated_enum(p, new.type):
+        kind, reason = DESTRUCTIVE, "enum re-created: a removed label makes the conversion fail"
+        cast = "text[]" if new.type.endswith("[]") else "text"
+        using = f"{quote_ident(new.name)}::{cast}::{new.type}"
+    elif old.collation != new.collation:
+        kind, reason = (LOCKING if kind == SAFE else kind), f"{reason}; collation changed: indexes rebuilt"
+    collate = f" COLLATE {new.collation or 'pg_catalog.default'}" if old.collation != new.collation else ""
+    sql = f"{alter} TYPE {new.type}{collate}" + (f" USING {using}" if using else "")
+    p.add(_Phase.ALTER_TABLES, sql, target, reason, kind)
+
+
+_INTEGERS = ["smallint", "integer", "bigint"]
+_FLOATS = ["real", "double precision"]
+_TEXTS = {"text", "character varying"}
+_TYPMOD = re.compile(r"^(?P<base>[^()]+?)(?:\((?P<args>[\d,]+)\))?(?P<array>(\[\])*)$")
+
+
+def classify_type_change(old: str, new: str) -> tuple[str, str, str | None]:
+    """(kind, reason, USING expression or None) for a column going from type ``old`` to ``new``."""
+    a, b = _TYPMOD.match(old), _TYPMOD.match(new)
+    if a is None or b is None or a["array"] != b["array"]:
+        return DESTRUCTIVE, f"type {old} to {new}: values may be rejected or altered", "CAST"
+    base_a, base_b = a["base"], b["base"]
+    args_a = [int(x) for x in a["args"].split(",")] if a["args"] else []
+    args_b = [int(x) for x in b["args"].split(",")] if b["args"] else []
+    verdict = _compare_types(base_a, args_a, base_b, args_b)
+    if verdict == SAFE:
+        return SAFE, f"type {old} to {new}: widened without a rewrite", None
+    if verdict == LOCKING:
+        return LOCKING, f"type {old} to {new}: lossless, but rewrites the table", None
+    return DESTRUCTIVE, f"type {old} to {new}: values may be rejected or altered", "CAST"
+
+
+def _compare_types(base_a: str, args_a: list[int], base_b: str, args_b: list[int]) -> str:
+    if base_a in _TEXTS and base_b in _TEXTS:
+        return SAFE if not args_b or (args_a and args_b[0] >= args_a[0]) else DESTRUCTIVE
+    if base_a == base_b == "numeric":
+        return _compare_numeric(args_a, args_b)
+    if base_a in _INTEGERS and base_b in _INTEGERS:
+        return LOCKING if _INTEGERS.index(base_b) > _INTEGERS.index(base_a) else DESTRUCTIVE
+    if base_a in _FLOATS and base_b in _FLOATS:
+        return LOCKING if base_b == "double precision" else DESTRUCTIVE
+    if base_a in _INTEGERS and (base_b == "numeric" and not args_b or base_b == "text"):
+        return LOCKING
+    if base_a in ("smallint", "integer") and base_b == "double precision":
+        return LOCKING
+    if (base_a, base_b) == ("timestamp without time zone", "timestamp with time zone"):
+        return LOCKING
+    if base_a == base_b and args_a == args_b:
+        return SAFE
+    return DESTRUCTIVE
+
+
+def _compare_numeric(args_a: list[int], args_b: list[int]) -> str:
+    if not args_b:
+        return SAFE if args_a else SAFE
+    if not args_a:
+        return DESTRUCTIVE
+    prec_a, scale_a = args_a[0], (args_a[1] if len(args_a) > 1 else 0)
+    prec_b, scale_b = args_b[0], (args_b[1] if len(args_b) > 1 else 0)
+    if scale_b == scale_a and prec_b >= prec_a:
+        return SAFE
+    if scale_b >= scale_a and prec_b - scale_b >= prec_a - scale_a:
+        return LOCKING
+    return DESTRUCTIVE
+
+
+# Constraints, indexes, triggers, policies -----------------------------------------------------
+
+
+def _plan_table_children(p: _Planner, old: Table | None, new: Table) -> None:
+    """Constraints, indexes, triggers, policies and comments of a table; ``old`` None for a new one."""
+    name = qname(new.schema, new.name)
+    rebuild = old is not None and name in p.changed
+    if old is not None:
+        _plan_constraints(p, old, new)
+        _plan_indexes(p, old.indexes, new.schema, new.name, new.indexes, bool(new.partition_key))
+    _plan_triggers(p, name, old.triggers if old else (), new.triggers, rebuild)
+    _plan_policies(p, name, old.policies if old else (), new.policies, rebuild)
+    _comment(p, f"TABLE {name}", f"table {name}", old.comment if old else None, new.comment)
+    _column_comments(p, name, old.columns if old else (), new.columns)
+
+
+def _column_comments(p: _Planner, name: str, old: tuple[Column, ...], new: tuple[Column, ...]) -> None:
+    before = _by_name(old)
+    for col in new:
+        target = f"column {name}.{quote_ident(col.name)}"
+        was = before[col.name].comment if col.name in before and target not in p.regenerated else None
+        _comment(p, f"COLUMN {name}.{quote_ident(col.name)}", target, was, col.comment)
+
+
+def _plan_constraints(p: _Planner, old: Table, new: Table) -> None:
+    before, after = _by_name(old.constraints), _by_name(new.constraints)
+    for cname, con in before.items():
+        target = after.get(cname)
+        if target is not None and _only_validation_differs(con, target):
+            _validate(p, new, target)
+        elif target != con or _points_at_rekeyed(p, con):
+            _drop_constraint(p, new, con, _Phase.DROP_FOREIGN_KEYS if con.kind == "f" else _Phase.DROP_CONSTRAINTS)
+    for cname, con in after.items():
+        kept = before.get(cname)
+        if kept is None or (kept != con and not _only_validation_differs(kept, con)) or _points_at_rekeyed(p, kept):
+            _add_constraint(p, new, con, _Phase.CONSTRAINTS, existing=True)
+        elif kept.comment != con.comment:
+            _comment(p, f"CONSTRAINT {quote_ident(cname)} ON {qname(new.schema, new.name)}",
+                     f"table {qname(new.schema, new.name)}", kept.comment, con.comment)
+
+
+def _only_validation_differs(old: Constraint, new: Constraint) -> bool:
+    return not old.validated and new.validated and old.definition == new.definition + " NOT VALID"
+
+
+def _points_at_rekeyed(p: _Planner, con: Constraint) -> bool:
+    return con.kind == "f" and any(_refers_to(con.definition, t) for t in p.rekeyed)
+
+
+def _drop_constraint(p: _Planner, t: Table, con: Constraint, phase: _Phase) -> None:
+    name = qname(t.schema, t.name)
+    p.add(phase, f"ALTER TABLE {name} DROP CONSTRAINT {quote_ident(con.name)}", f"table {name}",
+          f"constraint {con.name} removed or changed")
+
+
+def _add_constraint(p: _Planner, t: Table, con: Constraint, phase: _Phase, *, existing: bool) -> None:
+    """On a table with rows, checks and foreign keys go in NOT VALID, then are validated online."""
+    name = qname(t.schema, t.name)
+    head = f"ALTER TABLE {name} ADD CONSTRAINT {quote_ident(con.name)} "
+    phase = _Phase.FOREIGN_KEYS if con.kind == "f" else phase
+    # PostgreSQL before 18 refuses NOT VALID foreign keys on partitioned tables.
+    online = existing and con.kind in "fc" and con.validated and not t.partition_key
+    if online:
+        p.add(phase, head + con.definition + " NOT VALID", f"table {name}",
+              f"constraint {con.name}, not yet checked against existing rows")
+        _validate(p, t, con)
+    elif existing and con.validated:
+        p.add(phase, head + con.definition, f"table {name}",
+              f"constraint {con.name}: checks or indexes every row under an exclusive lock", LOCKING)
+    else:
+        p.add(phase, head + con.definition, f"table {name}", f"constraint {con.name}")
+    _comment(p, f"CONSTRAINT {quote_ident(con.name)} ON {name}", f"table {name}", None, con.comment)
+
+
+def _validate(p: _Planner, t: Table, con: Constraint) -> None:
+    name = qname(t.schema, t.name)
+    p.add(_Phase.VALIDATE, f"ALTER TABLE {name} VALIDATE CONSTRAINT {quote_ident(con.name)}", f"table {name}",
+          f"constraint {con.name}: scans the table; reads and writes go on meanwhile", LOCKING)
+
+
+def _plan_indexes(p: _Planner, old: tuple[Index, ...], schema: str, table: str, new: tuple[Index, ...],
+                  partitioned: bool) -> None:
+    before, after = _by_name(old), _by_name(new)
+    for iname, idx in before.items():
+        if iname not in after:
+            p.add(_Phase.DROP_CONSTRAINTS, f"DROP INDEX {qname(schema, iname)}", f"index {qname(schema, iname)}",
+                  "not in the desired schema")
+    for iname, idx in after.items():
+        kept = before.get(iname)
+        if kept is not None and kept.valid and kept.definition == idx.definition:
+            _comment(p, f"INDEX {qname(schema, iname)}", f"index {qname(schema, iname)}", kept.comment,
+                     idx.comment)
+            continue
+        if kept is not None:
+            _drop_index(p, schema, iname, partitioned)
+        _create_index(p, schema, table, idx, _Phase.CONSTRAINTS, existing=True, partitioned=partitioned)
+
+
+def _drop_index(p: _Planner, schema: str, iname: str, partitioned: bool) -> None:
+    name = qname(schema, iname)
+    if partitioned:
+        p.add(_Phase.DROP_CONSTRAINTS, f"DROP INDEX {name}", f"index {name}", "changed: re-created")
+    else:
+        p.add(_Phase.CONCURRENT, f"DROP INDEX CONCURRENTLY IF EXISTS {name}", f"index {name}",
+              "changed or invalid: re-created", transactional=False)
+
+
+def _create_index(p: _Planner, schema: str, table: str, idx: Index, phase: _Phase, *, existing: bool,
+                  partitioned: bool) -> None:
+    """A new index on a table with rows is built CONCURRENTLY, outside any transaction."""
+    name = qname(schema, idx.name)
+    # pg_get_indexdef says ON ONLY for a partitioned table; the desired index covers the partitions.
+    sql = idx.definition.replace(" ON ONLY ", " ON ", 1) if partitioned else idx.definition
+    if existing and not partitioned:
+        sql = re.sub(r"^CREATE (UNIQUE )?INDEX ", r"CREATE \1INDEX CONCURRENTLY ", sql)
+        p.add(_Phase.CONCURRENT, sql, f"index {name}",
+              "built online (CONCURRENTLY): reads and writes go on, outside a transaction", LOCKING,
+              transactional=False)
+    elif existing:
+        p.add(phase, sql, f"index {name}",
+              "partitioned tables cannot build indexes concurrently: writes wait", LOCKING)
+    else:
+        p.add(phase, sql, f"index {name}", f"index on new {qname(schema, table)}")
+    _comment(p, f"INDEX {name}", f"index {name}", None, idx.comment)
+
+
+_ENABLE = {"D": "DISABLE TRIGGER", "R": "ENABLE REPLICA TRIGGER", "A": "ENABLE ALWAYS TRIGGER",
+           "O": "ENABLE TRIGGER"}
+
+
+def _plan_triggers(p: _Planner, table: str, old: tuple[Trigger, ...], new: tuple[Trigger, ...],
+                   rebuild: bool) -> None:
+    before, after = _by_name(old), _by_name(new)
+    uses_changed = [f for f in p.changed if f.endswith("(")]
+    for tname, trg in before.items():
+        target = after.get(tname)
+        stale = rebuild or any(_refers_to(trg.definition, f) for f in uses_changed)
+        if target is None or target.definition != trg.definition or stale:
+            p.add(_Phase.DROP_TRIGGERS, f"DROP TRIGGER {quote_ident(tname)} ON {table}", f"table {table}",
+                  f"trigger {tname} removed or changed")
+            before[tname] = None
+    for tname, trg in after.items():
+        kept = before.get(tname)
+        if kept is None:
+            p.add(_Phase.TRIGGERS, trg.definition, f"table {table}", f"trigger {tname}")
+        if (kept.enabled if kept else "O") != trg.enabled:
+            p.add(_Phase.TRIGGERS, f"ALTER TABLE {table} {_ENABLE[trg.enabled]} {quote_ident(tname)}",
+                  f"table {table}", f"trigger {tname} firing changed")
+        _comment(p, f"TRIGGER {quote_ident(tname)} ON {table}", f"table {table}",
+                 kept.comment if kept else None, trg.comment)
+
+
+def _plan_policies(p: _Planner, table: str, old: tuple[Policy, ...], new: tuple[Policy, ...],
+                   rebuild: bool) -> None:
+    before, after = _by_name(old), _by_name(new)
+    for pname, pol in before.items():
+        target = after.get(pname)
+        if target is None or _policy_sql(table, target) != _policy_sql(table, pol) or rebuild:
+            p.add(_Phase.DROP_TRIGGERS, f"DROP POLICY {quote_ident(pname)} ON {table}", f"table {table}",
+                  f"policy {pname} removed or changed")
+            before[pname] = None
+    for pname, pol in after.items():
+        kept = before.get(pname)
+        if kept is None:
+            p.add(_Phase.TRIGGERS, _policy_sql(table, pol), f"table {table}", f"policy {pname}")
+        _comment(p, f"POLICY {quote_ident(pname)} ON {table}", f"table {table}",
+                 kept.comment if kept else None, pol.comment)
+
+
+def _policy_sql(table: str, pol: Policy) -> str:
+    mode = "PERMISSIVE" if pol.permissive else "RESTRICTIVE"
+    sql = f"CREATE POLICY {quote_ident(pol.name)} ON {table} AS {mode} FOR {pol.command} TO {', '.join(pol.roles)}"
+    sql += f" USING ({pol.using})" if pol.using is not None else ""
+    return sql + (f" WITH CHECK ({pol.check})" if pol.check is not None else "")
+
+
+# ---------------------------------------------------------------------------------------------
+# Views, and the functions that must come after the tables
+
+
+def _view_shape(v: View) -> tuple[Any, ...]:
+    return (v.definition, v.materialized, v.options,
+            tuple((c.name, c.type, c.collation) for c in v.columns))
+
+
+def _view_word(v: View) -> str:
+    return "MATERIALIZED VIEW" if v.materialized else "VIEW"
+
+
+def _plan_views(p: _Planner) -> None:
+    """Drop what goes or must be re-created, dependants first; diff the children of the rest."""
+    live = {_key(v): v for v in p.live.views}
+    want = {_key(v): v for v in p.desired.views}
+    doomed = {k for k, v in live.items() if k not in want or _view_shape(v) != _view_shape(want[k])}
+    p.changed |= {qname(k[0], k[1]) for k in doomed}
+    while True:  # a view reading something that changes shape goes too, and so on up the chain
+        more = {k for k, v in live.items()
+                if k not in doomed and any(_refers_to(v.definition, c) for c in p.changed)}
+        if not more:
+            break
+        doomed |= more
+        p.changed |= {qname(k[0], k[1]) for k in doomed}
+    p.changed |= {qname(k[0], k[1]) for k in doomed}
+    for key in reversed(_dependency_order([live[k] for k in doomed])):
+        v = live[key]
+        p.add(_Phase.DROP_VIEWS, f"DROP {_view_word(v)} {qname(v.schema, v.name)}",
+              f"view {qname(v.schema, v.name)}",
+              "re-created: it or something it reads changes" if key in want else "not in the desired schema")
+    p.recreated_views = {(k[0], k[1]) for k in doomed if k in want}
+    for key, v in sorted(want.items()):
+        if key in live and key not in doomed:
+            _plan_view_children(p, live[key], v)
+
+
+def _plan_view_children(p: _Planner, old: View | None, new: View) -> None:
+    name = qname(new.schema, new.name)
+    if old is not None:
+        _plan_indexes(p, old.indexes, new.schema, new.name, new.indexes, partitioned=False)
+    for idx in new.indexes if old is None else ():
+        _create_index(p, new.schema, new.name, idx, _Phase.LATE, existing=False, partitioned=False)
+    _plan_triggers(p, name, old.triggers if old else (), new.triggers, rebuild=False)
+    _comment(p, f"{_view_word(new)} {name}", f"view {name}", old.comment if old else None, new.comment)
+    _column_comments(p, name, old.columns if old else (), new.columns)
+
+
+def _is_late(fn: Function, relations: Iterable[str]) -> bool:
+    """SQL-language bodies are checked at creation: those naming a table or view wait for them."""
+    if not re.search(r"\n LANGUAGE sql\b", fn.definition):
+        return False
+    return any(_mentions(fn.definition, r) for r in relations)
+
+
+def _plan_late_objects(p: _Planner) -> None:
+    """New and re-created functions and views, each after what it reads."""
+    live_fns = {_key(f) for f in p.live.functions}
+    relations = {r.name for r in (*p.desired.tables, *p.desired.views)}
+    fns = [f for f in p.desired.functions if _key(f) not in live_fns or _key(f) in p.recreated_functions]
+    early = [f for f in fns if not _is_late(f, relations)]
+    for fn in early:
+        _create_function(p, _Phase.EARLY_FUNCTIONS, fn)
+    live_views = {_key(v) for v in p.live.views}
+    views = [v for v in p.desired.views if _key(v) not in live_views or _key(v)[:2] in p.recreated_views]
+    late: list[Function | View] = [f for f in fns if f not in early]
+    items = {_key(i): i for i in [*late, *views]}
+    for key in _dependency_order(list(items.values())):
+        _create_late(p, items[key])
+
+
+def _create_late(p: _Planner, item: Function | View) -> None:
+    if isinstance(item, Function):
+        _create_function(p, _Phase.LATE, item)
+        return
+    name = qname(item.schema, item.name)
+    opts = f" WITH ({', '.join(item.options)})" if item.options else ""
+    p.add(_Phase.LATE, f"CREATE {_view_word(item)} {name}{opts} AS {item.definition}", f"view {name}",
+          "new or re-created view")
+    _plan_view_children(p, None, item)
+
+
+def _create_function(p: _Planner, phase: _Phase, fn: Function) -> None:
+    p.add(phase, fn.definition.rstrip(), f"{fn.kind} {_function_name(fn)}", f"new or re-created {fn.kind}")
+
+
+def _dependency_order(items: list[Any]) -> list[tuple[str, ...]]:
+    """Keys of views and functions, each after the ones its definition names (by name, generously)."""
+    graph: dict[tuple[str, ...], set[tuple[str, ...]]] = {}
+    for item in items:
+        graph[_key(item)] = {_key(o) for o in items if o is not item and _mentions(item.definition, o.name)}
+    try:
+        return list(graphlib.TopologicalSorter(graph).static_order())
+    except graphlib.CycleError:
+        # Generous name matching can see a cycle that is not there: fall back to functions, then views.
+        return sorted(graph, key=lambda k: (isinstance(next(i for i in items if _key(i) == k), View), k))
+
+
+def _comment(p: _Planner, target: str, obj: str, old: str | None, new: str | None) -> None:
+    if old != new:
+        p.add(_Phase.COMMENTS, f"COMMENT ON {target} IS {literal(new)}", obj, "comment changed")
