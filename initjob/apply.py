@@ -109,7 +109,7 @@ def with_lock_retries(label: str, action: Callable[[], None]) -> None:
 
 
 def run_transactional(conn: Connection, label: str, body: str, ddl_lock_timeout: float,
-                      trailer: list[sql.Composable], commit: bool = True) -> None:
+                      trailer: list[sql.Composed], commit: bool = True) -> None:
     """BEGIN; lock timeout; body; trailer statements; COMMIT — as one message, one round trip."""
     head = f"BEGIN;\n{_lock_timeout_sql(ddl_lock_timeout)};\n"
     tail = "".join(";\n" + s.as_string(conn) for s in trailer)
@@ -119,7 +119,7 @@ def run_transactional(conn: Connection, label: str, body: str, ddl_lock_timeout:
 
 
 def apply_migration(conn: Connection, schema: str, m: Migration, ddl_lock_timeout: float, by: str,
-                    finish: Callable[[], list[sql.Composable]] | None = None, resume_from: int = 0) -> int:
+                    finish: Callable[[], list[sql.Composed]] | None = None, resume_from: int = 0) -> int:
     """Apply one migration with its history row; ``finish`` adds statements to its last transaction."""
     start = time.monotonic()
     if m.transactional:
@@ -144,7 +144,7 @@ def apply_migration(conn: Connection, schema: str, m: Migration, ddl_lock_timeou
 
 
 def _apply_statements(conn: Connection, schema: str, m: Migration, ddl_lock_timeout: float, by: str,
-                      resume_from: int, finish: Callable[[], list[sql.Composable]] | None) -> None:
+                      resume_from: int, finish: Callable[[], list[sql.Composed]] | None) -> None:
     """A no-transaction file, statement by statement, its progress recorded after each one.
 
     A history row with ``success = false`` exists from the start, so a crash is never mistaken for
@@ -178,7 +178,7 @@ def _apply_statements(conn: Connection, schema: str, m: Migration, ddl_lock_time
                 run_transactional(conn, label, _pad(m.up.text, stmt), ddl_lock_timeout, [done])
 
         with_lock_retries(label, attempt)
-    final: list[sql.Composable] = [
+    final: list[sql.Composed] = [
         sql.SQL("UPDATE {}.history SET success = true, applied_at = now(), execution_ms = {} WHERE version = {}"
                 ).format(s, sql.Literal(int((time.monotonic() - started) * 1000)), sql.Literal(m.version))]
     with guarded(conn, m.up.path, ""):
@@ -233,7 +233,7 @@ def _leftover_index(conn: Connection, label: str, name: str, table: str) -> bool
 
 
 def run_files_in_transaction(conn: Connection, files: list[SqlFile], ddl_lock_timeout: float,
-                             finish: Callable[[], list[sql.Composable]]) -> None:
+                             finish: Callable[[], list[sql.Composed]]) -> None:
     """Auto-sync of a fresh database: every schema file in one transaction with the recorded state."""
     with guarded(conn, "BEGIN", ""):
         conn.execute("BEGIN")
@@ -252,7 +252,7 @@ def run_down(conn: Connection, schema: str, row: history.Applied, m: Migration, 
              by: str) -> None:
     """A down file and the removal of its history row, in one transaction."""
     assert m.down is not None
-    trailer: list[sql.Composable] = [
+    trailer: list[sql.Composed] = [
         history.history_delete(schema, row.version),
         history.event_insert(schema, "rollback", by, row.version, {"name": row.name, "file": m.down.path}),
     ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -10,19 +11,27 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import logs
 from .config import Config, load_config
 from .errors import TROUBLESHOOTING, InitJobError, Interrupted
 
+if TYPE_CHECKING:
+    from .job import Report
 
-def _commands() -> dict[str, Callable[[Config], Any]]:
-    from . import commands, job
+_COMMANDS = {"run": "job:run", "verify": "commands:verify", "status": "commands:status",
+             "plan": "commands:plan_command", "rollback": "commands:rollback",
+             "baseline": "commands:baseline", "new": "commands:new", "diff": "commands:diff",
+             "lint": "commands:lint"}
 
-    return {"run": job.run, "verify": commands.verify, "status": commands.status, "plan": commands.plan_command,
-            "rollback": commands.rollback, "baseline": commands.baseline, "new": commands.new,
-            "diff": commands.diff, "lint": commands.lint}
+
+def _command(name: str) -> Callable[[Config], Any]:
+    """Import only the module of the command asked for: `run` on every pod start loads no other command."""
+    from importlib import import_module
+
+    module, attr = _COMMANDS[name].split(":")
+    return getattr(import_module(f".{module}", __package__), attr)  # type: ignore[no-any-return]
 
 
 def _on_signal(signum: int, frame: FrameType | None) -> None:
@@ -39,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     cfg: Config | None = None
     command = "run"
-    report: Any = None
+    report: Report | None = None
     try:
         try:
             cfg = load_config(args, os.environ)
@@ -48,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                        cfg.log_level if cfg else "INFO")
         command = cfg.command
         logs.debug("run.config", config=repr(cfg), dsn=cfg.safe_dsn)
-        report = _commands()[command](cfg)
+        report = _command(command)(cfg)
         code = 0
     except InitJobError as exc:
         code = exc.exit_code
@@ -62,13 +71,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         logs.event("run.crashed", logging.ERROR, exc_info=True, command=command,
                    reason=logs.redact(f"{exc.__class__.__name__}: {exc}"))
         _termination(cfg, f"bug: {exc.__class__.__name__}: {exc} (exit 1)")
-    if report is not None and getattr(report, "output", ""):
+    if report is not None and report.output:
         sys.stdout.write(report.output.rstrip("\n") + "\n")
         sys.stdout.flush()
     logs.event("run.finished", command=command, exit_code=code,
                duration_ms=int((time.monotonic() - start) * 1000),
-               applied=len(getattr(report, "applied", []) or []),
-               baselined=len(getattr(report, "baselined", []) or []))
+               applied=len(report.applied) if report else 0, baselined=len(report.baselined) if report else 0)
     return code
 
 
@@ -83,7 +91,5 @@ def _termination(cfg: Config | None, message: str) -> None:
     """Kubernetes shows /dev/termination-log in the pod status: the one line an operator sees first."""
     path = cfg.termination_log if cfg else Path("/dev/termination-log")
     if path.exists():
-        try:
+        with contextlib.suppress(OSError):
             path.write_text(logs.redact(message)[:4000] + "\n")
-        except OSError:
-            pass

@@ -18,7 +18,6 @@ from .config import Config
 from .errors import ConfigError, NotUpToDate
 from .job import Connection, Report
 
-
 # ------------------------------------------------------------------ read-only: verify, status, plan
 
 

@@ -107,7 +107,7 @@ class _Parser(argparse.ArgumentParser):
         raise ConfigError(f"usage: {message}", "see `initjob --help`")
 
 
-def _common_options() -> argparse.ArgumentParser:
+def _common_options() -> _Parser:
     common = _Parser(add_help=False)
     for dest, env, default, help_text in _SETTINGS:
         flag = "--" + dest.replace("_", "-")

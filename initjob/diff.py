@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import graphlib
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
@@ -701,7 +701,8 @@ def _regenerate_column(p: _Planner, table: str, new: Column, target: str) -> Non
 
 
 def _retype_column(p: _Planner, alter: str, old: Column, new: Column, target: str) -> None:
-    kind, reason, using = classify_type_change(old.type, new.type)
+    kind, reason, cast = classify_type_change(old.type, new.type)
+    using = f"{quote_ident(new.name)}::{new.type}" if cast else None
     if _uses_recreated_enum(p, new.type):
         kind, reason = DESTRUCTIVE, "enum re-created: a removed label makes the conversion fail"
         cast = "text[]" if new.type.endswith("[]") else "text"
@@ -719,20 +720,20 @@ _TEXTS = {"text", "character varying"}
 _TYPMOD = re.compile(r"^(?P<base>[^()]+?)(?:\((?P<args>[\d,]+)\))?(?P<array>(\[\])*)$")
 
 
-def classify_type_change(old: str, new: str) -> tuple[str, str, str | None]:
-    """(kind, reason, USING expression or None) for a column going from type ``old`` to ``new``."""
+def classify_type_change(old: str, new: str) -> tuple[str, str, bool]:
+    """(kind, reason, whether an explicit cast is needed) for a column going from ``old`` to ``new``."""
     a, b = _TYPMOD.match(old), _TYPMOD.match(new)
     if a is None or b is None or a["array"] != b["array"]:
-        return DESTRUCTIVE, f"type {old} to {new}: values may be rejected or altered", "CAST"
+        return DESTRUCTIVE, f"type {old} to {new}: values may be rejected or altered", True
     base_a, base_b = a["base"], b["base"]
     args_a = [int(x) for x in a["args"].split(",")] if a["args"] else []
     args_b = [int(x) for x in b["args"].split(",")] if b["args"] else []
     verdict = _compare_types(base_a, args_a, base_b, args_b)
     if verdict == SAFE:
-        return SAFE, f"type {old} to {new}: widened without a rewrite", None
+        return SAFE, f"type {old} to {new}: widened without a rewrite", False
     if verdict == LOCKING:
-        return LOCKING, f"type {old} to {new}: lossless, but rewrites the table", None
-    return DESTRUCTIVE, f"type {old} to {new}: values may be rejected or altered", "CAST"
+        return LOCKING, f"type {old} to {new}: lossless, but rewrites the table", False
+    return DESTRUCTIVE, f"type {old} to {new}: values may be rejected or altered", True
 
 
 def _compare_types(base_a: str, args_a: list[int], base_b: str, args_b: list[int]) -> str:
@@ -744,7 +745,7 @@ def _compare_types(base_a: str, args_a: list[int], base_b: str, args_b: list[int
         return LOCKING if _INTEGERS.index(base_b) > _INTEGERS.index(base_a) else DESTRUCTIVE
     if base_a in _FLOATS and base_b in _FLOATS:
         return LOCKING if base_b == "double precision" else DESTRUCTIVE
-    if base_a in _INTEGERS and (base_b == "numeric" and not args_b or base_b == "text"):
+    if base_a in _INTEGERS and ((base_b == "numeric" and not args_b) or base_b == "text"):
         return LOCKING
     if base_a in ("smallint", "integer") and base_b == "double precision":
         return LOCKING

@@ -117,7 +117,7 @@ class DbState:
 
 
 def _q(text: str, schema: str) -> sql.Composed:
-    return sql.SQL(text).format(s=sql.Identifier(schema))  # type: ignore[arg-type]
+    return sql.SQL(text).format(s=sql.Identifier(schema))
 
 
 def ensure(conn: psycopg.Connection[Any], schema: str) -> None:
@@ -125,7 +125,8 @@ def ensure(conn: psycopg.Connection[Any], schema: str) -> None:
     current = _layout(conn, schema)
     if current > LAYOUT_VERSION:
         raise NotUpToDate(
-            f"initjob's tables in schema {schema!r} are at layout {current}, newer than this initjob ({LAYOUT_VERSION})",
+            f"initjob's tables in schema {schema!r} are at layout {current}, "
+            f"newer than this initjob ({LAYOUT_VERSION})",
             "a newer initjob manages this database: run that release's image, not an older one",
         )
     if current == LAYOUT_VERSION:
@@ -156,7 +157,8 @@ def read_state(conn: psycopg.Connection[Any], schema: str) -> DbState:
     if layout == 0:
         return DbState()
     with conn.pipeline():
-        state_cur = conn.execute(_q("SELECT mode, fingerprint, schema_files, schemas FROM {s}.state WHERE id = 1", schema))
+        state_cur = conn.execute(
+            _q("SELECT mode, fingerprint, schema_files, schemas FROM {s}.state WHERE id = 1", schema))
         hist_cur = conn.execute(_q(
             "SELECT version::bigint, version_text, name, kind, checksum, transactional, success, statements_done,"
             " applied_at, applied_by, execution_ms FROM {s}.history ORDER BY version", schema))

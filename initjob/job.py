@@ -7,18 +7,23 @@ module only sequences them and the database edges.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg import sql
 
-from . import apply, catalog, history, lock, logs, marker, source, wait
+# apply, lock and marker are imported where they are used: the no-op run of every pod start needs none.
+from . import catalog, history, logs, source, wait
 from .config import Config
 from .errors import ConfigError, ConnectionLost, NotUpToDate
 from .plan import MigrationPlan, plan_migrations
+
+if TYPE_CHECKING:
+    from . import marker
 
 Connection = psycopg.Connection[Any]
 RECONNECTS = 5
@@ -50,6 +55,8 @@ def with_connection(cfg: Config, work: Callable[[Connection], Report]) -> Report
                 if attempt == RECONNECTS:
                     raise
                 logs.warning("db.reconnect", attempt=attempt, reason=exc.reason)
+                from . import apply
+
                 apply.cancel_and_close(conn)
                 conn = wait.connect(cfg)
         raise AssertionError("unreachable")
@@ -60,6 +67,8 @@ def with_connection(cfg: Config, work: Callable[[Connection], Report]) -> Report
 
 def locked(cfg: Config, conn: Connection, work: Callable[[], Report]) -> Report:
     """Hold the migration lock around ``work``; a lost session releases it by itself."""
+    from . import lock
+
     key = lock.lock_key(cfg.history_schema)
     try:
         lock.acquire(conn, key, cfg.lock_timeout)
@@ -69,10 +78,9 @@ def locked(cfg: Config, conn: Connection, work: Callable[[], Report]) -> Report:
         return work()
     finally:
         if not conn.closed and not conn.broken:
-            try:
+            # If the session is going away its lock goes with it.
+            with contextlib.suppress(psycopg.Error):
                 lock.unlock(conn, key)
-            except psycopg.Error:
-                pass  # the session is going away; its lock goes with it
 
 
 # ------------------------------------------------------------------ snapshots
@@ -95,7 +103,7 @@ def drift_lines(conn: Connection, cfg: Config, live: catalog.Snapshot) -> list[s
 
 
 def record_state(cfg: Config, conn: Connection, mode: str, schemas: list[str],
-                 files: dict[str, str] | None = None, snap: catalog.Snapshot | None = None) -> list[sql.Composable]:
+                 files: dict[str, str] | None = None, snap: catalog.Snapshot | None = None) -> list[sql.Composed]:
     """Statements that record the managed state; the snapshot is read inside the caller's transaction."""
     if snap is None:
         snap = catalog.read_snapshot(conn, schemas)
@@ -132,8 +140,9 @@ def state_schemas(conn: Connection, cfg: Config, state: history.DbState) -> list
     return list(state.schemas) if state.schemas else managed_schemas(conn, cfg, state)
 
 
-def run_migrations(cfg: Config, conn: Connection) -> Report:
-    files = source.read_migrations(cfg.sql_dir, cfg.history_schema)
+def run_migrations(cfg: Config, conn: Connection, files: list[source.Migration] | None = None) -> Report:
+    if files is None:
+        files = source.read_migrations(cfg.sql_dir, cfg.history_schema)
     report = Report("migrations")
     state, plan = decide_migrations(cfg, conn, files)
     if state.mode == "auto-sync" and not state.applied:
@@ -172,6 +181,8 @@ def _migrate_locked(cfg: Config, conn: Connection, files: list[source.Migration]
 
 
 def _apply_plan(cfg: Config, conn: Connection, plan: MigrationPlan, report: Report) -> None:
+    from . import apply
+
     work = plan.work
     total = len(work)
     for index, m in enumerate(work, start=1):
@@ -187,6 +198,8 @@ def _apply_plan(cfg: Config, conn: Connection, plan: MigrationPlan, report: Repo
 
 
 def _record_migrations_state(cfg: Config, conn: Connection) -> None:
+    from . import apply
+
     with apply.guarded(conn, "state", ""):
         conn.execute("BEGIN")
         for stmt in record_state(cfg, conn, "migrations", managed_schemas(conn, cfg, history.DbState())):
@@ -196,6 +209,8 @@ def _record_migrations_state(cfg: Config, conn: Connection) -> None:
 
 def _take_marker(cfg: Config, conn: Connection, state: history.DbState, mode: str,
                  planned: list[str]) -> marker.Marker:
+    from . import marker
+
     pg_dump = marker.check_pg_dump(conn.info.server_version) if cfg.backup_dir else None
     fp_before = state.fingerprint
     return marker.take(conn, cfg.history_schema, mode=mode, release=cfg.release, by=cfg.applied_by,
@@ -205,7 +220,7 @@ def _take_marker(cfg: Config, conn: Connection, state: history.DbState, mode: st
 
 def _transition_locked(cfg: Config, conn: Connection, files: list[source.Migration], report: Report) -> Report:
     """Auto-sync → migrations: baseline at the newest migration prefix equal to the live schema."""
-    from . import transition
+    from . import apply, transition
 
     history.ensure(conn, cfg.history_schema)
     state = history.read_state(conn, cfg.history_schema)
@@ -248,8 +263,8 @@ def run_autosync(cfg: Config, conn: Connection) -> Report:
 def run(cfg: Config) -> Report:
     # Read and validate the SQL tree before any connection: a bad tree is exit 2 with nothing touched.
     if cfg.use_migrations:
-        source.read_migrations(cfg.sql_dir, cfg.history_schema)
-        return with_connection(cfg, lambda conn: run_migrations(cfg, conn))
+        files = source.read_migrations(cfg.sql_dir, cfg.history_schema)
+        return with_connection(cfg, lambda conn: run_migrations(cfg, conn, files))
     source.read_schema_files(cfg.sql_dir, cfg.history_schema)
     return with_connection(cfg, lambda conn: run_autosync(cfg, conn))
 

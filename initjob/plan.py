@@ -57,10 +57,7 @@ def rollback_targets(
 ) -> tuple[list[tuple[Applied, Migration | None]], list[str]]:
     """The applied migrations to undo, newest first, and the problems that forbid it."""
     ordered = sorted(applied, key=lambda a: a.version, reverse=True)
-    if to_version is not None:
-        chosen = [a for a in ordered if a.version > int(to_version)]
-    else:
-        chosen = ordered[: steps or 0]
+    chosen = [a for a in ordered if a.version > int(to_version)] if to_version is not None else ordered[: steps or 0]
     by_version = {m.version: m for m in files}
     problems = []
     targets: list[tuple[Applied, Migration | None]] = []

@@ -147,14 +147,14 @@ def read_migrations(sql_dir: Path, history_schema: str) -> list[Migration]:
             ups[version] = (m["version"], m["name"], f)
         else:
             downs[version] = (m["name"], f)
-    for version, (_, down) in sorted(downs.items()):
+    for version, (_, orphan) in sorted(downs.items()):
         if version not in ups:
-            problems.append(f"{down.path}: down file without its up file")
+            problems.append(f"{orphan.path}: down file without its up file")
     migrations = []
     for version, (vtext, name, up) in sorted(ups.items()):
         transactional = not up.text.lstrip().startswith(NO_TRANSACTION)
         _check_text(up, transactional, history_schema, problems)
-        down = downs.get(version, (None, None))[1]
+        down: SqlFile | None = downs[version][1] if version in downs else None
         if down is not None:
             _check_text(down, not down.text.lstrip().startswith(NO_TRANSACTION), history_schema, problems)
         migrations.append(Migration(version, vtext, name, up, down, transactional))

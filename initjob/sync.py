@@ -85,9 +85,8 @@ def sync_locked(cfg: Config, conn: Connection, files: list[SqlFile], report: Rep
         logs.warning("sync.drift", hint="the live schema was changed by hand; putting it back")
     else:
         existing = catalog.user_schemas(conn, exclude=[cfg.history_schema])
-        if not state.known or state.mode is None:
-            if not has_objects(catalog.read_snapshot(conn, existing)):
-                return _fresh(cfg, conn, files, state, report)
+        if state.mode is None and not has_objects(catalog.read_snapshot(conn, existing)):
+            return _fresh(cfg, conn, files, state, report)
         desired, schemas = desired_state(cfg, live=conn, files=files)
     live_schemas = sorted(set(schemas) | set(state.schemas))
     live = catalog.read_snapshot(conn, live_schemas)
@@ -137,7 +136,7 @@ def _fresh(cfg: Config, conn: Connection, files: list[SqlFile], state: history.D
     """A database with nothing in it gets the files as written, and the state, in one transaction."""
     report.marker = _marker(cfg, conn, state, [f.path for f in files])
 
-    def finish() -> list[sql.Composable]:
+    def finish() -> list[sql.Composed]:
         schemas = nonempty_schemas(conn, cfg)
         return [_state_stmt(cfg, checksums(files), catalog.read_snapshot(conn, schemas), schemas)]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg import sql
@@ -17,6 +17,9 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from . import logs
 from .config import Config
 from .errors import ConfigError, Unreachable
+
+if TYPE_CHECKING:
+    from tenacity import RetryCallState
 
 Connection = psycopg.Connection[Any]
 
@@ -72,10 +75,11 @@ def connect_once(dsn: str, timeout: float, **overrides: Any) -> Connection:
 
 
 def connect(cfg: Config, dsn: str | None = None, deadline: float | None = None, ensure: bool | None = None) -> Connection:
-    """Connect with retries until ``cfg.wait_timeout``; create the database first when asked to."""
-    from tenacity import (RetryCallState, Retrying, retry_if_exception, stop_before_delay, wait_exponential,
-                          wait_random)
+    """Connect with retries until ``cfg.wait_timeout``; create the database first when asked to.
 
+    The first attempt runs before tenacity is even imported (the database is up on almost every pod
+    start); when it fails, tenacity replays its outcome as attempt 1 and goes on from there.
+    """
     target = cfg.dsn if dsn is None else dsn
     ensure = cfg.ensure_database if ensure is None else ensure
     start = time.monotonic()
@@ -87,7 +91,11 @@ def connect(cfg: Config, dsn: str | None = None, deadline: float | None = None, 
         logs.event("db.wait", attempt=state.attempt_number, reason=short_reason(exc) if exc else "",
                    next_delay_s=round(delay, 2), waited_s=round(time.monotonic() - start, 2))
 
+    first_failure: list[BaseException] = []
+
     def attempt() -> Connection:
+        if first_failure:
+            raise first_failure.pop()
         remaining = max(deadline - time.monotonic(), 0.0)
         try:
             return connect_once(target, remaining)
@@ -98,15 +106,23 @@ def connect(cfg: Config, dsn: str | None = None, deadline: float | None = None, 
                 return connect_once(target, remaining)
             raise
 
-    retrying = Retrying(
-        retry=retry_if_exception(is_transient),
-        wait=wait_exponential(multiplier=0.1, max=4.0) + wait_random(0, 0.25),
-        stop=stop_before_delay(max(deadline - start, 0.0)),
-        before_sleep=log_attempt,
-        reraise=True,
-    )
+    def retrying() -> Connection:
+        from tenacity import Retrying, retry_if_exception, stop_before_delay, wait_exponential, wait_random
+
+        return Retrying(
+            retry=retry_if_exception(is_transient),
+            wait=wait_exponential(multiplier=0.1, max=4.0) + wait_random(0, 0.25),
+            stop=stop_before_delay(max(deadline - start, 0.0)),
+            before_sleep=log_attempt,
+            reraise=True,
+        )(attempt)
+
     try:
-        conn = retrying(attempt)
+        try:
+            conn = attempt()
+        except psycopg.OperationalError as exc:
+            first_failure.append(exc)
+            conn = retrying()
     except psycopg.OperationalError as exc:
         waited = round(time.monotonic() - start, 2)
         if is_transient(exc):

@@ -2,7 +2,7 @@
 -- expect: safe
 -- from
 CREATE SCHEMA app;
-CREATE ROLE initjob_reader;
+DO $$ BEGIN CREATE ROLE initjob_reader; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
 CREATE TABLE app.docs (id int, owner text, public boolean);
 ALTER TABLE app.docs ENABLE ROW LEVEL SECURITY;
 CREATE POLICY gone ON app.docs FOR DELETE USING (false);
