@@ -31,7 +31,8 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_ROOT_USER_ACTION=ignore \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
-COPY pyproject.toml README.md ./
+# README and LICENSE become the wheel's metadata when present (a wildcard may match nothing).
+COPY pyproject.toml README* LICENSE* ./
 COPY initjob/ initjob/
 # hadolint ignore=DL3013
 RUN python3 -m pip wheel --wheel-dir /wheels . \

@@ -79,6 +79,11 @@ class Config:
     version: str | None = None
     name: str | None = None
     against_schema: bool = False
+    lint_all: bool = False
+    lint_paths: tuple[str, ...] = ()
+    fail_on: str = "error"
+    # DATABASE_URL(_FILE) or a libpq variable naming a server: lint reads the history only then
+    database_configured: bool = False
 
     @property
     def mode(self) -> str:
@@ -144,7 +149,12 @@ def build_parser() -> argparse.ArgumentParser:
     diff = sub.add_parser("diff", parents=[common], help="write the next migration from chain vs sql/schema/")
     diff.add_argument("name")
     lint = sub.add_parser("lint", parents=[common], help="check pending migrations for unsafe operations")
-    lint.add_argument("--json", action="store_true")
+    lint.add_argument("--json", action="store_true", help="the findings as one JSON document on stdout")
+    lint.add_argument("--all", dest="lint_all", action="store_true",
+                      help="every migration file, not only the pending ones (no database needed)")
+    lint.add_argument("--fail-on", dest="fail_on", choices=("error", "warning", "never"), default="error",
+                      help="exit 3 on findings at or above this level (default error)")
+    lint.add_argument("paths", nargs="*", metavar="FILE", help="lint these SQL files (no database needed)")
     return parser
 
 
@@ -183,6 +193,11 @@ def load_config(argv: Sequence[str], environ: Mapping[str, str]) -> Config:
         version=getattr(ns, "version", None),
         name=getattr(ns, "name", None),
         against_schema=bool(getattr(ns, "against_schema", False)),
+        lint_all=bool(getattr(ns, "lint_all", False)),
+        lint_paths=tuple(getattr(ns, "paths", None) or ()),
+        fail_on=getattr(ns, "fail_on", None) or "error",
+        database_configured=bool(values["dsn"]) or any(
+            environ.get(k) for k in ("PGHOST", "PGHOSTADDR", "PGDATABASE", "PGSERVICE")),
         **values,
     )
 

@@ -175,6 +175,9 @@ def _migrate_locked(cfg: Config, conn: Connection, files: list[source.Migration]
         return report
     if state.mode == "migrations":
         _fail_on_drift(cfg, conn, state)
+    from .lint import log_findings  # a fresh database has no traffic to hurt: lint only when some ran before
+
+    log_findings(cfg, plan.work if state.applied else (), conn.info.server_version)
     report.marker = _take_marker(cfg, conn, state, "migrations", [m.label for m in plan.work])
     _apply_plan(cfg, conn, plan, report)
     return report
