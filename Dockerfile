@@ -65,9 +65,10 @@ RUN if [ "${WITH_PG_DUMP}" = "true" ]; then \
       && rm -rf /var/lib/apt/lists/* \
       && pg_dump --version; \
     fi \
- && groupadd --system --gid 10001 initjob \
- && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
-            --shell /usr/sbin/nologin initjob
+ && groupadd --gid 10001 initjob \
+ && useradd --uid 10001 --gid 10001 --no-create-home --no-log-init --home-dir /nonexistent \
+            --shell /usr/sbin/nologin initjob \
+ && mkdir -p /app
 
 COPY --from=build /opt/initjob /opt/initjob
 
@@ -77,6 +78,8 @@ ENV PATH=/opt/initjob/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONFAULTHANDLER=1 \
     INITJOB_SQL_DIR=/app/sql
+# /app is made above, not by WORKDIR alone: buildah leaves that to the runtime, which cannot create
+# it on a read-only root filesystem. The SQL goes to /app/sql (COPY or a mounted volume).
 WORKDIR /app
 # Numeric, so that Kubernetes' runAsNonRoot can verify it without reading /etc/passwd.
 # Any other UID works too (OpenShift's random UIDs): nothing in the image is written at run time.

@@ -44,8 +44,13 @@ def cancel_and_close(conn: Connection) -> None:
 
 
 @contextmanager
-def guarded(conn: Connection, label: str, text: str, offset: int = 0) -> Iterator[None]:
-    """Translate what the server says about ``text`` into initjob errors; cancel on a signal."""
+def guarded(conn: Connection, label: str, text: str, offset: int = 0,
+            replay: list[str] | None = None) -> Iterator[None]:
+    """Translate what the server says about ``text`` into initjob errors; cancel on a signal.
+
+    ``replay`` (what ran before ``text`` in the same transaction) lets an error without a position
+    be pinned to its statement by replaying in a transaction that is rolled back.
+    """
     try:
         yield
     except Interrupted:
@@ -56,7 +61,34 @@ def guarded(conn: Connection, label: str, text: str, offset: int = 0) -> Iterato
             raise ConnectionLost(f"connection lost while running {label}: {_first_line(exc)}",
                                  "the job reconnects and resumes from the history", file=label) from None
         _rollback(conn)
-        raise sql_failed(exc, label, text, offset) from None
+        failure = sql_failed(exc, label, text, offset)
+        if failure.fields["line"] is None and replay is not None:
+            line = _locate(conn, replay, text)
+            if line is not None:
+                failure = sql_failed(exc, label, text, offset, line=line)
+        raise failure from None
+
+
+def _locate(conn: Connection, replay: list[str], text: str) -> int | None:
+    """The line of the first statement of ``text`` that fails after ``replay``; nothing is kept."""
+    statements = sqltext.split_statements(text)
+    if len(statements) < 2:
+        return None
+    try:
+        conn.execute("BEGIN")
+        for earlier in replay:
+            conn.execute(earlier.encode())
+        for stmt in statements:
+            try:
+                conn.execute(_pad(text, stmt).encode())
+            except psycopg.Error:
+                return stmt.line
+        return None
+    except psycopg.Error:
+        return None
+    finally:
+        if not conn.closed and not conn.broken:
+            _rollback(conn)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -69,10 +101,11 @@ def _rollback(conn: Connection) -> None:
         conn.execute("ROLLBACK")
 
 
-def sql_failed(exc: psycopg.Error, label: str, text: str, offset: int = 0) -> SqlFailed:
+def sql_failed(exc: psycopg.Error, label: str, text: str, offset: int = 0, line: int | None = None) -> SqlFailed:
     """An exit-5 error naming the file, the line from PostgreSQL's error position, and its message."""
     position = exc.diag.statement_position
-    line = sqltext.line_of(text, int(position) - offset) if position and int(position) > offset else None
+    if line is None and position and int(position) > offset:
+        line = sqltext.line_of(text, int(position) - offset)
     if line is None and text:
         # No position (a missing relation, say): a lone statement's own line is still exact.
         statements = sqltext.split_statements(text)
@@ -114,7 +147,7 @@ def run_transactional(conn: Connection, label: str, body: str, ddl_lock_timeout:
     head = f"BEGIN;\n{_lock_timeout_sql(ddl_lock_timeout)};\n"
     tail = "".join(";\n" + s.as_string(conn) for s in trailer)
     text = head + body + "\n" + tail + (";\nCOMMIT;" if commit else ";")
-    with guarded(conn, label, body, offset=len(head)):
+    with guarded(conn, label, body, offset=len(head), replay=[_lock_timeout_sql(ddl_lock_timeout)]):
         conn.execute(text.encode())
 
 
@@ -238,8 +271,9 @@ def run_files_in_transaction(conn: Connection, files: list[SqlFile], ddl_lock_ti
     with guarded(conn, "BEGIN", ""):
         conn.execute("BEGIN")
         conn.execute(_lock_timeout_sql(ddl_lock_timeout))
-    for f in files:
-        with guarded(conn, f.path, f.text):
+    for index, f in enumerate(files):
+        with guarded(conn, f.path, f.text, replay=[_lock_timeout_sql(ddl_lock_timeout)] +
+                     [earlier.text for earlier in files[:index]]):
             conn.execute(f.text.encode())
         logs.event("schema.file_applied", file=f.path)
     with guarded(conn, "state", ""):

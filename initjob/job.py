@@ -52,13 +52,20 @@ def with_connection(cfg: Config, work: Callable[[Connection], Report]) -> Report
             try:
                 return work(conn)
             except ConnectionLost as exc:
-                if attempt == RECONNECTS:
+                reason, lost = exc.reason, exc
+            except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+                # Outside apply's guarded blocks (catalog reads, the lock): the same recovery.
+                if not (conn.broken or conn.closed):
                     raise
-                logs.warning("db.reconnect", attempt=attempt, reason=exc.reason)
-                from . import apply
+                reason = logs.redact(str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc))
+                lost = ConnectionLost(f"connection lost: {reason}", "the job reconnects and resumes")
+            if attempt == RECONNECTS:
+                raise lost
+            logs.warning("db.reconnect", attempt=attempt, reason=reason)
+            from . import apply
 
-                apply.cancel_and_close(conn)
-                conn = wait.connect(cfg)
+            apply.cancel_and_close(conn)
+            conn = wait.connect(cfg)
         raise AssertionError("unreachable")
     finally:
         if not conn.closed:

@@ -272,12 +272,12 @@ def run_squawk(squawk: str, targets: Sequence[Target], version: str | None = Non
         on_disk = [(i, t) for i, t in group if t.on_disk]
         if on_disk:
             by_path = {t.path: i for i, t in on_disk}
-            for item in _squawk(args + [t.path for _, t in on_disk], None):
+            for item in _squawk([*args, *(t.path for _, t in on_disk)], None):
                 item["target"] = by_path.get(item.get("file", ""), on_disk[0][0])
                 found.append(item)
         for i, t in group:
             if not t.on_disk:
-                for item in _squawk(args + ["--stdin-filepath", t.path], t.text):
+                for item in _squawk([*args, "--stdin-filepath", t.path], t.text):
                     item["target"] = i
                     found.append(item)
     return found
@@ -520,6 +520,10 @@ def log_findings(cfg: Config, work: Sequence[Migration], server_version: int | N
     except ConfigError as exc:
         logs.warning("lint.skipped", reason=exc.reason)
         return
+    except Exception as exc:  # advice only: a lint bug must not stop a deploy
+        logs.warning("lint.skipped", reason=f"bug: {exc.__class__.__name__}: {exc}")
+        return
     for f in result.findings:
-        logs.warning("lint.finding", file=f.file, line=f.line, rule=f.rule, level=f.level, message=f.message,
+        # ``level`` is the log line's own field: the finding's level goes in ``severity``.
+        logs.warning("lint.finding", file=f.file, line=f.line, rule=f.rule, severity=f.level, message=f.message,
                      fix=f.fix)

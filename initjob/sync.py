@@ -7,6 +7,7 @@ recorded at the last sync), diffed against the live catalog, and applied step by
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import psycopg
@@ -26,6 +27,17 @@ Connection = psycopg.Connection[Any]
 
 def checksums(files: list[SqlFile]) -> dict[str, str]:
     return {f.path: f.checksum for f in files}
+
+
+def order_free(snap: catalog.Snapshot) -> catalog.Snapshot:
+    """The snapshot without column order: PostgreSQL adds a column only at the end of its table, so a
+    schema built from files and one grown by ALTER TABLE are compared by what they hold, not by order."""
+    tables = tuple(replace(t, columns=tuple(sorted(t.columns, key=lambda c: c.name))) for t in snap.tables)
+    return replace(snap, tables=tables)
+
+
+def same_schema(a: catalog.Snapshot, b: catalog.Snapshot) -> bool:
+    return catalog.fingerprint(order_free(a)) == catalog.fingerprint(order_free(b))
 
 
 def has_objects(snap: catalog.Snapshot) -> bool:
@@ -55,8 +67,8 @@ def is_current(cfg: Config, conn: Connection, files: list[SqlFile]) -> bool:
 def desired_state(cfg: Config, live: Connection, files: list[SqlFile]) -> tuple[catalog.Snapshot, list[str]]:
     """Build ``sql/schema/`` in a shadow database and read what it made."""
     with shadow.shadow(cfg, live) as sh:
-        for f in files:
-            with apply.guarded(sh, f.path, f.text):
+        for index, f in enumerate(files):
+            with apply.guarded(sh, f.path, f.text, replay=[earlier.text for earlier in files[:index]]):
                 sh.execute(f.text.encode())
         schemas = catalog.user_schemas(sh, exclude=[cfg.history_schema])
         snap = catalog.read_snapshot(sh, schemas)
@@ -94,7 +106,7 @@ def sync_locked(cfg: Config, conn: Connection, files: list[SqlFile], report: Rep
 
     plan = plan_sync(live, desired)
     if not plan.steps:
-        _record(cfg, conn, sums, desired, schemas)
+        _record(cfg, conn, sums, live, schemas)
         return report
     if plan.destructive and not cfg.allow_destructive:
         raise NotUpToDate(
@@ -106,10 +118,12 @@ def sync_locked(cfg: Config, conn: Connection, files: list[SqlFile], report: Rep
     report.marker = _marker(cfg, conn, state, [f"{s.kind}: {s.object}" for s in plan.steps])
     _apply_steps(cfg, conn, plan, sums, desired, schemas, report)
     after = catalog.read_snapshot(conn, live_schemas)
-    if catalog.fingerprint(after) != catalog.fingerprint(desired):
-        differences = catalog.describe_differences(desired, after)
+    if not same_schema(after, desired):
+        differences = catalog.describe_differences(order_free(desired), order_free(after))
         raise NotUpToDate("after the sync the schema still differs: " + "; ".join(differences[:10]),
                           "report this plan as a bug; `initjob plan` shows what is left", drift=differences)
+    # Drift is judged against what the database really holds, column order included.
+    _record(cfg, conn, sums, after, schemas)
     return report
 
 

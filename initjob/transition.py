@@ -52,10 +52,10 @@ def find_baseline(cfg: Config, conn: Connection, files: list[Migration], schemas
         if key not in live_cache:
             live_cache[key] = catalog.read_snapshot(conn, names)
         live = live_cache[key]
-        if catalog.fingerprint(live) == catalog.fingerprint(snap):
+        if sync.same_schema(live, snap):
             best = m.version
         else:
-            diff = catalog.describe_differences(snap, live)
+            diff = catalog.describe_differences(sync.order_free(snap), sync.order_free(live))
             if closest is None or len(diff) <= closest[0]:
                 closest = (len(diff), m.label, diff)
     if best is None:

@@ -14,7 +14,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from . import logs
+from . import logs, watchdog
 from .config import Config
 from .errors import ConfigError, Unreachable
 
@@ -70,7 +70,9 @@ def conninfo(dsn: str, timeout: float, **overrides: Any) -> str:
 
 
 def connect_once(dsn: str, timeout: float, **overrides: Any) -> Connection:
-    conn = psycopg.connect(conninfo(dsn, timeout, **overrides), autocommit=True)
+    info = conninfo(dsn, timeout, **overrides)
+    conn = psycopg.connect(info, autocommit=True)
+    watchdog.watch(conn, info)  # a hung proxy must not hang the job: see watchdog
     return conn
 
 

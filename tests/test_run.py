@@ -405,3 +405,60 @@ def test_both_modes_agree_on_example(any_server: Server) -> None:
     finally:
         any_server.drop_db(a)
         any_server.drop_db(b)
+
+
+def test_backup_dir_dumps_before_the_change(db_url: str, chain: Path, tmp_path: Path,
+                                            conn: psycopg.Connection[Any]) -> None:
+    """With INITJOB_BACKUP_DIR, pg_dump writes a dump before the first change and the marker names it."""
+    import shutil
+
+    if shutil.which("pg_dump") is None:
+        pytest.skip("pg_dump is not installed")
+    backups = tmp_path / "backups"
+    result = initjob("run", DATABASE_URL=db_url, USE_MIGRATIONS="true", INITJOB_SQL_DIR=str(chain),
+                     INITJOB_BACKUP_DIR=str(backups))
+    if result.code == 2 and "cannot dump" in result.failure["reason"]:
+        pytest.skip("the machine's pg_dump is older than the test server")
+    assert result.code == 0, result.stderr
+    dump = Path(result.event("marker.dumped")["path"])
+    assert dump.parent == backups and dump.stat().st_size > 0
+    assert conn.execute("SELECT dump_path FROM initjob.markers").fetchone() == (str(dump),)
+    names = result.names()
+    assert names.index("marker.dumped") < names.index("migration.applied")
+
+
+def test_too_old_pg_dump_stops_before_any_change(any_server: Server, chain: Path, tmp_path: Path) -> None:
+    """A pg_dump older than the server is a clear exit 2 before anything is applied."""
+    import shutil
+    import subprocess
+
+    pg_dump = shutil.which("pg_dump")
+    if pg_dump is None:
+        pytest.skip("pg_dump is not installed")
+    major = int(subprocess.run([pg_dump, "--version"], capture_output=True, text=True).stdout.split()[-1]
+                .split(".")[0])
+    if major >= any_server.major:
+        pytest.skip(f"pg_dump {major} can dump PostgreSQL {any_server.major}")
+    name = any_server.create_db()
+    try:
+        result = initjob("run", DATABASE_URL=any_server.uri(name), USE_MIGRATIONS="true",
+                         INITJOB_SQL_DIR=str(chain), INITJOB_BACKUP_DIR=str(tmp_path / "b"))
+        assert result.code == 2
+        assert f"pg_dump {major} cannot dump a PostgreSQL {any_server.major}" in result.failure["reason"]
+        assert "migration.applied" not in result.names()
+        with psycopg.connect(any_server.url(name)) as c:
+            assert c.execute("SELECT to_regclass('public.items')").fetchone() == (None,)
+    finally:
+        any_server.drop_db(name)
+
+
+def test_termination_log_gets_the_reason(db_url: str, tmp_path: Path) -> None:
+    """On failure the one-line reason also goes to the termination log (Kubernetes shows it)."""
+    sql_dir = write_migrations(tmp_path, {"0001_bad.up.sql": "SELEC 1;\n"})
+    term = tmp_path / "termination-log"
+    term.write_text("")
+    result = initjob("run", DATABASE_URL=db_url, USE_MIGRATIONS="true", INITJOB_SQL_DIR=str(sql_dir),
+                     INITJOB_TERMINATION_LOG=str(term))
+    assert result.code == 5
+    text = term.read_text()
+    assert "migrations/0001_bad.up.sql:1" in text and "exit 5" in text and "troubleshooting.md#exit-5" in text

@@ -10,6 +10,7 @@ CREATE POLICY readable ON app.docs FOR SELECT USING (public);
 CREATE TABLE app.notes (id int);
 -- to
 CREATE SCHEMA app;
+DO $$ BEGIN CREATE ROLE initjob_reader; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
 CREATE TABLE app.docs (id int, owner text, public boolean);
 ALTER TABLE app.docs ENABLE ROW LEVEL SECURITY;
 ALTER TABLE app.docs FORCE ROW LEVEL SECURITY;
