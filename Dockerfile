@@ -62,6 +62,7 @@ LABEL org.opencontainers.image.title="initjob" \
 RUN if [ "${WITH_PG_DUMP}" = "true" ]; then \
       apt-get update \
       && apt-get install -y --no-install-recommends postgresql-client \
+      && apt-get clean \
       && rm -rf /var/lib/apt/lists/* \
       && pg_dump --version; \
     fi \

@@ -286,13 +286,16 @@ def kube_pod(repo: str, out: str, init_image: str, app_image: str, secret_dir: s
 # workflow
 
 
-def workflow(repo: str, path: str) -> int:
-    """Run each `run:` step as GitHub would (bash -eo pipefail), with the job's env and this env on top."""
+def workflow(repo: str, path: str, overrides: list[str]) -> int:
+    """Run each `run:` step as GitHub would (bash -eo pipefail), with the job's env, then K=V overrides."""
     doc = _yaml_docs(Path(path))[0]
     rc = 0
     for job_name, job in doc["jobs"].items():
         env = {k: str(v) for k, v in job.get("env", {}).items()}
-        env.update({k: v for k, v in os.environ.items() if k in env or k.startswith("CI_OVERRIDE_")})
+        for item in overrides:
+            k, v = item.split("=", 1)
+            check(k in env, f"workflow: the job sets {k}, which this run replaces")
+            env[k] = v
         for step in job["steps"]:
             if "run" not in step:
                 print(f"  skip {job_name}: {step.get('name') or step.get('uses')} (an action, not a command)")
@@ -361,7 +364,7 @@ def main(argv: list[str]) -> int:
         repo, out, init_image, app_image, secret_dir, *extra = args
         return kube_pod(repo, out, init_image, app_image, secret_dir, extra)
     if cmd == "workflow":
-        return workflow(*args)
+        return workflow(args[0], args[1], args[2:])
     if cmd == "first-line":
         return first_line(int(args[0]), args[1:])
     print(__doc__, file=sys.stderr)

@@ -186,11 +186,14 @@ def _apply_statements(conn: Connection, schema: str, m: Migration, ddl_lock_time
     s = sql.Identifier(schema)
     started = time.monotonic()
     statements = sqltext.split_statements(m.up.text)
+    inserted = True
     if resume_from == 0:
+        # A run killed before its first statement finished left a row with nothing done: resume it too.
+        row = history.history_insert(schema, m.version, m.version_text, m.name, "migration", m.up.checksum,
+                                     False, False, by, timed=False)
         with guarded(conn, m.up.path, ""):
-            conn.execute(history.history_insert(schema, m.version, m.version_text, m.name, "migration",
-                                                m.up.checksum, False, False, by, timed=False))
-    else:
+            inserted = conn.execute(sql.SQL("{} ON CONFLICT (version) DO NOTHING").format(row)).rowcount == 1
+    if not inserted or resume_from > 0:
         logs.warning("migration.resumed", version=m.version_text, name=m.name, from_statement=resume_from + 1,
                      statements=len(statements))
         with guarded(conn, m.up.path, ""):

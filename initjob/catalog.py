@@ -550,6 +550,19 @@ def normalize_sql(text: str) -> str:
     return "".join(" " if tok.isspace() else tok for tok in _TOKENS.findall(text)).strip().rstrip(";").rstrip()
 
 
+def ignore_column_order(snapshot: Snapshot) -> Snapshot:
+    """The snapshot with each table's columns sorted by name.
+
+    ADD COLUMN can only append, so a column declared mid-table in the desired schema arrives last in
+    a live database; only a table rewrite could move it. Compare through this when that difference
+    must not count (auto-sync's "up to date"); the fingerprint keeps the real order.
+    """
+    tables = tuple(
+        dataclasses.replace(t, columns=tuple(sorted(t.columns, key=lambda c: c.name))) for t in snapshot.tables
+    )
+    return dataclasses.replace(snapshot, tables=tables)
+
+
 # ---------------------------------------------------------------------------------------------
 # Fingerprint and JSON
 

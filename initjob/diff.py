@@ -800,15 +800,21 @@ def _plan_constraints(p: _Planner, old: Table, new: Table) -> None:
         target = after.get(cname)
         if target is not None and _only_validation_differs(con, target):
             _validate(p, new, target)
-        elif target != con or _points_at_rekeyed(p, con):
+        elif not _same_constraint(target, con) or _points_at_rekeyed(p, con):
             _drop_constraint(p, new, con, _Phase.DROP_FOREIGN_KEYS if con.kind == "f" else _Phase.DROP_CONSTRAINTS)
     for cname, con in after.items():
         kept = before.get(cname)
-        if kept is None or (kept != con and not _only_validation_differs(kept, con)) or _points_at_rekeyed(p, kept):
+        if kept is None or _points_at_rekeyed(p, kept) or (
+            not _same_constraint(kept, con) and not _only_validation_differs(kept, con)
+        ):
             _add_constraint(p, new, con, _Phase.CONSTRAINTS, existing=True)
         elif kept.comment != con.comment:
             _comment(p, f"CONSTRAINT {quote_ident(cname)} ON {qname(new.schema, new.name)}",
                      f"table {qname(new.schema, new.name)}", kept.comment, con.comment)
+
+
+def _same_constraint(a: Constraint | None, b: Constraint | None) -> bool:
+    return a is not None and b is not None and (a.kind, a.definition) == (b.kind, b.definition)
 
 
 def _only_validation_differs(old: Constraint, new: Constraint) -> bool:

@@ -152,19 +152,34 @@ def _layout(conn: psycopg.Connection[Any], schema: str) -> int:
 
 
 def read_state(conn: psycopg.Connection[Any], schema: str) -> DbState:
-    """Everything initjob recorded, in two round trips; an unknown database reads as ``DbState()``."""
-    layout = _layout(conn, schema)
+    """Everything initjob recorded, in two round trips; an unknown database reads as ``DbState()``.
+
+    The first asks whether the meta table exists (reads never create anything, nor fail on a
+    database initjob has not seen); the second reads the layout and every table, pipelined.
+    """
+    row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f'"{schema}".meta',)).fetchone()
+    if not row or not row[0]:
+        return DbState()
+    try:
+        with conn.pipeline():
+            layout_cur = conn.execute(_q("SELECT value FROM {s}.meta WHERE key = 'layout'", schema))
+            state_cur = conn.execute(
+                _q("SELECT mode, fingerprint, schema_files, schemas FROM {s}.state WHERE id = 1", schema))
+            hist_cur = conn.execute(_q(
+                "SELECT version::bigint, version_text, name, kind, checksum, transactional, success, statements_done,"
+                " applied_at, applied_by, execution_ms FROM {s}.history ORDER BY version", schema))
+            marker_cur = conn.execute(_q(
+                "SELECT taken_at, lsn::text, restore_point, dump_path FROM {s}.markers ORDER BY id DESC LIMIT 1",
+                schema))
+    except psycopg.errors.UndefinedTable:
+        # A meta table without the others: only a meta without a layout row (never made by ensure).
+        if _layout(conn, schema) == 0:
+            return DbState()
+        raise
+    got = layout_cur.fetchone()
+    layout = int(got[0]) if got else 0
     if layout == 0:
         return DbState()
-    with conn.pipeline():
-        state_cur = conn.execute(
-            _q("SELECT mode, fingerprint, schema_files, schemas FROM {s}.state WHERE id = 1", schema))
-        hist_cur = conn.execute(_q(
-            "SELECT version::bigint, version_text, name, kind, checksum, transactional, success, statements_done,"
-            " applied_at, applied_by, execution_ms FROM {s}.history ORDER BY version", schema))
-        marker_cur = conn.execute(_q(
-            "SELECT taken_at, lsn::text, restore_point, dump_path FROM {s}.markers ORDER BY id DESC LIMIT 1",
-            schema))
     state = state_cur.fetchone()
     applied = tuple(Applied(*row) for row in hist_cur.fetchall())
     marker = marker_cur.fetchone()

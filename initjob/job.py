@@ -74,10 +74,11 @@ def with_connection(cfg: Config, work: Callable[[Connection], Report]) -> Report
 
 def locked(cfg: Config, conn: Connection, work: Callable[[], Report]) -> Report:
     """Hold the migration lock around ``work``; a lost session releases it by itself."""
-    from . import lock
+    from . import lock, pooler
 
     key = lock.lock_key(cfg.history_schema)
     try:
+        pooler.require_session(cfg, conn)  # behind transaction pooling the lock would protect nothing
         lock.acquire(conn, key, cfg.lock_timeout)
     except psycopg.OperationalError as exc:
         raise ConnectionLost(f"connection lost while taking the lock: {exc}") from None

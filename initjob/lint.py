@@ -136,6 +136,11 @@ _SUPERSEDES = {
     "constraint-missing-not-valid": ("disallowed-unique-constraint", "adding-foreign-key-constraint",
                                      "adding-serial-primary-key-field"),
 }
+# In the auto-sync plan, diff's own classification knows which drop loses data (a view dropped to be
+# re-created does not): squawk's drop and rename rules would only repeat it, or be wrong.
+_PLAN_KNOWS = ("ban-drop-", "renaming-", "ban-set-schema", "ban-truncate-cascade")
+# The online forms diff already chose: classed "locking" because they scan, but they do not block.
+_ONLINE = re.compile(r"\bCONCURRENTLY\b|\bVALIDATE\s+CONSTRAINT\b|\bNOT\s+VALID\b", re.I)
 _IGNORE_LINE = re.compile(r"^\s*--\s*initjob:lint-ignore\b(?P<rules>[^:\n]*)(?::(?P<reason>[^\n]*))?$", re.M)
 
 
@@ -217,14 +222,14 @@ def file_targets(paths: Sequence[str]) -> list[Target]:
 
 def plan_targets(plan: Plan) -> tuple[list[Target], list[Finding]]:
     """The plan's transactional steps as one batch (so squawk sees tables created earlier in it), the
-    others as a second, and a finding for each destructive or locking step."""
+    others as a second, and a finding for each destructive step and each locking one not done online."""
     own: list[Finding] = []
     batches: dict[bool, tuple[list[str], list[tuple[int, int, str]]]] = {True: ([], []), False: ([], [])}
     for number, step in enumerate(plan.steps, start=1):
         lines, steps = batches[step.transactional]
         steps.append((len(lines) + 1, number, step.object))
         lines.extend((step.sql.rstrip().rstrip(";") + ";").split("\n"))
-        if step.kind in ("destructive", "locking"):
+        if step.kind == "destructive" or (step.kind == "locking" and not _ONLINE.search(step.sql)):
             rule = f"{step.kind}-step"
             own.append(Finding("plan", number, 1, rule, OWN_RULES[rule].level, f"{step.object}: {step.reason}",
                                OWN_RULES[rule].fix, step.sql.split("\n", 1)[0][:120]))
@@ -313,6 +318,8 @@ def to_findings(raw: Sequence[dict[str, Any]], targets: Sequence[Target]) -> lis
         if rule not in RULES:
             continue
         index = int(item.get("target", 0))
+        if targets[index].steps and rule.startswith(_PLAN_KNOWS):
+            continue
         line = int(item.get("line", 0)) + 1  # squawk counts lines from 0
         if (index, line, rule) in seen:
             continue
@@ -428,9 +435,10 @@ def render_text(result: Result, fail_on: str, colour: bool = False) -> str:
 
 def summary(result: Result, fail_on: str) -> str:
     errors, warnings = result.count(ERROR), result.count(WARNING)
-    files = len(result.linted)
-    head = (f"{errors} error(s), {warnings} warning(s) in {files} file(s)" if result.findings
-            else f"no findings in {files} file(s)" if files else "nothing to lint")
+    what = (result.linted[0] if result.linted[:1] and result.linted[0].startswith("plan")
+            else f"{len(result.linted)} file(s)")
+    head = (f"{errors} error(s), {warnings} warning(s) in {what}" if result.findings
+            else f"no findings in {what}" if result.linted else "nothing to lint")
     ignored = f", {len(result.ignored)} ignored by comment" if result.ignored else ""
     verdict = "FAIL" if result.failing(fail_on) else "ok"
     return f"{head}{ignored} (fail on: {fail_on}): {verdict}"
@@ -485,7 +493,7 @@ def _lint_database(cfg: Config, conn: Connection, squawk: str) -> Report:
         plan = plan_sync(live, desired)
         targets, own = plan_targets(plan)
         result = lint_targets(targets, squawk, version, own)
-        result.linted = [f"plan ({len(plan.steps)} steps)"] if plan.steps else []
+        result.linted = [f"plan ({len(plan.steps)} step(s))"] if plan.steps else []
     return Report(cfg.mode, details={"lint": result})
 
 

@@ -75,6 +75,14 @@ def acquire(conn: psycopg.Connection[Any], key: int, timeout: float) -> float:
             next_report = now + _HOLDER_EVERY_S
         time.sleep(min(delay * random.uniform(0.5, 1.5), max(timeout - waited, 0.01)))
         delay = min(delay * 2, 2.0)
+    end_with_client(conn)
     waited = time.monotonic() - start
     logs.event("lock.acquired", waited_s=round(waited, 3))
     return waited
+
+
+def end_with_client(conn: psycopg.Connection[Any]) -> None:
+    """Have the server stop our statement within seconds once this process is gone (SIGKILL, OOM kill):
+    otherwise an orphaned statement runs on, and keeps the lock, until it next writes to the socket."""
+    if conn.info.server_version >= 140000:
+        conn.execute("SET client_connection_check_interval = 2000")

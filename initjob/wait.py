@@ -109,12 +109,17 @@ def connect(cfg: Config, dsn: str | None = None, deadline: float | None = None, 
             raise
 
     def retrying() -> Connection:
-        from tenacity import Retrying, retry_if_exception, stop_before_delay, wait_exponential, wait_random
+        from tenacity import Retrying, retry_if_exception, wait_exponential, wait_random
+
+        def past_deadline(state: RetryCallState) -> bool:
+            # The deadline counts from this call, not from tenacity's start: the first attempt,
+            # made before tenacity, may itself have used most of it (a silent host, a hung proxy).
+            return time.monotonic() + state.upcoming_sleep >= deadline
 
         return Retrying(
             retry=retry_if_exception(is_transient),
             wait=wait_exponential(multiplier=0.1, max=4.0) + wait_random(0, 0.25),
-            stop=stop_before_delay(max(deadline - start, 0.0)),
+            stop=past_deadline,
             before_sleep=log_attempt,
             reraise=True,
         )(attempt)

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import initjob, write_migrations, write_schema
+from conftest import Result, base_env, initjob, write_migrations, write_schema
 
 from initjob import lint
 from initjob.diff import Plan, Step
@@ -23,8 +23,12 @@ def squawk() -> str:
     return found
 
 
+def run(*args: str, **env: str) -> Result:
+    return initjob(*args, env=base_env(**env))
+
+
 def lint_json(*args: str, **env: str) -> tuple[int, dict[str, Any], str]:
-    result = initjob("lint", "--json", *args, **env)
+    result = run("lint", "--json", *args, **env)
     doc = json.loads(result.stdout) if result.stdout.strip() else {}
     return result.code, doc, result.stderr
 
@@ -93,7 +97,8 @@ def test_safe_change_has_no_finding(tmp_path: Path) -> None:
 
 def test_online_index_in_a_no_transaction_file_is_fine(tmp_path: Path) -> None:
     """CONCURRENTLY in a `-- initjob:no-transaction` file is the safe form: no finding."""
-    path = one_file(tmp_path, "-- initjob:no-transaction\nCREATE INDEX CONCURRENTLY items_title_idx ON items (title);\n")
+    path = one_file(tmp_path, "-- initjob:no-transaction\n"
+                              "CREATE INDEX CONCURRENTLY items_title_idx ON items (title);\n")
     code, doc, _ = lint_json(str(path))
     assert (code, doc["findings"]) == (0, [])
 
@@ -199,7 +204,7 @@ def test_with_a_database_only_pending_migrations_are_linted(db_url: str, tmp_pat
     sql = write_migrations(tmp_path, {"0001_items.up.sql": BASE + "CREATE INDEX i1 ON items (title);\n",
                                       "0001_items.down.sql": BASE_DOWN})
     env = {"DATABASE_URL": db_url, "USE_MIGRATIONS": "true", "INITJOB_SQL_DIR": str(sql)}
-    assert initjob("run", **env).code == 0
+    assert run("run", **env).code == 0
     (sql / "migrations" / "0002_n.up.sql").write_text("ALTER TABLE items ALTER COLUMN n SET NOT NULL;\n")
     (sql / "migrations" / "0002_n.down.sql").write_text("ALTER TABLE items ALTER COLUMN n DROP NOT NULL;\n")
     code, doc, _ = lint_json(**env)
@@ -214,10 +219,10 @@ def test_run_logs_findings_of_pending_files_as_warnings(db_url: str, tmp_path: P
     """`run` warns about what it is about to apply, and applies it anyway (the gate is `initjob lint`)."""
     sql = write_migrations(tmp_path, {"0001_items.up.sql": BASE, "0001_items.down.sql": BASE_DOWN})
     env = {"DATABASE_URL": db_url, "USE_MIGRATIONS": "true", "INITJOB_SQL_DIR": str(sql)}
-    first = initjob("run", **env)
+    first = run("run", **env)
     assert first.code == 0 and "lint.finding" not in first.names(), "a fresh database is not linted"
     (sql / "migrations" / "0002_idx.up.sql").write_text("CREATE INDEX items_title_idx ON items (title);\n")
-    second = initjob("run", **env)
+    second = run("run", **env)
     assert second.code == 0, second.stderr
     (warning,) = [e for e in second.events if e.get("rule") == "require-concurrent-index-creation"]
     assert (warning["level"], warning["severity"]) == ("warning", "error")
@@ -232,7 +237,7 @@ def test_autosync_plan_is_linted(db_url: str, tmp_path: Path) -> None:
     """Auto-sync: the plan from sql/schema/ is linted; a destructive step is an error, a locking one a warning."""
     sql = write_schema(tmp_path, {"a.sql": BASE})
     env = {"DATABASE_URL": db_url, "INITJOB_SQL_DIR": str(sql)}
-    assert initjob("run", **env).code == 0
+    assert run("run", **env).code == 0
     code, doc, _ = lint_json(**env)
     assert (code, doc["linted"], doc["findings"]) == (0, [], [])
     (sql / "schema" / "a.sql").write_text("CREATE TABLE items (id bigint PRIMARY KEY, title text NOT NULL);\n"
@@ -274,14 +279,16 @@ def test_plan_steps_map_back_to_their_numbers() -> None:
     """Plan findings name the step, not a line of a file that does not exist."""
     plan = Plan((Step("CREATE TABLE a (id bigint)", "safe", "table a", "new"),
                  Step("ALTER TABLE b DROP COLUMN c", "destructive", "column b.c", "not in sql/schema/"),
-                 Step("CREATE INDEX CONCURRENTLY i ON b (d)", "locking", "index i", "new", transactional=False)))
+                 Step("CREATE INDEX CONCURRENTLY i ON b (d)", "locking", "index i", "new", transactional=False),
+                 Step("ALTER TABLE b ALTER COLUMN e TYPE bigint", "locking", "column b.e", "rewrites")))
     targets, own = lint.plan_targets(plan)
-    assert [(t.transactional, t.steps) for t in targets] == [(True, ((1, 1, "table a"), (2, 2, "column b.c"))),
-                                                              (False, ((1, 3, "index i"),))]
-    assert [(f.rule, f.line) for f in own] == [("destructive-step", 2), ("locking-step", 3)]
-    raw = [{"rule_name": "ban-drop-column", "line": 1, "column": 0, "message": "drop", "target": 0}]
-    (finding,) = lint.to_findings(raw, targets)
-    assert (finding.file, finding.line, finding.message) == ("plan", 2, "column b.c: drop")
+    assert [(t.transactional, t.steps) for t in targets] == [
+        (True, ((1, 1, "table a"), (2, 2, "column b.c"), (3, 4, "column b.e"))), (False, ((1, 3, "index i"),))]
+    assert [(f.rule, f.line) for f in own] == [("destructive-step", 2), ("locking-step", 4)], "online is fine"
+    raw = [{"rule_name": "ban-drop-column", "line": 1, "column": 0, "message": "drop", "target": 0},
+           {"rule_name": "changing-column-type", "line": 2, "column": 14, "message": "type", "target": 0}]
+    (finding,) = lint.to_findings(raw, targets)  # diff's own classification covers the drop
+    assert (finding.file, finding.line, finding.message) == ("plan", 4, "column b.e: type")
 
 
 def test_levels_and_fail_on() -> None:
@@ -312,8 +319,9 @@ def test_kept_rules_are_squawk_rules() -> None:
 
 def test_without_squawk_lint_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(lint, "find_squawk", lambda: None)
-    with pytest.raises(ConfigError, match=r"initjob\[lint\]"):
+    with pytest.raises(ConfigError, match="needs squawk") as raised:
         lint.require_squawk()
+    assert "pip install 'initjob[lint]'" in raised.value.hint
 
 
 def test_pg_version_for_squawk() -> None:

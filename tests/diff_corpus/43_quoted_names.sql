@@ -1,5 +1,5 @@
 -- Names that must be quoted: mixed case, spaces, keywords, quotes.
--- expect: safe
+-- expect: locking
 -- from
 CREATE SCHEMA "My App";
 CREATE TABLE "My App"."User" ("select" int, "Name" text);

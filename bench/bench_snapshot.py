@@ -1,0 +1,136 @@
+"""Time catalog snapshots and auto-sync diffs on large schemas.
+
+    .venv/bin/python bench/bench_snapshot.py [--tables 300,3000] [--repeat 5] [--major 18]
+
+Starts a throwaway PostgreSQL server (every available major unless --major), builds a schema of N
+tables (with indexes, foreign keys, checks, comments, enums, views and functions in proportion), and
+prints, per size: the time to snapshot it (median of --repeat), the time to verify it (snapshot +
+compare with the desired snapshot), the time to diff it against a changed copy, and the number of
+queries and round trips one snapshot takes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import psycopg
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from devtools.pgserver import available_bindirs, running_server, server_major  # noqa: E402
+from initjob import catalog  # noqa: E402
+from initjob.diff import plan_sync  # noqa: E402
+
+
+def schema_sql(tables: int) -> str:
+    """A schema of ``tables`` tables and, in proportion, every other object kind."""
+    out = ["CREATE SCHEMA bench;"]
+    out += [f"CREATE TYPE bench.state{i} AS ENUM ('new', 'open', 'done');" for i in range(max(1, tables // 60))]
+    out.append("CREATE FUNCTION bench.touch() RETURNS trigger LANGUAGE plpgsql AS "
+               "$$ BEGIN NEW.updated_at := now(); RETURN NEW; END $$;")
+    for i in range(tables):
+        ref = f", parent_id bigint REFERENCES bench.t{i - 1} (id) ON DELETE CASCADE" if i else ""
+        out.append(
+            f"CREATE TABLE bench.t{i} (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, "
+            f"name text NOT NULL DEFAULT '', email varchar(200) UNIQUE, amount numeric(12,2) CHECK (amount >= 0), "
+            f"state bench.state{i % max(1, tables // 60)} DEFAULT 'new', "
+            f"created_at timestamptz NOT NULL DEFAULT now(), updated_at timestamptz{ref});"
+        )
+        out.append(f"CREATE INDEX t{i}_name_idx ON bench.t{i} (lower(name)) WHERE amount > 0;")
+        out.append(f"COMMENT ON TABLE bench.t{i} IS 'table {i}';")
+        if i % 10 == 0:
+            out.append(f"CREATE VIEW bench.v{i} AS SELECT id, name, amount FROM bench.t{i} WHERE amount > 0;")
+            out.append(f"CREATE TRIGGER t{i}_touch BEFORE UPDATE ON bench.t{i} "
+                       "FOR EACH ROW EXECUTE FUNCTION bench.touch();")
+            out.append(f"CREATE FUNCTION bench.f{i}(x int) RETURNS int LANGUAGE sql IMMUTABLE AS $$ SELECT x + {i} $$;")
+    return "\n".join(out)
+
+
+def median_time(fn: Callable[[], object], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def count_round_trips(conn: psycopg.Connection[tuple[object, ...]]) -> tuple[int, int]:
+    """(queries sent, times the client waited for the server) during one snapshot."""
+    sent, waits = 0, 0
+    original_execute, original_wait = conn.execute, conn.wait
+
+    def execute(*args: object, **kwargs: object) -> object:
+        nonlocal sent
+        sent += 1
+        return original_execute(*args, **kwargs)  # type: ignore[arg-type]
+
+    def wait(*args: object, **kwargs: object) -> object:
+        nonlocal waits
+        waits += 1
+        return original_wait(*args, **kwargs)  # type: ignore[arg-type]
+
+    conn.execute, conn.wait = execute, wait  # type: ignore[method-assign,assignment]
+    try:
+        catalog.read_snapshot(conn, ["bench"])
+    finally:
+        del conn.execute, conn.wait  # type: ignore[misc]
+    return sent, waits
+
+
+def bench(url: str, tables: int, repeat: int) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        start = time.perf_counter()
+        conn.execute(schema_sql(tables).encode())
+        build = time.perf_counter() - start
+        desired = catalog.read_snapshot(conn, ["bench"])
+        snap = median_time(lambda: catalog.read_snapshot(conn, ["bench"]), repeat)
+        verify = median_time(lambda: catalog.read_snapshot(conn, ["bench"]) == desired, repeat)
+        changed = _changed_copy(desired)
+        diff = median_time(lambda: plan_sync(desired, changed), repeat)
+        steps = len(plan_sync(desired, changed).steps)
+        queries, waits = count_round_trips(conn)
+        size = len(catalog.snapshot_to_json(desired))
+        conn.execute("DROP SCHEMA bench CASCADE")
+    print(f"  {tables:>5} tables: built in {build:5.1f} s | snapshot {snap:6.3f} s | verify {verify:6.3f} s | "
+          f"diff {diff:6.3f} s ({steps} steps) | {queries} queries, {waits} client waits | "
+          f"JSON {size / 1e6:.1f} MB")
+
+
+def _changed_copy(s: catalog.Snapshot) -> catalog.Snapshot:
+    """Every tenth table gains a column and an index: a diff that touches much of the schema."""
+    import dataclasses
+
+    tables = []
+    for i, t in enumerate(s.tables):
+        if i % 10 == 0:
+            idx = catalog.Index(f"{t.name}_extra_idx", f"CREATE INDEX {t.name}_extra_idx ON bench.{t.name} (note)")
+            t = dataclasses.replace(t, columns=(*t.columns, catalog.Column("note", "text")),
+                                    indexes=(*t.indexes, idx))
+        tables.append(t)
+    return dataclasses.replace(s, tables=tuple(tables))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tables", default="300,3000")
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--major", type=int)
+    args = parser.parse_args()
+    for bindir in available_bindirs():
+        major = server_major(bindir)
+        if args.major and major != args.major:
+            continue
+        with running_server(bindir) as server:
+            print(f"PostgreSQL {major}")
+            for n in (int(x) for x in args.tables.split(",")):
+                bench(server.url(), n, args.repeat)
+
+
+if __name__ == "__main__":
+    main()
