@@ -284,7 +284,7 @@ class Bench:
         if self.node_bin is not None:
             npm = self.node_bin / "node-pg-migrate"
             self.tools["node-pg-migrate"] = Tool(
-                "node-pg-migrate", version=npm_version(self.node_bin.parent, "node-pg-migrate"),
+                "node-pg-migrate", version=npm_version(self.node_bin.parent.parent, "node-pg-migrate"),
                 note="--no-single-transaction (one transaction per file)", write=write_node,
                 command=lambda d, db: ([str(npm), "up", "-m", str(d), "--no-single-transaction", "--no-verbose"],
                                        {"DATABASE_URL": self.url(db, scheme="postgres")}))

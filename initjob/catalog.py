@@ -9,6 +9,7 @@ schema-qualified the same way in both databases.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -18,7 +19,7 @@ import typing
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, LiteralString
 
 import psycopg
 from psycopg import sql
@@ -312,10 +313,11 @@ SELECT n.nspname, c.relname, pg_catalog.pg_get_viewdef(c.oid), c.relkind = 'm',
 FROM {rel}
 WHERE c.relkind IN ('v', 'm') AND {in_schemas} AND {class_member}""")
 
-# Columns of tables, views and composite types alike, in their order among the live columns.
+# Columns of tables, views and composite types alike. Sorted by attnum in Python: sorting 25,000
+# wide rows in the server spilled to disk and took longer than the query.
 _Q_COLUMNS = _query(
     """
-SELECT n.nspname, c.relname, a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), a.attnotnull,
+SELECT n.nspname, c.relname, a.attnum, a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), a.attnotnull,
        CASE WHEN a.attgenerated = '' THEN pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) END,
        a.attidentity,
        CASE WHEN a.attgenerated <> '' THEN pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) END,
@@ -326,8 +328,7 @@ JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
 LEFT JOIN pg_catalog.pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
 LEFT JOIN pg_catalog.pg_description d
        ON d.objoid = c.oid AND d.classoid = 'pg_class'::regclass AND d.objsubid = a.attnum
-WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p', 'v', 'm', 'c') AND {in_schemas}
-ORDER BY n.nspname, c.relname, a.attnum""",
+WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p', 'v', 'm', 'c') AND {in_schemas}""",
     collation=_collation("a.attcollation", "t.typcollation"),
 )
 
@@ -428,15 +429,44 @@ def read_snapshot(conn: psycopg.Connection[Any], schemas: Sequence[str]) -> Snap
     """Read the catalog of ``schemas`` in one pipelined round trip; changes nothing.
 
     The queries run inside a transaction (or a savepoint, if the caller has one open) that is
-    always rolled back: that is what makes the ``search_path`` change local and the read read-only.
+    always rolled back: that is what keeps the ``search_path`` change local and the read read-only,
+    and what leaves the connection as it was found (idle stays idle, a transaction stays open).
     """
     params = {"schemas": list(schemas)}
-    with conn.pipeline(), conn.transaction(force_rollback=True):
-        # An empty search_path makes every deparser qualify every name outside pg_catalog.
-        conn.execute("SELECT pg_catalog.set_config('search_path', '', true)")
-        cursors = {key: conn.execute(query, params) for key, query in QUERIES.items()}
-        rows = {key: cur.fetchall() for key, cur in cursors.items()}
-    return build_snapshot(rows)
+    begin, end = _bracket(conn)
+    try:
+        with conn.pipeline():
+            for statement in begin:
+                conn.execute(statement)
+            # An empty search_path makes every deparser qualify every name outside pg_catalog.
+            conn.execute("SELECT pg_catalog.set_config('search_path', '', true)")
+            cursors = {key: conn.execute(query, params) for key, query in QUERIES.items()}
+            for statement in end:
+                conn.execute(statement)
+    except BaseException:
+        _undo(conn, end)
+        raise
+    return build_snapshot({key: cur.fetchall() for key, cur in cursors.items()})
+
+
+def _undo(conn: psycopg.Connection[Any], end: list[LiteralString]) -> None:
+    """After a failed read, close what we opened, so the caller's connection is usable again."""
+    if conn.closed or conn.info.transaction_status not in (psycopg.pq.TransactionStatus.INTRANS,
+                                                            psycopg.pq.TransactionStatus.INERROR):
+        return
+    with contextlib.suppress(psycopg.Error):
+        for statement in end:
+            conn.execute(statement)
+
+
+def _bracket(conn: psycopg.Connection[Any]) -> tuple[list[LiteralString], list[LiteralString]]:
+    """Statements around the read. Sent by hand, not with conn.transaction(): that would cost a
+    round trip of its own for BEGIN and another for ROLLBACK."""
+    if conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS:
+        return ["SAVEPOINT initjob_snapshot"], ["ROLLBACK TO SAVEPOINT initjob_snapshot",
+                                                 "RELEASE SAVEPOINT initjob_snapshot"]
+    # Idle: in autocommit we open the transaction; otherwise psycopg opens it before the first query.
+    return (["BEGIN"] if conn.autocommit else []), ["ROLLBACK"]
 
 
 def user_schemas(conn: psycopg.Connection[Any], exclude: Sequence[str]) -> list[str]:
@@ -473,8 +503,8 @@ def _children(rows: dict[str, Rows]) -> Children:
     """Group columns, constraints, indexes, triggers and policies under their (schema, owner)."""
     out: Children = {k: defaultdict(list) for k in ("columns", "table_constraints", "domain_constraints",
                                                     "indexes", "triggers", "policies")}
-    for r in rows["columns"]:
-        out["columns"][(r[0], r[1])].append(_column(r[2:]))
+    for r in sorted(rows["columns"], key=lambda r: (r[0], r[1], r[2])):
+        out["columns"][(r[0], r[1])].append(_column(r[3:]))
     for r in rows["constraints"]:
         kind = "table_constraints" if r[2] else "domain_constraints"
         out[kind][(r[0], r[1])].append(Constraint(r[3], r[4], r[5], r[6], r[7]))

@@ -89,7 +89,8 @@ def _failed(cfg: Config | None, command: str, kind: str, reason: str, code: int,
 
 def _termination(cfg: Config | None, message: str) -> None:
     """Kubernetes shows /dev/termination-log in the pod status: the one line an operator sees first."""
-    path = cfg.termination_log if cfg else Path("/dev/termination-log")
+    # A configuration error has no Config: the path setting, if given, still applies.
+    path = cfg.termination_log if cfg else Path(os.environ.get("INITJOB_TERMINATION_LOG") or "/dev/termination-log")
     if path.exists():
         with contextlib.suppress(OSError):
             path.write_text(logs.redact(message)[:4000] + "\n")

@@ -125,36 +125,48 @@ def _common_options() -> _Parser:
     return common
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The command line; with ``only`` (a valid command), that command's parser alone.
+
+    Parsing one command never looks at another's parser, and building all nine (argparse looks up
+    translations on disk for each) took longer than the rest of a no-op run's configuration.  The
+    top-level help and the error for an unknown command come from the full parser (``only=None``).
+    """
     common = _common_options()
     parser = _Parser(prog="initjob", description="Make a PostgreSQL schema match the SQL shipped with a release.")
     parser.add_argument("--version", action="version", version=f"initjob {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    sub.add_parser("run", parents=[common], help="wait, lock, apply, verify (the default)")
-    verify = sub.add_parser("verify", parents=[common], help="read-only check: exit 0 up to date, 3 not")
-    verify.add_argument("--against-schema", action="store_true",
-                        help="also check that the migration chain ends at sql/schema/ (uses scratch databases)")
-    status = sub.add_parser("status", parents=[common], help="mode, applied and pending migrations, drift")
-    status.add_argument("--json", action="store_true", help="one JSON document on stdout")
-    plan = sub.add_parser("plan", parents=[common], help="what run would do, as SQL, changing nothing")
-    plan.add_argument("--json", action="store_true", help="the plan as JSON on stdout")
-    rollback = sub.add_parser("rollback", parents=[common], help="run .down.sql files in reverse order")
-    group = rollback.add_mutually_exclusive_group(required=True)
-    group.add_argument("--steps", type=int, help="how many applied migrations to undo")
-    group.add_argument("--to", dest="to_version", metavar="VERSION", help="undo every migration after VERSION")
-    baseline = sub.add_parser("baseline", parents=[common], help="record migrations up to V as applied")
-    baseline.add_argument("--version", dest="version", required=True, metavar="V")
-    new = sub.add_parser("new", parents=[common], help="create the next migration's up and down files")
-    new.add_argument("name")
-    diff = sub.add_parser("diff", parents=[common], help="write the next migration from chain vs sql/schema/")
-    diff.add_argument("name")
-    lint = sub.add_parser("lint", parents=[common], help="check pending migrations for unsafe operations")
-    lint.add_argument("--json", action="store_true", help="the findings as one JSON document on stdout")
-    lint.add_argument("--all", dest="lint_all", action="store_true",
-                      help="every migration file, not only the pending ones (no database needed)")
-    lint.add_argument("--fail-on", dest="fail_on", choices=("error", "warning", "never"), default="error",
-                      help="exit 3 on findings at or above this level (default error)")
-    lint.add_argument("paths", nargs="*", metavar="FILE", help="lint these SQL files (no database needed)")
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser | None:
+        if only is not None and only != name:
+            return None
+        return sub.add_parser(name, parents=[common], help=help_text)
+
+    command("run", "wait, lock, apply, verify (the default)")
+    if verify := command("verify", "read-only check: exit 0 up to date, 3 not"):
+        verify.add_argument("--against-schema", action="store_true",
+                            help="also check that the migration chain ends at sql/schema/ (uses scratch databases)")
+    if status := command("status", "mode, applied and pending migrations, drift"):
+        status.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    if plan := command("plan", "what run would do, as SQL, changing nothing"):
+        plan.add_argument("--json", action="store_true", help="the plan as JSON on stdout")
+    if rollback := command("rollback", "run .down.sql files in reverse order"):
+        group = rollback.add_mutually_exclusive_group(required=True)
+        group.add_argument("--steps", type=int, help="how many applied migrations to undo")
+        group.add_argument("--to", dest="to_version", metavar="VERSION", help="undo every migration after VERSION")
+    if baseline := command("baseline", "record migrations up to V as applied"):
+        baseline.add_argument("--version", dest="version", required=True, metavar="V")
+    if new := command("new", "create the next migration's up and down files"):
+        new.add_argument("name")
+    if diff := command("diff", "write the next migration from chain vs sql/schema/"):
+        diff.add_argument("name")
+    if lint := command("lint", "check pending migrations for unsafe operations"):
+        lint.add_argument("--json", action="store_true", help="the findings as one JSON document on stdout")
+        lint.add_argument("--all", dest="lint_all", action="store_true",
+                          help="every migration file, not only the pending ones (no database needed)")
+        lint.add_argument("--fail-on", dest="fail_on", choices=("error", "warning", "never"), default="error",
+                          help="exit 3 on findings at or above this level (default error)")
+        lint.add_argument("paths", nargs="*", metavar="FILE", help="lint these SQL files (no database needed)")
     return parser
 
 
@@ -172,7 +184,7 @@ def load_config(argv: Sequence[str], environ: Mapping[str, str]) -> Config:
     args = list(argv)
     if not args or (args[0].startswith("-") and args[0] not in ("-h", "--help", "--version")):
         args.insert(0, "run")
-    ns = build_parser().parse_args(args)
+    ns = build_parser(args[0] if args[0] in COMMANDS else None).parse_args(args)
     raw: dict[str, str | None] = {}
     for dest, env, default, _ in _SETTINGS:
         flag_value = getattr(ns, dest)

@@ -472,8 +472,8 @@ def _plan_functions(p: _Planner) -> None:
     for key, fn in sorted(want.items()):
         old = live.get(key)
         if old is not None and key not in p.recreated_functions and old.definition != fn.definition:
-            p.add(_Phase.EARLY_FUNCTIONS, fn.definition.rstrip(), f"{fn.kind} {_function_name(fn)}",
-                  "definition changed")
+            phase = _Phase.LATE if _is_late(fn, _relation_names(p.desired)) else _Phase.EARLY_FUNCTIONS
+            p.add(phase, fn.definition.rstrip(), f"{fn.kind} {_function_name(fn)}", "definition changed")
         old_comment = old.comment if old is not None and key not in p.recreated_functions else None
         _comment(p, f"{fn.kind.upper()} {_function_name(fn)}", f"{fn.kind} {_function_name(fn)}",
                  old_comment, fn.comment)
@@ -702,16 +702,30 @@ def _regenerate_column(p: _Planner, table: str, new: Column, target: str) -> Non
 
 def _retype_column(p: _Planner, alter: str, old: Column, new: Column, target: str) -> None:
     kind, reason, cast = classify_type_change(old.type, new.type)
-    using = f"{quote_ident(new.name)}::{new.type}" if cast else None
+    using = _using(quote_ident(new.name), old.type, new.type) if cast else None
     if _uses_recreated_enum(p, new.type):
         kind, reason = DESTRUCTIVE, "enum re-created: a removed label makes the conversion fail"
-        cast = "text[]" if new.type.endswith("[]") else "text"
-        using = f"{quote_ident(new.name)}::{cast}::{new.type}"
+        via = "text[]" if new.type.endswith("[]") else "text"
+        using = f"{quote_ident(new.name)}::{via}::{new.type}"
     elif old.collation != new.collation:
         kind, reason = (LOCKING if kind == SAFE else kind), f"{reason}; collation changed: indexes rebuilt"
     collate = f" COLLATE {new.collation or 'pg_catalog.default'}" if old.collation != new.collation else ""
     sql = f"{alter} TYPE {new.type}{collate}" + (f" USING {using}" if using else "")
     p.add(_Phase.ALTER_TABLES, sql, target, reason, kind)
+
+
+_NUMBERS = {"smallint", "integer", "bigint", "numeric", "real", "double precision"}
+
+
+def _using(column: str, old: str, new: str) -> str:
+    """A conversion PostgreSQL has a cast for: numbers convert directly (rounding), booleans through
+    integer, everything else through its text form (which is what a hand-written migration does)."""
+    old_base, new_base = (re.sub(r"\(.*\)", "", t) for t in (old, new))
+    if old_base in _NUMBERS and new_base in _NUMBERS:
+        return f"{column}::{new}"
+    if old_base == "boolean" and new_base in _NUMBERS:
+        return f"{column}::integer::{new}"
+    return f"{column}::text::{new}"
 
 
 _INTEGERS = ["smallint", "integer", "bigint"]
@@ -758,7 +772,7 @@ def _compare_types(base_a: str, args_a: list[int], base_b: str, args_b: list[int
 
 def _compare_numeric(args_a: list[int], args_b: list[int]) -> str:
     if not args_b:
-        return SAFE if args_a else SAFE
+        return SAFE  # unconstrained numeric holds any value
     if not args_a:
         return DESTRUCTIVE
     prec_a, scale_a = args_a[0], (args_a[1] if len(args_a) > 1 else 0)
@@ -859,7 +873,7 @@ def _validate(p: _Planner, t: Table, con: Constraint) -> None:
 def _plan_indexes(p: _Planner, old: tuple[Index, ...], schema: str, table: str, new: tuple[Index, ...],
                   partitioned: bool) -> None:
     before, after = _by_name(old), _by_name(new)
-    for iname, idx in before.items():
+    for iname in before:
         if iname not in after:
             p.add(_Phase.DROP_CONSTRAINTS, f"DROP INDEX {qname(schema, iname)}", f"index {qname(schema, iname)}",
                   "not in the desired schema")
@@ -1008,10 +1022,14 @@ def _is_late(fn: Function, relations: Iterable[str]) -> bool:
     return any(_mentions(fn.definition, r) for r in relations)
 
 
+def _relation_names(s: Snapshot) -> set[str]:
+    return {t.name for t in s.tables} | {v.name for v in s.views}
+
+
 def _plan_late_objects(p: _Planner) -> None:
     """New and re-created functions and views, each after what it reads."""
     live_fns = {_key(f) for f in p.live.functions}
-    relations = {r.name for r in (*p.desired.tables, *p.desired.views)}
+    relations = _relation_names(p.desired)
     fns = [f for f in p.desired.functions if _key(f) not in live_fns or _key(f) in p.recreated_functions]
     early = [f for f in fns if not _is_late(f, relations)]
     for fn in early:
@@ -1039,7 +1057,7 @@ def _create_function(p: _Planner, phase: _Phase, fn: Function) -> None:
     p.add(phase, fn.definition.rstrip(), f"{fn.kind} {_function_name(fn)}", f"new or re-created {fn.kind}")
 
 
-def _dependency_order(items: list[Any]) -> list[tuple[str, ...]]:
+def _dependency_order(items: list[Function | View]) -> list[tuple[str, ...]]:
     """Keys of views and functions, each after the ones its definition names (by name, generously)."""
     graph: dict[tuple[str, ...], set[tuple[str, ...]]] = {}
     for item in items:
@@ -1048,7 +1066,7 @@ def _dependency_order(items: list[Any]) -> list[tuple[str, ...]]:
         return list(graphlib.TopologicalSorter(graph).static_order())
     except graphlib.CycleError:
         # Generous name matching can see a cycle that is not there: fall back to functions, then views.
-        return sorted(graph, key=lambda k: (isinstance(next(i for i in items if _key(i) == k), View), k))
+        return [_key(i) for i in sorted(items, key=lambda i: (isinstance(i, View), _key(i)))]
 
 
 def _comment(p: _Planner, target: str, obj: str, old: str | None, new: str | None) -> None:

@@ -276,9 +276,13 @@ def run_squawk(squawk: str, targets: Sequence[Target], version: str | None = Non
         args += [f"--pg-version={version}"] if version else []
         on_disk = [(i, t) for i, t in group if t.on_disk]
         if on_disk:
-            by_path = {t.path: i for i, t in on_disk}
+            by_path = {os.path.realpath(t.path): i for i, t in on_disk}
             for item in _squawk([*args, *(t.path for _, t in on_disk)], None):
-                item["target"] = by_path.get(item.get("file", ""), on_disk[0][0])
+                index = by_path.get(os.path.realpath(str(item.get("file", ""))))
+                if index is None:
+                    raise ConfigError(f"squawk reported a file it was not given: {item.get('file')!r}",
+                                      "squawk 2.x is expected: pip install 'initjob[lint]'")
+                item["target"] = index
                 found.append(item)
         for i, t in group:
             if not t.on_disk:

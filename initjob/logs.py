@@ -6,6 +6,7 @@ Every line passes through ``redact`` so that no password reaches a log, whatever
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sys
@@ -46,9 +47,9 @@ class _JsonFormatter(logging.Formatter):
 
     def __init__(self) -> None:
         super().__init__()
-        from pythonjsonlogger.json import JsonEncoder
-
-        self._encoder = JsonEncoder(ensure_ascii=False, separators=(",", ":"))
+        # The standard encoder with python-json-logger's conversions as its fallback: the same output,
+        # without importing python-json-logger (and uuid, platform, ...) on runs that log plain values.
+        self._encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_json_default)
 
     def format(self, record: logging.LogRecord) -> str:
         data: dict[str, Any] = {
@@ -59,7 +60,29 @@ class _JsonFormatter(logging.Formatter):
         data.update(getattr(record, "fields", {}))
         if record.exc_info:
             data["traceback"] = self.formatException(record.exc_info)
-        return redact(self._encoder.encode(data))
+        # Redact the values, then encode: a pattern run over the encoded line could eat its closing
+        # quote and brace (``password=\S+``), and a secret with a quote in it is escaped once encoded.
+        line = self._encoder.encode(_redact_values(data))
+        for secret in _SECRETS:  # a secret inside a value the encoder converted (a path, an object)
+            line = line.replace(json.dumps(secret, ensure_ascii=False)[1:-1], "***")
+        return line
+
+
+def _redact_values(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: _redact_values(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_redact_values(v) for v in value]
+    return value
+
+
+def _json_default(value: Any) -> Any:
+    """python-json-logger's conversion of a value JSON has no type for (datetimes, enums, bytes, ...)."""
+    from pythonjsonlogger.json import JsonEncoder
+
+    return JsonEncoder().default(value)
 
 
 def _iso(created: float) -> str:
@@ -70,7 +93,7 @@ _COLOURS = {"debug": "\033[2m", "info": "", "warning": "\033[33m", "error": "\03
 
 
 class _TextFormatter(logging.Formatter):
-    """``12:00:01 info  migration.applied version=0003 duration_ms=41`` for a terminal."""
+    """``12:00:01 info    [3/8] 0003_add_users_locale … 41 ms`` for a terminal: short lines, coloured by level."""
 
     def __init__(self, colour: bool) -> None:
         super().__init__()
@@ -78,14 +101,37 @@ class _TextFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         level = record.levelname.lower()
-        fields = " ".join(f"{k}={_text_value(v)}" for k, v in getattr(record, "fields", {}).items())
         stamp = time.strftime("%H:%M:%S", time.localtime(record.created))
-        line = f"{stamp} {level:<7} {record.getMessage()} {fields}".rstrip()
+        line = f"{stamp} {level:<7} {_text_message(record.getMessage(), getattr(record, 'fields', {}))}".rstrip()
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
         if self._colour and _COLOURS.get(level):
             line = f"{_COLOURS[level]}{line}\033[0m"
         return redact(line)
+
+
+# The events people read most, as one short sentence each; any other is ``name key=value ...``.
+_TEXT = {
+    "migration.applied": "[{progress}] {version}_{name} … {duration_ms} ms",
+    "migration.rolled_back": "rolled back {version}_{name} … {duration_ms} ms",
+    "schema.file_applied": "applied {file}",
+    "run.nothing_to_do": "up to date ({mode}): nothing to do",
+    "verify.ok": "up to date ({mode})",
+    "marker.taken": "backup marker: lsn {lsn}, restore point {restore_point}",
+    "lint.finding": "{file}:{line}: {severity} [{rule}] {message} fix: {fix}",
+    "run.failed": "{reason} (exit {exit_code}; see {guide})",
+    "run.finished": "{command}: exit {exit_code} in {duration_ms} ms",
+}
+
+
+def _text_message(name: str, fields: dict[str, Any]) -> str:
+    template = _TEXT.get(name)
+    if template is not None:
+        try:
+            return template.format(**fields)
+        except (KeyError, IndexError, ValueError):
+            pass  # an event without the usual fields: say everything
+    return " ".join([name, *(f"{k}={_text_value(v)}" for k, v in fields.items())])
 
 
 def _text_value(value: Any) -> str:

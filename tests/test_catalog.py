@@ -264,30 +264,44 @@ def test_read_leaves_no_transaction_and_no_setting_behind(server: PgServer) -> N
     """In autocommit, idle afterwards; inside a caller's transaction, still in it with search_path intact."""
     with create_database(server, EVERYTHING) as conn:
         first = snap(conn)
-        assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        assert conn.info.transaction_status.name == "IDLE"
     with create_database(server, EVERYTHING, autocommit=False) as conn:
         assert snap(conn) == first
-        assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        assert conn.info.transaction_status.name == "IDLE"
         conn.execute("SET LOCAL search_path = app, public")
         assert snap(conn) == first
-        assert conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
+        assert conn.info.transaction_status.name == "INTRANS"
         assert conn.execute("SHOW search_path").fetchone() == ("app, public",)
         conn.rollback()
 
 
-def test_read_sends_all_queries_in_one_pipeline(new_db: Connect) -> None:
-    """One query per kind of object, sent together: the count bench/bench_snapshot.py reports."""
+def test_a_failed_read_leaves_the_connection_usable(server: PgServer) -> None:
+    """An error mid-pipeline rolls back what the read opened and nothing the caller opened."""
+    for autocommit, in_transaction in [(True, False), (False, False), (False, True)]:
+        with create_database(server, "", autocommit=autocommit) as conn:
+            if in_transaction:
+                conn.execute("CREATE TABLE public.kept (x int)")
+            with pytest.raises(psycopg.errors.UndefinedFunction):
+                catalog.read_snapshot(conn, [1])  # type: ignore[list-item]  # name = integer: no operator
+            expected = "INTRANS" if in_transaction else "IDLE"
+            assert conn.info.transaction_status.name == expected
+            assert conn.execute("SELECT count(*) FROM pg_class WHERE relname = 'kept'").fetchone() == (
+                int(in_transaction),)
+            conn.rollback()
+
+
+def test_read_sends_all_queries_in_one_round_trip(new_db: Connect, tmp_path: Path) -> None:
+    """One query per kind of object, all sent before the one Sync: the figures bench_snapshot.py prints."""
     conn = new_db(EVERYTHING)
-    sent: list[str] = []
-    original = conn.execute
-
-    def spy(query: object, *args: object, **kwargs: object) -> object:
-        sent.append(str(query))
-        return original(query, *args, **kwargs)  # type: ignore[arg-type]
-
-    conn.execute = spy  # type: ignore[method-assign]
-    snap(conn)
-    assert len(sent) == len(catalog.QUERIES) + 1
+    with (tmp_path / "trace").open("w+") as trace:
+        conn.pgconn.trace(trace.fileno())
+        conn.pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS | psycopg.pq.Trace.REGRESS_MODE)
+        snap(conn)
+        conn.pgconn.untrace()
+        trace.seek(0)
+        sent = [line.split("\t")[2].split()[0] for line in trace if line.startswith("F\t")]
+    assert sent.count("Parse") == len(catalog.QUERIES) + 3  # + BEGIN, set_config, ROLLBACK
+    assert sent.count("Sync") == 1
 
 
 def test_user_schemas_skips_system_excluded_and_extension_schemas(new_db: Connect) -> None:
@@ -343,7 +357,8 @@ def test_describe_differences_names_the_parts() -> None:
         "table app.users: index users_idx missing",
         "view app.v missing",
     ]
-    assert catalog.describe_differences(old, new, limit=2) == ["table app.gone unexpected", "... and 3 more differences"]
+    limited = catalog.describe_differences(old, new, limit=2)
+    assert limited == ["table app.gone unexpected", "... and 3 more differences"]
 
 
 def test_quote_ident_matches_postgres(new_db: Connect) -> None:

@@ -78,8 +78,8 @@ def managed(*conns: psycopg.Connection[tuple[object, ...]]) -> list[str]:
 def row_counts(conn: psycopg.Connection[tuple[object, ...]], snap: Snapshot) -> dict[str, int]:
     counts = {}
     for t in snap.tables:
-        name = sql.Identifier(t.schema, t.name)
-        counts[f"{t.schema}.{t.name}"] = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(name)).fetchone()[0]  # type: ignore[index]
+        row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(t.schema, t.name))).fetchone()
+        counts[f"{t.schema}.{t.name}"] = int(row[0]) if row else 0  # type: ignore[call-overload]
     return counts
 
 
@@ -252,20 +252,36 @@ def evolve_table(draw: st.DrawFn, t: TableSpec) -> TableSpec:
     return TableSpec(t.name, tuple(cols), tuple(indexed), tuple(unique), t.references)
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+@pytest.fixture(scope="module")
+def scratch_pair(server: PgServer) -> Iterator[tuple[psycopg.Connection[tuple[object, ...]], ...]]:
+    """Two databases reused by every example: each example starts by dropping schema app in both."""
+    with create_database(server, "") as live_db, create_database(server, "") as desired_db:
+        yield live_db, desired_db
+
+
+def rebuild(conn: psycopg.Connection[tuple[object, ...]], schema_sql: str) -> None:
+    conn.execute("DROP SCHEMA IF EXISTS app CASCADE")
+    conn.execute(schema_sql.encode())
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                   HealthCheck.too_slow])
 @given(evolution=evolutions())
-def test_random_evolutions_round_trip(server: PgServer, evolution: tuple[tuple[TableSpec, ...], ...]) -> None:
+def test_random_evolutions_round_trip(scratch_pair: tuple[psycopg.Connection[tuple[object, ...]], ...],
+                                      evolution: tuple[tuple[TableSpec, ...], ...]) -> None:
     """Whatever the evolution, the plan applied to the old schema gives exactly the new one."""
+    live_db, desired_db = scratch_pair
     source, target = (render(s) for s in evolution)
-    with create_database(server, source) as live_db, create_database(server, target) as desired_db:
-        live = catalog.read_snapshot(live_db, ["app"])
-        desired = catalog.read_snapshot(desired_db, ["app"])
-        plan = plan_sync(live, desired)
-        apply_plan(live_db, plan)
-        after = catalog.read_snapshot(live_db, ["app"])
-        assert catalog.ignore_column_order(after) == catalog.ignore_column_order(desired), plan.to_sql()
-        assert plan_sync(after, desired).is_empty, plan.to_sql()
+    rebuild(live_db, source)
+    rebuild(desired_db, target)
+    live = catalog.read_snapshot(live_db, ["app"])
+    desired = catalog.read_snapshot(desired_db, ["app"])
+    plan = plan_sync(live, desired)
+    apply_plan(live_db, plan)
+    after = catalog.read_snapshot(live_db, ["app"])
+    assert catalog.ignore_column_order(after) == catalog.ignore_column_order(desired), plan.to_sql()
+    assert plan_sync(after, desired).is_empty, plan.to_sql()
+    assert plan_sync(desired, desired).is_empty
 
 
 # ---------------------------------------------------------------------------------------------

@@ -326,3 +326,25 @@ def test_without_squawk_lint_says_how_to_install(monkeypatch: pytest.MonkeyPatch
 
 def test_pg_version_for_squawk() -> None:
     assert [lint.pg_version(v) for v in (150018, 180001, 0, None)] == ["15.18", "18.1", None, None]
+
+
+# ------------------------------------------------------------------ text logs for people (issue 7, item 2)
+
+
+def test_text_logs_are_short_lines_with_progress(db_url: str, tmp_path: Path) -> None:
+    """INITJOB_LOG_FORMAT=text: `[2/2] 0002_n … 3 ms` per file, and a failure names its guide."""
+    sql = write_migrations(tmp_path, {"0001_items.up.sql": BASE, "0001_items.down.sql": BASE_DOWN,
+                                      "0002_n.up.sql": "ALTER TABLE items ADD COLUMN note text;\n"})
+    env = {"DATABASE_URL": db_url, "USE_MIGRATIONS": "true", "INITJOB_SQL_DIR": str(sql), "INITJOB_LOG_FORMAT": "text"}
+    result = run("run", **env)
+    assert result.code == 0, result.stderr
+    messages = [line[17:] for line in result.stderr.splitlines()]  # after "HH:MM:SS level   "
+    progress = [m for m in messages if m.startswith("[")]
+    assert [m.split(" … ")[0] for m in progress] == ["[1/2] 0001_items", "[2/2] 0002_n"]
+    assert all(m.endswith(" ms") for m in progress)
+    assert messages[-1].startswith("run: exit 0 in ")
+    (sql / "migrations" / "0003_bad.up.sql").write_text("ALTER TABLE nope ADD COLUMN x int;\n")
+    failed = run("run", **env)
+    assert failed.code == 5
+    line = next(m for m in failed.stderr.splitlines() if " error " in m)
+    assert "0003_bad.up.sql" in line and line.endswith("(exit 5; see docs/troubleshooting.md#exit-5)")

@@ -1,0 +1,268 @@
+"""Bad input, table-driven: every bad value of every variable, bad URLs, flags and SQL trees gives its
+documented exit code, a one-line reason (in the log and the termination message), and no change in
+the database.  Plus the inputs that look odd but are fine: a UTF-8 BOM and CRLF line ends keep a
+migration's checksum.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from conftest import PASSWORD, Result, Server, initjob, write_migrations, write_schema
+from helpers_figures import record
+
+GOOD = {"0001_accounts.up.sql": "CREATE TABLE accounts (id bigint PRIMARY KEY);\n",
+        "0001_accounts.down.sql": "DROP TABLE accounts;\n"}
+
+Tree = Callable[[Path], Path]
+
+
+def migrations(files: dict[str, str | bytes]) -> Tree:
+    def make(root: Path) -> Path:
+        mig = root / "sql" / "migrations"
+        mig.mkdir(parents=True, exist_ok=True)
+        for name, body in files.items():
+            (mig / name).write_bytes(body if isinstance(body, bytes) else body.encode())
+        return root / "sql"
+    return make
+
+
+def with_good(extra: dict[str, str | bytes]) -> Tree:
+    return migrations({**GOOD, **extra})
+
+
+def empty_dir(root: Path) -> Path:
+    (root / "sql").mkdir()
+    return root / "sql"
+
+
+def symlink_out(root: Path) -> Path:
+    sql_dir = with_good({})(root)
+    outside = root / "outside.sql"
+    outside.write_text("CREATE TABLE leaked (id int);\n")
+    (sql_dir / "migrations" / "0002_leak.up.sql").symlink_to(outside)
+    return sql_dir
+
+
+def huge_file(root: Path) -> Path:
+    sql_dir = with_good({})(root)
+    with open(sql_dir / "migrations" / "0002_huge.up.sql", "wb") as f:
+        f.write(b"SELECT 1;\n")
+        f.truncate(50 * 1024 * 1024)  # 50 MB, sparse: the size check must come before reading it
+    return sql_dir
+
+
+def schema_tree(files: dict[str, str]) -> Tree:
+    return lambda root: write_schema(root, files)
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    code: int
+    says: str  # a fragment of the one-line reason
+    env: dict[str, str] = field(default_factory=dict)
+    args: tuple[str, ...] = ("run",)
+    tree: Tree = with_good({})
+    changes_allowed: bool = False  # exit 5: initjob's own tables may now exist, nothing else
+
+
+def url_with(server: Server, dbname: str, **parts: str) -> str:
+    info = psycopg.conninfo.conninfo_to_dict(server.url(dbname))
+    user, password = parts.get("user", "postgres"), parts.get("password", PASSWORD)
+    port, db = parts.get("port", str(info["port"])), parts.get("db", dbname)
+    return f"{parts.get('scheme', 'postgresql')}://{user}:{password}@127.0.0.1:{port}/{db}"
+
+
+CASES = [
+    Case("use_migrations_maybe", 2, "USE_MIGRATIONS must be one of", {"USE_MIGRATIONS": "maybe"}),
+    Case("wait_timeout_text", 2, "INITJOB_WAIT_TIMEOUT must be a number", {"INITJOB_WAIT_TIMEOUT": "soon"}),
+    Case("wait_timeout_negative", 2, "INITJOB_WAIT_TIMEOUT must be a finite number", {"INITJOB_WAIT_TIMEOUT": "-5"}),
+    Case("lock_timeout_nan", 2, "INITJOB_LOCK_TIMEOUT", {"INITJOB_LOCK_TIMEOUT": "nan"}),
+    Case("lock_timeout_inf", 2, "INITJOB_LOCK_TIMEOUT", {"INITJOB_LOCK_TIMEOUT": "inf"}),
+    Case("ddl_lock_timeout_zero", 2, "INITJOB_DDL_LOCK_TIMEOUT", {"INITJOB_DDL_LOCK_TIMEOUT": "0"}),
+    Case("ensure_database_2", 2, "INITJOB_ENSURE_DATABASE", {"INITJOB_ENSURE_DATABASE": "2"}),
+    Case("allow_destructive_words", 2, "INITJOB_ALLOW_DESTRUCTIVE", {"INITJOB_ALLOW_DESTRUCTIVE": "yes please"}),
+    Case("force_mode_switch_sure", 2, "INITJOB_FORCE_MODE_SWITCH", {"INITJOB_FORCE_MODE_SWITCH": "sure"}),
+    Case("history_schema_public", 2, "INITJOB_HISTORY_SCHEMA", {"INITJOB_HISTORY_SCHEMA": "public"}),
+    Case("history_schema_mixed_case", 2, "INITJOB_HISTORY_SCHEMA", {"INITJOB_HISTORY_SCHEMA": "Init-Job"}),
+    Case("history_schema_pg_prefix", 2, "INITJOB_HISTORY_SCHEMA", {"INITJOB_HISTORY_SCHEMA": "pg_initjob"}),
+    Case("log_format_xml", 2, "INITJOB_LOG_FORMAT", {"INITJOB_LOG_FORMAT": "xml"}),
+    Case("log_level_loud", 2, "INITJOB_LOG_LEVEL", {"INITJOB_LOG_LEVEL": "loud"}),
+    Case("url_scheme_mysql", 2, "scheme 'mysql'", {"DATABASE_URL": "{url:scheme=mysql}"}),
+    Case("url_port_out_of_range", 2, "invalid port '99999'", {"DATABASE_URL": "{url:port=99999}"}),
+    Case("url_port_text", 2, "DATABASE_URL", {"DATABASE_URL": "{url:port=abc}"}),
+    Case("url_not_a_url", 2, "neither a postgresql:// URL", {"DATABASE_URL": "db.example.internal"}),
+    Case("url_file_missing", 2, "DATABASE_URL_FILE", {"DATABASE_URL": "", "DATABASE_URL_FILE": "/nonexistent/url"}),
+    Case("url_file_empty", 2, "is empty", {"DATABASE_URL": "", "DATABASE_URL_FILE": "{empty_file}"}),
+    Case("unknown_flag", 2, "usage", args=("run", "--frobnicate")),
+    Case("unknown_command", 2, "usage", args=("explode",)),
+    Case("rollback_steps_zero", 2, "--steps must be at least 1", args=("rollback", "--steps", "0")),
+    Case("rollback_to_not_a_version", 2, "--to must be a migration version", args=("rollback", "--to", "abc")),
+    Case("baseline_unknown_version", 2, "no migration has version", args=("baseline", "--version", "99")),
+    Case("sql_dir_missing", 2, "is not a directory", {"INITJOB_SQL_DIR": "/nonexistent/sql"}),
+    Case("sql_dir_empty_value", 2, "INITJOB_SQL_DIR must not be empty", {"INITJOB_SQL_DIR": ""}),
+    Case("sql_dir_without_migrations", 2, "is not a directory", tree=empty_dir),
+    Case("migrations_dir_empty", 2, "holds no migration", tree=migrations({})),
+    Case("file_name_without_direction", 2, "bad file name", tree=with_good({"0002_add.sql": "SELECT 1;"})),
+    Case("file_name_without_version", 2, "bad file name", tree=with_good({"abc_add.up.sql": "SELECT 1;"})),
+    Case("duplicate_version", 2, "duplicate version 1", tree=with_good({"001_again.up.sql": "SELECT 1;"})),
+    Case("down_without_up", 2, "down file without its up file", tree=with_good({"0002_x.down.sql": "SELECT 1;"})),
+    Case("empty_file", 2, "holds no SQL statement", tree=with_good({"0002_empty.up.sql": ""})),
+    Case("comments_only_file", 2, "holds no SQL statement", tree=with_good({"0002_c.up.sql": "-- todo\n/* later */\n"})),
+    Case("non_utf8_bytes", 2, "is not UTF-8", tree=with_good({"0002_latin1.up.sql": b"-- caf\xe9\nSELECT 1;\n"})),
+    Case("commit_inside", 2, "COMMIT would break", tree=with_good({
+        "0002_commit.up.sql": "CREATE TABLE a (id int);\nCOMMIT;\nCREATE TABLE b (id int);\n"})),
+    Case("begin_inside", 2, "BEGIN would break", tree=with_good({"0002_begin.up.sql": "BEGIN;\nCREATE TABLE a (id int);\n"})),
+    Case("psql_include", 2, "psql meta-command", tree=with_good({"0002_i.up.sql": "\\i other.sql\n"})),
+    Case("psql_connect", 2, "psql meta-command", tree=with_good({
+        "0002_c.up.sql": "CREATE TABLE a (id int);\n\\connect other\n"})),
+    Case("touches_own_schema", 2, "touches initjob's own schema", tree=with_good({
+        "0002_own.up.sql": "DELETE FROM initjob.history;\n"})),
+    Case("symlink_leaves_sql_dir", 2, "leaves the SQL directory", tree=symlink_out),
+    Case("file_of_50_mb", 2, "over the", tree=huge_file),
+    Case("concurrently_without_directive", 2, "cannot run inside a transaction", tree=with_good({
+        "0002_idx.up.sql": "CREATE INDEX CONCURRENTLY accounts_idx ON accounts (id);\n"})),
+    Case("autosync_without_schema_dir", 2, "is not a directory", {"USE_MIGRATIONS": "false"}),
+    Case("autosync_no_transaction_file", 2, "no-transaction is refused", {"USE_MIGRATIONS": "false"},
+         tree=schema_tree({"01.sql": "-- initjob:no-transaction\nCREATE TABLE a (id int);\n"})),
+    Case("wrong_password", 4, "password authentication failed", {"DATABASE_URL": "{url:password=not-the-password}"}),
+    Case("missing_role", 4, "nobody_here", {"DATABASE_URL": "{url:user=nobody_here}"}),
+    Case("missing_database", 4, "INITJOB_ENSURE_DATABASE", {"DATABASE_URL": "{url:db=no_such_database}"}),
+    Case("sql_error_rolls_back", 5, "0001_broken.up.sql:2", tree=migrations({
+        "0001_broken.up.sql": "CREATE TABLE fine (id int);\nCREATE TABLE broken (id no_such_type);\n"}),
+        changes_allowed=True),
+]
+
+
+def expand(value: str, server: Server, dbname: str, tmp: Path) -> str:
+    if value == "{empty_file}":
+        (tmp / "empty-url").write_text("")
+        return str(tmp / "empty-url")
+    if value.startswith("{url:") and value.endswith("}"):
+        key, _, val = value[5:-1].partition("=")
+        return url_with(server, dbname, **{key: val})
+    return value
+
+
+def user_objects(server: Server, dbname: str) -> list[tuple[str, str]]:
+    with psycopg.connect(server.url(dbname)) as c:
+        return c.execute(
+            "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')"
+            " UNION ALL SELECT nspname, '' FROM pg_namespace"
+            " WHERE nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast', 'public')"
+            " AND nspname NOT LIKE 'pg_temp%' AND nspname NOT LIKE 'pg_toast_temp%' ORDER BY 1, 2").fetchall()
+
+
+@dataclass
+class Outcome:
+    result: Result | None = None
+    termination: str = ""
+    error: BaseException | None = None
+    objects: list[tuple[str, str]] = field(default_factory=list)
+    history_rows: int | None = None
+
+
+def run_case(case: Case, tmp: Path, server: Server, dbname: str) -> Outcome:
+    out = Outcome()
+    try:
+        sql_dir = case.tree(tmp)
+        termination = tmp / "termination-log"
+        termination.write_text("")
+        env = {"DATABASE_URL": url_with(server, dbname), "USE_MIGRATIONS": "true", "INITJOB_SQL_DIR": str(sql_dir),
+               "INITJOB_TERMINATION_LOG": str(termination), "INITJOB_WAIT_TIMEOUT": "20"}
+        env.update({k: expand(v, server, dbname, tmp) for k, v in case.env.items()})
+        if env.get("DATABASE_URL") == "":
+            del env["DATABASE_URL"]
+        out.result = initjob(*case.args, **env)
+        out.termination = termination.read_text()
+        if case.changes_allowed:
+            out.objects = user_objects(server, dbname)
+            with psycopg.connect(server.url(dbname)) as c:
+                row = c.execute("SELECT count(*) FROM initjob.history").fetchone()
+                out.history_rows = int(row[0]) if row else None
+    except BaseException as exc:  # reported by the case's own test
+        out.error = exc
+    return out
+
+
+@pytest.fixture(scope="module")
+def outcomes(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[str, Outcome], list[Any]]]:
+    """Every case run once, three at a time (each is a process start), against one database that must
+    stay exactly as it was; a case allowed to change something (exit 5) gets a database of its own."""
+    target = server.create_db()
+    own = {c.id: server.create_db() for c in CASES if c.changes_allowed}
+    try:
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            futures = {c.id: pool.submit(run_case, c, tmp_path_factory.mktemp(c.id), server, own.get(c.id, target))
+                       for c in CASES}
+            done = {name: f.result() for name, f in futures.items()}
+        yield done, user_objects(server, target)
+    finally:
+        for name in [target, *own.values()]:
+            server.drop_db(name)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_input(case: Case, outcomes: tuple[dict[str, Outcome], list[Any]]) -> None:
+    """Each bad input: its documented exit code, a one-line reason, nothing changed in the database."""
+    runs, left_in_target = outcomes
+    out = runs[case.id]
+    if out.error is not None:
+        raise out.error
+    result = out.result
+    assert result is not None
+    assert result.code == case.code, result.stderr
+    reason = result.failure["reason"]
+    assert case.says in reason, reason
+    assert "\n" not in reason
+    assert out.termination.count("\n") == 1 and case.says in out.termination
+    assert "not-the-password" not in result.stderr + out.termination
+    if case.changes_allowed:
+        assert {schema for schema, _ in out.objects} <= {"initjob"}, out.objects
+        assert out.history_rows == 0
+    else:
+        assert left_in_target == [], f"bad input changed the database: {left_in_target}"
+    record(f"bad_input.{case.id}", exit_code=result.code, reason=reason[:160])
+
+
+def test_bad_input_table_is_big_enough() -> None:
+    """The issue asks for at least 25 bad inputs."""
+    assert len(CASES) >= 25
+    record("bad_input.count", cases=len(CASES))
+
+
+def test_crlf_and_bom_keep_the_checksum(tmp_path: Path, server: Server, dbname: str) -> None:
+    """A migration re-saved on Windows (CRLF, UTF-8 BOM) is the same migration: same checksum, nothing to do."""
+    env = {"DATABASE_URL": url_with(server, dbname), "USE_MIGRATIONS": "true"}
+    lf = write_migrations(tmp_path / "lf", {"0001_accounts.up.sql": "CREATE TABLE accounts (\n  id bigint\n);\n"})
+    assert initjob("run", INITJOB_SQL_DIR=str(lf), **env).code == 0
+    crlf = tmp_path / "crlf" / "sql" / "migrations"
+    crlf.mkdir(parents=True)
+    (crlf / "0001_accounts.up.sql").write_bytes(b"\xef\xbb\xbfCREATE TABLE accounts (\r\n  id bigint\r\n);\r\n")
+    again = initjob("run", INITJOB_SQL_DIR=str(crlf.parent), **env)
+    assert again.code == 0, again.stderr
+    assert "run.nothing_to_do" in again.names()
+    assert initjob("verify", INITJOB_SQL_DIR=str(crlf.parent), **env).code == 0
+    status = json.loads(initjob("status", "--json", INITJOB_SQL_DIR=str(crlf.parent), **env).stdout)
+    assert status["up_to_date"] is True
+    record("bad_input.crlf_bom_same_checksum", exit_code=0, checksum=status["applied"][0]["checksum"][:12])
+
+
+def test_nothing_read_outside_the_tree(tmp_path: Path) -> None:
+    """The symlink case reads nothing outside: the target's content never reaches any output."""
+    sql_dir = symlink_out(tmp_path)
+    result = initjob("run", DATABASE_URL="postgresql://u@127.0.0.1:1/db", USE_MIGRATIONS="true",
+                     INITJOB_SQL_DIR=str(sql_dir))
+    assert result.code == 2
+    assert "leaked" not in result.stderr + result.stdout
+    assert os.path.islink(sql_dir / "migrations" / "0002_leak.up.sql")
