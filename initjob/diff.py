@@ -86,8 +86,14 @@ class Plan:
         return tuple(tuple(b) for b in out)
 
     def to_sql(self) -> str:
-        """The plan as a runnable script, each step preceded by a comment with its class."""
-        return "".join(f"-- [{s.kind}] {s.object}: {s.reason}\n{s.sql};\n\n" for s in self.steps)
+        """The plan as a script, each step preceded by a comment with its class.
+
+        Runnable with psql in autocommit; to group the transactional steps, use ``batches()``.
+        """
+        return "".join(
+            f"-- [{s.kind}{'' if s.transactional else ', outside a transaction'}] {s.object}: {s.reason}\n{s.sql};\n\n"
+            for s in self.steps
+        )
 
 
 class _Phase(IntEnum):
@@ -176,7 +182,8 @@ class _Planner:
     recreated_functions: set[tuple[str, ...]] = field(default_factory=set)
     # Tables whose primary or unique keys change: foreign keys pointing at them are re-added.
     rekeyed: set[str] = field(default_factory=set)
-    regenerated: set[str] = field(default_factory=set)  # "column schema.table.col" dropped and re-added
+    # (table, column) dropped and added again: its indexes and constraints went with it.
+    regenerated: set[tuple[str, str]] = field(default_factory=set)
 
     def add(self, phase: _Phase, sql: str, obj: str, reason: str, kind: str = SAFE,
             transactional: bool = True) -> None:
@@ -662,7 +669,7 @@ def _alter_column(p: _Planner, table: str, old: Column, new: Column, target: str
     """Step by step, in the order PostgreSQL accepts them: expression, default, identity, type, null."""
     alter = f"ALTER TABLE {table} ALTER COLUMN {quote_ident(new.name)}"
     if (old.generated, old.generated_kind) != (new.generated, new.generated_kind) and new.generated is not None:
-        _regenerate_column(p, table, new, target)
+        _regenerate_column(p, table, old, new, target)
         return
     if old.generated is not None:
         p.add(_Phase.ALTER_TABLES, f"{alter} DROP EXPRESSION", target, "no longer generated: keeps its values")
@@ -692,12 +699,21 @@ def _alter_nullability(p: _Planner, alter: str, old: Column, new: Column, target
         p.add(_Phase.ALTER_TABLES, f"{alter} DROP NOT NULL", target, "NULL allowed")
 
 
-def _regenerate_column(p: _Planner, table: str, new: Column, target: str) -> None:
-    p.add(_Phase.ALTER_TABLES, f"ALTER TABLE {table} DROP COLUMN {quote_ident(new.name)}", target,
-          "generation expression changed: the column is dropped and added again at the end", LOCKING)
+def _regenerate_column(p: _Planner, table: str, old: Column, new: Column, target: str) -> None:
+    """PostgreSQL before 17 cannot change a generation expression in place: drop, add at the end."""
+    if old.generated is None:
+        kind, reason = DESTRUCTIVE, "becomes generated: its stored values are replaced by computed ones"
+    else:
+        kind, reason = LOCKING, "generation expression changed: dropped and added again at the end"
+    p.add(_Phase.ALTER_TABLES, f"ALTER TABLE {table} DROP COLUMN {quote_ident(new.name)}", target, reason, kind)
     p.add(_Phase.ALTER_TABLES, f"ALTER TABLE {table} ADD COLUMN {_column_sql(new)}", target,
-          "generated column recomputed for every row: rewrites the table", LOCKING)
-    p.regenerated.add(target)
+          "generated column computed for every row: rewrites the table", LOCKING)
+    p.regenerated.add((table, new.name))
+
+
+def _is_stale(p: _Planner, table: str, definition: str) -> bool:
+    """Does an index or constraint read a column that is dropped and added again?"""
+    return any(t == table and _mentions(definition, quote_ident(c)) for t, c in p.regenerated)
 
 
 def _retype_column(p: _Planner, alter: str, old: Column, new: Column, target: str) -> None:
@@ -804,21 +820,23 @@ def _column_comments(p: _Planner, name: str, old: tuple[Column, ...], new: tuple
     before = _by_name(old)
     for col in new:
         target = f"column {name}.{quote_ident(col.name)}"
-        was = before[col.name].comment if col.name in before and target not in p.regenerated else None
+        was = before[col.name].comment if col.name in before and (name, col.name) not in p.regenerated else None
         _comment(p, f"COLUMN {name}.{quote_ident(col.name)}", target, was, col.comment)
 
 
 def _plan_constraints(p: _Planner, old: Table, new: Table) -> None:
+    name = qname(new.schema, new.name)
     before, after = _by_name(old.constraints), _by_name(new.constraints)
+    redo = {c for c, con in before.items() if _points_at_rekeyed(p, con) or _is_stale(p, name, con.definition)}
     for cname, con in before.items():
         target = after.get(cname)
-        if target is not None and _only_validation_differs(con, target):
+        if target is not None and cname not in redo and _only_validation_differs(con, target):
             _validate(p, new, target)
-        elif not _same_constraint(target, con) or _points_at_rekeyed(p, con):
+        elif not _same_constraint(target, con) or cname in redo:
             _drop_constraint(p, new, con, _Phase.DROP_FOREIGN_KEYS if con.kind == "f" else _Phase.DROP_CONSTRAINTS)
     for cname, con in after.items():
         kept = before.get(cname)
-        if kept is None or _points_at_rekeyed(p, kept) or (
+        if kept is None or cname in redo or (
             not _same_constraint(kept, con) and not _only_validation_differs(kept, con)
         ):
             _add_constraint(p, new, con, _Phase.CONSTRAINTS, existing=True)
@@ -841,7 +859,7 @@ def _points_at_rekeyed(p: _Planner, con: Constraint) -> bool:
 
 def _drop_constraint(p: _Planner, t: Table, con: Constraint, phase: _Phase) -> None:
     name = qname(t.schema, t.name)
-    p.add(phase, f"ALTER TABLE {name} DROP CONSTRAINT {quote_ident(con.name)}", f"table {name}",
+    p.add(phase, f"ALTER TABLE {name} DROP CONSTRAINT IF EXISTS {quote_ident(con.name)}", f"table {name}",
           f"constraint {con.name} removed or changed")
 
 
@@ -879,7 +897,8 @@ def _plan_indexes(p: _Planner, old: tuple[Index, ...], schema: str, table: str, 
                   "not in the desired schema")
     for iname, idx in after.items():
         kept = before.get(iname)
-        if kept is not None and kept.valid and kept.definition == idx.definition:
+        stale = _is_stale(p, qname(schema, table), idx.definition)
+        if kept is not None and kept.valid and kept.definition == idx.definition and not stale:
             _comment(p, f"INDEX {qname(schema, iname)}", f"index {qname(schema, iname)}", kept.comment,
                      idx.comment)
             continue
@@ -891,7 +910,7 @@ def _plan_indexes(p: _Planner, old: tuple[Index, ...], schema: str, table: str, 
 def _drop_index(p: _Planner, schema: str, iname: str, partitioned: bool) -> None:
     name = qname(schema, iname)
     if partitioned:
-        p.add(_Phase.DROP_CONSTRAINTS, f"DROP INDEX {name}", f"index {name}", "changed: re-created")
+        p.add(_Phase.DROP_CONSTRAINTS, f"DROP INDEX IF EXISTS {name}", f"index {name}", "changed: re-created")
     else:
         p.add(_Phase.CONCURRENT, f"DROP INDEX CONCURRENTLY IF EXISTS {name}", f"index {name}",
               "changed or invalid: re-created", transactional=False)

@@ -7,6 +7,7 @@ ConfigError (exit 2), so one run shows every bad file.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,12 +65,16 @@ def _read(path: Path, root: Path, problems: list[str]) -> SqlFile | None:
     if not resolved.is_relative_to(root.resolve()):
         problems.append(f"{shown}: is a link that leaves the SQL directory")
         return None
-    size = resolved.stat().st_size
+    return _load(resolved, shown, resolved.stat().st_size, problems)
+
+
+def _load(resolved: Path | str, shown: str, size: int, problems: list[str]) -> SqlFile | None:
     if size > MAX_FILE_BYTES:
         problems.append(f"{shown}: is {size} bytes, over the {MAX_FILE_BYTES} byte limit")
         return None
     try:
-        text = normalise(resolved.read_bytes())
+        with open(resolved, "rb") as f:
+            text = normalise(f.read())
     except UnicodeDecodeError as exc:
         problems.append(f"{shown}: is not UTF-8 (byte {exc.start})")
         return None
@@ -127,14 +132,25 @@ def read_migrations(sql_dir: Path, history_schema: str) -> list[Migration]:
     problems: list[str] = []
     ups: dict[int, tuple[str, str, SqlFile]] = {}
     downs: dict[int, tuple[str, SqlFile]] = {}
-    for path in sorted(p for p in root.iterdir() if p.name.endswith(".sql")):
-        m = _MIGRATION_NAME.match(path.name)
+    # One directory listing and one resolve for the whole directory: a regular file (not a link) in
+    # it resolves to the directory's real path plus its name, which _read would find one lstat per
+    # path component at a time, per file (most of a no-op run's cost with hundreds of migrations).
+    real_dir = root.resolve(strict=True)
+    inside = real_dir.is_relative_to(sql_dir.resolve())
+    with os.scandir(root) as listing:
+        entries = sorted((e for e in listing if e.name.endswith(".sql")), key=lambda e: e.name)
+    for entry in entries:
+        m = _MIGRATION_NAME.match(entry.name)
         if not m:
             problems.append(
-                f"migrations/{path.name}: bad file name; expected <digits>_<name>.up.sql or .down.sql"
+                f"migrations/{entry.name}: bad file name; expected <digits>_<name>.up.sql or .down.sql"
             )
             continue
-        f = _read(path, sql_dir, problems)
+        if inside and entry.is_file(follow_symlinks=False):
+            f = _load(os.path.join(real_dir, entry.name), f"migrations/{entry.name}",
+                      entry.stat(follow_symlinks=False).st_size, problems)
+        else:
+            f = _read(root / entry.name, sql_dir, problems)
         if f is None:
             continue
         version = int(m["version"])

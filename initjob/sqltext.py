@@ -15,6 +15,9 @@ from dataclasses import dataclass
 _START = r"[^\x00-@\[-^`{-\x7f\U00010000-\U0010ffff]"  # [A-Za-z_\x80-\uffff]
 _DOLLAR_TAG = re.compile(rf"\$(?:{_START}[^\x00-/:-@\[-^`{{-\x7f\U00010000-\U0010ffff]*)?\$")
 _WORD = re.compile(rf"{_START}[^\x00-#%-/:-@\[-^`{{-\x7f\U00010000-\U0010ffff]*")
+# Characters no branch of the lexer acts on, wherever they stand (not - / ' " $ ; nor a word's first
+# character): after one, the lexer skips the whole run of them with one match.
+_INERT_RUN = re.compile(r"[\x00-!#%-&(-,.0-:<-@\[-^`{-\x7f\U00010000-\U0010ffff]*")
 _TX_CONTROL = {"BEGIN", "COMMIT", "ROLLBACK", "END", "ABORT", "START", "SAVEPOINT", "RELEASE", "PREPARE"}
 
 
@@ -66,7 +69,7 @@ def split_statements(text: str) -> list[Statement]:
                 atomic_depth += 1
             i = m.end()
         else:
-            i += 1
+            i = _INERT_RUN.match(text, i + 1).end()  # type: ignore[union-attr]  # a * pattern always matches
     _emit(out, text, start, n, words)
     return out
 

@@ -76,7 +76,8 @@ def connect_once(dsn: str, timeout: float, **overrides: Any) -> Connection:
     return conn
 
 
-def connect(cfg: Config, dsn: str | None = None, deadline: float | None = None, ensure: bool | None = None) -> Connection:
+def connect(cfg: Config, dsn: str | None = None, deadline: float | None = None,
+            ensure: bool | None = None) -> Connection:
     """Connect with retries until ``cfg.wait_timeout``; create the database first when asked to.
 
     The first attempt runs before tenacity is even imported (the database is up on almost every pod

@@ -22,6 +22,7 @@ import psycopg
 from . import logs
 
 CHECK_EVERY_S = 10.0
+MAX_CHECK_EVERY_S = 60.0
 PROBE_TIMEOUT_S = 5.0
 IDLE_GRACE_S = 5.0
 _TICK_S = 0.5
@@ -47,19 +48,21 @@ def _identity(fd: int) -> tuple[Any, Any]:
 
 def _loop(conn: psycopg.Connection[Any], conninfo: str, pid: int, identity: tuple[Any, Any]) -> None:
     busy_since: float | None = None
+    every = CHECK_EVERY_S
     while not conn.closed:
         time.sleep(_TICK_S)
         if conn.closed or conn.broken:
             return
         if not conn.lock.locked():  # psycopg holds the lock while a query waits for its answer
-            busy_since = None
+            busy_since, every = None, CHECK_EVERY_S
             continue
         now = time.monotonic()
         busy_since = busy_since if busy_since is not None else now
-        if now - busy_since < CHECK_EVERY_S:
+        if now - busy_since < every:
             continue
         reason = probe(conninfo, pid)
-        busy_since = time.monotonic()
+        # A long statement the server is still running (an index build) is asked about less and less often.
+        busy_since, every = time.monotonic(), min(every * 2, MAX_CHECK_EVERY_S)
         if reason is not None and conn.lock.locked() and not conn.closed:
             _cut(conn, identity, reason)
             return

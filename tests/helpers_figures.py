@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import time
 from collections.abc import Callable
 from typing import Any
@@ -34,6 +35,14 @@ def wait_until(check: Callable[[], Any], timeout: float, what: str, every: float
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(every)
+
+
+def kill_all(procs: list[subprocess.Popen[str]]) -> None:
+    """Kill what is still running and collect it: a failed test leaves no runner behind."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
 
 
 def initjob_backends(url: str, dbname: str, like: str | None = None) -> list[tuple[Any, ...]]:

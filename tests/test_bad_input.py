@@ -16,7 +16,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from conftest import PASSWORD, Result, Server, initjob, write_migrations, write_schema
+from conftest import PASSWORD, Result, Server, base_env, initjob, write_migrations, write_schema
 from helpers_figures import record
 
 GOOD = {"0001_accounts.up.sql": "CREATE TABLE accounts (id bigint PRIMARY KEY);\n",
@@ -71,7 +71,7 @@ class Case:
     says: str  # a fragment of the one-line reason
     env: dict[str, str] = field(default_factory=dict)
     args: tuple[str, ...] = ("run",)
-    tree: Tree = with_good({})
+    tree: Tree = field(default_factory=lambda: with_good({}))
     changes_allowed: bool = False  # exit 5: initjob's own tables may now exist, nothing else
 
 
@@ -117,11 +117,13 @@ CASES = [
     Case("duplicate_version", 2, "duplicate version 1", tree=with_good({"001_again.up.sql": "SELECT 1;"})),
     Case("down_without_up", 2, "down file without its up file", tree=with_good({"0002_x.down.sql": "SELECT 1;"})),
     Case("empty_file", 2, "holds no SQL statement", tree=with_good({"0002_empty.up.sql": ""})),
-    Case("comments_only_file", 2, "holds no SQL statement", tree=with_good({"0002_c.up.sql": "-- todo\n/* later */\n"})),
+    Case("comments_only_file", 2, "holds no SQL statement",
+         tree=with_good({"0002_c.up.sql": "-- todo\n/* later */\n"})),
     Case("non_utf8_bytes", 2, "is not UTF-8", tree=with_good({"0002_latin1.up.sql": b"-- caf\xe9\nSELECT 1;\n"})),
     Case("commit_inside", 2, "COMMIT would break", tree=with_good({
         "0002_commit.up.sql": "CREATE TABLE a (id int);\nCOMMIT;\nCREATE TABLE b (id int);\n"})),
-    Case("begin_inside", 2, "BEGIN would break", tree=with_good({"0002_begin.up.sql": "BEGIN;\nCREATE TABLE a (id int);\n"})),
+    Case("begin_inside", 2, "BEGIN would break",
+         tree=with_good({"0002_begin.up.sql": "BEGIN;\nCREATE TABLE a (id int);\n"})),
     Case("psql_include", 2, "psql meta-command", tree=with_good({"0002_i.up.sql": "\\i other.sql\n"})),
     Case("psql_connect", 2, "psql meta-command", tree=with_good({
         "0002_c.up.sql": "CREATE TABLE a (id int);\n\\connect other\n"})),
@@ -183,7 +185,7 @@ def run_case(case: Case, tmp: Path, server: Server, dbname: str) -> Outcome:
         env.update({k: expand(v, server, dbname, tmp) for k, v in case.env.items()})
         if env.get("DATABASE_URL") == "":
             del env["DATABASE_URL"]
-        out.result = initjob(*case.args, **env)
+        out.result = initjob(*case.args, env=base_env(**env))
         out.termination = termination.read_text()
         if case.changes_allowed:
             out.objects = user_objects(server, dbname)
@@ -196,7 +198,8 @@ def run_case(case: Case, tmp: Path, server: Server, dbname: str) -> Outcome:
 
 
 @pytest.fixture(scope="module")
-def outcomes(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[str, Outcome], list[Any]]]:
+def outcomes(server: Server,
+             tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[str, Outcome], list[Any]]]:
     """Every case run once, three at a time (each is a process start), against one database that must
     stay exactly as it was; a case allowed to change something (exit 5) gets a database of its own."""
     target = server.create_db()
@@ -245,15 +248,15 @@ def test_crlf_and_bom_keep_the_checksum(tmp_path: Path, server: Server, dbname: 
     """A migration re-saved on Windows (CRLF, UTF-8 BOM) is the same migration: same checksum, nothing to do."""
     env = {"DATABASE_URL": url_with(server, dbname), "USE_MIGRATIONS": "true"}
     lf = write_migrations(tmp_path / "lf", {"0001_accounts.up.sql": "CREATE TABLE accounts (\n  id bigint\n);\n"})
-    assert initjob("run", INITJOB_SQL_DIR=str(lf), **env).code == 0
+    assert initjob("run", env=base_env(INITJOB_SQL_DIR=str(lf), **env)).code == 0
     crlf = tmp_path / "crlf" / "sql" / "migrations"
     crlf.mkdir(parents=True)
     (crlf / "0001_accounts.up.sql").write_bytes(b"\xef\xbb\xbfCREATE TABLE accounts (\r\n  id bigint\r\n);\r\n")
-    again = initjob("run", INITJOB_SQL_DIR=str(crlf.parent), **env)
+    again = initjob("run", env=base_env(INITJOB_SQL_DIR=str(crlf.parent), **env))
     assert again.code == 0, again.stderr
     assert "run.nothing_to_do" in again.names()
-    assert initjob("verify", INITJOB_SQL_DIR=str(crlf.parent), **env).code == 0
-    status = json.loads(initjob("status", "--json", INITJOB_SQL_DIR=str(crlf.parent), **env).stdout)
+    assert initjob("verify", env=base_env(INITJOB_SQL_DIR=str(crlf.parent), **env)).code == 0
+    status = json.loads(initjob("status", "--json", env=base_env(INITJOB_SQL_DIR=str(crlf.parent), **env)).stdout)
     assert status["up_to_date"] is True
     record("bad_input.crlf_bom_same_checksum", exit_code=0, checksum=status["applied"][0]["checksum"][:12])
 

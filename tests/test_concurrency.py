@@ -15,7 +15,7 @@ from typing import Any
 
 import psycopg
 from conftest import Result, Server, base_env, finish, initjob, spawn, write_migrations, write_schema
-from helpers_figures import initjob_backends, record, wait_until
+from helpers_figures import initjob_backends, kill_all, record, wait_until
 
 from initjob.lock import lock_key
 
@@ -30,7 +30,7 @@ def ledger_migrations(count: int = MIGRATIONS) -> dict[str, str]:
              "  at timestamptz NOT NULL DEFAULT clock_timestamp());\n"
              "INSERT INTO runlog (version) VALUES (1);\n"}
     for v in range(2, count + 1):
-        body = f"INSERT INTO runlog (version) VALUES ({v});\n"
+        body = f"INSERT INTO runlog (version) VALUES ({v});\n"  # noqa: S608 (a migration file's text)
         if v % 10 == 0:
             body = f"ALTER TABLE runlog ADD COLUMN c{v} int;\n" + body
         files[f"{v:04d}_step_{v}.up.sql"] = body
@@ -42,7 +42,11 @@ def start_runners(n: int, **env: str) -> tuple[list[Result], float]:
     full = base_env(**env)
     start = time.monotonic()
     procs = [spawn("run", env=full) for _ in range(n)]
-    results = [finish(p, timeout=240) for p in procs]
+    try:
+        results = [finish(p, timeout=240) for p in procs]
+    except BaseException:
+        kill_all(procs)
+        raise
     return results, time.monotonic() - start
 
 
@@ -55,11 +59,15 @@ def gated_runners(n: int, admin_url: str, dbname: str, **env: str) -> tuple[list
         gate.execute("SELECT pg_advisory_lock(%s)", (lock_key("initjob"),))
         procs = [spawn("run", env=full) for _ in range(n)]
         try:
-            wait_until(lambda: _polling(admin_url, dbname) >= n, 120, f"{n} runners polling the lock", every=0.2)
-        finally:
-            gate.execute("SELECT pg_advisory_unlock(%s)", (lock_key("initjob"),))
-        start = time.monotonic()
-        results = [finish(p, timeout=240) for p in procs]
+            try:
+                wait_until(lambda: _polling(admin_url, dbname) >= n, 120, f"{n} runners polling the lock", every=0.2)
+            finally:
+                gate.execute("SELECT pg_advisory_unlock(%s)", (lock_key("initjob"),))
+            start = time.monotonic()
+            results = [finish(p, timeout=240) for p in procs]
+        except BaseException:
+            kill_all(procs)
+            raise
     return results, time.monotonic() - start
 
 
@@ -157,7 +165,8 @@ def test_concurrent_index_completes_while_others_wait(tmp_path: Path, server: Se
                                  "CREATE INDEX CONCURRENTLY big_tag_idx ON big (tag);\n",
     })
     results, wall = gated_runners(4, server.url(dbname), dbname, DATABASE_URL=db_url, USE_MIGRATIONS="true",
-                                  INITJOB_SQL_DIR=str(sql_dir), INITJOB_LOCK_TIMEOUT="60", INITJOB_DDL_LOCK_TIMEOUT="30")
+                                  INITJOB_SQL_DIR=str(sql_dir), INITJOB_LOCK_TIMEOUT="60",
+                                  INITJOB_DDL_LOCK_TIMEOUT="30")
     assert_all_ok(results)
     with psycopg.connect(server.url(dbname)) as c:
         valid = c.execute("SELECT i.indisvalid FROM pg_index i WHERE i.indexrelid = 'big_tag_idx'::regclass").fetchone()
@@ -192,9 +201,12 @@ def test_waiting_runners_hold_no_transaction_and_name_the_holder(tmp_path: Path,
                         " FROM pg_stat_activity a WHERE a.datname = %s AND a.application_name = 'initjob'",
                         (dbname,)).fetchall()
                 time.sleep(0.05)
-            blocked = [s for s in samples if s[1] is not None and s[2] != "active" or s[3]]
+            blocked = [s for s in samples if (s[1] is not None and s[2] != "active") or s[3]]
             assert not blocked, f"a waiting runner held a snapshot or waited on a lock: {blocked}"
             assert not [s for s in samples if s[2] and s[2].startswith("idle in transaction")]
+        except BaseException:
+            kill_all(procs)
+            raise
         finally:
             holder.execute("SELECT pg_advisory_unlock(%s)", (lock_key("initjob"),))
         results = [finish(p, timeout=60) for p in procs]
@@ -212,7 +224,7 @@ def test_lock_timeout_exit_6_then_next_run_completes(tmp_path: Path, server: Ser
     with psycopg.connect(server.url(dbname), autocommit=True, application_name="stuck-runner") as holder:
         holder.execute("SELECT pg_advisory_lock(%s)", (lock_key("initjob"),))
         start = time.monotonic()
-        r = initjob("run", INITJOB_LOCK_TIMEOUT="1", **env)
+        r = initjob("run", env=base_env(INITJOB_LOCK_TIMEOUT="1", **env))
         took = time.monotonic() - start
     assert r.code == 6
     assert r.failure["holder"]["application"] == "stuck-runner"
@@ -220,7 +232,7 @@ def test_lock_timeout_exit_6_then_next_run_completes(tmp_path: Path, server: Ser
     assert took < 15
     with psycopg.connect(server.url(dbname)) as c:
         assert c.execute("SELECT to_regclass('public.t')").fetchone() == (None,)
-    assert initjob("run", **env).code == 0
+    assert initjob("run", env=base_env(**env)).code == 0
     record("lock.timeout", lock_timeout_s=1, exit_code=6, took_s=round(took, 2), next_run_exit=0)
 
 
@@ -263,7 +275,8 @@ def _traffic_run(tmp_path: Path, server: Server, dbname: str, db_url: str, ddl_t
     with psycopg.connect(admin, autocommit=True) as c:
         c.execute("DROP TABLE IF EXISTS accounts")
         c.execute("CREATE TABLE accounts AS SELECT g AS id FROM generate_series(1, 1000) g")
-    sql_dir = write_migrations(tmp_path / ddl_timeout, {"0001_flag.up.sql": "ALTER TABLE accounts ADD COLUMN flag int;\n"})
+    sql_dir = write_migrations(tmp_path / ddl_timeout,
+                               {"0001_flag.up.sql": "ALTER TABLE accounts ADD COLUMN flag int;\n"})
     env = base_env(DATABASE_URL=db_url, USE_MIGRATIONS="true", INITJOB_SQL_DIR=str(sql_dir),
                    INITJOB_DDL_LOCK_TIMEOUT=ddl_timeout)
     with Prober(admin) as prober, psycopg.connect(admin) as long_tx:

@@ -264,7 +264,7 @@ def rebuild(conn: psycopg.Connection[tuple[object, ...]], schema_sql: str) -> No
     conn.execute(schema_sql.encode())
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                   HealthCheck.too_slow])
 @given(evolution=evolutions())
 def test_random_evolutions_round_trip(scratch_pair: tuple[psycopg.Connection[tuple[object, ...]], ...],

@@ -18,7 +18,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from conftest import Result, Server, base_env, finish, initjob, spawn, write_migrations
-from helpers_figures import initjob_backends, record, wait_until
+from helpers_figures import initjob_backends, kill_all, record, wait_until
 from helpers_proxy import running_proxy
 
 from devtools import pgserver
@@ -101,8 +101,7 @@ def start_and_wait_for_sleep(env: dict[str, str], admin: str, dbname: str) -> tu
     try:
         pid = wait_until(sleeping, 60, "migration 0002 to be running")
     except BaseException:
-        proc.kill()
-        proc.communicate()
+        kill_all([proc])
         raise
     return proc, pid
 
@@ -119,7 +118,9 @@ def test_server_starts_five_seconds_after_the_job(tmp_path: Path, own: pgserver.
     try:
         proc = spawn("run", env=env_for(url, sql_dir, INITJOB_WAIT_TIMEOUT="60"))
         time.sleep(5)
-        assert proc.poll() is None, "the job gave up before the server started"
+        if proc.poll() is not None:
+            kill_all([proc])
+            raise AssertionError("the job gave up before the server started")
     finally:
         own.start()
     result = finish(proc, timeout=90)
@@ -211,8 +212,7 @@ def test_network_stalls_mid_migration(tmp_path: Path, server: Server, dbname: st
             wait_until(lambda: proxy.accepted >= before + 2, watchdog.CHECK_EVERY_S + 30, "the job to notice the stall",
                        every=0.2)
         except BaseException:
-            proc.kill()
-            proc.communicate()
+            kill_all([proc])
             raise
         noticed = time.monotonic() - stalled_at
         proxy.resume()
@@ -233,7 +233,7 @@ def test_network_drops_connections_mid_migration(tmp_path: Path, server: Server,
     port = int(psycopg.conninfo.conninfo_to_dict(admin)["port"])  # type: ignore[arg-type]
     with running_proxy(port) as proxy:
         url = server.uri(dbname).replace(f":{port}/", f":{proxy.port}/")
-        proc, pid = start_and_wait_for_sleep(env_for(url, sql_dir), admin, dbname)
+        proc, _ = start_and_wait_for_sleep(env_for(url, sql_dir), admin, dbname)
         start = time.monotonic()
         proxy.cut()
         result = finish(proc, timeout=60)
@@ -243,3 +243,45 @@ def test_network_drops_connections_mid_migration(tmp_path: Path, server: Server,
     assert_whole(admin)
     record("fault.network_reset_mid_migration", reconnects=reconnects(result), exit_code=0,
            recovered_in_s=round(time.monotonic() - start, 2))
+
+
+# ---------------------------------------------------------------- the watchdog, in process and fast
+
+
+def test_watchdog_leaves_a_slow_statement_alone(server: Server, dbname: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A statement the server is still running is asked about, found active, and left to finish."""
+    from initjob import watchdog
+
+    monkeypatch.setattr(watchdog, "CHECK_EVERY_S", 0.5)
+    info = server.url(dbname)
+    with psycopg.connect(info, autocommit=True) as conn:
+        watchdog.watch(conn, info)
+        nobody = conn.info.backend_pid + 10_000_000
+        assert watchdog.probe(info, nobody) == f"backend {nobody} is gone"
+        start = time.monotonic()
+        conn.execute("SELECT pg_sleep(2.5)")
+        assert not conn.broken
+        assert time.monotonic() - start >= 2.5
+
+
+def test_watchdog_cuts_a_stalled_connection(server: Server, dbname: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Behind a stalled proxy a query would wait forever; the watchdog fails it as a lost connection."""
+    from initjob import watchdog
+
+    monkeypatch.setattr(watchdog, "CHECK_EVERY_S", 1.0)
+    monkeypatch.setattr(watchdog, "PROBE_TIMEOUT_S", 2.0)
+    port = int(psycopg.conninfo.conninfo_to_dict(server.url(dbname))["port"])  # type: ignore[arg-type]
+    with running_proxy(port) as proxy:
+        info = server.uri(dbname).replace(f":{port}/", f":{proxy.port}/")
+        conn = psycopg.connect(info, autocommit=True)
+        try:
+            watchdog.watch(conn, info)
+            proxy.stall()
+            start = time.monotonic()
+            with pytest.raises(psycopg.OperationalError):
+                conn.execute("SELECT 1")
+            took = time.monotonic() - start
+        finally:
+            conn.close()
+    assert took < 1.0 + 2.0 + 3.0
+    record("watchdog.cut_in_process", check_every_s=1.0, probe_timeout_s=2.0, failed_after_s=round(took, 2))

@@ -12,7 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from conftest import Result, Server, base_env, finish, initjob, spawn, write_migrations
-from helpers_figures import record
+from helpers_figures import kill_all, record
 from helpers_pgbouncer import BINARY, running_pgbouncer
 from helpers_proxy import running_proxy
 
@@ -75,7 +75,11 @@ def test_session_pooling_works_with_concurrent_runners(tmp_path: Path, server: S
     sql_dir = write_migrations(tmp_path, FILES)
     env = base_env(DATABASE_URL=via(server, dbname, bouncer), USE_MIGRATIONS="true", INITJOB_SQL_DIR=str(sql_dir))
     procs = [spawn("run", env=env) for _ in range(4)]
-    results: list[Result] = [finish(p, timeout=120) for p in procs]
+    try:
+        results: list[Result] = [finish(p, timeout=120) for p in procs]
+    except BaseException:
+        kill_all(procs)
+        raise
     assert [r.code for r in results] == [0, 0, 0, 0], [r.stderr for r in results if r.code]
     assert ledger(server, dbname) == [(1, 1), (2, 1)]
     checks = [e for r in results for e in r.events if e.get("event") == "db.pooler_check"]

@@ -17,14 +17,16 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import PASSWORD, Result, Server, initjob, write_migrations, write_schema
+from conftest import PASSWORD, Result, Server, base_env, initjob, write_migrations, write_schema
 from helpers_figures import record
 from psycopg import sql
 
 MIGRATIONS = {
-    "0001_app.up.sql": "CREATE SCHEMA app;\nCREATE TABLE app.accounts (id bigint PRIMARY KEY, email text NOT NULL);\n",
+    "0001_app.up.sql": "CREATE SCHEMA app;\n"
+                       "CREATE TABLE app.accounts (id bigint PRIMARY KEY, email text NOT NULL);\n",
     "0001_app.down.sql": "DROP SCHEMA app CASCADE;\n",
-    "0002_index.up.sql": "-- initjob:no-transaction\nCREATE INDEX CONCURRENTLY accounts_email_idx ON app.accounts (email);\n",
+    "0002_index.up.sql": "-- initjob:no-transaction\n"
+                         "CREATE INDEX CONCURRENTLY accounts_email_idx ON app.accounts (email);\n",
     "0002_index.down.sql": "DROP INDEX app.accounts_email_idx;\n",
 }
 
@@ -39,7 +41,7 @@ class Role:
         info = psycopg.conninfo.conninfo_to_dict(self.server.admin_url)
         return f"postgresql://{self.name}:{PASSWORD}@127.0.0.1:{info['port']}/{dbname or self.dbname}"
 
-    def admin(self, sql_text: sql.Composable, dbname: str | None = None) -> None:
+    def admin(self, sql_text: sql.Composed, dbname: str | None = None) -> None:
         with psycopg.connect(self.server.url(dbname or "postgres"), autocommit=True) as c:
             c.execute(sql_text)
 
@@ -66,7 +68,8 @@ def role(server: Server) -> Iterator[Role]:
 
 
 def run_as(role: Role, *args: str, sql_dir: Path, **env: str) -> Result:
-    return initjob(*args, DATABASE_URL=role.url(), USE_MIGRATIONS="true", INITJOB_SQL_DIR=str(sql_dir), **env)
+    return initjob(*args, env=base_env(DATABASE_URL=role.url(), USE_MIGRATIONS="true", INITJOB_SQL_DIR=str(sql_dir),
+                                       **env))
 
 
 def test_migrations_as_a_least_privileged_role(tmp_path: Path, role: Role) -> None:
@@ -98,12 +101,13 @@ def test_migrations_as_a_least_privileged_role(tmp_path: Path, role: Role) -> No
 
 
 def test_restore_point_with_its_grant(tmp_path: Path, role: Role) -> None:
-    """GRANT EXECUTE ON FUNCTION pg_create_restore_point(text): the restore point is taken, no warning."""
+    """GRANT EXECUTE ON FUNCTION pg_create_restore_point(text), run in the application's database (a
+    function's grants live in each database): the restore point is taken, no warning."""
     role.admin(sql.SQL("GRANT EXECUTE ON FUNCTION pg_create_restore_point(text) TO {}").format(
-        sql.Identifier(role.name)))
+        sql.Identifier(role.name)), dbname=role.dbname)
     result = run_as(role, "run", sql_dir=write_migrations(tmp_path, MIGRATIONS))
     assert result.code == 0, result.stderr
-    assert "marker.no_restore_point" not in result.names()
+    assert "marker.no_restore_point" not in result.names(), result.stderr
     assert result.event("marker.taken")["restore_point"].startswith("initjob-")
     record("privilege.restore_point_granted", exit_code=0, restore_point="taken")
 
@@ -111,20 +115,22 @@ def test_restore_point_with_its_grant(tmp_path: Path, role: Role) -> None:
 def test_auto_sync_needs_a_scratch_database(tmp_path: Path, role: Role, server: Server) -> None:
     """Auto-sync as the role: a fresh database works; a change to an existing one needs a scratch
     database: without CREATEDB exit 2 saying so, with INITJOB_SHADOW_DATABASE_URL it works."""
-    v1 = write_schema(tmp_path / "v1", {"01.sql": "CREATE SCHEMA app;\nCREATE TABLE app.accounts (id bigint PRIMARY KEY);\n"})
+    v1 = write_schema(tmp_path / "v1", {"01.sql": "CREATE SCHEMA app;\n"
+                                                  "CREATE TABLE app.accounts (id bigint PRIMARY KEY);\n"})
     v2 = write_schema(tmp_path / "v2", {"01.sql": "CREATE SCHEMA app;\n"
                                                   "CREATE TABLE app.accounts (id bigint PRIMARY KEY, note text);\n"})
     env = {"DATABASE_URL": role.url(), "USE_MIGRATIONS": "false"}
-    first = initjob("run", INITJOB_SQL_DIR=str(v1), **env)
+    first = initjob("run", env=base_env(INITJOB_SQL_DIR=str(v1), **env))
     assert first.code == 0, first.stderr
-    refused = initjob("run", INITJOB_SQL_DIR=str(v2), **env)
+    refused = initjob("run", env=base_env(INITJOB_SQL_DIR=str(v2), **env))
     assert refused.code == 2, refused.stderr
     assert "CREATEDB" in refused.failure["reason"] and "INITJOB_SHADOW_DATABASE_URL" in refused.failure["reason"]
     scratch = server.create_db()
     try:
         role.admin(sql.SQL("GRANT CONNECT, CREATE ON DATABASE {} TO {}").format(sql.Identifier(scratch),
                                                                                sql.Identifier(role.name)))
-        synced = initjob("run", INITJOB_SQL_DIR=str(v2), INITJOB_SHADOW_DATABASE_URL=role.url(scratch), **env)
+        synced = initjob("run", env=base_env(INITJOB_SQL_DIR=str(v2), INITJOB_SHADOW_DATABASE_URL=role.url(scratch),
+                                                    **env))
         assert synced.code == 0, synced.stderr
     finally:
         server.drop_db(scratch)
@@ -132,7 +138,8 @@ def test_auto_sync_needs_a_scratch_database(tmp_path: Path, role: Role, server: 
 
 
 def test_ensure_database_without_createdb(tmp_path: Path, role: Role) -> None:
-    """INITJOB_ENSURE_DATABASE for a role without CREATEDB: exit 4 at once, saying to grant it or create the database."""
+    """INITJOB_ENSURE_DATABASE for a role without CREATEDB: exit 4 at once, saying to grant it or create
+    the database."""
     missing = f"t_missing_{uuid.uuid4().hex[:8]}"
     result = initjob("run", DATABASE_URL=role.url(missing), USE_MIGRATIONS="true", INITJOB_ENSURE_DATABASE="true",
                      INITJOB_SQL_DIR=str(write_migrations(tmp_path, MIGRATIONS)))

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import PASSWORD, Result, Server, initjob, write_migrations
+from conftest import PASSWORD, Result, Server, base_env, initjob, write_migrations
 from helpers_figures import record
 
 pytest_plugins = ["helpers_secrets"]
@@ -54,9 +54,9 @@ def test_database_url_file(tmp_path: Path, server: Server, dbname: str, db_url: 
     env = {"DATABASE_URL_FILE": str(secret), "USE_MIGRATIONS": "true",
            "INITJOB_SQL_DIR": str(write_migrations(tmp_path, FILES)), "INITJOB_TERMINATION_LOG": str(termination),
            "INITJOB_LOG_LEVEL": "DEBUG"}
-    run = initjob("run", **env)
+    run = initjob("run", env=base_env(**env))
     assert run.code == 0, run.stderr
-    status = initjob("status", "--json", **env)
+    status = initjob("status", "--json", env=base_env(**env))
     assert json.loads(status.stdout)["up_to_date"] is True
     assert_clean(outputs(run, termination) + outputs(status, termination))
 
@@ -69,9 +69,9 @@ def test_pgpassfile(tmp_path: Path, server: Server, dbname: str, termination: Pa
     env = {"DATABASE_URL": f"postgresql://postgres@127.0.0.1:{port_of(server)}/{dbname}", "PGPASSFILE": str(passfile),
            "USE_MIGRATIONS": "true", "INITJOB_SQL_DIR": str(write_migrations(tmp_path, FILES)),
            "INITJOB_TERMINATION_LOG": str(termination)}
-    run = initjob("run", **env)
+    run = initjob("run", env=base_env(**env))
     assert run.code == 0, run.stderr
-    missing = initjob("run", **{**env, "DATABASE_URL": f"postgresql://postgres@127.0.0.1:{port_of(server)}/nope"})
+    missing = initjob("run", env=base_env(**{**env, "DATABASE_URL": f"postgresql://postgres@127.0.0.1:{port_of(server)}/nope"}))
     assert missing.code == 4
     assert_clean(outputs(run, termination) + outputs(missing, termination))
 
@@ -81,11 +81,11 @@ def test_libpq_environment(tmp_path: Path, server: Server, dbname: str, terminat
     env = {"PGHOST": "127.0.0.1", "PGPORT": port_of(server), "PGUSER": "postgres", "PGPASSWORD": PASSWORD,
            "PGDATABASE": dbname, "USE_MIGRATIONS": "true", "INITJOB_SQL_DIR": str(write_migrations(tmp_path, FILES)),
            "INITJOB_TERMINATION_LOG": str(termination), "INITJOB_LOG_LEVEL": "DEBUG"}
-    run = initjob("run", **env)
+    run = initjob("run", env=base_env(**env))
     assert run.code == 0, run.stderr
-    text = initjob("status", **{**env, "INITJOB_LOG_FORMAT": "text"})
+    text = initjob("status", env=base_env(**{**env, "INITJOB_LOG_FORMAT": "text"}))
     assert text.code == 0
-    wrong_db = initjob("run", **{**env, "PGDATABASE": "no_such_db"})
+    wrong_db = initjob("run", env=base_env(**{**env, "PGDATABASE": "no_such_db"}))
     assert wrong_db.code == 4
     assert_clean(outputs(run, termination) + text.stdout + text.stderr + outputs(wrong_db, termination))
 
@@ -104,7 +104,8 @@ def test_libpq_environment(tmp_path: Path, server: Server, dbname: str, terminat
 def test_failures_with_the_password_in_the_url(url: str, tmp_path: Path, server: Server, termination: Path) -> None:
     """Malformed and refused URLs that carry the password: exit 2 or 4, the password nowhere."""
     dsn = url.format(pw=PASSWORD, port=port_of(server))
-    result = initjob("run", DATABASE_URL=dsn, USE_MIGRATIONS="true", INITJOB_SQL_DIR=str(write_migrations(tmp_path, FILES)),
+    sql_dir = write_migrations(tmp_path, FILES)
+    result = initjob("run", DATABASE_URL=dsn, USE_MIGRATIONS="true", INITJOB_SQL_DIR=str(sql_dir),
                      INITJOB_TERMINATION_LOG=str(termination), INITJOB_LOG_LEVEL="DEBUG", INITJOB_WAIT_TIMEOUT="5")
     assert result.code in (2, 4), result.stderr
     assert termination.read_text().strip(), "the failure reached the termination message"
@@ -135,10 +136,10 @@ def test_password_with_special_characters(tmp_path: Path, server: Server, dbname
            f"{dbname}")
     env = {"DATABASE_URL": url, "USE_MIGRATIONS": "true", "INITJOB_SQL_DIR": str(write_migrations(tmp_path, FILES)),
            "INITJOB_TERMINATION_LOG": str(termination), "INITJOB_LOG_LEVEL": "DEBUG"}
-    run = initjob("run", **env)
+    run = initjob("run", env=base_env(**env))
     assert run.code == 0, run.stderr
-    status = initjob("status", "--json", **env)
-    refused = initjob("run", **{**env, "DATABASE_URL": url.rsplit("/", 1)[0] + "/no_such_db"})
+    status = initjob("status", "--json", env=base_env(**env))
+    refused = initjob("run", env=base_env(**{**env, "DATABASE_URL": url.rsplit("/", 1)[0] + "/no_such_db"}))
     assert refused.code == 4
     assert_clean(outputs(run, termination) + status.stdout + status.stderr + outputs(refused, termination),
                  ODD_PASSWORD)

@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 import pytest
 from conftest import Server, base_env, finish, initjob, spawn, write_migrations
-from helpers_figures import initjob_backends, record, wait_until
+from helpers_figures import initjob_backends, kill_all, record, wait_until
 
 from initjob.lock import lock_key
 
@@ -41,7 +41,11 @@ def start_and_wait_for(env: dict[str, str], admin: str, dbname: str, pattern: st
         rows = [r for r in initjob_backends(admin, dbname, like=pattern) if r[1] == "active" or not active]
         return int(rows[0][0]) if rows else None
 
-    pid = wait_until(running, 60, f"a statement like {pattern!r}")
+    try:
+        pid = wait_until(running, 60, f"a statement like {pattern!r}")
+    except BaseException:
+        kill_all([proc])
+        raise
     return proc, pid
 
 
@@ -110,12 +114,16 @@ def test_sigterm_while_waiting_for_the_database(tmp_path: Path, target: str) -> 
     try:
         env = env_for(f"postgresql://postgres:{'x' * 8}@127.0.0.1:{port}/db", sql_dir, INITJOB_WAIT_TIMEOUT="60")
         proc = spawn("run", env=env)
-        time.sleep(2.5)
-        assert proc.poll() is None
-        sent = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
-        result = finish(proc, timeout=30)
-        exited = time.monotonic() - sent
+        try:
+            time.sleep(2.5)
+            assert proc.poll() is None
+            sent = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            result = finish(proc, timeout=30)
+            exited = time.monotonic() - sent
+        except BaseException:
+            kill_all([proc])
+            raise
     finally:
         listener.close()
     assert result.code == 143, result.stderr
@@ -129,7 +137,7 @@ def test_sigterm_while_waiting_for_the_lock(tmp_path: Path, server: Server, dbna
     sql_dir = write_migrations(tmp_path, {"0001_t.up.sql": "CREATE TABLE t (id int);\n"})
     with psycopg.connect(admin, autocommit=True) as holder:
         holder.execute("SELECT pg_advisory_lock(%s)", (lock_key("initjob"),))
-        proc, pid = start_and_wait_for(env_for(db_url, sql_dir, INITJOB_LOCK_TIMEOUT="120"), admin, dbname,
+        proc, _ = start_and_wait_for(env_for(db_url, sql_dir, INITJOB_LOCK_TIMEOUT="120"), admin, dbname,
                                        "%pg_try_advisory_lock%", active=False)
         sent = time.monotonic()
         proc.send_signal(signal.SIGTERM)
@@ -149,7 +157,7 @@ def test_sigkill_mid_migration_next_run_completes(tmp_path: Path, server: Server
         "0001_setup.up.sql": SETUP,
         "0002_slow.up.sql": f"CREATE TABLE half (id int);\nINSERT INTO ledger VALUES (2);\n{SLEEP};\n",
     })
-    proc, pid = start_and_wait_for(env_for(db_url, sql_dir), admin, dbname, "%pg_sleep%")
+    proc, _ = start_and_wait_for(env_for(db_url, sql_dir), admin, dbname, "%pg_sleep%")
     killed = time.monotonic()
     proc.kill()
     proc.communicate(timeout=10)
@@ -177,7 +185,7 @@ def test_sigkill_mid_no_transaction_file_resumes(tmp_path: Path, server: Server,
                              "CREATE INDEX CONCURRENTLY ledger_v_idx ON ledger (v);\n",
     })
     env = env_for(db_url, sql_dir)
-    proc, pid = start_and_wait_for(env, admin, dbname, "%pg_sleep%")
+    proc, _ = start_and_wait_for(env, admin, dbname, "%pg_sleep%")
     proc.kill()
     proc.communicate(timeout=10)
     wait_until(lambda: advisory_locks(admin, dbname) == 0, 20, "the killed runner's lock to go")
