@@ -283,9 +283,16 @@ def _traffic_run(tmp_path: Path, server: Server, dbname: str, db_url: str, ddl_t
         long_tx.execute("SELECT count(*) FROM accounts").fetchone()  # a long transaction holds ACCESS SHARE
         wait_until(lambda: len(prober.latencies) > 5, 10, "the prober's first queries")
         proc = spawn("run", env=env)
-        time.sleep(hold_s)
-        long_tx.commit()
-        result = finish(proc, timeout=60)
+        try:
+            # The transaction lasts ``hold_s`` from the moment the ALTER queues behind it.
+            wait_until(lambda: [r for r in initjob_backends(admin, dbname, like="%ALTER TABLE accounts%")
+                                if r[3] == "Lock"], 60, "the migration to wait for its table lock")
+            time.sleep(hold_s)
+            long_tx.commit()
+            result = finish(proc, timeout=60)
+        except BaseException:
+            kill_all([proc])
+            raise
         time.sleep(0.3)
     return result, prober
 

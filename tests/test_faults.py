@@ -127,7 +127,7 @@ def test_server_starts_five_seconds_after_the_job(tmp_path: Path, own: pgserver.
     assert result.code == 0, result.stderr
     waited = float(result.event("db.connected")["waited_s"])
     attempts = sum(1 for e in result.events if e.get("event") == "db.wait")
-    assert waited >= 4.5
+    assert attempts >= 1 and waited > 2, "the job did not wait for the server"
     assert_whole(url)
     record("fault.server_starts_late", server_up_after_s=5, job_waited_s=round(waited, 2), connect_attempts=attempts,
            exit_code=0)

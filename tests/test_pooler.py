@@ -49,7 +49,8 @@ def ledger(server: Server, dbname: str) -> list[tuple[int, int]]:
 
 @needs_pgbouncer
 @pytest.mark.parametrize("bouncer", ["transaction", "statement"], indirect=True)
-def test_transaction_pooling_is_refused(tmp_path: Path, server: Server, dbname: str, bouncer: int) -> None:
+def test_transaction_pooling_is_refused(tmp_path: Path, server: Server, dbname: str, bouncer: int,
+                                        request: pytest.FixtureRequest) -> None:
     """Behind PgBouncer in transaction or statement mode: exit 2, 'connect directly or use session
     pooling', before the lock and before any change."""
     sql_dir = write_migrations(tmp_path, FILES)
@@ -63,7 +64,7 @@ def test_transaction_pooling_is_refused(tmp_path: Path, server: Server, dbname: 
     assert "\n" not in reason
     assert "lock.acquired" not in result.names()
     assert untouched(server, dbname)
-    record("pooler.pgbouncer_refused", exit_code=2, took_s=round(took, 2),
+    record(f"pooler.pgbouncer_{request.node.callspec.id}_mode_refused", exit_code=2, took_s=round(took, 2),
            detected=result.event("db.pooler_check")["session_pinned"] is False)
 
 

@@ -101,7 +101,8 @@ def test_libpq_environment(tmp_path: Path, server: Server, dbname: str, terminat
     "host=127.0.0.1 port={port} user=nobody password={pw} dbname=postgres",
 ], ids=["bad_port", "port_text", "bad_ipv6", "bad_scheme", "bad_sslmode", "unknown_option", "kv_missing_db",
         "kv_missing_role"])
-def test_failures_with_the_password_in_the_url(url: str, tmp_path: Path, server: Server, termination: Path) -> None:
+def test_failures_with_the_password_in_the_url(url: str, tmp_path: Path, server: Server, termination: Path,
+                                               request: pytest.FixtureRequest) -> None:
     """Malformed and refused URLs that carry the password: exit 2 or 4, the password nowhere."""
     dsn = url.format(pw=PASSWORD, port=port_of(server))
     sql_dir = write_migrations(tmp_path, FILES)
@@ -110,7 +111,7 @@ def test_failures_with_the_password_in_the_url(url: str, tmp_path: Path, server:
     assert result.code in (2, 4), result.stderr
     assert termination.read_text().strip(), "the failure reached the termination message"
     assert_clean(outputs(result, termination))
-    record(f"secrets.url.{url.split(':')[0]}", exit_code=result.code)
+    record(f"secrets.url.{request.node.callspec.id}", exit_code=result.code)
 
 
 @pytest.fixture
