@@ -56,7 +56,7 @@ LABEL org.opencontainers.image.title="initjob" \
       org.opencontainers.image.source="https://github.com/example/initjob" \
       org.opencontainers.image.documentation="https://github.com/example/initjob/blob/main/docs/deployment.md"
 
-# pg_dump for INITJOB_BACKUP_DIR, opt-in: the client tools are ~40 MB the default image does not need.
+# pg_dump for INITJOB_BACKUP_DIR, opt-in: the client tools (and Perl) add ~60 MB few users need.
 # Unpinned on purpose: the major comes from the base's Debian release (see the header).
 # hadolint ignore=DL3008
 RUN if [ "${WITH_PG_DUMP}" = "true" ]; then \

@@ -63,6 +63,8 @@ cleanup() {
   fi
   if command -v podman >/dev/null && [ -n "${CONTAINERS_CONF:-}" ]; then
     podman volume rm -f "${COMPOSE_PROJECT}_pgdata" >/dev/null 2>&1
+    # Untagged images of earlier builds: the storage under /tmp/ictr would only grow.
+    podman image prune -f >/dev/null 2>&1
   fi
   if [ -n "$PG_PID" ] && kill -0 "$PG_PID" 2>/dev/null; then
     kill -TERM "$PG_PID"; wait "$PG_PID" 2>/dev/null
@@ -243,7 +245,7 @@ refuse "planted: hadolint rejects USER root" "$TOOLS/bin/hadolint" "$WORK/plante
 note "static checks in $(secs "$t")s"
 
 if [ "${STATIC_ONLY:-}" = 1 ]; then
-  printf '\n%s\n' "${RESULTS[@]}"; [ "$FAILED" = 0 ]; exit
+  printf '\n'; printf '%s\n' "${RESULTS[@]}"; [ "$FAILED" = 0 ]; exit
 fi
 
 # ---------------------------------------------------------------------------------------------
@@ -328,6 +330,16 @@ podman run --rm "$IMAGE" run --help >"$WORK/help.txt" 2>&1 || true
 grep -o '\[[A-Z][A-Z0-9_]*[];]' "$WORK/help.txt" | tr -d '[];' | sort -u >"$WORK/known-env.txt"
 expect "manifests, compose and workflow: restricted profile, failure policy, secrets, env names (policy)" \
   "$PY" "$HELPER" policy "$REPO" "$WORK/known-env.txt"
+# The policy check catches what the schema validators let through (on copies, one mistake each).
+plant_policy() { # plant_policy FILE SED-EXPRESSION
+  rm -rf "$WORK/planted-repo"; mkdir -p "$WORK/planted-repo"
+  cp -r "$REPO/Dockerfile" "$REPO/compose.yaml" "$REPO/examples" "$REPO/k8s" "$WORK/planted-repo/"
+  sed -i "$2" "$WORK/planted-repo/$1"
+  "$PY" "$HELPER" policy "$WORK/planted-repo" "$WORK/known-env.txt"
+}
+refuse "planted: policy rejects a Job that retries exit 5" plant_policy k8s/job.yaml 's/values: \[2, 3, 5\]/values: [2, 3]/'
+refuse "planted: policy rejects a misspelled INITJOB_ variable" plant_policy k8s/deployment.yaml 's/INITJOB_WAIT_TIMEOUT/INITJOB_WAIT_TIMOUT/'
+refuse "planted: policy rejects a Secret file the user cannot read (no fsGroup)" plant_policy k8s/job.yaml '/fsGroup: 10001/d'
 
 # ---------------------------------------------------------------------------------------------
 log "runtime: a local PostgreSQL, the image read-only with no capabilities"
@@ -392,6 +404,21 @@ changes=$(podman diff initjob-ci-diff 2>/dev/null | grep -v -E '^C /etc$|^[AC] /
 podman rm -f initjob-ci-diff >/dev/null 2>&1
 set -e
 if [ "$diff_rc" = 0 ] && [ -z "$changes" ]; then ok "on a writable root it writes nothing either (podman diff empty)"; else bad "writes to the root filesystem: rc=$diff_rc $changes"; fi
+# The bytecode compiled at build time is current: as root with bytecode writing on, importing every
+# module initjob has rewrites no .pyc (a stale one would be, on a read-only root silently recompiled
+# at every start).
+set +e
+podman run --name initjob-ci-pyc --user 0 -e PYTHONDONTWRITEBYTECODE= --entrypoint python3 "$IMAGE" -c '
+import importlib, pkgutil, initjob, psycopg, tenacity, pythonjsonlogger
+for m in pkgutil.iter_modules(initjob.__path__):
+    if m.name != "__main__":
+        importlib.import_module("initjob." + m.name)' >"$WORK/pyc.out" 2>&1
+pyc_rc=$?
+pycs=$(podman diff initjob-ci-pyc 2>/dev/null | grep -c '\.pyc$')
+podman rm -f initjob-ci-pyc >/dev/null 2>&1
+set -e
+if [ "$pyc_rc" = 0 ] && [ "$pycs" = 0 ]; then ok "precompiled bytecode is current: importing every initjob module as root writes no .pyc"
+else bad "bytecode: import exit $pyc_rc, $pycs .pyc files written"; tail -n 5 "$WORK/pyc.out" | sed 's/^/        | /'; fi
 ctr anyuid "$IMAGE_APP" --user 123456:123456 "${M_OPTS[@]}" -- verify
 check_rc anyuid 0 "an arbitrary UID without a passwd entry (OpenShift) runs verify"
 
@@ -446,6 +473,9 @@ if [ "$(secs "$tn")" -le 15 ]; then ok "gave up in $(secs "$tn")s"; else bad "to
 if [ -s "$WORK/termlog/termination-log" ]; then ok "termination log: $(head -c 160 "$WORK/termlog/termination-log")"; else bad "/dev/termination-log left empty"; fi
 ctr badcfg "$IMAGE_APP" -e "DATABASE_URL=postgresql://initjob:$CANARY@127.0.0.1:1/x" -e USE_MIGRATIONS=maybe --
 check_rc badcfg 2 "bad configuration (USE_MIGRATIONS=maybe)"
+ctr nosql "$IMAGE" -e "DATABASE_URL=postgresql://initjob:$CANARY@127.0.0.1:1/x" --
+check_rc nosql 2 "the plain image with no SQL given stops at once"
+if grep -q '/app/sql' "$WORK/nosql.err"; then ok "... and names /app/sql"; else bad "the no-SQL error does not name /app/sql"; show nosql 2; fi
 if grep -rl -- "$CANARY" "$WORK"/*.out "$WORK"/*.err "$WORK/termlog" >/dev/null 2>&1; then
   bad "the password shows up in output: $(grep -rl -- "$CANARY" "$WORK"/*.out "$WORK"/*.err "$WORK/termlog" | xargs -n1 basename | tr '\n' ' ')"
 else ok "the password is in no log line, stdout or termination log"; fi

@@ -32,7 +32,7 @@ from typing import Any
 def pgserver(repo: str, statefile: str) -> int:
     """Start devtools' throwaway server, write its URL to STATEFILE, stop it cleanly on SIGTERM."""
     sys.path.insert(0, repo)
-    from devtools.pgserver import running_server  # noqa: PLC0415
+    from devtools.pgserver import running_server
 
     def stop(signum: int, frame: object) -> None:
         raise SystemExit(0)
@@ -41,8 +41,9 @@ def pgserver(repo: str, statefile: str) -> int:
     signal.signal(signal.SIGINT, stop)
     with running_server() as srv:
         tmp = statefile + ".tmp"
-        Path(tmp).write_text(json.dumps({"url": srv.url(), "port": srv.port, "major": srv.major,
-                                         "bindir": str(srv.bindir)}))
+        Path(tmp).write_text(
+            json.dumps({"url": srv.url(), "port": srv.port, "major": srv.major, "bindir": str(srv.bindir)})
+        )
         os.rename(tmp, statefile)
         while True:
             time.sleep(3600)
@@ -61,7 +62,7 @@ def check(ok: bool, what: str) -> None:
 
 
 def _yaml_docs(path: Path) -> list[dict[str, Any]]:
-    import yaml  # noqa: PLC0415
+    import yaml
 
     return [d for d in yaml.safe_load_all(path.read_text()) if d]
 
@@ -75,8 +76,16 @@ def _pod_spec(doc: dict[str, Any]) -> dict[str, Any] | None:
 
 
 # https://kubernetes.io/docs/concepts/security/pod-security-standards/ (restricted, v1.30)
-_RESTRICTED_VOLUMES = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim",
-                       "projected", "secret"}
+_RESTRICTED_VOLUMES = {
+    "configMap",
+    "csi",
+    "downwardAPI",
+    "emptyDir",
+    "ephemeral",
+    "persistentVolumeClaim",
+    "projected",
+    "secret",
+}
 
 
 def _restricted(name: str, spec: dict[str, Any]) -> None:
@@ -95,18 +104,21 @@ def _restricted(name: str, spec: dict[str, Any]) -> None:
         check(sc.get("allowPrivilegeEscalation") is False, f"{where}: allowPrivilegeEscalation false")
         check(not sc.get("privileged"), f"{where}: not privileged")
         caps = sc.get("capabilities", {})
-        check("ALL" in caps.get("drop", []) and set(caps.get("add", [])) <= {"NET_BIND_SERVICE"},
-              f"{where}: capabilities drop ALL")
+        check(
+            "ALL" in caps.get("drop", []) and set(caps.get("add", [])) <= {"NET_BIND_SERVICE"},
+            f"{where}: capabilities drop ALL",
+        )
         seccomp = sc.get("seccompProfile", pod_sc.get("seccompProfile", {})).get("type")
         check(seccomp in ("RuntimeDefault", "Localhost"), f"{where}: seccomp RuntimeDefault")
         check(sc.get("readOnlyRootFilesystem") is True, f"{where}: readOnlyRootFilesystem")
         res = c.get("resources", {})
-        check(all(k in res.get(t, {}) for t in ("requests", "limits") for k in ("cpu", "memory")),
-              f"{where}: cpu and memory requests and limits")
+        check(
+            all(k in res.get(t, {}) for t in ("requests", "limits") for k in ("cpu", "memory")),
+            f"{where}: cpu and memory requests and limits",
+        )
 
 
-def _initjob_container(name: str, c: dict[str, Any], spec: dict[str, Any], known_env: set[str],
-                       image_uid: int) -> None:
+def _initjob_container(name: str, c: dict[str, Any], spec: dict[str, Any], known_env: set[str], image_uid: int) -> None:
     where = f"{name}/{c['name']}"
     pod_sc = spec.get("securityContext", {})
     uid = c.get("securityContext", {}).get("runAsUser", pod_sc.get("runAsUser"))
@@ -115,8 +127,13 @@ def _initjob_container(name: str, c: dict[str, Any], spec: dict[str, Any], known
     args = c.get("args") or ["run"]
     check(args[0] in ("run", "verify"), f"{where}: command is run or verify")
     env = {e["name"]: e for e in c.get("env", [])}
-    unknown = sorted(n for n in env if n not in known_env and not n.startswith("PG")
-                     and not any(f"$({n})" in str(e.get("value", "")) for e in env.values()))
+    unknown = sorted(
+        n
+        for n in env
+        if n not in known_env
+        and not n.startswith("PG")
+        and not any(f"$({n})" in str(e.get("value", "")) for e in env.values())
+    )
     check(not unknown, f"{where}: every environment variable is one initjob reads (unknown: {unknown})")
     check("DATABASE_URL" not in env, f"{where}: no DATABASE_URL in the manifest (a Secret file instead)")
     url_file = env.get("DATABASE_URL_FILE", {}).get("value", "")
@@ -124,15 +141,24 @@ def _initjob_container(name: str, c: dict[str, Any], spec: dict[str, Any], known
     mount = mounts.get(os.path.dirname(url_file))
     volumes = {v["name"]: v for v in spec.get("volumes", [])}
     secret = volumes.get(mount["name"], {}).get("secret") if mount else None
-    check(secret is not None and bool(mount and mount.get("readOnly")),
-          f"{where}: DATABASE_URL_FILE {url_file} lies in a read-only Secret volume")
+    check(
+        secret is not None and bool(mount and mount.get("readOnly")),
+        f"{where}: DATABASE_URL_FILE {url_file} lies in a read-only Secret volume",
+    )
     if secret and secret.get("items"):
         paths = [i["path"] for i in secret["items"]]
         check(os.path.basename(url_file) in paths, f"{where}: the Secret item path matches DATABASE_URL_FILE")
+    if secret:
+        # Secret files belong to root; the group is fsGroup when set. UID 10001 must read the file.
+        mode = secret.get("defaultMode", 0o644)
+        readable = bool(mode & 0o004) or (bool(mode & 0o040) and pod_sc.get("fsGroup") is not None)
+        check(readable, f"{where}: the Secret file (mode {mode:o}) is readable by the container's user")
     for n in ("USE_MIGRATIONS", "INITJOB_ENSURE_DATABASE", "INITJOB_ALLOW_DESTRUCTIVE"):
         if n in env:
-            check(str(env[n].get("value", "")).lower() in {"true", "false", "1", "0", "yes", "no", "on", "off"},
-                  f"{where}: {n} is a boolean initjob accepts")
+            check(
+                str(env[n].get("value", "")).lower() in {"true", "false", "1", "0", "yes", "no", "on", "off"},
+                f"{where}: {n} is a boolean initjob accepts",
+            )
 
 
 def _job(name: str, doc: dict[str, Any]) -> None:
@@ -160,8 +186,10 @@ def _job(name: str, doc: dict[str, Any]) -> None:
     retried = {4, 6} - codes.get(fail_action, set()) - codes.get("FailJob", set())
     check(retried == {4, 6}, f"{name}: exit 4 and 6 are retried")
     ann = doc["metadata"].get("annotations", {})
-    check(set(ann.get("helm.sh/hook", "").split(",")) >= {"pre-install", "pre-upgrade"},
-          f"{name}: Helm pre-install,pre-upgrade hook")
+    check(
+        set(ann.get("helm.sh/hook", "").split(",")) >= {"pre-install", "pre-upgrade"},
+        f"{name}: Helm pre-install,pre-upgrade hook",
+    )
     check(ann.get("argocd.argoproj.io/hook") == "PreSync", f"{name}: Argo CD PreSync hook")
 
 
@@ -169,8 +197,10 @@ def policy(repo: str, env_file: str) -> int:
     root = Path(repo)
     known_env = set(Path(env_file).read_text().split())
     print(f"initjob reads {len(known_env)} environment variables: {' '.join(sorted(known_env))}")
-    check({"DATABASE_URL", "DATABASE_URL_FILE", "USE_MIGRATIONS", "INITJOB_SQL_DIR"} <= known_env,
-          "the image's `initjob run --help` names the SPEC's variables")
+    check(
+        {"DATABASE_URL", "DATABASE_URL_FILE", "USE_MIGRATIONS", "INITJOB_SQL_DIR"} <= known_env,
+        "the image's `initjob run --help` names the SPEC's variables",
+    )
     image_uid = int(re.search(r"^USER\s+(\d+)", (root / "Dockerfile").read_text(), re.M).group(1))  # type: ignore[union-attr]
     for path in sorted((root / "k8s").glob("*.yaml")):
         for doc in _yaml_docs(path):
@@ -187,8 +217,10 @@ def policy(repo: str, env_file: str) -> int:
             if doc["kind"] == "Job":
                 _job(name, doc)
             if doc["kind"] == "Deployment":
-                check(any(c["name"] == "initjob" for c in spec.get("initContainers", [])),
-                      f"{name}: initjob is an initContainer")
+                check(
+                    any(c["name"] == "initjob" for c in spec.get("initContainers", [])),
+                    f"{name}: initjob is an initContainer",
+                )
     _compose(root, known_env)
     _workflow(root, known_env)
     print(f"policy: {len(FAILURES)} failed")
@@ -196,7 +228,7 @@ def policy(repo: str, env_file: str) -> int:
 
 
 def _compose(root: Path, known_env: set[str]) -> None:
-    import yaml  # noqa: PLC0415
+    import yaml
 
     doc = yaml.safe_load((root / "compose.yaml").read_text())
     s = doc["services"]
@@ -204,8 +236,10 @@ def _compose(root: Path, known_env: set[str]) -> None:
     check(ij["depends_on"]["postgres"]["condition"] == "service_healthy", "compose: initjob waits for postgres healthy")
     check("pg_isready" in " ".join(s["postgres"]["healthcheck"]["test"]), "compose: postgres healthcheck pg_isready")
     app_deps = s["app"]["depends_on"]
-    check(app_deps["initjob"]["condition"] == "service_completed_successfully",
-          "compose: app waits for initjob service_completed_successfully")
+    check(
+        app_deps["initjob"]["condition"] == "service_completed_successfully",
+        "compose: app waits for initjob service_completed_successfully",
+    )
     check(ij.get("read_only") is True and ij.get("cap_drop") == ["ALL"], "compose: initjob read_only, cap_drop ALL")
     check(ij.get("restart") == "no", "compose: initjob is not restarted (a job, not a service)")
     env = ij.get("environment", {})
@@ -217,13 +251,17 @@ def _compose(root: Path, known_env: set[str]) -> None:
     pg_env = s["postgres"]["environment"]
     pw_secret = pg_env.get("POSTGRES_PASSWORD_FILE", "").removeprefix("/run/secrets/")
     if url_secret in secrets and pw_secret in secrets:
-        from urllib.parse import urlsplit  # noqa: PLC0415
+        from urllib.parse import urlsplit
 
         url = urlsplit(secrets[url_secret].read_text().strip())
         password = secrets[pw_secret].read_text().strip()
-        check(url.password == password and url.username == pg_env.get("POSTGRES_USER")
-              and url.path.lstrip("/") == pg_env.get("POSTGRES_DB") and url.hostname == "postgres",
-              "compose: the URL secret matches the postgres service's user, password and database")
+        check(
+            url.password == password
+            and url.username == pg_env.get("POSTGRES_USER")
+            and url.path.lstrip("/") == pg_env.get("POSTGRES_DB")
+            and url.hostname == "postgres",
+            "compose: the URL secret matches the postgres service's user, password and database",
+        )
         for f in (secrets[url_secret], secrets[pw_secret]):
             check(f.stat().st_mode & 0o004 != 0, f"compose: {f.name} is world-readable (initjob is UID 10001)")
 
@@ -234,8 +272,10 @@ def _workflow(root: Path, known_env: set[str]) -> None:
         if "jobs" not in doc:
             continue
         text = path.read_text()
-        check("verify --against-schema" in text and re.search(r"\bplan\b", text) is not None,
-              f"{path.name}: runs verify --against-schema and plan")
+        check(
+            "verify --against-schema" in text and re.search(r"\bplan\b", text) is not None,
+            f"{path.name}: runs verify --against-schema and plan",
+        )
         for job in doc["jobs"].values():
             env = job.get("env", {})
             unknown = sorted(n for n in env if n not in known_env and not n.startswith(("PG", "INITJOB_IMAGE")))
@@ -248,7 +288,7 @@ def _workflow(root: Path, known_env: set[str]) -> None:
 
 def kube_pod(repo: str, out: str, init_image: str, app_image: str, secret_dir: str, extra_env: list[str]) -> int:
     """The Deployment's pod, changed only where podman 4.3 or this machine needs it (printed)."""
-    import yaml  # noqa: PLC0415
+    import yaml
 
     dep = next(d for d in _yaml_docs(Path(repo) / "k8s" / "deployment.yaml") if d["kind"] == "Deployment")
     tmpl = dep["spec"]["template"]
@@ -272,13 +312,19 @@ def kube_pod(repo: str, out: str, init_image: str, app_image: str, secret_dir: s
             v["hostPath"] = {"path": secret_dir, "type": "Directory"}
             for item in sec.get("items", []):
                 assert (Path(secret_dir) / item["path"]).is_file(), item
-    meta = {"name": "initjob-ci-pod", "labels": tmpl["metadata"]["labels"],
-            # podman removes a finished init container unless told to keep it: keep its exit code
-            "annotations": {"io.podman.annotations.init.container.type": "always"}}
-    Path(out).write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec},
-                                        sort_keys=False))
-    print("  pod = k8s/deployment.yaml's template; changed: hostNetwork, restartPolicy Never, local images,"
-          " app command, Secret volume as hostPath (podman 4.3), " + ", ".join(extra_env))
+    meta = {
+        "name": "initjob-ci-pod",
+        "labels": tmpl["metadata"]["labels"],
+        # podman removes a finished init container unless told to keep it: keep its exit code
+        "annotations": {"io.podman.annotations.init.container.type": "always"},
+    }
+    Path(out).write_text(
+        yaml.safe_dump({"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec}, sort_keys=False)
+    )
+    print(
+        "  pod = k8s/deployment.yaml's template; changed: hostNetwork, restartPolicy Never, local images,"
+        " app command, Secret volume as hostPath (podman 4.3)" + "".join(", " + e for e in extra_env)
+    )
     return 0
 
 
@@ -301,9 +347,14 @@ def workflow(repo: str, path: str, overrides: list[str]) -> int:
                 print(f"  skip {job_name}: {step.get('name') or step.get('uses')} (an action, not a command)")
                 continue
             t0 = time.monotonic()
-            proc = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
-                                  cwd=repo, env={**os.environ, **env, **step.get("env", {})},
-                                  capture_output=True, text=True, check=False)
+            proc = subprocess.run(
+                ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
+                cwd=repo,
+                env={**os.environ, **env, **step.get("env", {})},
+                capture_output=True,
+                text=True,
+                check=False,
+            )
             dt = time.monotonic() - t0
             ok = proc.returncode == 0
             print(f"  {'ok  ' if ok else 'FAIL'} {job_name}: {step.get('name')} (exit {proc.returncode}, {dt:.1f}s)")
@@ -348,9 +399,16 @@ def first_line(n: int, cmd: list[str]) -> int:
             print(f"command failed (exit {code}): {shlex.join(cmd)}", file=sys.stderr)
             return 1
         firsts.append(first)
-    print(json.dumps({"runs": n, "first_line_s": [round(x, 3) for x in firsts],
-                      "first_line_median_s": round(statistics.median(firsts), 3),
-                      "exit_median_s": round(statistics.median(totals), 3)}))
+    print(
+        json.dumps(
+            {
+                "runs": n,
+                "first_line_s": [round(x, 3) for x in firsts],
+                "first_line_median_s": round(statistics.median(firsts), 3),
+                "exit_median_s": round(statistics.median(totals), 3),
+            }
+        )
+    )
     return 0
 
 

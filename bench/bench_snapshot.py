@@ -5,8 +5,8 @@
 Starts a throwaway PostgreSQL server (every available major unless --major), builds a schema of N
 tables (with indexes, foreign keys, checks, comments, enums, views and functions in proportion), and
 prints, per size: the time to snapshot it (median of --repeat), the time to verify it (snapshot +
-compare with the desired snapshot), the time to diff it against a changed copy, and the number of
-queries and round trips one snapshot takes.
+fingerprint), the time of the cheap catalog_token check, the time to diff it against a changed copy,
+and the number of statements and round trips one snapshot takes.
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def count_round_trips(conn: psycopg.Connection[tuple[object, ...]]) -> tuple[int
         conn.pgconn.untrace()
         trace.seek(0)
         sent = [line.split("\t")[2].split()[0] for line in trace if line.startswith("F\t")]
-    return sent.count("Parse"), sent.count("Sync")
+    return sent.count("Bind"), sent.count("Sync")  # Bind: prepared statements skip Parse
 
 
 def bench(server: PgServer, tables: int, repeat: int) -> None:
@@ -89,13 +89,15 @@ def bench(server: PgServer, tables: int, repeat: int) -> None:
         desired = catalog.read_snapshot(conn, ["bench"])
         snap = median_time(lambda: catalog.read_snapshot(conn, ["bench"]), repeat)
         verify = median_time(lambda: catalog.fingerprint(catalog.read_snapshot(conn, ["bench"])), repeat)
+        token = median_time(lambda: catalog.catalog_token(conn, ["bench"]), repeat)
         changed = _changed_copy(desired)
         diff = median_time(lambda: plan_sync(desired, changed), repeat)
         steps = len(plan_sync(desired, changed).steps)
         queries, syncs = count_round_trips(conn)
         size = len(catalog.snapshot_to_json(desired))
     print(f"  {tables:>5} tables: built in {build:5.1f} s | snapshot {snap:6.3f} s | "
-          f"verify (snapshot + fingerprint) {verify:6.3f} s | diff {diff:6.3f} s ({steps} steps) | "
+          f"verify (snapshot + fingerprint) {verify:6.3f} s | catalog_token {token:6.3f} s | "
+          f"diff {diff:6.3f} s ({steps} steps) | "
           f"{queries} statements in {syncs} round trip(s) | JSON {size / 1e6:.1f} MB")
 
 

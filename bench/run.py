@@ -22,6 +22,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -992,6 +993,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.plot:
         return 0 if plot(Path(args.plot[0]), Path(args.plot[1])) else 1
+    # SIGTERM (a CI timeout, a kill) unwinds like an exception: the server is stopped, the scratch removed.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     started = time.monotonic()
     bench = Bench(args)
     reps = args.reps or (2 if args.smoke else 7)

@@ -30,8 +30,20 @@ class Statement:
     first_words: tuple[str, ...]
 
 
+# The plain case, most migration files: ASCII with no dollar quote, backslash, block comment or
+# BEGIN ATOMIC.  There, line comments, quoted strings and semicolons are all the lexer acts on, and
+# one regular expression finds them (several times faster than the general loop below, same result).
+_NEEDS_FULL_LEXER = re.compile(r"[$\\]|/\*|atomic|[^\x00-\x7f]", re.IGNORECASE)
+_PLAIN_TOKEN = re.compile(r"""--[^\n]*\n?|'[^']*(?:''[^']*)*'|"[^"]*(?:""[^"]*)*"|;|['"]""")
+_PLAIN_WORD = re.compile(r"(?<![A-Za-z0-9_])[A-Za-z_][A-Za-z0-9_]*")
+
+
 def split_statements(text: str) -> list[Statement]:
     """Split SQL text into top-level statements; comments-only pieces are dropped."""
+    if not _NEEDS_FULL_LEXER.search(text):
+        plain = _split_plain(text)
+        if plain is not None:
+            return plain
     out: list[Statement] = []
     start = 0
     words: list[str] = []
@@ -71,6 +83,27 @@ def split_statements(text: str) -> list[Statement]:
         else:
             i = _INERT_RUN.match(text, i + 1).end()  # type: ignore[union-attr]  # a * pattern always matches
     _emit(out, text, start, n, words)
+    return out
+
+
+def _split_plain(text: str) -> list[Statement] | None:
+    """``split_statements`` of a plain text (see _NEEDS_FULL_LEXER); None at an unterminated quote."""
+    out: list[Statement] = []
+    start = pos = 0
+    words: list[str] = []
+    for m in _PLAIN_TOKEN.finditer(text):
+        if len(words) < 3:
+            words += [w.upper() for w in _PLAIN_WORD.findall(text, pos, m.start())[: 3 - len(words)]]
+        token = m.group()
+        if token == ";":
+            _emit(out, text, start, m.start(), words)
+            start, words = m.end(), []
+        elif token in ("'", '"'):
+            return None
+        pos = m.end()
+    if len(words) < 3:
+        words += [w.upper() for w in _PLAIN_WORD.findall(text, pos)[: 3 - len(words)]]
+    _emit(out, text, start, len(text), words)
     return out
 
 

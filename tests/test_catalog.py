@@ -304,6 +304,49 @@ def test_read_sends_all_queries_in_one_round_trip(new_db: Connect, tmp_path: Pat
     assert sent.count("Sync") == 1
 
 
+DDL_SEEN_BY_THE_TOKEN = [
+    "UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'app.tasks_lower_idx'::regclass",
+    "ALTER TABLE app.users ADD COLUMN locale text",
+    "ALTER TABLE app.users ALTER COLUMN score TYPE numeric(12,2)",
+    "ALTER TABLE app.users ALTER COLUMN name SET DEFAULT 'x'",
+    "ALTER TABLE app.users ALTER COLUMN score SET NOT NULL",
+    "COMMENT ON COLUMN app.users.name IS 'n'",
+    "CREATE INDEX users_name ON app.users (name)",
+    "DROP INDEX app.tasks_lower_idx",
+    "ALTER TABLE app.tasks DROP CONSTRAINT title_len",
+    "ALTER TABLE app.users DISABLE TRIGGER users_touch",
+    "CREATE POLICY p ON app.users USING (true)",
+    "CREATE OR REPLACE VIEW app.active_users AS SELECT u.id, u.email, 0::bigint AS n FROM app.users u",
+    "ALTER TYPE app.mood ADD VALUE 'meh'",
+    "CREATE OR REPLACE FUNCTION app.add(a integer, b integer DEFAULT 1) RETURNS integer LANGUAGE sql RETURN a - b",
+    "ALTER SEQUENCE app.ticket_seq INCREMENT 7",
+    "ALTER SEQUENCE app.ticket_seq OWNED BY NONE",
+    "ALTER TABLE app.events DETACH PARTITION app.events_default",
+    "CREATE EXTENSION hstore SCHEMA public",
+]
+
+
+def test_catalog_token_changes_with_ddl(new_db: Connect) -> None:
+    """Whatever DDL changes the snapshot changes the token too (one statement after another)."""
+    conn = new_db(EVERYTHING)
+    for ddl in DDL_SEEN_BY_THE_TOKEN:
+        before, snapshot = catalog.catalog_token(conn, ["app", "public"]), snap(conn)
+        conn.execute(ddl.encode())
+        assert snap(conn) != snapshot, f"{ddl} should change the snapshot"
+        assert catalog.catalog_token(conn, ["app", "public"]) != before, ddl
+
+
+def test_catalog_token_ignores_data_and_maintenance(new_db: Connect) -> None:
+    """Rows, statistics, vacuum and sequence values are not schema: the token stays."""
+    conn = new_db(EVERYTHING)
+    before = catalog.catalog_token(conn, ["app", "public"])
+    conn.execute("INSERT INTO app.users (email) VALUES ('a@b'); UPDATE app.users SET score = 1;"
+                 "DELETE FROM app.users; SELECT nextval('app.ticket_seq')")
+    conn.execute("VACUUM ANALYZE app.users")
+    conn.execute("ANALYZE")
+    assert catalog.catalog_token(conn, ["app", "public"]) == before
+
+
 def test_user_schemas_skips_system_excluded_and_extension_schemas(new_db: Connect) -> None:
     """Only the schemas an application made are candidates for management."""
     conn = new_db("CREATE SCHEMA app; CREATE SCHEMA initjob; CREATE SCHEMA ext_owned;"
