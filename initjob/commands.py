@@ -60,7 +60,7 @@ def _inspect(cfg: Config, conn: Connection) -> dict[str, Any]:
             live = catalog.read_snapshot(conn, sorted(set(schemas) | set(state.schemas)))
             if not sync.same_schema(live, desired):
                 doc["pending"] = [{"version": None, "name": line} for line in
-                                  catalog.describe_differences(sync.order_free(live), sync.order_free(desired))]
+                                  sync.differences(live, desired)]
     if state.fingerprint is not None:
         drift = job.check_drift(cfg, conn, state)
         doc["drift"] = drift or False
@@ -98,7 +98,7 @@ def _chain_vs_schema(cfg: Config, conn: Connection) -> list[str]:
     desired, schemas = sync.desired_state(cfg, conn, schema_files)
     chain = transition.chain_snapshots(cfg, conn, migrations, schemas)
     final = chain[-1][1] if chain else catalog.Snapshot()
-    diff = catalog.describe_differences(sync.order_free(final), sync.order_free(desired))
+    diff = sync.differences(final, desired)
     return [f"migrations and sql/schema/ disagree: {line}" for line in diff]
 
 

@@ -107,7 +107,7 @@ def drift_lines(conn: Connection, cfg: Config, live: catalog.Snapshot) -> list[s
     recorded = history.read_snapshot_json(conn, cfg.history_schema)
     if recorded is None:
         return ["no recorded schema to compare with"]
-    return catalog.describe_differences(catalog.snapshot_from_json(recorded), live) or ["fingerprint differs"]
+    return catalog.describe_differences(live, catalog.snapshot_from_json(recorded)) or ["fingerprint differs"]
 
 
 def record_state(cfg: Config, conn: Connection, mode: str, schemas: list[str],

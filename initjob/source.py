@@ -111,7 +111,9 @@ def read_schema_files(sql_dir: Path, history_schema: str) -> list[SqlFile]:
         raise ConfigError(f"{root} is not a directory", "auto-sync needs sql/schema/*.sql; set INITJOB_SQL_DIR")
     problems: list[str] = []
     files = []
-    for path in sorted(root.rglob("*.sql"), key=lambda p: p.relative_to(root).as_posix()):
+    # Hidden paths are skipped: a ConfigMap mount keeps a second copy of every file under "..<timestamp>/".
+    visible = (p for p in root.rglob("*.sql") if not any(part.startswith(".") for part in p.relative_to(root).parts))
+    for path in sorted(visible, key=lambda p: p.relative_to(root).as_posix()):
         f = _read(path, sql_dir, problems)
         if f is not None:
             if f.text.lstrip().startswith(NO_TRANSACTION):

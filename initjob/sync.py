@@ -7,7 +7,6 @@ recorded at the last sync), diffed against the live catalog, and applied step by
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import psycopg
@@ -29,15 +28,14 @@ def checksums(files: list[SqlFile]) -> dict[str, str]:
     return {f.path: f.checksum for f in files}
 
 
-def order_free(snap: catalog.Snapshot) -> catalog.Snapshot:
-    """The snapshot without column order: PostgreSQL adds a column only at the end of its table, so a
-    schema built from files and one grown by ALTER TABLE are compared by what they hold, not by order."""
-    tables = tuple(replace(t, columns=tuple(sorted(t.columns, key=lambda c: c.name))) for t in snap.tables)
-    return replace(snap, tables=tables)
-
-
 def same_schema(a: catalog.Snapshot, b: catalog.Snapshot) -> bool:
-    return catalog.fingerprint(order_free(a)) == catalog.fingerprint(order_free(b))
+    """Equal but for column order, which ADD COLUMN cannot choose: how auto-sync judges "up to date"."""
+    return catalog.fingerprint(catalog.ignore_column_order(a)) == catalog.fingerprint(catalog.ignore_column_order(b))
+
+
+def differences(checked: catalog.Snapshot, expected: catalog.Snapshot) -> list[str]:
+    """What ``checked`` lacks or has too many of against ``expected``, column order aside."""
+    return catalog.describe_differences(catalog.ignore_column_order(checked), catalog.ignore_column_order(expected))
 
 
 def has_objects(snap: catalog.Snapshot) -> bool:
@@ -116,12 +114,12 @@ def sync_locked(cfg: Config, conn: Connection, files: list[SqlFile], report: Rep
             plan=render_plan(plan),
         )
     report.marker = _marker(cfg, conn, state, [f"{s.kind}: {s.object}" for s in plan.steps])
-    _apply_steps(cfg, conn, plan, sums, desired, schemas, report)
+    _apply_steps(cfg, conn, plan, report)
     after = catalog.read_snapshot(conn, live_schemas)
     if not same_schema(after, desired):
-        differences = catalog.describe_differences(order_free(desired), order_free(after))
-        raise NotUpToDate("after the sync the schema still differs: " + "; ".join(differences[:10]),
-                          "report this plan as a bug; `initjob plan` shows what is left", drift=differences)
+        left = differences(after, desired)
+        raise NotUpToDate("after the sync the schema still differs: " + "; ".join(left[:10]),
+                          "report this plan as a bug; `initjob plan` shows what is left", drift=left)
     # Drift is judged against what the database really holds, column order included.
     _record(cfg, conn, sums, after, schemas)
     return report
@@ -161,32 +159,30 @@ def _fresh(cfg: Config, conn: Connection, files: list[SqlFile], state: history.D
     return report
 
 
-def _apply_steps(cfg: Config, conn: Connection, plan: Plan, sums: dict[str, str], desired: catalog.Snapshot,
-                 schemas: list[str], report: Report) -> None:
-    """Transactional steps and the recorded state in one transaction; the others after it, one by one."""
-    inside = [s for s in plan.steps if s.transactional]
-    outside = [s for s in plan.steps if not s.transactional]
+def _apply_steps(cfg: Config, conn: Connection, plan: Plan, report: Report) -> None:
+    """The plan in its own order: each run of transactional steps in one transaction, the others alone.
 
-    def transaction() -> None:
-        with apply.guarded(conn, "plan", ""):
-            conn.execute("BEGIN")
-            conn.execute(f"SET LOCAL lock_timeout = {max(int(cfg.ddl_lock_timeout * 1000), 1)}".encode())
-        for step in inside:
-            with apply.guarded(conn, f"plan step {step.object}", step.sql):
-                conn.execute(step.sql.encode())
-        with apply.guarded(conn, "state", ""):
-            conn.execute(_state_stmt(cfg, sums, desired, schemas))
-            conn.execute("COMMIT")
+    The state is recorded only after the result is verified; a run that dies half-way leaves the
+    old file checksums, so the next run diffs again from what the database then holds.
+    """
+    lock_timeout = f"SET LOCAL lock_timeout = {max(int(cfg.ddl_lock_timeout * 1000), 1)}".encode()
+    for batch in plan.batches():
+        def run_batch(batch: tuple[Any, ...] = batch) -> None:
+            transactional = batch[0].transactional
+            if transactional:
+                with apply.guarded(conn, "plan", ""):
+                    conn.execute("BEGIN")
+                    conn.execute(lock_timeout)
+            for step in batch:
+                with apply.guarded(conn, f"plan step {step.object}", step.sql):
+                    conn.execute(step.sql.encode())
+            if transactional:
+                with apply.guarded(conn, "plan", ""):
+                    conn.execute("COMMIT")
 
-    apply.with_lock_retries("plan", transaction)
-    for step in outside:
-        def one(step: Any = step) -> None:
-            with apply.guarded(conn, f"plan step {step.object}", step.sql):
-                conn.execute(step.sql.encode())
-
-        apply.with_lock_retries(f"plan step {step.object}", one)
+        apply.with_lock_retries("plan", run_batch)
     report.applied = [f"{s.kind}: {s.object}" for s in plan.steps]
-    logs.event("sync.applied", steps=len(plan.steps), outside_transaction=len(outside))
+    logs.event("sync.applied", steps=len(plan.steps), transactions=len(plan.batches()))
 
 
 def render_plan(plan: Plan) -> str:

@@ -55,7 +55,7 @@ def find_baseline(cfg: Config, conn: Connection, files: list[Migration], schemas
         if sync.same_schema(live, snap):
             best = m.version
         else:
-            diff = catalog.describe_differences(sync.order_free(snap), sync.order_free(live))
+            diff = sync.differences(live, snap)
             if closest is None or len(diff) <= closest[0]:
                 closest = (len(diff), m.label, diff)
     if best is None:

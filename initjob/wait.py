@@ -35,6 +35,7 @@ _TRANSIENT = re.compile(
     re.IGNORECASE,
 )
 _TRANSIENT_SQLSTATES = {"57P03", "53300", "08000", "08001", "08003", "08004", "08006", "57P01", "57P02"}
+_BAD_OPTION = re.compile(r'invalid \w+ value: "|invalid integer value "[^"]*" for connection option', re.IGNORECASE)
 _MISSING_DATABASE = re.compile(r'database "(?P<db>[^"]+)" does not exist', re.IGNORECASE)
 
 
@@ -60,6 +61,8 @@ def conninfo(dsn: str, timeout: float, **overrides: Any) -> str:
     """The user's DSN with our defaults filled in; what the user set wins, except ``overrides``."""
     params: dict[str, Any] = dict(conninfo_to_dict(dsn)) if dsn else {}
     params.setdefault("application_name", "initjob")
+    # A SQL_ASCII database would otherwise hand back bytes instead of text for every catalog string.
+    params.setdefault("client_encoding", "UTF8")
     params.setdefault("connect_timeout", str(max(2, min(10, int(timeout) or 2))))
     # A dead peer must not hang the job: keepalives notice a silent network within ~30 s.
     for key, value in (("keepalives", "1"), ("keepalives_idle", "10"), ("keepalives_interval", "5"),
@@ -133,6 +136,8 @@ def connect(cfg: Config, dsn: str | None = None, deadline: float | None = None,
             conn = retrying()
     except psycopg.OperationalError as exc:
         waited = round(time.monotonic() - start, 2)
+        if _BAD_OPTION.search(str(exc)):  # libpq checks option values only when connecting: still exit 2
+            raise ConfigError(f"bad connection settings: {short_reason(exc)}", "fix DATABASE_URL") from None
         if is_transient(exc):
             raise Unreachable(
                 f"database not reachable after {waited}s: {short_reason(exc)}",

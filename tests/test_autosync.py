@@ -172,3 +172,43 @@ def test_example_changes_from_an_earlier_state(db_url: str, tmp_path: Path, conn
     assert initjob("verify", **sync_env(db_url, sql_dir)).code == 0
     status = json.loads(initjob("status", "--json", **sync_env(db_url, sql_dir)).stdout)
     assert status["up_to_date"] is True and status["mode"] == "auto-sync"
+
+
+def test_new_enum_label_used_by_a_default(db_url: str, tmp_path: Path, conn: psycopg.Connection[Any]) -> None:
+    """ADD VALUE runs outside and before the transaction that uses the new label."""
+    v1 = "CREATE TYPE mood AS ENUM ('ok');\nCREATE TABLE t (id int, m mood NOT NULL DEFAULT 'ok');\n"
+    sql_dir = write_schema(tmp_path, {"a.sql": v1})
+    assert initjob("run", **sync_env(db_url, sql_dir)).code == 0
+    (sql_dir / "schema" / "a.sql").write_text(v1.replace("('ok')", "('ok', 'great')").replace(
+        "DEFAULT 'ok'", "DEFAULT 'great'"))
+    result = initjob("run", **sync_env(db_url, sql_dir))
+    assert result.code == 0, result.stderr
+    conn.execute("INSERT INTO t (id) VALUES (1)")
+    assert conn.execute("SELECT m::text FROM t").fetchone() == ("great",)
+
+
+def test_configmap_mount_layout(db_url: str, tmp_path: Path) -> None:
+    """A ConfigMap volume's hidden "..<timestamp>" copy of the files is not applied a second time."""
+    sql_dir = write_schema(tmp_path, {"a.sql": "CREATE TABLE a (id int);\n"})
+    hidden = sql_dir / "schema" / "..2026_11_25_10_00_00.123"
+    hidden.mkdir()
+    (hidden / "a.sql").write_text("CREATE TABLE a (id int);\n")
+    result = initjob("run", **sync_env(db_url, sql_dir))
+    assert result.code == 0, result.stderr
+    assert result.event("sync.applied")["files"] == 1
+
+
+def test_sql_ascii_database(server: Server, tmp_path: Path) -> None:
+    """A database created with SQL_ASCII encoding is read as text, not bytes."""
+    name = "t_sql_ascii_db"
+    server.drop_db(name)
+    with psycopg.connect(server.admin_url, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name} ENCODING 'SQL_ASCII' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0")
+    try:
+        sql_dir = write_schema(tmp_path, {"a.sql": "CREATE TABLE a (id int, note text DEFAULT 'x');\n"})
+        for _ in range(2):
+            result = initjob("run", **sync_env(server.uri(name), sql_dir))
+            assert result.code == 0, result.stderr
+        assert initjob("verify", **sync_env(server.uri(name), sql_dir)).code == 0
+    finally:
+        server.drop_db(name)

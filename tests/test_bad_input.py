@@ -79,7 +79,8 @@ def url_with(server: Server, dbname: str, **parts: str) -> str:
     info = psycopg.conninfo.conninfo_to_dict(server.url(dbname))
     user, password = parts.get("user", "postgres"), parts.get("password", PASSWORD)
     port, db = parts.get("port", str(info["port"])), parts.get("db", dbname)
-    return f"{parts.get('scheme', 'postgresql')}://{user}:{password}@127.0.0.1:{port}/{db}"
+    query = f"?{parts['query']}" if "query" in parts else ""
+    return f"{parts.get('scheme', 'postgresql')}://{user}:{password}@127.0.0.1:{port}/{db}{query}"
 
 
 CASES = [
@@ -100,6 +101,9 @@ CASES = [
     Case("url_scheme_mysql", 2, "scheme 'mysql'", {"DATABASE_URL": "{url:scheme=mysql}"}),
     Case("url_port_out_of_range", 2, "invalid port '99999'", {"DATABASE_URL": "{url:port=99999}"}),
     Case("url_port_text", 2, "DATABASE_URL", {"DATABASE_URL": "{url:port=abc}"}),
+    Case("url_unknown_option", 2, "bogus_option", {"DATABASE_URL": "{url:query=bogus_option=1}"}),
+    Case("url_bad_sslmode", 2, "invalid sslmode value", {"DATABASE_URL": "{url:query=sslmode=sometimes}"}),
+    Case("url_bad_option_value", 2, "invalid integer value", {"DATABASE_URL": "{url:query=keepalives=often}"}),
     Case("url_not_a_url", 2, "neither a postgresql:// URL", {"DATABASE_URL": "db.example.internal"}),
     Case("url_file_missing", 2, "DATABASE_URL_FILE", {"DATABASE_URL": "", "DATABASE_URL_FILE": "/nonexistent/url"}),
     Case("url_file_empty", 2, "is empty", {"DATABASE_URL": "", "DATABASE_URL_FILE": "{empty_file}"}),
