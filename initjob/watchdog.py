@@ -6,7 +6,8 @@ query has been in flight for ``CHECK_EVERY_S``, a side connection asks the serve
 backend is still working on it.  When the server cannot be reached in time, or says our backend is
 gone or has been idle for a while (its answer was lost on the way), the watchdog shuts our socket
 down: the waiting call fails as a lost connection, and the job reconnects within its deadline.
-A slow statement that the server is still running is never touched.
+A slow statement that the server is still running is never touched, and is asked about less and
+less often (up to once a minute).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def watch(conn: psycopg.Connection[Any], conninfo: str) -> None:
     except OSError:
         return
     pid = conn.info.backend_pid
-    thread = threading.Thread(target=_loop, args=(conn, conninfo, pid, identity), name="initjob-watchdog",
+    thread = threading.Thread(target=_guarded_loop, args=(conn, conninfo, pid, identity), name="initjob-watchdog",
                               daemon=True)
     thread.start()
 
@@ -44,6 +45,13 @@ def _identity(fd: int) -> tuple[Any, Any]:
     """The socket's two addresses: a reused descriptor number would show different ones."""
     with socket.socket(fileno=os.dup(fd)) as s:
         return s.getsockname(), s.getpeername() if s.family != socket.AF_UNIX else None
+
+
+def _guarded_loop(conn: psycopg.Connection[Any], conninfo: str, pid: int, identity: tuple[Any, Any]) -> None:
+    try:
+        _loop(conn, conninfo, pid, identity)
+    except Exception as exc:  # the watchdog must never be what fails a run
+        logs.debug("db.watchdog_stopped", reason=logs.redact(f"{exc.__class__.__name__}: {exc}"))
 
 
 def _loop(conn: psycopg.Connection[Any], conninfo: str, pid: int, identity: tuple[Any, Any]) -> None:

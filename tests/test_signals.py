@@ -208,9 +208,6 @@ def test_sigkill_mid_no_transaction_file_resumes(tmp_path: Path, server: Server,
            statements_run_once=True, next_run_exit=0)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "job._migrate_locked checks drift before resuming a half-done no-transaction file, so the index the "
-    "killed build left reads as hand-made drift (exit 3); fix: skip _fail_on_drift when plan.resume is set"))
 def test_sigkill_during_concurrent_index_build_is_rebuilt(tmp_path: Path, server: Server, dbname: str,
                                                           db_url: str) -> None:
     """SIGKILL while CREATE INDEX CONCURRENTLY waits for an old snapshot: the next run finds the index
