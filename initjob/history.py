@@ -62,6 +62,7 @@ _LAYOUT: tuple[str, ...] = (
         snapshot      jsonb,
         schema_files  jsonb,
         schemas       text[] NOT NULL DEFAULT '{{}}',
+        catalog_token text,
         updated_at    timestamptz NOT NULL DEFAULT now(),
         updated_by    text NOT NULL
     );
@@ -108,6 +109,7 @@ class DbState:
     fingerprint: str | None = None
     schema_files: dict[str, str] = field(default_factory=dict)
     schemas: tuple[str, ...] = ()
+    catalog_token: str | None = None
     applied: tuple[Applied, ...] = ()
     last_marker: MarkerRow | None = None
 
@@ -164,7 +166,8 @@ def read_state(conn: psycopg.Connection[Any], schema: str) -> DbState:
         with conn.pipeline():
             layout_cur = conn.execute(_q("SELECT value FROM {s}.meta WHERE key = 'layout'", schema))
             state_cur = conn.execute(
-                _q("SELECT mode, fingerprint, schema_files, schemas FROM {s}.state WHERE id = 1", schema))
+                _q("SELECT mode, fingerprint, schema_files, schemas, catalog_token FROM {s}.state WHERE id = 1",
+                   schema))
             hist_cur = conn.execute(_q(
                 "SELECT version::bigint, version_text, name, kind, checksum, transactional, success, statements_done,"
                 " applied_at, applied_by, execution_ms FROM {s}.history ORDER BY version", schema))
@@ -189,6 +192,7 @@ def read_state(conn: psycopg.Connection[Any], schema: str) -> DbState:
         fingerprint=state[1] if state else None,
         schema_files=dict(state[2] or {}) if state else {},
         schemas=tuple(state[3] or ()) if state else (),
+        catalog_token=state[4] if state else None,
         applied=applied,
         last_marker=MarkerRow(*marker) if marker else None,
     )
@@ -201,20 +205,22 @@ def read_snapshot_json(conn: psycopg.Connection[Any], schema: str) -> str | None
 
 
 def state_upsert(schema: str, mode: str, fingerprint: str, snapshot_json: str,
-                 schema_files: dict[str, str] | None, by: str, schemas: list[str]) -> sql.Composed:
+                 schema_files: dict[str, str] | None, by: str, schemas: list[str],
+                 token: str | None = None) -> sql.Composed:
     """The statement that records the managed state; composed so it can join a file's transaction."""
     return sql.SQL(
-        "INSERT INTO {s}.state (id, mode, fingerprint, snapshot, schema_files, schemas, updated_at, updated_by) "
-        "VALUES (1, {mode}, {fp}, {snap}::jsonb, {files}::jsonb, {schemas}::text[], now(), {by}) "
+        "INSERT INTO {s}.state (id, mode, fingerprint, snapshot, schema_files, schemas, catalog_token, updated_at,"
+        " updated_by) VALUES (1, {mode}, {fp}, {snap}::jsonb, {files}::jsonb, {schemas}::text[], {token}, now(), {by}) "
         "ON CONFLICT (id) DO UPDATE SET mode = EXCLUDED.mode, fingerprint = EXCLUDED.fingerprint, "
         "snapshot = EXCLUDED.snapshot, schema_files = EXCLUDED.schema_files, schemas = EXCLUDED.schemas, "
+        "catalog_token = EXCLUDED.catalog_token, "
         "updated_at = now(), "
         "updated_by = EXCLUDED.updated_by"
     ).format(
         s=sql.Identifier(schema), mode=sql.Literal(mode), fp=sql.Literal(fingerprint),
         snap=sql.Literal(snapshot_json),
         files=sql.Literal(json.dumps(schema_files, sort_keys=True) if schema_files is not None else None),
-        by=sql.Literal(by), schemas=sql.Literal(list(schemas)),
+        by=sql.Literal(by), schemas=sql.Literal(list(schemas)), token=sql.Literal(token),
     )
 
 

@@ -17,13 +17,13 @@ import psycopg
 from psycopg import sql
 
 # apply, lock and marker are imported where they are used: the no-op run of every pod start needs none.
-from . import catalog, history, logs, source, wait
+from . import history, logs, rowversions, source, wait
 from .config import Config
 from .errors import ConfigError, ConnectionLost, NotUpToDate
 from .plan import MigrationPlan, plan_migrations
 
 if TYPE_CHECKING:
-    from . import marker
+    from . import catalog, marker
 
 Connection = psycopg.Connection[Any]
 RECONNECTS = 5
@@ -95,15 +95,21 @@ def locked(cfg: Config, conn: Connection, work: Callable[[], Report]) -> Report:
 
 
 def managed_schemas(conn: Connection, cfg: Config, state: history.DbState) -> list[str]:
+    from . import catalog
+
     return catalog.user_schemas(conn, exclude=[cfg.history_schema])
 
 
 def live_fingerprint(conn: Connection, schemas: list[str]) -> tuple[str, catalog.Snapshot]:
+    from . import catalog
+
     snap = catalog.read_snapshot(conn, schemas)
     return catalog.fingerprint(snap), snap
 
 
 def drift_lines(conn: Connection, cfg: Config, live: catalog.Snapshot) -> list[str]:
+    from . import catalog
+
     recorded = history.read_snapshot_json(conn, cfg.history_schema)
     if recorded is None:
         return ["no recorded schema to compare with"]
@@ -113,10 +119,13 @@ def drift_lines(conn: Connection, cfg: Config, live: catalog.Snapshot) -> list[s
 def record_state(cfg: Config, conn: Connection, mode: str, schemas: list[str],
                  files: dict[str, str] | None = None, snap: catalog.Snapshot | None = None) -> list[sql.Composed]:
     """Statements that record the managed state; the snapshot is read inside the caller's transaction."""
+    from . import catalog
+
     if snap is None:
         snap = catalog.read_snapshot(conn, schemas)
     upsert = history.state_upsert(cfg.history_schema, mode, catalog.fingerprint(snap),
-                                  catalog.snapshot_to_json(snap), files, cfg.applied_by, schemas)
+                                  catalog.snapshot_to_json(snap), files, cfg.applied_by, schemas,
+                                  rowversions.catalog_token(conn, schemas))
     return [upsert]
 
 
@@ -140,8 +149,20 @@ def check_drift(cfg: Config, conn: Connection, state: history.DbState) -> list[s
     """Hand-made changes since initjob last recorded the schema; empty when none."""
     if state.fingerprint is None:
         return []
-    fp, snap = live_fingerprint(conn, state_schemas(conn, cfg, state))
+    schemas = state_schemas(conn, cfg, state)
+    if unchanged_since_recorded(conn, state, schemas):
+        return []
+    fp, snap = live_fingerprint(conn, schemas)
     return [] if fp == state.fingerprint else drift_lines(conn, cfg, snap)
+
+
+def unchanged_since_recorded(conn: Connection, state: history.DbState, schemas: list[str]) -> bool:
+    """True when no catalog row of the managed schemas changed since the state was recorded.
+
+    The token (row versions of the catalog rows a snapshot reads) costs one cheap query; only
+    when it moved is the full snapshot read and its fingerprint compared.
+    """
+    return bool(state.catalog_token) and rowversions.catalog_token(conn, schemas) == state.catalog_token
 
 
 def state_schemas(conn: Connection, cfg: Config, state: history.DbState) -> list[str]:
@@ -258,14 +279,19 @@ def _transition_locked(cfg: Config, conn: Connection, files: list[source.Migrati
 # ------------------------------------------------------------------ auto-sync mode
 
 
-def run_autosync(cfg: Config, conn: Connection) -> Report:
-    from . import sync
-
-    files = source.read_schema_files(cfg.sql_dir, cfg.history_schema)
+def run_autosync(cfg: Config, conn: Connection, files: list[source.SqlFile] | None = None) -> Report:
+    if files is None:
+        files = source.read_schema_files(cfg.sql_dir, cfg.history_schema)
     report = Report("auto-sync")
-    if sync.is_current(cfg, conn, files):
+    state = history.read_state(conn, cfg.history_schema)
+    # The cheap check of every pod start: files unchanged since the last sync, catalog unchanged.
+    if (state.mode == "auto-sync" and state.fingerprint is not None
+            and state.schema_files == {f.path: f.checksum for f in files} and not check_drift(cfg, conn, state)):
         logs.event("run.nothing_to_do", mode="auto-sync")
         return report
+    from . import sync
+
+    sync.refuse_mode_switch(cfg, state)
     return locked(cfg, conn, lambda: sync.sync_locked(cfg, conn, files, report))
 
 
@@ -277,8 +303,8 @@ def run(cfg: Config) -> Report:
     if cfg.use_migrations:
         files = source.read_migrations(cfg.sql_dir, cfg.history_schema)
         return with_connection(cfg, lambda conn: run_migrations(cfg, conn, files))
-    source.read_schema_files(cfg.sql_dir, cfg.history_schema)
-    return with_connection(cfg, lambda conn: run_autosync(cfg, conn))
+    schema_files = source.read_schema_files(cfg.sql_dir, cfg.history_schema)
+    return with_connection(cfg, lambda conn: run_autosync(cfg, conn, schema_files))
 
 
 def timed(fn: Callable[[Config], Report], cfg: Config) -> tuple[Report, float]:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 from psycopg import sql
 
-from . import apply, catalog, history, logs, marker, shadow
+from . import apply, catalog, history, logs, marker, rowversions, shadow
 from .config import Config
 from .errors import NotUpToDate
 from .source import SqlFile
@@ -50,16 +50,6 @@ def refuse_mode_switch(cfg: Config, state: history.DbState) -> None:
             "the history",
             "set USE_MIGRATIONS=true, or INITJOB_FORCE_MODE_SWITCH=true to hand it back to auto-sync",
         )
-
-
-def is_current(cfg: Config, conn: Connection, files: list[SqlFile]) -> bool:
-    """The cheap check of every pod start: files unchanged since the last sync, catalog unchanged."""
-    state = history.read_state(conn, cfg.history_schema)
-    refuse_mode_switch(cfg, state)
-    if state.mode != "auto-sync" or state.schema_files != checksums(files):
-        return False
-    snap = catalog.read_snapshot(conn, list(state.schemas))
-    return catalog.fingerprint(snap) == state.fingerprint
 
 
 def desired_state(cfg: Config, live: Connection, files: list[SqlFile]) -> tuple[catalog.Snapshot, list[str]]:
@@ -132,15 +122,17 @@ def _marker(cfg: Config, conn: Connection, state: history.DbState, planned: list
                        pg_dump=pg_dump, dsn=cfg.dsn)
 
 
-def _state_stmt(cfg: Config, sums: dict[str, str], snap: catalog.Snapshot, schemas: list[str]) -> sql.Composed:
+def _state_stmt(cfg: Config, conn: Connection, sums: dict[str, str], snap: catalog.Snapshot,
+                schemas: list[str]) -> sql.Composed:
     return history.state_upsert(cfg.history_schema, "auto-sync", catalog.fingerprint(snap),
-                                catalog.snapshot_to_json(snap), sums, cfg.applied_by, schemas)
+                                catalog.snapshot_to_json(snap), sums, cfg.applied_by, schemas,
+                                rowversions.catalog_token(conn, schemas))
 
 
 def _record(cfg: Config, conn: Connection, sums: dict[str, str], snap: catalog.Snapshot,
             schemas: list[str]) -> None:
     with apply.guarded(conn, "state", ""):
-        conn.execute(_state_stmt(cfg, sums, snap, schemas))
+        conn.execute(_state_stmt(cfg, conn, sums, snap, schemas))
 
 
 def _fresh(cfg: Config, conn: Connection, files: list[SqlFile], state: history.DbState,
@@ -150,7 +142,7 @@ def _fresh(cfg: Config, conn: Connection, files: list[SqlFile], state: history.D
 
     def finish() -> list[sql.Composed]:
         schemas = nonempty_schemas(conn, cfg)
-        return [_state_stmt(cfg, checksums(files), catalog.read_snapshot(conn, schemas), schemas)]
+        return [_state_stmt(cfg, conn, checksums(files), catalog.read_snapshot(conn, schemas), schemas)]
 
     apply.with_lock_retries("schema", lambda: apply.run_files_in_transaction(conn, files, cfg.ddl_lock_timeout,
                                                                             finish))

@@ -462,3 +462,18 @@ def test_termination_log_gets_the_reason(db_url: str, tmp_path: Path) -> None:
     assert result.code == 5
     text = term.read_text()
     assert "migrations/0001_bad.up.sql:1" in text and "exit 5" in text and "troubleshooting.md#exit-5" in text
+
+
+def test_catalog_churn_without_schema_change_is_not_drift(db_url: str, chain: Path,
+                                                          conn: psycopg.Connection[Any]) -> None:
+    """VACUUM FULL moves catalog rows (the cheap token changes) but not the schema: still up to date;
+    a hand-made comment does change the schema: drift."""
+    env = {"DATABASE_URL": db_url, "USE_MIGRATIONS": "true", "INITJOB_SQL_DIR": str(chain)}
+    assert initjob("run", **env).code == 0
+    token = conn.execute("SELECT catalog_token FROM initjob.state").fetchone()
+    assert token and token[0]
+    conn.execute("VACUUM FULL items")
+    assert initjob("verify", **env).code == 0
+    conn.execute("COMMENT ON TABLE items IS 'changed by hand'")
+    result = initjob("verify", **env)
+    assert result.code == 3 and "items" in result.failure["reason"]
