@@ -244,11 +244,7 @@ def _take_marker(cfg: Config, conn: Connection, state: history.DbState, mode: st
                  planned: list[str]) -> marker.Marker:
     from . import marker
 
-    pg_dump = marker.check_pg_dump(conn.info.server_version) if cfg.backup_dir else None
-    fp_before = state.fingerprint
-    return marker.take(conn, cfg.history_schema, mode=mode, release=cfg.release, by=cfg.applied_by,
-                       fingerprint=fp_before, planned=planned, backup_dir=cfg.backup_dir, pg_dump=pg_dump,
-                       dsn=cfg.dsn)
+    return marker.before_change(cfg, conn, state.fingerprint, mode, planned)
 
 
 def _transition_locked(cfg: Config, conn: Connection, files: list[source.Migration], report: Report) -> Report:

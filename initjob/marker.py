@@ -21,6 +21,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
 from . import logs
+from .config import Config
 from .errors import ConfigError, NotUpToDate
 
 
@@ -46,6 +47,14 @@ def check_pg_dump(server_version: int) -> str:
         raise ConfigError(f"pg_dump {major} cannot dump a PostgreSQL {server_major} server",
                           f"install pg_dump {server_major} or newer, or unset INITJOB_BACKUP_DIR")
     return path
+
+
+def before_change(cfg: Config, conn: psycopg.Connection[Any], fingerprint: str | None, mode: str,
+                  planned: list[str]) -> Marker:
+    """The marker of SPEC step 6, with the run's settings; pg_dump is checked before anything else."""
+    pg_dump = check_pg_dump(conn.info.server_version) if cfg.backup_dir else None
+    return take(conn, cfg.history_schema, mode=mode, release=cfg.release, by=cfg.applied_by,
+                fingerprint=fingerprint, planned=planned, backup_dir=cfg.backup_dir, pg_dump=pg_dump, dsn=cfg.dsn)
 
 
 def take(conn: psycopg.Connection[Any], schema: str, *, mode: str, release: str | None, by: str,

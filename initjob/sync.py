@@ -103,7 +103,8 @@ def sync_locked(cfg: Config, conn: Connection, files: list[SqlFile], report: Rep
             "review `initjob plan`; set INITJOB_ALLOW_DESTRUCTIVE=true to apply it anyway",
             plan=render_plan(plan),
         )
-    report.marker = _marker(cfg, conn, state, [f"{s.kind}: {s.object}" for s in plan.steps])
+    report.marker = marker.before_change(cfg, conn, state.fingerprint, "auto-sync",
+                                         [f"{s.kind}: {s.object}" for s in plan.steps])
     _apply_steps(cfg, conn, plan, report)
     after = catalog.read_snapshot(conn, live_schemas)
     if not same_schema(after, desired):
@@ -113,13 +114,6 @@ def sync_locked(cfg: Config, conn: Connection, files: list[SqlFile], report: Rep
     # Drift is judged against what the database really holds, column order included.
     _record(cfg, conn, sums, after, schemas)
     return report
-
-
-def _marker(cfg: Config, conn: Connection, state: history.DbState, planned: list[str]) -> marker.Marker:
-    pg_dump = marker.check_pg_dump(conn.info.server_version) if cfg.backup_dir else None
-    return marker.take(conn, cfg.history_schema, mode="auto-sync", release=cfg.release, by=cfg.applied_by,
-                       fingerprint=state.fingerprint, planned=planned, backup_dir=cfg.backup_dir,
-                       pg_dump=pg_dump, dsn=cfg.dsn)
 
 
 def _state_stmt(cfg: Config, conn: Connection, sums: dict[str, str], snap: catalog.Snapshot,
@@ -138,7 +132,7 @@ def _record(cfg: Config, conn: Connection, sums: dict[str, str], snap: catalog.S
 def _fresh(cfg: Config, conn: Connection, files: list[SqlFile], state: history.DbState,
            report: Report) -> Report:
     """A database with nothing in it gets the files as written, and the state, in one transaction."""
-    report.marker = _marker(cfg, conn, state, [f.path for f in files])
+    report.marker = marker.before_change(cfg, conn, state.fingerprint, "auto-sync", [f.path for f in files])
 
     def finish() -> list[sql.Composed]:
         schemas = nonempty_schemas(conn, cfg)
