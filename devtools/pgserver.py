@@ -80,7 +80,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _unprivileged_user() -> pwd.struct_passwd | None:
+def unprivileged_user() -> pwd.struct_passwd | None:
     if os.geteuid() != 0:
         return None
     for name in ("postgres", "nobody"):
@@ -161,7 +161,7 @@ def init_server(
     hba: str | None = None,
 ) -> PgServer:
     """initdb a fresh cluster under ``workdir`` and return it, not yet started."""
-    user = _unprivileged_user()
+    user = unprivileged_user()
     bindir = _usable_bindir(bindir, user, workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     workdir.chmod(0o755)

@@ -11,9 +11,7 @@ import time
 from dataclasses import asdict
 from typing import Any
 
-import psycopg
-
-from . import apply, catalog, history, job, logs, plan, source, sync
+from . import apply, catalog, history, job, logs, marker, plan, source, sync
 from .config import Config
 from .errors import ConfigError, NotUpToDate
 from .job import Connection, Report
@@ -55,7 +53,7 @@ def _inspect(cfg: Config, conn: Connection) -> dict[str, Any]:
             problems.append("managed by migrations; auto-sync would bypass the history")
         elif state.mode != "auto-sync":
             problems.append("initjob has never synced this database")
-        elif state.schema_files != sync.checksums(files_):
+        elif state.schema_files != source.checksums(files_):
             desired, schemas = sync.desired_state(cfg, conn, files_)
             live = catalog.read_snapshot(conn, sorted(set(schemas) | set(state.schemas)))
             if not sync.same_schema(live, desired):
@@ -180,7 +178,7 @@ def rollback(cfg: Config) -> Report:
             raise ConfigError("cannot roll back: " + "; ".join(problems), "write the missing .down.sql files")
         report = Report("migrations")
         if targets:
-            report.marker = job._take_marker(cfg, conn, state, "migrations",
+            report.marker = marker.before_change(cfg, conn, state.fingerprint, "migrations",
                                              [f"rollback {row.label}" for row, _ in targets])
         for row, m in targets:
             assert m is not None
@@ -277,7 +275,3 @@ def lint(cfg: Config) -> Report:
     from . import lint as lint_
 
     return lint_.command(cfg)
-
-
-def _unused(_: psycopg.Connection[Any]) -> None:  # keeps the import for type checkers honest
-    return None

@@ -7,7 +7,6 @@ no URL is given).  Every problem is reported at once, as one exit-2 error.
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import socket
 import sys
@@ -322,7 +321,3 @@ def _check_command_args(ns: argparse.Namespace, problems: list[str]) -> None:
     name = getattr(ns, "name", None)
     if name is not None and not _NAME.match(name):
         problems.append(f"NAME must be letters, digits, '_' or '-' (at most 100), got {name!r}")
-
-
-def environ_snapshot() -> dict[str, str]:
-    return dict(os.environ)

@@ -8,7 +8,6 @@ module only sequences them and the database edges.
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -94,7 +93,7 @@ def locked(cfg: Config, conn: Connection, work: Callable[[], Report]) -> Report:
 # ------------------------------------------------------------------ snapshots
 
 
-def managed_schemas(conn: Connection, cfg: Config, state: history.DbState) -> list[str]:
+def managed_schemas(conn: Connection, cfg: Config) -> list[str]:
     from . import catalog
 
     return catalog.user_schemas(conn, exclude=[cfg.history_schema])
@@ -166,7 +165,7 @@ def unchanged_since_recorded(conn: Connection, state: history.DbState, schemas: 
 
 
 def state_schemas(conn: Connection, cfg: Config, state: history.DbState) -> list[str]:
-    return list(state.schemas) if state.schemas else managed_schemas(conn, cfg, state)
+    return list(state.schemas) if state.schemas else managed_schemas(conn, cfg)
 
 
 def run_migrations(cfg: Config, conn: Connection, files: list[source.Migration] | None = None) -> Report:
@@ -208,7 +207,9 @@ def _migrate_locked(cfg: Config, conn: Connection, files: list[source.Migration]
     from .lint import log_findings  # a fresh database has no traffic to hurt: lint only when some ran before
 
     log_findings(cfg, plan.work if state.applied else (), conn.info.server_version)
-    report.marker = _take_marker(cfg, conn, state, "migrations", [m.label for m in plan.work])
+    from . import marker
+
+    report.marker = marker.before_change(cfg, conn, state.fingerprint, "migrations", [m.label for m in plan.work])
     _apply_plan(cfg, conn, plan, report)
     return report
 
@@ -220,7 +221,7 @@ def _apply_plan(cfg: Config, conn: Connection, plan: MigrationPlan, report: Repo
     total = len(work)
     for index, m in enumerate(work, start=1):
         last = index == total
-        finish = (lambda: record_state(cfg, conn, "migrations", managed_schemas(conn, cfg, history.DbState()))
+        finish = (lambda: record_state(cfg, conn, "migrations", managed_schemas(conn, cfg))
                   ) if last else None
         resume_from = plan.resume_from if (plan.resume is m) else 0
         ms = apply.apply_migration(conn, cfg.history_schema, m, cfg.ddl_lock_timeout, cfg.applied_by,
@@ -235,16 +236,9 @@ def _record_migrations_state(cfg: Config, conn: Connection) -> None:
 
     with apply.guarded(conn, "state", ""):
         conn.execute("BEGIN")
-        for stmt in record_state(cfg, conn, "migrations", managed_schemas(conn, cfg, history.DbState())):
+        for stmt in record_state(cfg, conn, "migrations", managed_schemas(conn, cfg)):
             conn.execute(stmt)
         conn.execute("COMMIT")
-
-
-def _take_marker(cfg: Config, conn: Connection, state: history.DbState, mode: str,
-                 planned: list[str]) -> marker.Marker:
-    from . import marker
-
-    return marker.before_change(cfg, conn, state.fingerprint, mode, planned)
 
 
 def _transition_locked(cfg: Config, conn: Connection, files: list[source.Migration], report: Report) -> Report:
@@ -264,7 +258,7 @@ def _transition_locked(cfg: Config, conn: Connection, files: list[source.Migrati
                                                 m.up.checksum, m.transactional, True, cfg.applied_by, timed=False))
         conn.execute(history.event_insert(cfg.history_schema, "transition", cfg.applied_by, version,
                                           {"from": "auto-sync", "baselined": [m.label for m in baselined]}))
-        for stmt in record_state(cfg, conn, "migrations", managed_schemas(conn, cfg, state)):
+        for stmt in record_state(cfg, conn, "migrations", managed_schemas(conn, cfg)):
             conn.execute(stmt)
         conn.execute("COMMIT")
     report.baselined = [m.label for m in baselined]
@@ -282,7 +276,7 @@ def run_autosync(cfg: Config, conn: Connection, files: list[source.SqlFile] | No
     state = history.read_state(conn, cfg.history_schema)
     # The cheap check of every pod start: files unchanged since the last sync, catalog unchanged.
     if (state.mode == "auto-sync" and state.fingerprint is not None
-            and state.schema_files == {f.path: f.checksum for f in files} and not check_drift(cfg, conn, state)):
+            and state.schema_files == source.checksums(files) and not check_drift(cfg, conn, state)):
         logs.event("run.nothing_to_do", mode="auto-sync")
         return report
     from . import sync
@@ -301,12 +295,6 @@ def run(cfg: Config) -> Report:
         return with_connection(cfg, lambda conn: run_migrations(cfg, conn, files))
     schema_files = source.read_schema_files(cfg.sql_dir, cfg.history_schema)
     return with_connection(cfg, lambda conn: run_autosync(cfg, conn, schema_files))
-
-
-def timed(fn: Callable[[Config], Report], cfg: Config) -> tuple[Report, float]:
-    start = time.monotonic()
-    report = fn(cfg)
-    return report, time.monotonic() - start
 
 
 def require_migrations(cfg: Config, command: str) -> None:

@@ -47,6 +47,11 @@ def checksum(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def checksums(files: list[SqlFile]) -> dict[str, str]:
+    """Path → checksum of schema files, as auto-sync records them."""
+    return {f.path: f.checksum for f in files}
+
+
 def normalise(raw: bytes) -> str:
     """Decode UTF-8, drop a BOM and CRLF line ends: a file re-saved on Windows is the same file."""
     text = raw.decode("utf-8")

@@ -12,20 +12,17 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 from psycopg import sql
 
-from . import apply, catalog, history, logs, marker, rowversions, shadow
+from . import apply, catalog, history, logs, marker, shadow
 from .config import Config
 from .errors import NotUpToDate
-from .source import SqlFile
+from .job import record_state
+from .source import SqlFile, checksums
 
 if TYPE_CHECKING:
     from .diff import Plan
     from .job import Report
 
 Connection = psycopg.Connection[Any]
-
-
-def checksums(files: list[SqlFile]) -> dict[str, str]:
-    return {f.path: f.checksum for f in files}
 
 
 def same_schema(a: catalog.Snapshot, b: catalog.Snapshot) -> bool:
@@ -116,17 +113,11 @@ def sync_locked(cfg: Config, conn: Connection, files: list[SqlFile], report: Rep
     return report
 
 
-def _state_stmt(cfg: Config, conn: Connection, sums: dict[str, str], snap: catalog.Snapshot,
-                schemas: list[str]) -> sql.Composed:
-    return history.state_upsert(cfg.history_schema, "auto-sync", catalog.fingerprint(snap),
-                                catalog.snapshot_to_json(snap), sums, cfg.applied_by, schemas,
-                                rowversions.catalog_token(conn, schemas))
-
-
 def _record(cfg: Config, conn: Connection, sums: dict[str, str], snap: catalog.Snapshot,
             schemas: list[str]) -> None:
     with apply.guarded(conn, "state", ""):
-        conn.execute(_state_stmt(cfg, conn, sums, snap, schemas))
+        for stmt in record_state(cfg, conn, "auto-sync", schemas, sums, snap):
+            conn.execute(stmt)
 
 
 def _fresh(cfg: Config, conn: Connection, files: list[SqlFile], state: history.DbState,
@@ -136,7 +127,7 @@ def _fresh(cfg: Config, conn: Connection, files: list[SqlFile], state: history.D
 
     def finish() -> list[sql.Composed]:
         schemas = nonempty_schemas(conn, cfg)
-        return [_state_stmt(cfg, conn, checksums(files), catalog.read_snapshot(conn, schemas), schemas)]
+        return record_state(cfg, conn, "auto-sync", schemas, checksums(files))
 
     apply.with_lock_retries("schema", lambda: apply.run_files_in_transaction(conn, files, cfg.ddl_lock_timeout,
                                                                             finish))

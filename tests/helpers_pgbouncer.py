@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import pwd
 import shutil
 import socket
 import subprocess
@@ -21,15 +20,6 @@ from pathlib import Path
 from devtools import pgserver
 
 BINARY = shutil.which("pgbouncer") or ("/usr/sbin/pgbouncer" if Path("/usr/sbin/pgbouncer").exists() else None)
-
-
-def _run_as() -> pwd.struct_passwd | None:
-    if os.geteuid() != 0:
-        return None
-    for name in ("postgres", "nobody"):
-        with contextlib.suppress(KeyError):
-            return pwd.getpwnam(name)
-    raise RuntimeError("running as root and no unprivileged user (postgres, nobody) exists")
 
 
 @contextlib.contextmanager
@@ -57,7 +47,7 @@ def running_pgbouncer(server_port: int, pool_mode: str) -> Iterator[int]:
         f"pidfile = {workdir / 'pgbouncer.pid'}\n"
         "admin_users = postgres\n"
     )
-    user = _run_as()
+    user = pgserver.unprivileged_user()
     kwargs: dict[str, object] = {}
     if user is not None:
         for path in workdir.iterdir():
