@@ -26,8 +26,8 @@ from psycopg import sql
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from devtools.pgserver import PgServer, available_bindirs, running_server, server_major
-from initjob import catalog
-from initjob.diff import plan_sync
+from initjob.schema import catalog
+from initjob.schema.diff import plan_sync
 
 
 def schema_sql(tables: int) -> str:

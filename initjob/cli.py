@@ -13,12 +13,12 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from . import logs
-from .config import Config, load_config
-from .errors import TROUBLESHOOTING, InitJobError, Interrupted
+from initjob import logs
+from initjob.config import Config, load_config
+from initjob.errors import TROUBLESHOOTING, InitJobError, Interrupted
 
 if TYPE_CHECKING:
-    from .job import Report
+    from initjob.job import Report
 
 _COMMANDS = {"run": "job:run", "verify": "commands:verify", "status": "commands:status",
              "plan": "commands:plan_command", "rollback": "commands:rollback",

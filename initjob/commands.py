@@ -11,10 +11,12 @@ import time
 from dataclasses import asdict
 from typing import Any
 
-from . import apply, catalog, history, job, logs, marker, plan, source, sync
-from .config import Config
-from .errors import ConfigError, NotUpToDate
-from .job import Connection, Report
+from initjob import job, logs, plan, source, sync
+from initjob.config import Config
+from initjob.db import apply, history, marker
+from initjob.errors import ConfigError, NotUpToDate
+from initjob.job import Connection, Report
+from initjob.schema import catalog
 
 # ------------------------------------------------------------------ read-only: verify, status, plan
 
@@ -89,8 +91,7 @@ def verify(cfg: Config) -> Report:
 
 def _chain_vs_schema(cfg: Config, conn: Connection) -> list[str]:
     """Differences between the migration chain's result and sql/schema/, both built in shadows."""
-    from . import transition
-
+    from initjob import transition
     migrations = source.read_migrations(cfg.sql_dir, cfg.history_schema)
     schema_files = source.read_schema_files(cfg.sql_dir, cfg.history_schema)
     desired, schemas = sync.desired_state(cfg, conn, schema_files)
@@ -151,7 +152,7 @@ def plan_command(cfg: Config) -> Report:
         files_ = source.read_schema_files(cfg.sql_dir, cfg.history_schema)
         desired, schemas = sync.desired_state(cfg, conn, files_)
         live = catalog.read_snapshot(conn, sorted(set(schemas) | set(state.schemas)))
-        from .diff import plan_sync
+        from initjob.schema.diff import plan_sync
 
         diff_plan = plan_sync(live, desired)
         if cfg.json:
@@ -243,8 +244,8 @@ def new(cfg: Config) -> Report:
 
 def diff(cfg: Config) -> Report:
     """Write the next migration from the difference between the chain's result and sql/schema/."""
-    from . import transition
-    from .diff import plan_sync
+    from initjob import transition
+    from initjob.schema.diff import plan_sync
 
     migrations = source.read_migrations(cfg.sql_dir, cfg.history_schema)
     schema_files = source.read_schema_files(cfg.sql_dir, cfg.history_schema)
@@ -272,6 +273,5 @@ def diff(cfg: Config) -> Report:
 
 
 def lint(cfg: Config) -> Report:
-    from . import lint as lint_
-
+    from initjob import lint as lint_
     return lint_.command(cfg)

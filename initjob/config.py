@@ -15,9 +15,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, NoReturn
 
-from . import __version__
-from .errors import ConfigError
-from .logs import redact, register_secret
+from initjob import __version__
+from initjob.errors import ConfigError
+from initjob.logs import redact, register_secret
 
 COMMANDS = ("run", "verify", "status", "plan", "rollback", "baseline", "new", "diff", "lint")
 _TRUE = {"true", "1", "yes", "on"}

@@ -15,15 +15,18 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 from psycopg import sql
 
+from initjob import logs, source
+from initjob.config import Config
+
 # apply, lock and marker are imported where they are used: the no-op run of every pod start needs none.
-from . import history, logs, rowversions, source, wait
-from .config import Config
-from .errors import ConfigError, ConnectionLost, NotUpToDate
-from .plan import MigrationPlan, plan_migrations
+from initjob.db import history, wait
+from initjob.errors import ConfigError, ConnectionLost, NotUpToDate
+from initjob.plan import MigrationPlan, plan_migrations
+from initjob.schema import token as rowversions
 
 if TYPE_CHECKING:
-    from . import catalog, marker
-
+    from initjob.db import marker
+    from initjob.schema import catalog
 Connection = psycopg.Connection[Any]
 RECONNECTS = 5
 
@@ -61,8 +64,7 @@ def with_connection(cfg: Config, work: Callable[[Connection], Report]) -> Report
             if attempt == RECONNECTS:
                 raise lost
             logs.warning("db.reconnect", attempt=attempt, reason=reason)
-            from . import apply
-
+            from initjob.db import apply
             apply.cancel_and_close(conn)
             conn = wait.connect(cfg)
         raise AssertionError("unreachable")
@@ -73,8 +75,7 @@ def with_connection(cfg: Config, work: Callable[[Connection], Report]) -> Report
 
 def locked(cfg: Config, conn: Connection, work: Callable[[], Report]) -> Report:
     """Hold the migration lock around ``work``; a lost session releases it by itself."""
-    from . import lock, pooler
-
+    from initjob.db import lock, pooler
     key = lock.lock_key(cfg.history_schema)
     try:
         pooler.require_session(cfg, conn)  # behind transaction pooling the lock would protect nothing
@@ -94,21 +95,18 @@ def locked(cfg: Config, conn: Connection, work: Callable[[], Report]) -> Report:
 
 
 def managed_schemas(conn: Connection, cfg: Config) -> list[str]:
-    from . import catalog
-
+    from initjob.schema import catalog
     return catalog.user_schemas(conn, exclude=[cfg.history_schema])
 
 
 def live_fingerprint(conn: Connection, schemas: list[str]) -> tuple[str, catalog.Snapshot]:
-    from . import catalog
-
+    from initjob.schema import catalog
     snap = catalog.read_snapshot(conn, schemas)
     return catalog.fingerprint(snap), snap
 
 
 def drift_lines(conn: Connection, cfg: Config, live: catalog.Snapshot) -> list[str]:
-    from . import catalog
-
+    from initjob.schema import catalog
     recorded = history.read_snapshot_json(conn, cfg.history_schema)
     if recorded is None:
         return ["no recorded schema to compare with"]
@@ -118,8 +116,7 @@ def drift_lines(conn: Connection, cfg: Config, live: catalog.Snapshot) -> list[s
 def record_state(cfg: Config, conn: Connection, mode: str, schemas: list[str],
                  files: dict[str, str] | None = None, snap: catalog.Snapshot | None = None) -> list[sql.Composed]:
     """Statements that record the managed state; the snapshot is read inside the caller's transaction."""
-    from . import catalog
-
+    from initjob.schema import catalog
     if snap is None:
         snap = catalog.read_snapshot(conn, schemas)
     upsert = history.state_upsert(cfg.history_schema, mode, catalog.fingerprint(snap),
@@ -204,19 +201,17 @@ def _migrate_locked(cfg: Config, conn: Connection, files: list[source.Migration]
     if state.mode == "migrations" and plan.resume is None:
         # A half-done file may have left an invalid index behind: that is its own work, not drift.
         _fail_on_drift(cfg, conn, state)
-    from .lint import log_findings  # a fresh database has no traffic to hurt: lint only when some ran before
+    from initjob.lint import log_findings  # a fresh database has no traffic to hurt: lint only when some ran before
 
     log_findings(cfg, plan.work if state.applied else (), conn.info.server_version)
-    from . import marker
-
+    from initjob.db import marker
     report.marker = marker.before_change(cfg, conn, state.fingerprint, "migrations", [m.label for m in plan.work])
     _apply_plan(cfg, conn, plan, report)
     return report
 
 
 def _apply_plan(cfg: Config, conn: Connection, plan: MigrationPlan, report: Report) -> None:
-    from . import apply
-
+    from initjob.db import apply
     work = plan.work
     total = len(work)
     for index, m in enumerate(work, start=1):
@@ -232,8 +227,7 @@ def _apply_plan(cfg: Config, conn: Connection, plan: MigrationPlan, report: Repo
 
 
 def _record_migrations_state(cfg: Config, conn: Connection) -> None:
-    from . import apply
-
+    from initjob.db import apply
     with apply.guarded(conn, "state", ""):
         conn.execute("BEGIN")
         for stmt in record_state(cfg, conn, "migrations", managed_schemas(conn, cfg)):
@@ -243,8 +237,8 @@ def _record_migrations_state(cfg: Config, conn: Connection) -> None:
 
 def _transition_locked(cfg: Config, conn: Connection, files: list[source.Migration], report: Report) -> Report:
     """Auto-sync → migrations: baseline at the newest migration prefix equal to the live schema."""
-    from . import apply, transition
-
+    from initjob import transition
+    from initjob.db import apply
     history.ensure(conn, cfg.history_schema)
     state = history.read_state(conn, cfg.history_schema)
     if state.applied or state.mode != "auto-sync":
@@ -279,8 +273,7 @@ def run_autosync(cfg: Config, conn: Connection, files: list[source.SqlFile] | No
             and state.schema_files == source.checksums(files) and not check_drift(cfg, conn, state)):
         logs.event("run.nothing_to_do", mode="auto-sync")
         return report
-    from . import sync
-
+    from initjob import sync
     sync.refuse_mode_switch(cfg, state)
     return locked(cfg, conn, lambda: sync.sync_locked(cfg, conn, files, report))
 

@@ -20,14 +20,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import logs, sqltext
-from .config import Config
-from .errors import ConfigError, NotUpToDate
-from .source import NO_TRANSACTION, Migration, normalise
+from initjob import logs, sqltext
+from initjob.config import Config
+from initjob.errors import ConfigError, NotUpToDate
+from initjob.source import NO_TRANSACTION, Migration, normalise
 
 if TYPE_CHECKING:
-    from .diff import Plan
-    from .job import Connection, Report
+    from initjob.job import Connection, Report
+    from initjob.schema.diff import Plan
 
 ERROR = "error"
 WARNING = "warning"
@@ -453,7 +453,7 @@ def summary(result: Result, fail_on: str) -> str:
 
 def command(cfg: Config) -> Report:
     """Lint what ``run`` would apply (a database), or every migration (``--all``, no database), or FILEs."""
-    from .job import Report, with_connection
+    from initjob.job import Report, with_connection
 
     squawk = require_squawk()
     if cfg.lint_paths:
@@ -469,8 +469,7 @@ def command(cfg: Config) -> Report:
 
 
 def _lint_every_migration(cfg: Config, squawk: str) -> Result:
-    from . import source
-
+    from initjob import source
     logs.event("lint.every_file", reason="--all" if cfg.lint_all else "no database configured",
                sql_dir=str(cfg.migrations_dir))
     return lint_targets(migration_targets(cfg.sql_dir, source.read_migrations(cfg.sql_dir, cfg.history_schema)),
@@ -479,10 +478,12 @@ def _lint_every_migration(cfg: Config, squawk: str) -> Result:
 
 def _lint_database(cfg: Config, conn: Connection, squawk: str) -> Report:
     """Pending migrations (from the history), or the auto-sync plan (built in a shadow database)."""
-    from . import catalog, history, source, sync
-    from .diff import plan_sync
-    from .job import Report
-    from .plan import plan_migrations
+    from initjob import source, sync
+    from initjob.db import history
+    from initjob.job import Report
+    from initjob.plan import plan_migrations
+    from initjob.schema import catalog
+    from initjob.schema.diff import plan_sync
 
     version = pg_version(conn.info.server_version)
     state = history.read_state(conn, cfg.history_schema)

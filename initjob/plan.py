@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .history import Applied
-from .source import Migration
+from initjob.db.history import Applied
+from initjob.source import Migration
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import sqltext
-from .errors import ConfigError
+from initjob import sqltext
+from initjob.errors import ConfigError
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
 NO_TRANSACTION = "-- initjob:no-transaction"

@@ -12,15 +12,17 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 from psycopg import sql
 
-from . import apply, catalog, history, logs, marker, shadow
-from .config import Config
-from .errors import NotUpToDate
-from .job import record_state
-from .source import SqlFile, checksums
+from initjob import logs
+from initjob.config import Config
+from initjob.db import apply, history, marker, shadow
+from initjob.errors import NotUpToDate
+from initjob.job import record_state
+from initjob.schema import catalog
+from initjob.source import SqlFile, checksums
 
 if TYPE_CHECKING:
-    from .diff import Plan
-    from .job import Report
+    from initjob.job import Report
+    from initjob.schema.diff import Plan
 
 Connection = psycopg.Connection[Any]
 
@@ -87,7 +89,7 @@ def sync_locked(cfg: Config, conn: Connection, files: list[SqlFile], report: Rep
         desired, schemas = desired_state(cfg, live=conn, files=files)
     live_schemas = sorted(set(schemas) | set(state.schemas))
     live = catalog.read_snapshot(conn, live_schemas)
-    from .diff import plan_sync
+    from initjob.schema.diff import plan_sync
 
     plan = plan_sync(live, desired)
     if not plan.steps:

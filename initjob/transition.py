@@ -12,10 +12,12 @@ from typing import Any
 
 import psycopg
 
-from . import apply, catalog, logs, shadow, sqltext, sync
-from .config import Config
-from .errors import NotUpToDate
-from .source import Migration
+from initjob import logs, sqltext, sync
+from initjob.config import Config
+from initjob.db import apply, shadow
+from initjob.errors import NotUpToDate
+from initjob.schema import catalog
+from initjob.source import Migration
 
 Connection = psycopg.Connection[Any]
 _CONCURRENTLY = re.compile(r"\bCONCURRENTLY\b", re.IGNORECASE)

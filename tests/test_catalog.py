@@ -14,8 +14,8 @@ import pytest
 from psycopg import sql
 
 from devtools.pgserver import PgServer, available_bindirs, running_server, server_major
-from initjob import catalog
-from initjob.catalog import Snapshot
+from initjob.schema import catalog
+from initjob.schema.catalog import Snapshot
 
 BINDIRS = {server_major(b): b for b in available_bindirs()}
 EVERYTHING = re.split(r"^-- to\s*$", (Path(__file__).parent / "diff_corpus" / "01_create_everything.sql")

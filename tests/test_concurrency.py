@@ -17,7 +17,7 @@ import psycopg
 from conftest import Result, Server, base_env, finish, initjob, spawn, write_migrations, write_schema
 from helpers_figures import initjob_backends, kill_all, record, wait_until
 
-from initjob.lock import lock_key
+from initjob.db.lock import lock_key
 
 RUNNERS = 16
 MIGRATIONS = 50

@@ -20,9 +20,9 @@ from hypothesis import strategies as st
 from psycopg import sql
 
 from devtools.pgserver import PgServer, available_bindirs, running_server, server_major
-from initjob import catalog
-from initjob.catalog import Column, Constraint, Index, Snapshot, Table
-from initjob.diff import DESTRUCTIVE, LOCKING, SAFE, Plan, Step, classify_type_change, literal, plan_sync
+from initjob.schema import catalog
+from initjob.schema.catalog import Column, Constraint, Index, Snapshot, Table
+from initjob.schema.diff import DESTRUCTIVE, LOCKING, SAFE, Plan, Step, classify_type_change, literal, plan_sync
 
 CORPUS = sorted((Path(__file__).parent / "diff_corpus").glob("*.sql"))
 BINDIRS = {server_major(b): b for b in available_bindirs()}

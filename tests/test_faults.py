@@ -196,8 +196,7 @@ def test_network_stalls_mid_migration(tmp_path: Path, server: Server, dbname: st
     """The proxy stops forwarding while a migration runs (the kernel still acknowledges, so TCP
     keepalives see nothing): the watchdog notices the missing answer, cuts the socket, and the job
     reconnects; once the path heals it resumes from the history and exits 0, nothing half-applied."""
-    from initjob import watchdog
-
+    from initjob.db import watchdog
     admin = server.url(dbname)
     sql_dir = write_migrations(tmp_path, files())
     port = int(psycopg.conninfo.conninfo_to_dict(admin)["port"])  # type: ignore[arg-type]
@@ -250,8 +249,7 @@ def test_network_drops_connections_mid_migration(tmp_path: Path, server: Server,
 
 def test_watchdog_leaves_a_slow_statement_alone(server: Server, dbname: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """A statement the server is still running is asked about, found active, and left to finish."""
-    from initjob import watchdog
-
+    from initjob.db import watchdog
     monkeypatch.setattr(watchdog, "CHECK_EVERY_S", 0.5)
     info = server.url(dbname)
     with psycopg.connect(info, autocommit=True) as conn:
@@ -266,8 +264,7 @@ def test_watchdog_leaves_a_slow_statement_alone(server: Server, dbname: str, mon
 
 def test_watchdog_cuts_a_stalled_connection(server: Server, dbname: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Behind a stalled proxy a query would wait forever; the watchdog fails it as a lost connection."""
-    from initjob import watchdog
-
+    from initjob.db import watchdog
     monkeypatch.setattr(watchdog, "CHECK_EVERY_S", 1.0)
     monkeypatch.setattr(watchdog, "PROBE_TIMEOUT_S", 2.0)
     port = int(psycopg.conninfo.conninfo_to_dict(server.url(dbname))["port"])  # type: ignore[arg-type]

@@ -10,8 +10,8 @@ import pytest
 from conftest import Result, base_env, initjob, write_migrations, write_schema
 
 from initjob import lint
-from initjob.diff import Plan, Step
 from initjob.errors import ConfigError
+from initjob.schema.diff import Plan, Step
 
 BASE = "CREATE TABLE items (id bigint PRIMARY KEY, title text NOT NULL, n integer);\n"
 BASE_DOWN = "DROP TABLE items;\n"

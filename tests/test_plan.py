@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from initjob.history import Applied
+from initjob.db.history import Applied
 from initjob.plan import baseline_targets, next_version, plan_migrations, rollback_targets
 from initjob.source import Migration, SqlFile, checksum
 

@@ -10,7 +10,8 @@ import psycopg
 import pytest
 from conftest import EXAMPLE_SQL, Server, initjob, write_migrations, write_schema
 
-from initjob import catalog, lock
+from initjob.db import lock
+from initjob.schema import catalog
 
 M1 = "CREATE TABLE items (id bigint PRIMARY KEY, title text NOT NULL);\n"
 M2 = "ALTER TABLE items ADD COLUMN done boolean NOT NULL DEFAULT false;\n"

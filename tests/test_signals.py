@@ -17,7 +17,7 @@ import pytest
 from conftest import Server, base_env, finish, initjob, spawn, write_migrations
 from helpers_figures import initjob_backends, kill_all, record, wait_until
 
-from initjob.lock import lock_key
+from initjob.db.lock import lock_key
 
 # The long statement reads its duration from a table, so the test can make the next run fast.
 SETUP = ("CREATE TABLE ctl (sleep_s float NOT NULL);\nINSERT INTO ctl VALUES (60);\n"

@@ -20,9 +20,9 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
-from . import logs
-from .config import Config
-from .errors import ConfigError, NotUpToDate
+from initjob import logs
+from initjob.config import Config
+from initjob.errors import ConfigError, NotUpToDate
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,10 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from . import apply, logs, wait
-from .config import Config
-from .errors import ConfigError
+from initjob import logs
+from initjob.config import Config
+from initjob.db import apply, wait
+from initjob.errors import ConfigError
 
 Connection = psycopg.Connection[Any]
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import psycopg
 
-from . import logs
+from initjob import logs
 
 CHECK_EVERY_S = 10.0
 MAX_CHECK_EVERY_S = 60.0

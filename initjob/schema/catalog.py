@@ -26,7 +26,7 @@ import psycopg
 from psycopg import sql
 
 # Re-exported: the token stands for the snapshot, but lives apart so the no-op path skips this module.
-from .rowversions import catalog_token as catalog_token
+from initjob.schema.token import catalog_token as catalog_token
 
 # Bumped whenever the model or its normalisation changes, so old fingerprints never match new ones.
 FORMAT_VERSION = 1

@@ -16,9 +16,10 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from . import history, logs, sqltext
-from .errors import ConnectionLost, Interrupted, SqlFailed
-from .source import Migration, SqlFile
+from initjob import logs, sqltext
+from initjob.db import history
+from initjob.errors import ConnectionLost, Interrupted, SqlFailed
+from initjob.source import Migration, SqlFile
 
 Connection = psycopg.Connection[Any]
 LOCK_RETRIES = 5

@@ -14,8 +14,8 @@ from typing import Any
 
 import psycopg
 
-from . import logs
-from .errors import LockTimeout
+from initjob import logs
+from initjob.errors import LockTimeout
 
 _HOLDER_EVERY_S = 10.0
 

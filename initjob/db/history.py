@@ -14,8 +14,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from . import logs
-from .errors import NotUpToDate
+from initjob import logs
+from initjob.errors import NotUpToDate
 
 _LAYOUT: tuple[str, ...] = (
     # 1: the first layout.

@@ -21,9 +21,10 @@ from typing import Any
 
 import psycopg
 
-from . import logs, wait
-from .config import Config
-from .errors import ConfigError
+from initjob import logs
+from initjob.config import Config
+from initjob.db import wait
+from initjob.errors import ConfigError
 
 Connection = psycopg.Connection[Any]
 _POOLER_WORDS = ("pooling mode", "pool_mode", "transaction blocks", "pgbouncer", "long transactions not allowed")

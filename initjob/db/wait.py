@@ -14,9 +14,10 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from . import logs, watchdog
-from .config import Config
-from .errors import ConfigError, Unreachable
+from initjob import logs
+from initjob.config import Config
+from initjob.db import watchdog
+from initjob.errors import ConfigError, Unreachable
 
 if TYPE_CHECKING:
     from tenacity import RetryCallState

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
-from initjob.catalog import (
+from initjob.schema.catalog import (
     Column,
     Composite,
     Constraint,
