@@ -18,7 +18,7 @@ from initjob.config import Config, load_config
 from initjob.errors import TROUBLESHOOTING, InitJobError, Interrupted
 
 if TYPE_CHECKING:
-    from initjob.job import Report
+    from initjob.report import Report
 
 _COMMANDS = {"run": "job:run", "verify": "commands:verify", "status": "commands:status",
              "plan": "commands:plan_command", "rollback": "commands:rollback",
@@ -53,10 +53,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             cfg = load_config(args, os.environ)
         finally:
-            logs.setup(cfg.log_format if cfg else "json" if not sys.stderr.isatty() else "text",
-                       cfg.log_level if cfg else "INFO")
+            logs.setup(cfg.log.format if cfg else "json" if not sys.stderr.isatty() else "text",
+                       cfg.log.level if cfg else "INFO")
         command = cfg.command
-        logs.debug("run.config", config=repr(cfg), dsn=cfg.safe_dsn)
+        logs.debug("run.config", config=repr(cfg), dsn=cfg.connection.safe_dsn)
         report = _command(command)(cfg)
         code = 0
     except InitJobError as exc:
@@ -90,7 +90,7 @@ def _failed(cfg: Config | None, command: str, kind: str, reason: str, code: int,
 def _termination(cfg: Config | None, message: str) -> None:
     """Kubernetes shows /dev/termination-log in the pod status: the one line an operator sees first."""
     # A configuration error has no Config: the path setting, if given, still applies.
-    path = cfg.termination_log if cfg else Path(os.environ.get("INITJOB_TERMINATION_LOG") or "/dev/termination-log")
+    path = cfg.log.termination_log if cfg else Path(os.environ.get("INITJOB_TERMINATION_LOG") or "/dev/termination-log")
     if path.exists():
         with contextlib.suppress(OSError):
             path.write_text(logs.redact(message)[:4000] + "\n")

@@ -1,4 +1,4 @@
-"""The commands other than ``run``: verify, status, plan, rollback, baseline, new, diff.
+"""The commands other than ``run``: verify, status, plan, rollback, baseline, new, diff, lint.
 
 ``verify``, ``status`` and ``plan`` never write to the database (``verify`` and ``plan`` may build
 a scratch shadow database, never touching the target); the others take the migration lock.
@@ -8,24 +8,51 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
-from initjob import job, logs, plan, source, sync
+import psycopg
+
+from initjob import facts, logs, migrate, plan, source, sync, transition
+from initjob import lint as lint_
 from initjob.config import Config
-from initjob.db import apply, history, marker
-from initjob.errors import ConfigError, NotUpToDate
-from initjob.job import Connection, Report
+from initjob.db import executor, history, marker
+from initjob.decide import Inspect, Migrate, Need, RecordState, Refuse, UpToDate, describe
+from initjob.errors import ConfigError, DestructiveRefused, NoMigrations, PendingWork
+from initjob.facts import Tree, read_tree, settle
+from initjob.report import Report
 from initjob.schema import catalog
+from initjob.schema.diff import plan_sync
+from initjob.session import locked, with_connection
+from initjob.state import DbState
+
+Connection = psycopg.Connection[Any]
 
 # ------------------------------------------------------------------ read-only: verify, status, plan
 
 
-def _inspect(cfg: Config, conn: Connection) -> dict[str, Any]:
+def _judge(conn: Connection, cfg: Config, tree: Tree) -> tuple[bool, list[str], list[str]]:
+    """Up to date?  With the pending work and the problems: the decider's answer, read-only.
+
+    A decision that would only record the state (changed files that build the same schema) is up
+    to date: nothing in the schema differs.
+    """
+    decision = settle(conn, cfg, tree, stop_at=frozenset({Need.BASELINE}))
+    if isinstance(decision, UpToDate | RecordState):
+        return True, [], []
+    if isinstance(decision, Refuse):
+        return False, [], [decision.error.reason]
+    if isinstance(decision, Inspect):  # the transition is pending
+        return False, [], describe(decision)
+    return False, describe(decision), []
+
+
+def _inspect(cfg: Config, conn: Connection, tree: Tree) -> dict[str, Any]:
     """Everything status and verify report, read without writing anything."""
-    state = history.read_state(conn, cfg.history_schema)
+    state = history.read_state(conn, cfg.mode.history_schema)
     doc: dict[str, Any] = {
-        "mode": cfg.mode, "managed_by": state.mode, "database": conn.info.dbname,
+        "mode": cfg.mode.name, "managed_by": state.mode, "database": conn.info.dbname,
         "applied": [], "pending": [], "problems": [], "drift": False, "up_to_date": False,
         "last_marker": None,
     }
@@ -39,39 +66,27 @@ def _inspect(cfg: Config, conn: Connection) -> dict[str, Any]:
          "state": "applied" if a.success else f"half-done ({a.statements_done} statements)"}
         for a in state.applied
     ]
-    problems: list[str] = doc["problems"]
-    if cfg.use_migrations:
-        files = source.read_migrations(cfg.sql_dir, cfg.history_schema)
-        p = plan.plan_migrations(files, state.applied)
-        problems.extend(p.problems)
+    up_to_date, pending, problems = _judge(conn, cfg, tree)
+    if cfg.mode.use_migrations:
+        p = plan.plan_migrations(list(tree.migrations), state.applied)
         doc["pending"] = [{"version": m.version_text, "name": m.name} for m in p.work]
-        if state.mode == "auto-sync" and not state.applied:
-            problems.append("managed by auto-sync: the first `initjob run` with USE_MIGRATIONS=true baselines it")
-        elif not state.known:
-            problems.append("initjob has never run on this database")
     else:
-        files_ = source.read_schema_files(cfg.sql_dir, cfg.history_schema)
-        if state.mode == "migrations" and state.applied:
-            problems.append("managed by migrations; auto-sync would bypass the history")
-        elif state.mode != "auto-sync":
-            problems.append("initjob has never synced this database")
-        elif state.schema_files != source.checksums(files_):
-            desired, schemas = sync.desired_state(cfg, conn, files_)
-            live = catalog.read_snapshot(conn, sorted(set(schemas) | set(state.schemas)))
-            if not sync.same_schema(live, desired):
-                doc["pending"] = [{"version": None, "name": line} for line in
-                                  sync.differences(live, desired)]
+        doc["pending"] = [{"version": None, "name": line} for line in pending]
+    if not state.known and not problems:
+        problems.append("initjob has never run on this database")
+    doc["problems"] = problems
     if state.fingerprint is not None:
-        drift = job.check_drift(cfg, conn, state)
-        doc["drift"] = drift or False
-    doc["up_to_date"] = not (problems or doc["pending"] or doc["drift"])
+        doc["drift"] = facts.drift(conn, cfg.mode.history_schema, state) or False
+    doc["up_to_date"] = up_to_date
     return doc
 
 
 def verify(cfg: Config) -> Report:
+    tree = read_tree(cfg)
+
     def work(conn: Connection) -> Report:
-        doc = _inspect(cfg, conn)
-        if cfg.against_schema:
+        doc = _inspect(cfg, conn, tree)
+        if cfg.args.against_schema:
             doc["problems"].extend(_chain_vs_schema(cfg, conn))
             doc["up_to_date"] = doc["up_to_date"] and not doc["problems"]
         if not doc["up_to_date"]:
@@ -81,34 +96,34 @@ def verify(cfg: Config) -> Report:
                                                       for p in doc["pending"][:20]))
             if doc["drift"]:
                 reasons.append("drift: " + "; ".join(doc["drift"][:10]))
-            raise NotUpToDate("the schema is not up to date: " + "; ".join(reasons),
+            raise PendingWork("the schema is not up to date: " + "; ".join(reasons),
                               "run `initjob run` (or see `initjob status`)", pending=len(doc["pending"]))
-        logs.event("verify.ok", mode=cfg.mode, applied=len(doc["applied"]))
-        return Report(cfg.mode)
+        logs.event("verify.ok", mode=cfg.mode.name, applied=len(doc["applied"]))
+        return Report(cfg.mode.name)
 
-    return job.with_connection(cfg, work)
+    return with_connection(cfg.connection, work)
 
 
 def _chain_vs_schema(cfg: Config, conn: Connection) -> list[str]:
     """Differences between the migration chain's result and sql/schema/, both built in shadows."""
-    from initjob import transition
-    migrations = source.read_migrations(cfg.sql_dir, cfg.history_schema)
-    schema_files = source.read_schema_files(cfg.sql_dir, cfg.history_schema)
-    desired, schemas = sync.desired_state(cfg, conn, schema_files)
-    chain = transition.chain_snapshots(cfg, conn, migrations, schemas)
+    migrations = source.read_migrations(cfg.mode.sql_dir, cfg.mode.history_schema)
+    schema_files = source.read_schema_files(cfg.mode.sql_dir, cfg.mode.history_schema)
+    desired, schemas = sync.desired_state(conn, cfg.connection, cfg.mode.history_schema, schema_files)
+    chain = transition.chain_snapshots(conn, cfg.connection, cfg.mode.history_schema, migrations, schemas)
     final = chain[-1][1] if chain else catalog.Snapshot()
     diff = sync.differences(final, desired)
     return [f"migrations and sql/schema/ disagree: {line}" for line in diff]
 
 
 def status(cfg: Config) -> Report:
-    def work(conn: Connection) -> Report:
-        doc = _inspect(cfg, conn)
-        report = Report(cfg.mode, details={"up_to_date": doc["up_to_date"]})
-        report.output = json.dumps(doc, indent=2, default=str) if cfg.json else _status_table(doc)
-        return report
+    tree = read_tree(cfg)
 
-    return job.with_connection(cfg, work)
+    def work(conn: Connection) -> Report:
+        doc = _inspect(cfg, conn, tree)
+        return Report(cfg.mode.name, details={"up_to_date": doc["up_to_date"]},
+                      output=json.dumps(doc, indent=2, default=str) if cfg.args.json else _status_table(doc))
+
+    return with_connection(cfg.connection, work)
 
 
 def _status_table(doc: dict[str, Any]) -> str:
@@ -133,145 +148,136 @@ def _status_table(doc: dict[str, Any]) -> str:
 
 
 def plan_command(cfg: Config) -> Report:
+    tree = read_tree(cfg)
+
     def work(conn: Connection) -> Report:
-        state = history.read_state(conn, cfg.history_schema)
-        report = Report(cfg.mode)
-        if cfg.use_migrations:
-            files = source.read_migrations(cfg.sql_dir, cfg.history_schema)
-            p = plan.plan_migrations(files, state.applied)
-            if p.problems:
-                raise NotUpToDate("; ".join(p.problems), "see `initjob status`")
-            if cfg.json:
-                report.output = json.dumps([{"version": m.version_text, "name": m.name, "file": m.up.path,
-                                             "transactional": m.transactional, "sql": m.up.text} for m in p.work],
-                                           indent=2)
+        decision = settle(conn, cfg, tree, stop_at=frozenset({Need.BASELINE}))
+        if isinstance(decision, Refuse) and not isinstance(decision.error, DestructiveRefused):
+            raise decision.error
+        if cfg.mode.use_migrations:
+            work = decision.plan.work if isinstance(decision, Migrate) else ()
+            if cfg.args.json:
+                output = json.dumps([{"version": m.version_text, "name": m.name, "file": m.up.path,
+                                      "transactional": m.transactional, "sql": m.up.text} for m in work], indent=2)
             else:
-                report.output = "\n".join(f"-- {m.up.path}{'' if m.transactional else ' (no transaction)'}\n"
-                                          f"{m.up.text.rstrip()}\n" for m in p.work) or "-- nothing to do"
-            return report
-        files_ = source.read_schema_files(cfg.sql_dir, cfg.history_schema)
-        desired, schemas = sync.desired_state(cfg, conn, files_)
-        live = catalog.read_snapshot(conn, sorted(set(schemas) | set(state.schemas)))
-        from initjob.schema.diff import plan_sync
+                output = "\n".join(f"-- {m.up.path}{'' if m.transactional else ' (no transaction)'}\n"
+                                   f"{m.up.text.rstrip()}\n" for m in work) or "-- nothing to do"
+            return Report(cfg.mode.name, output=output)
+        state = history.read_state(conn, cfg.mode.history_schema)
+        comparison = sync.compare(conn, cfg.connection, cfg.mode.history_schema, state, list(tree.schema_files))
+        diff_plan = comparison.plan
+        if cfg.args.json:
+            return Report(cfg.mode.name, output=json.dumps([asdict(s) for s in diff_plan.steps], indent=2))
+        return Report(cfg.mode.name, output=sync.render_plan(diff_plan) or "-- nothing to do")
 
-        diff_plan = plan_sync(live, desired)
-        if cfg.json:
-            report.output = json.dumps([asdict(s) for s in diff_plan.steps], indent=2)
-        else:
-            report.output = sync.render_plan(diff_plan) or "-- nothing to do"
-        return report
-
-    return job.with_connection(cfg, work)
+    return with_connection(cfg.connection, work)
 
 
 # ------------------------------------------------------------------ writes: rollback, baseline
 
 
-def rollback(cfg: Config) -> Report:
-    job.require_migrations(cfg, "rollback")
-    files = source.read_migrations(cfg.sql_dir, cfg.history_schema)
+def _require_migrations(cfg: Config, command: str) -> None:
+    if not cfg.mode.use_migrations:
+        raise ConfigError(f"`initjob {command}` works in migrations mode only", "set USE_MIGRATIONS=true")
 
-    def locked_work(conn: Connection) -> Report:
-        history.ensure(conn, cfg.history_schema)
-        state = history.read_state(conn, cfg.history_schema)
-        targets, problems = plan.rollback_targets(files, state.applied, cfg.steps, cfg.to_version)
+
+def _locked_write(cfg: Config, work: Callable[[Connection, DbState], Report]) -> Report:
+    """A write command: connect, take the lock, make sure the job's tables exist, read the state, work."""
+    def session(conn: Connection) -> Report:
+        with locked(conn, cfg.lock, cfg.connection):
+            history.ensure(conn, cfg.mode.history_schema)
+            return work(conn, history.read_state(conn, cfg.mode.history_schema))
+
+    return with_connection(cfg.connection, session)
+
+
+def rollback(cfg: Config) -> Report:
+    _require_migrations(cfg, "rollback")
+    files = source.read_migrations(cfg.mode.sql_dir, cfg.mode.history_schema)
+
+    def work(conn: Connection, state: DbState) -> Report:
+        targets, problems = plan.rollback_targets(files, state.applied, cfg.args.steps, cfg.args.to_version)
         if problems:
             raise ConfigError("cannot roll back: " + "; ".join(problems), "write the missing .down.sql files")
-        report = Report("migrations")
-        if targets:
-            report.marker = marker.before_change(cfg, conn, state.fingerprint, "migrations",
-                                             [f"rollback {row.label}" for row, _ in targets])
+        taken = marker.before_change(conn, cfg.backup, cfg.apply, cfg.connection.dsn, state.fingerprint,
+                                     "migrations", [f"rollback {row.label}" for row, _ in targets]
+                                     ) if targets else None
+        undone: list[str] = []
         for row, m in targets:
             assert m is not None
             start = time.monotonic()
-            apply.run_down(conn, cfg.history_schema, row, m, cfg.ddl_lock_timeout, cfg.applied_by)
-            report.applied.append(row.label)
+            executor.run_down(conn, cfg.apply, row, m)
+            undone.append(row.label)
             logs.event("migration.rolled_back", version=row.version_text, name=row.name,
                        duration_ms=int((time.monotonic() - start) * 1000))
-        job._record_migrations_state(cfg, conn)
-        return report
+        migrate.record(conn, cfg.apply)
+        return Report("migrations", applied=tuple(undone), marker=taken)
 
-    return job.with_connection(cfg, lambda conn: job.locked(cfg, conn, lambda: locked_work(conn)))
+    return _locked_write(cfg, work)
 
 
 def baseline(cfg: Config) -> Report:
-    job.require_migrations(cfg, "baseline")
-    files = source.read_migrations(cfg.sql_dir, cfg.history_schema)
-    version = int(cfg.version or 0)
+    _require_migrations(cfg, "baseline")
+    files = source.read_migrations(cfg.mode.sql_dir, cfg.mode.history_schema)
+    version = int(cfg.args.version or 0)
     if version not in {m.version for m in files}:
-        raise ConfigError(f"no migration has version {cfg.version}", "pick a version from sql/migrations/")
+        raise ConfigError(f"no migration has version {cfg.args.version}", "pick a version from sql/migrations/")
 
-    def locked_work(conn: Connection) -> Report:
-        history.ensure(conn, cfg.history_schema)
-        state = history.read_state(conn, cfg.history_schema)
+    def work(conn: Connection, state: DbState) -> Report:
         targets = plan.baseline_targets(files, state.applied, version)
-        with apply.guarded(conn, "baseline", ""):
-            conn.execute("BEGIN")
-            for m in targets:
-                conn.execute(history.history_insert(cfg.history_schema, m.version, m.version_text, m.name,
-                                                    "baseline", m.up.checksum, m.transactional, True,
-                                                    cfg.applied_by, timed=False))
-            conn.execute(history.event_insert(cfg.history_schema, "baseline", cfg.applied_by, version,
-                                              {"recorded": [m.label for m in targets]}))
-            conn.execute("COMMIT")
-        job._record_migrations_state(cfg, conn)
-        logs.event("baseline.recorded", version=cfg.version, recorded=len(targets))
-        return Report("migrations", baselined=[m.label for m in targets])
+        done = transition.record_baseline(conn, cfg.apply, version, tuple(targets), action="baseline")
+        return Report("migrations", baselined=tuple(done))
 
-    return job.with_connection(cfg, lambda conn: job.locked(cfg, conn, lambda: locked_work(conn)))
+    return _locked_write(cfg, work)
 
 
 # ------------------------------------------------------------------ files: new, diff
 
 
 def new(cfg: Config) -> Report:
-    root = cfg.migrations_dir
+    root = cfg.mode.sql_dir / "migrations"
     root.mkdir(parents=True, exist_ok=True)
     try:
-        files = source.read_migrations(cfg.sql_dir, cfg.history_schema)
-    except ConfigError as exc:
-        if "holds no migration" not in exc.reason:
-            raise
+        files = source.read_migrations(cfg.mode.sql_dir, cfg.mode.history_schema)
+    except NoMigrations:
         files = []
+    name = cfg.args.name
     version = plan.next_version(files, time.strftime("%Y%m%d%H%M%S", time.gmtime()))
-    up = root / f"{version}_{cfg.name}.up.sql"
-    down = root / f"{version}_{cfg.name}.down.sql"
-    up.write_text(f"-- {cfg.name}: write the change here.\n")
-    down.write_text(f"-- Undo {version}_{cfg.name}.\n")
+    up = root / f"{version}_{name}.up.sql"
+    down = root / f"{version}_{name}.down.sql"
+    up.write_text(f"-- {name}: write the change here.\n")
+    down.write_text(f"-- Undo {version}_{name}.\n")
     logs.event("new.created", up=str(up), down=str(down))
     return Report("migrations", output=f"{up}\n{down}")
 
 
 def diff(cfg: Config) -> Report:
     """Write the next migration from the difference between the chain's result and sql/schema/."""
-    from initjob import transition
-    from initjob.schema.diff import plan_sync
-
-    migrations = source.read_migrations(cfg.sql_dir, cfg.history_schema)
-    schema_files = source.read_schema_files(cfg.sql_dir, cfg.history_schema)
+    migrations = source.read_migrations(cfg.mode.sql_dir, cfg.mode.history_schema)
+    schema_files = source.read_schema_files(cfg.mode.sql_dir, cfg.mode.history_schema)
+    name, root = cfg.args.name, cfg.mode.sql_dir / "migrations"
 
     def work(conn: Connection) -> Report:
-        desired, schemas = sync.desired_state(cfg, conn, schema_files)
-        chain = transition.chain_snapshots(cfg, conn, migrations, schemas)
+        desired, schemas = sync.desired_state(conn, cfg.connection, cfg.mode.history_schema, schema_files)
+        chain = transition.chain_snapshots(conn, cfg.connection, cfg.mode.history_schema, migrations, schemas)
         final = chain[-1][1] if chain else catalog.Snapshot()
         up_plan, down_plan = plan_sync(final, desired), plan_sync(desired, final)
         if not up_plan.steps:
             logs.event("diff.none", reason="the migration chain already ends at sql/schema/")
             return Report("migrations", output="")
         version = plan.next_version(migrations, time.strftime("%Y%m%d%H%M%S", time.gmtime()))
-        up = cfg.migrations_dir / f"{version}_{cfg.name}.up.sql"
-        down = cfg.migrations_dir / f"{version}_{cfg.name}.down.sql"
+        up = root / f"{version}_{name}.up.sql"
+        down = root / f"{version}_{name}.down.sql"
         header = "-- initjob:no-transaction\n" if any(not s.transactional for s in up_plan.steps) else ""
-        up.write_text(header + f"-- Generated by `initjob diff {cfg.name}`: review before committing.\n\n"
+        up.write_text(header + f"-- Generated by `initjob diff {name}`: review before committing.\n\n"
                       + sync.render_plan(up_plan))
-        down.write_text(f"-- Generated by `initjob diff {cfg.name}`: review before committing.\n\n"
+        down.write_text(f"-- Generated by `initjob diff {name}`: review before committing.\n\n"
                         + sync.render_plan(down_plan))
         logs.event("diff.written", up=str(up), down=str(down), steps=len(up_plan.steps))
         return Report("migrations", output=f"{up}\n{down}")
 
-    return job.with_connection(cfg, work)
+    return with_connection(cfg.connection, work)
 
 
 def lint(cfg: Config) -> Report:
-    from initjob import lint as lint_
     return lint_.command(cfg)

@@ -11,7 +11,7 @@ import re
 import socket
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -50,28 +50,70 @@ _BOOLS = {"use_migrations", "ensure_database", "allow_destructive", "force_mode_
 
 
 @dataclass(frozen=True)
-class Config:
-    """Everything a command needs; the DSN stays out of ``repr`` so it never lands in a log."""
+class ConnectionSettings:
+    """How to reach the database; the DSNs stay out of ``repr`` so they never land in a log."""
 
-    command: str = "run"
     dsn: str = field(default="", repr=False)
-    use_migrations: bool = False
-    sql_dir: Path = Path("./sql")
     wait_timeout: float = 60.0
-    lock_timeout: float = 300.0
-    ddl_lock_timeout: float = 5.0
     ensure_database: bool = False
-    backup_dir: Path | None = None
+    shadow_dsn: str | None = field(default=None, repr=False)
+
+    @property
+    def safe_dsn(self) -> str:
+        return redact(self.dsn) if self.dsn else "(libpq environment)"
+
+
+@dataclass(frozen=True)
+class LockSettings:
+    """The migration lock: which one (per history schema) and how long to wait for it."""
+
+    timeout: float = 300.0
+    history_schema: str = "initjob"
+
+
+@dataclass(frozen=True)
+class ApplySettings:
+    """How changes are written: DDL lock timeout, what may be lost, who is recorded."""
+
+    ddl_lock_timeout: float = 5.0
     allow_destructive: bool = False
     history_schema: str = "initjob"
-    log_format: str = "json"
-    log_level: str = "INFO"
-    shadow_dsn: str | None = field(default=None, repr=False)
-    release: str | None = None
-    force_mode_switch: bool = False
-    termination_log: Path = Path("/dev/termination-log")
     applied_by: str = "unknown"
-    # command arguments
+
+
+@dataclass(frozen=True)
+class BackupSettings:
+    """The backup marker: optional pg_dump directory and the release recorded with it."""
+
+    backup_dir: Path | None = None
+    release: str | None = None
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    format: str = "json"
+    level: str = "INFO"
+    termination_log: Path = Path("/dev/termination-log")
+
+
+@dataclass(frozen=True)
+class ModeSettings:
+    """Which mode, where the SQL tree is, and where the job keeps its own tables."""
+
+    use_migrations: bool = False
+    sql_dir: Path = Path("./sql")
+    history_schema: str = "initjob"
+    force_mode_switch: bool = False
+
+    @property
+    def name(self) -> str:
+        return "migrations" if self.use_migrations else "auto-sync"
+
+
+@dataclass(frozen=True)
+class CommandArgs:
+    """The arguments of the command given on the command line."""
+
     json: bool = False
     steps: int | None = None
     to_version: str | None = None
@@ -81,27 +123,22 @@ class Config:
     lint_all: bool = False
     lint_paths: tuple[str, ...] = ()
     fail_on: str = "error"
+
+
+@dataclass(frozen=True)
+class Config:
+    """Small settings values by concern, built once by the CLI; each function takes only what it uses."""
+
+    command: str = "run"
+    connection: ConnectionSettings = ConnectionSettings()
+    lock: LockSettings = LockSettings()
+    apply: ApplySettings = ApplySettings()
+    backup: BackupSettings = BackupSettings()
+    log: LogSettings = LogSettings()
+    mode: ModeSettings = ModeSettings()
+    args: CommandArgs = CommandArgs()
     # DATABASE_URL(_FILE) or a libpq variable naming a server: lint reads the history only then
     database_configured: bool = False
-
-    @property
-    def mode(self) -> str:
-        return "migrations" if self.use_migrations else "auto-sync"
-
-    @property
-    def schema_dir(self) -> Path:
-        return self.sql_dir / "schema"
-
-    @property
-    def migrations_dir(self) -> Path:
-        return self.sql_dir / "migrations"
-
-    @property
-    def safe_dsn(self) -> str:
-        return redact(self.dsn) if self.dsn else "(libpq environment)"
-
-    def with_(self, **changes: Any) -> Config:
-        return replace(self, **changes)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -195,21 +232,34 @@ def load_config(argv: Sequence[str], environ: Mapping[str, str]) -> Config:
     _check_command_args(ns, problems)
     if problems:
         raise ConfigError("invalid configuration: " + "; ".join(problems), "fix the values named above")
+    return _assemble(ns, values, environ)
+
+
+def _assemble(ns: argparse.Namespace, v: Mapping[str, Any], environ: Mapping[str, str]) -> Config:
+    """The checked values, split by concern."""
+    schema = v["history_schema"]
     return Config(
         command=ns.command,
-        applied_by=environ.get("HOSTNAME") or socket.gethostname(),
-        json=bool(getattr(ns, "json", False)),
-        steps=getattr(ns, "steps", None),
-        to_version=getattr(ns, "to_version", None),
-        version=getattr(ns, "version", None),
-        name=getattr(ns, "name", None),
-        against_schema=bool(getattr(ns, "against_schema", False)),
-        lint_all=bool(getattr(ns, "lint_all", False)),
-        lint_paths=tuple(getattr(ns, "paths", None) or ()),
-        fail_on=getattr(ns, "fail_on", None) or "error",
-        database_configured=bool(values["dsn"]) or any(
+        connection=ConnectionSettings(v["dsn"], v["wait_timeout"], v["ensure_database"], v.get("shadow_dsn")),
+        lock=LockSettings(v["lock_timeout"], schema),
+        apply=ApplySettings(v["ddl_lock_timeout"], v["allow_destructive"], schema,
+                            environ.get("HOSTNAME") or socket.gethostname()),
+        backup=BackupSettings(v["backup_dir"], v["release"]),
+        log=LogSettings(v["log_format"], v["log_level"], v["termination_log"]),
+        mode=ModeSettings(v["use_migrations"], v["sql_dir"], schema, v["force_mode_switch"]),
+        args=CommandArgs(
+            json=bool(getattr(ns, "json", False)),
+            steps=getattr(ns, "steps", None),
+            to_version=getattr(ns, "to_version", None),
+            version=getattr(ns, "version", None),
+            name=getattr(ns, "name", None),
+            against_schema=bool(getattr(ns, "against_schema", False)),
+            lint_all=bool(getattr(ns, "lint_all", False)),
+            lint_paths=tuple(getattr(ns, "paths", None) or ()),
+            fail_on=getattr(ns, "fail_on", None) or "error",
+        ),
+        database_configured=bool(v["dsn"]) or any(
             environ.get(k) for k in ("PGHOST", "PGHOSTADDR", "PGDATABASE", "PGSERVICE")),
-        **values,
     )
 
 

@@ -1,7 +1,8 @@
-"""The error hierarchy: one class per exit code of SPEC.md.
+"""The error hierarchy: one class per condition, grouped under the exit-code classes of SPEC.md.
 
 Only ``cli`` turns these into exit codes.  Every error carries a one-line ``reason`` and a
-``hint`` saying what to do next; ``fields`` go into the failure's log event.
+``hint`` saying what to do next; ``fields`` go into the failure's log event.  Callers tell
+conditions apart by class, never by message text.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ TROUBLESHOOTING = "docs/troubleshooting.md"
 
 
 class InitJobError(Exception):
-    """Base of every foreseen failure; subclasses fix the exit code."""
+    """Base of every foreseen failure; the exit-code classes below fix the code."""
 
     exit_code: ClassVar[int] = 1
     kind: ClassVar[str] = "error"
@@ -28,11 +29,35 @@ class InitJobError(Exception):
         return " ".join(text.split())
 
 
+# ------------------------------------------------------------------ exit 2: configuration, usage, SQL tree
+
+
 class ConfigError(InitJobError):
-    """Bad configuration, bad usage, or a malformed SQL tree (exit 2)."""
+    """Bad configuration or usage (exit 2)."""
 
     exit_code = 2
     kind = "config"
+
+
+class SqlTreeInvalid(ConfigError):
+    """The SQL tree is malformed: bad file name, duplicate version, non-UTF-8, psql-only content."""
+
+    kind = "sql_tree_invalid"
+
+
+class NoMigrations(SqlTreeInvalid):
+    """Migrations mode with an empty or missing ``migrations/`` directory."""
+
+    kind = "no_migrations"
+
+
+class ToolMissing(ConfigError):
+    """A program the settings ask for (pg_dump, squawk) is missing or too old."""
+
+    kind = "tool_missing"
+
+
+# ------------------------------------------------------------------ exit 3: the schema is not up to date
 
 
 class NotUpToDate(InitJobError):
@@ -42,6 +67,69 @@ class NotUpToDate(InitJobError):
     kind = "not_up_to_date"
 
 
+class PendingWork(NotUpToDate):
+    """``verify``: there is work that ``run`` would do."""
+
+    kind = "pending"
+
+
+class HistoryMismatch(NotUpToDate):
+    """Files and history disagree: a changed checksum, a missing file, a file older than the applied ones."""
+
+    kind = "history_mismatch"
+
+
+class Drift(NotUpToDate):
+    """The live schema was changed by hand since initjob recorded it."""
+
+    kind = "drift"
+
+
+class DestructiveRefused(NotUpToDate):
+    """The auto-sync plan would lose data and INITJOB_ALLOW_DESTRUCTIVE is not set."""
+
+    kind = "destructive_refused"
+
+
+class ModeSwitchRefused(NotUpToDate):
+    """Auto-sync asked on a database whose history belongs to migrations mode."""
+
+    kind = "mode_switch_refused"
+
+
+class NoBaseline(NotUpToDate):
+    """The transition found no migration prefix equal to the live schema."""
+
+    kind = "no_baseline"
+
+
+class NotConverged(NotUpToDate):
+    """After the plan (or with no plan possible) the live schema still differs from the desired one."""
+
+    kind = "not_converged"
+
+
+class Unmanaged(NotUpToDate):
+    """The schema holds an object kind initjob does not manage: refused by name, never ignored."""
+
+    kind = "unmanaged"
+
+
+class LayoutTooNew(NotUpToDate):
+    """initjob's own tables were written by a newer release."""
+
+    kind = "layout_too_new"
+
+
+class LintFindings(NotUpToDate):
+    """``lint`` found problems at or above ``--fail-on``."""
+
+    kind = "lint_findings"
+
+
+# ------------------------------------------------------------------ exit 4: the database cannot be had
+
+
 class Unreachable(InitJobError):
     """The database could not be reached before the deadline, or refused us (exit 4)."""
 
@@ -49,11 +137,51 @@ class Unreachable(InitJobError):
     kind = "unreachable"
 
 
+class CredentialsRefused(Unreachable):
+    """The server answered and said no: password, role, database or pg_hba."""
+
+    kind = "refused"
+
+
+class ConnectionLost(Unreachable):
+    """The connection died mid-run (server restart, terminated backend); the job reconnects and resumes."""
+
+    kind = "connection_lost"
+
+
+class BackupFailed(Unreachable):
+    """The ``pg_dump`` taken before the change failed; nothing was applied.
+
+    Exit 4, like an unreachable database: nothing changed, and the usual causes (a lock the dump
+    could not get, a full or missing volume, a connection the dump could not open) heal on a retry,
+    which is what exit 4 tells a Job's podFailurePolicy.
+    """
+
+    kind = "backup_failed"
+
+
+# ------------------------------------------------------------------ exit 5: an SQL file failed
+
+
 class SqlFailed(InitJobError):
-    """An SQL file failed and was rolled back (exit 5)."""
+    """An SQL file or plan step failed and its transaction was rolled back (exit 5)."""
 
     exit_code = 5
     kind = "sql_failed"
+
+    @property
+    def sqlstate(self) -> str | None:
+        value = self.fields.get("sqlstate")
+        return str(value) if value else None
+
+
+class DdlLockTimeout(SqlFailed):
+    """A statement gave up waiting for a table lock (55P03) after every retry."""
+
+    kind = "ddl_lock_timeout"
+
+
+# ------------------------------------------------------------------ exit 6: another runner holds the lock
 
 
 class LockTimeout(InitJobError):
@@ -73,9 +201,3 @@ class Interrupted(BaseException):
     @property
     def exit_code(self) -> int:
         return 128 + self.signum
-
-
-class ConnectionLost(Unreachable):
-    """The connection died mid-run (server restart, terminated backend); the job reconnects and resumes."""
-
-    kind = "connection_lost"

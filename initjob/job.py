@@ -1,295 +1,92 @@
-"""The pipeline, top to bottom: config → wait → lock → decide → marker → apply → verify → report.
+"""The pipeline of ``initjob run``, top to bottom as SPEC's steps:
+configure → wait → lock → read state → decide → marker → apply → verify → report.
 
-Each command is a function of a Config returning a Report; failures are InitJobError subclasses
-that only ``cli`` turns into exit codes.  Decisions come from ``plan`` and ``diff`` (pure); this
-module only sequences them and the database edges.
+What to do is decided in ``decide`` (pure) from facts read by ``facts``; this module only sequences
+the steps and the database edges.  There is no recursion: the transition records its baseline and
+the run decides once more.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import psycopg
-from psycopg import sql
 
-from initjob import logs, source
+from initjob import logs
 from initjob.config import Config
+from initjob.db import history, marker
+from initjob.decide import WORK, ApplyFiles, Baseline, Decision, Migrate, RecordState, Refuse, Sync, UpToDate
+from initjob.facts import Tree, read_tree, settle
+from initjob.report import Report
+from initjob.session import locked, with_connection
 
-# apply, lock and marker are imported where they are used: the no-op run of every pod start needs none.
-from initjob.db import history, wait
-from initjob.errors import ConfigError, ConnectionLost, NotUpToDate
-from initjob.plan import MigrationPlan, plan_migrations
-from initjob.schema import token as rowversions
-
-if TYPE_CHECKING:
-    from initjob.db import marker
-    from initjob.schema import catalog
 Connection = psycopg.Connection[Any]
-RECONNECTS = 5
-
-
-@dataclass
-class Report:
-    """What a command did, for the final log line and for stdout."""
-
-    mode: str
-    applied: list[str] = field(default_factory=list)
-    baselined: list[str] = field(default_factory=list)
-    marker: marker.Marker | None = None
-    output: str = ""
-    details: dict[str, Any] = field(default_factory=dict)
-
-
-# ------------------------------------------------------------------ connection and lock
-
-
-def with_connection(cfg: Config, work: Callable[[Connection], Report]) -> Report:
-    """Run ``work`` on a fresh connection; when the connection dies, wait again and start over."""
-    conn = wait.connect(cfg)
-    try:
-        for attempt in range(1, RECONNECTS + 1):
-            try:
-                return work(conn)
-            except ConnectionLost as exc:
-                reason, lost = exc.reason, exc
-            except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-                # Outside apply's guarded blocks (catalog reads, the lock): the same recovery.
-                if not (conn.broken or conn.closed):
-                    raise
-                reason = logs.redact(str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc))
-                lost = ConnectionLost(f"connection lost: {reason}", "the job reconnects and resumes")
-            if attempt == RECONNECTS:
-                raise lost
-            logs.warning("db.reconnect", attempt=attempt, reason=reason)
-            from initjob.db import apply
-            apply.cancel_and_close(conn)
-            conn = wait.connect(cfg)
-        raise AssertionError("unreachable")
-    finally:
-        if not conn.closed:
-            conn.close()
-
-
-def locked(cfg: Config, conn: Connection, work: Callable[[], Report]) -> Report:
-    """Hold the migration lock around ``work``; a lost session releases it by itself."""
-    from initjob.db import lock, pooler
-    key = lock.lock_key(cfg.history_schema)
-    try:
-        pooler.require_session(cfg, conn)  # behind transaction pooling the lock would protect nothing
-        lock.acquire(conn, key, cfg.lock_timeout)
-    except psycopg.OperationalError as exc:
-        raise ConnectionLost(f"connection lost while taking the lock: {exc}") from None
-    try:
-        return work()
-    finally:
-        if not conn.closed and not conn.broken:
-            # If the session is going away its lock goes with it.
-            with contextlib.suppress(psycopg.Error):
-                lock.unlock(conn, key)
-
-
-# ------------------------------------------------------------------ snapshots
-
-
-def managed_schemas(conn: Connection, cfg: Config) -> list[str]:
-    from initjob.schema import catalog
-    return catalog.user_schemas(conn, exclude=[cfg.history_schema])
-
-
-def live_fingerprint(conn: Connection, schemas: list[str]) -> tuple[str, catalog.Snapshot]:
-    from initjob.schema import catalog
-    snap = catalog.read_snapshot(conn, schemas)
-    return catalog.fingerprint(snap), snap
-
-
-def drift_lines(conn: Connection, cfg: Config, live: catalog.Snapshot) -> list[str]:
-    from initjob.schema import catalog
-    recorded = history.read_snapshot_json(conn, cfg.history_schema)
-    if recorded is None:
-        return ["no recorded schema to compare with"]
-    return catalog.describe_differences(live, catalog.snapshot_from_json(recorded)) or ["fingerprint differs"]
-
-
-def record_state(cfg: Config, conn: Connection, mode: str, schemas: list[str],
-                 files: dict[str, str] | None = None, snap: catalog.Snapshot | None = None) -> list[sql.Composed]:
-    """Statements that record the managed state; the snapshot is read inside the caller's transaction."""
-    from initjob.schema import catalog
-    if snap is None:
-        snap = catalog.read_snapshot(conn, schemas)
-    upsert = history.state_upsert(cfg.history_schema, mode, catalog.fingerprint(snap),
-                                  catalog.snapshot_to_json(snap), files, cfg.applied_by, schemas,
-                                  rowversions.catalog_token(conn, schemas))
-    return [upsert]
-
-
-# ------------------------------------------------------------------ migrations mode
-
-
-def decide_migrations(cfg: Config, conn: Connection, files: list[source.Migration]
-                      ) -> tuple[history.DbState, MigrationPlan]:
-    state = history.read_state(conn, cfg.history_schema)
-    plan = plan_migrations(files, state.applied)
-    if plan.problems:
-        raise NotUpToDate(
-            "migration history and files disagree: " + "; ".join(plan.problems),
-            "restore the original files (history is append-only), or see docs/troubleshooting.md#exit-3",
-            problems=list(plan.problems),
-        )
-    return state, plan
-
-
-def check_drift(cfg: Config, conn: Connection, state: history.DbState) -> list[str]:
-    """Hand-made changes since initjob last recorded the schema; empty when none."""
-    if state.fingerprint is None:
-        return []
-    schemas = state_schemas(conn, cfg, state)
-    if unchanged_since_recorded(conn, state, schemas):
-        return []
-    fp, snap = live_fingerprint(conn, schemas)
-    return [] if fp == state.fingerprint else drift_lines(conn, cfg, snap)
-
-
-def unchanged_since_recorded(conn: Connection, state: history.DbState, schemas: list[str]) -> bool:
-    """True when no catalog row of the managed schemas changed since the state was recorded.
-
-    The token (row versions of the catalog rows a snapshot reads) costs one cheap query; only
-    when it moved is the full snapshot read and its fingerprint compared.
-    """
-    return bool(state.catalog_token) and rowversions.catalog_token(conn, schemas) == state.catalog_token
-
-
-def state_schemas(conn: Connection, cfg: Config, state: history.DbState) -> list[str]:
-    return list(state.schemas) if state.schemas else managed_schemas(conn, cfg)
-
-
-def run_migrations(cfg: Config, conn: Connection, files: list[source.Migration] | None = None) -> Report:
-    if files is None:
-        files = source.read_migrations(cfg.sql_dir, cfg.history_schema)
-    report = Report("migrations")
-    state, plan = decide_migrations(cfg, conn, files)
-    if state.mode == "auto-sync" and not state.applied:
-        return locked(cfg, conn, lambda: _transition_locked(cfg, conn, files, report))
-    if plan.is_empty and state.mode == "migrations":
-        _fail_on_drift(cfg, conn, state)
-        logs.event("run.nothing_to_do", mode="migrations", applied=len(state.applied))
-        return report
-    return locked(cfg, conn, lambda: _migrate_locked(cfg, conn, files, report))
-
-
-def _fail_on_drift(cfg: Config, conn: Connection, state: history.DbState) -> None:
-    drift = check_drift(cfg, conn, state)
-    if drift:
-        raise NotUpToDate("the live schema drifted from what initjob recorded: " + "; ".join(drift[:10]),
-                          "undo the hand-made change, or capture it in a migration "
-                          "(see docs/troubleshooting.md#exit-3)", drift=drift)
-
-
-def _migrate_locked(cfg: Config, conn: Connection, files: list[source.Migration], report: Report) -> Report:
-    history.ensure(conn, cfg.history_schema)
-    state, plan = decide_migrations(cfg, conn, files)
-    if state.mode == "auto-sync" and not state.applied:
-        return _transition_locked(cfg, conn, files, report)
-    if plan.is_empty:
-        if state.mode != "migrations":
-            _record_migrations_state(cfg, conn)
-        else:
-            _fail_on_drift(cfg, conn, state)
-        return report
-    if state.mode == "migrations" and plan.resume is None:
-        # A half-done file may have left an invalid index behind: that is its own work, not drift.
-        _fail_on_drift(cfg, conn, state)
-    from initjob.lint import log_findings  # a fresh database has no traffic to hurt: lint only when some ran before
-
-    log_findings(cfg, plan.work if state.applied else (), conn.info.server_version)
-    from initjob.db import marker
-    report.marker = marker.before_change(cfg, conn, state.fingerprint, "migrations", [m.label for m in plan.work])
-    _apply_plan(cfg, conn, plan, report)
-    return report
-
-
-def _apply_plan(cfg: Config, conn: Connection, plan: MigrationPlan, report: Report) -> None:
-    from initjob.db import apply
-    work = plan.work
-    total = len(work)
-    for index, m in enumerate(work, start=1):
-        last = index == total
-        finish = (lambda: record_state(cfg, conn, "migrations", managed_schemas(conn, cfg))
-                  ) if last else None
-        resume_from = plan.resume_from if (plan.resume is m) else 0
-        ms = apply.apply_migration(conn, cfg.history_schema, m, cfg.ddl_lock_timeout, cfg.applied_by,
-                                   finish=finish, resume_from=resume_from)
-        report.applied.append(m.label)
-        logs.event("migration.applied", version=m.version_text, name=m.name, duration_ms=ms,
-                   progress=f"{index}/{total}", transactional=m.transactional)
-
-
-def _record_migrations_state(cfg: Config, conn: Connection) -> None:
-    from initjob.db import apply
-    with apply.guarded(conn, "state", ""):
-        conn.execute("BEGIN")
-        for stmt in record_state(cfg, conn, "migrations", managed_schemas(conn, cfg)):
-            conn.execute(stmt)
-        conn.execute("COMMIT")
-
-
-def _transition_locked(cfg: Config, conn: Connection, files: list[source.Migration], report: Report) -> Report:
-    """Auto-sync → migrations: baseline at the newest migration prefix equal to the live schema."""
-    from initjob import transition
-    from initjob.db import apply
-    history.ensure(conn, cfg.history_schema)
-    state = history.read_state(conn, cfg.history_schema)
-    if state.applied or state.mode != "auto-sync":
-        return _migrate_locked(cfg, conn, files, report)
-    version = transition.find_baseline(cfg, conn, files, state_schemas(conn, cfg, state))
-    baselined = [m for m in files if m.version <= version]
-    with apply.guarded(conn, "baseline", ""):
-        conn.execute("BEGIN")
-        for m in baselined:
-            conn.execute(history.history_insert(cfg.history_schema, m.version, m.version_text, m.name, "baseline",
-                                                m.up.checksum, m.transactional, True, cfg.applied_by, timed=False))
-        conn.execute(history.event_insert(cfg.history_schema, "transition", cfg.applied_by, version,
-                                          {"from": "auto-sync", "baselined": [m.label for m in baselined]}))
-        for stmt in record_state(cfg, conn, "migrations", managed_schemas(conn, cfg)):
-            conn.execute(stmt)
-        conn.execute("COMMIT")
-    report.baselined = [m.label for m in baselined]
-    logs.event("transition.baselined", version=str(version), baselined=len(baselined))
-    return _migrate_locked(cfg, conn, files, report)
-
-
-# ------------------------------------------------------------------ auto-sync mode
-
-
-def run_autosync(cfg: Config, conn: Connection, files: list[source.SqlFile] | None = None) -> Report:
-    if files is None:
-        files = source.read_schema_files(cfg.sql_dir, cfg.history_schema)
-    report = Report("auto-sync")
-    state = history.read_state(conn, cfg.history_schema)
-    # The cheap check of every pod start: files unchanged since the last sync, catalog unchanged.
-    if (state.mode == "auto-sync" and state.fingerprint is not None
-            and state.schema_files == source.checksums(files) and not check_drift(cfg, conn, state)):
-        logs.event("run.nothing_to_do", mode="auto-sync")
-        return report
-    from initjob import sync
-    sync.refuse_mode_switch(cfg, state)
-    return locked(cfg, conn, lambda: sync.sync_locked(cfg, conn, files, report))
-
-
-# ------------------------------------------------------------------ commands
 
 
 def run(cfg: Config) -> Report:
-    # Read and validate the SQL tree before any connection: a bad tree is exit 2 with nothing touched.
-    if cfg.use_migrations:
-        files = source.read_migrations(cfg.sql_dir, cfg.history_schema)
-        return with_connection(cfg, lambda conn: run_migrations(cfg, conn, files))
-    schema_files = source.read_schema_files(cfg.sql_dir, cfg.history_schema)
-    return with_connection(cfg, lambda conn: run_autosync(cfg, conn, schema_files))
+    tree = read_tree(cfg)  # 1. configure: a bad tree is exit 2 before any connection
+    return with_connection(cfg.connection, lambda conn: _run(conn, cfg, tree))  # 2. wait (and reconnect)
 
 
-def require_migrations(cfg: Config, command: str) -> None:
-    if not cfg.use_migrations:
-        raise ConfigError(f"`initjob {command}` works in migrations mode only", "set USE_MIGRATIONS=true")
+def _run(conn: Connection, cfg: Config, tree: Tree) -> Report:
+    decision = settle(conn, cfg, tree)  # 5. decide unlocked first: the no-op of every pod start takes no lock
+    if not isinstance(decision, WORK):
+        return _conclude(decision, cfg)
+    with locked(conn, cfg.lock, cfg.connection):  # 4. lock, then read the state again
+        history.ensure(conn, cfg.mode.history_schema)
+        decision = settle(conn, cfg, tree)
+        baselined: list[str] = []
+        while isinstance(decision, Baseline):  # the transition: record the baseline, then decide again
+            from initjob import transition  # the shadow replay: kept off the no-op path for speed
+
+            baselined += transition.record_baseline(conn, cfg.apply, decision.version, decision.migrations)
+            decision = settle(conn, cfg, tree)
+        if not isinstance(decision, WORK):
+            return _conclude(decision, cfg, baselined)
+        taken = marker.before_change(conn, cfg.backup, cfg.apply, cfg.connection.dsn,  # 6. backup marker
+                                     history.read_state(conn, cfg.mode.history_schema).fingerprint,
+                                     cfg.mode.name, _planned(decision))
+        applied = _apply(conn, cfg, tree, decision)  # 7. apply; 8. verify (auto-sync compares the result)
+    return Report(cfg.mode.name, tuple(applied), tuple(baselined), taken)  # 9. report (cli logs it)
+
+
+def _conclude(decision: Decision, cfg: Config, baselined: list[str] | None = None) -> Report:
+    """Nothing to apply: up to date (exit 0), or the refusal the decision carries (exit 3)."""
+    if isinstance(decision, Refuse):
+        raise decision.error
+    assert isinstance(decision, UpToDate), f"unexpected decision {decision!r}"
+    logs.event("run.nothing_to_do", mode=decision.mode)
+    return Report(cfg.mode.name, baselined=tuple(baselined or ()))
+
+
+def _planned(decision: Decision) -> list[str]:
+    if isinstance(decision, Migrate):
+        return [m.label for m in decision.plan.work]
+    if isinstance(decision, Sync):
+        return [f"{s.kind}: {s.object}" for s in decision.comparison.plan.steps]
+    return []
+
+
+def _apply(conn: Connection, cfg: Config, tree: Tree, decision: Decision) -> list[str]:
+    # Each mode's edges are imported only when there is work: the no-op path needs neither.
+    if isinstance(decision, Migrate):
+        from initjob import migrate
+
+        return migrate.apply(conn, cfg, decision.plan)
+    if isinstance(decision, RecordState):
+        from initjob import migrate, sync
+
+        if decision.comparison is None:
+            migrate.record(conn, cfg.apply)
+            return []
+        return sync.apply_plan(conn, cfg.apply, decision.comparison, list(tree.schema_files))
+    from initjob import sync
+
+    if isinstance(decision, ApplyFiles):
+        return sync.apply_files(conn, cfg.apply, list(tree.schema_files))
+    assert isinstance(decision, Sync), f"unexpected decision {decision!r}"
+    if decision.adopting:
+        logs.event("sync.adopting", hint="the database already holds objects: initjob compares instead of "
+                   "applying the files as written")
+    return sync.apply_plan(conn, cfg.apply, decision.comparison, list(tree.schema_files))
+

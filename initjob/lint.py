@@ -20,14 +20,22 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import psycopg
+
 from initjob import logs, sqltext
 from initjob.config import Config
-from initjob.errors import ConfigError, NotUpToDate
+from initjob.db import history
+from initjob.decide import ApplyFiles, Migrate, Need, Sync
+from initjob.errors import ConfigError, LintFindings, ToolMissing
+from initjob.facts import Tree, read_tree, settle
+from initjob.report import Report
+from initjob.session import with_connection
 from initjob.source import NO_TRANSACTION, Migration, normalise
 
 if TYPE_CHECKING:
-    from initjob.job import Connection, Report
     from initjob.schema.diff import Plan
+
+Connection = psycopg.Connection[Any]
 
 ERROR = "error"
 WARNING = "warning"
@@ -252,7 +260,7 @@ def find_squawk() -> str | None:
 def require_squawk() -> str:
     squawk = find_squawk()
     if squawk is None:
-        raise ConfigError("`initjob lint` needs squawk, which is not installed",
+        raise ToolMissing("`initjob lint` needs squawk, which is not installed",
                           "pip install 'initjob[lint]' (or squawk-cli), or put squawk on PATH")
     return squawk
 
@@ -453,74 +461,67 @@ def summary(result: Result, fail_on: str) -> str:
 
 def command(cfg: Config) -> Report:
     """Lint what ``run`` would apply (a database), or every migration (``--all``, no database), or FILEs."""
-    from initjob.job import Report, with_connection
-
     squawk = require_squawk()
-    if cfg.lint_paths:
-        result = lint_targets(file_targets(cfg.lint_paths), squawk)
-    elif cfg.lint_all or (cfg.use_migrations and not cfg.database_configured):
+    if cfg.args.lint_paths:
+        result = lint_targets(file_targets(cfg.args.lint_paths), squawk)
+    elif cfg.args.lint_all or (cfg.mode.use_migrations and not cfg.database_configured):
         result = _lint_every_migration(cfg, squawk)
     elif not cfg.database_configured:
         raise ConfigError("auto-sync lint needs a database: it checks the plan built from sql/schema/",
                           "set DATABASE_URL, or run `initjob lint --all` to lint sql/migrations/")
     else:
-        result = with_connection(cfg, lambda conn: _lint_database(cfg, conn, squawk)).details["lint"]
-    return _answer(cfg, result, Report(cfg.mode))
+        tree = read_tree(cfg)
+        result = with_connection(cfg.connection, lambda conn: _lint_database(cfg, conn, tree, squawk))
+    return _answer(cfg, result)
 
 
 def _lint_every_migration(cfg: Config, squawk: str) -> Result:
-    from initjob import source
-    logs.event("lint.every_file", reason="--all" if cfg.lint_all else "no database configured",
-               sql_dir=str(cfg.migrations_dir))
-    return lint_targets(migration_targets(cfg.sql_dir, source.read_migrations(cfg.sql_dir, cfg.history_schema)),
-                        squawk)
+    logs.event("lint.every_file", reason="--all" if cfg.args.lint_all else "no database configured",
+               sql_dir=str(cfg.mode.sql_dir / "migrations"))
+    migrations = read_tree(cfg).migrations
+    return lint_targets(migration_targets(cfg.mode.sql_dir, migrations), squawk)
 
 
-def _lint_database(cfg: Config, conn: Connection, squawk: str) -> Report:
-    """Pending migrations (from the history), or the auto-sync plan (built in a shadow database)."""
-    from initjob import source, sync
-    from initjob.db import history
-    from initjob.job import Report
-    from initjob.plan import plan_migrations
-    from initjob.schema import catalog
-    from initjob.schema.diff import plan_sync
-
+def _lint_database(cfg: Config, conn: Connection, tree: Tree, squawk: str) -> Result:
+    """What ``run`` would apply, as the decider says: pending migrations, or the auto-sync plan."""
     version = pg_version(conn.info.server_version)
-    state = history.read_state(conn, cfg.history_schema)
-    if cfg.use_migrations:
-        files = source.read_migrations(cfg.sql_dir, cfg.history_schema)
-        work = plan_migrations(files, state.applied).work
-        result = lint_targets(migration_targets(cfg.sql_dir, work), squawk, version)
-    else:
-        schema_files = source.read_schema_files(cfg.sql_dir, cfg.history_schema)
-        desired, schemas = sync.desired_state(cfg, conn, schema_files)
-        live = catalog.read_snapshot(conn, sorted(set(schemas) | set(state.schemas)))
-        plan = plan_sync(live, desired)
+    decision = settle(conn, cfg, tree, stop_at=frozenset({Need.BASELINE}))
+    if isinstance(decision, Migrate):
+        return lint_targets(migration_targets(cfg.mode.sql_dir, decision.plan.work), squawk, version)
+    if isinstance(decision, ApplyFiles | Sync):
+        from initjob import sync  # the shadow database and the diff: only for auto-sync lint
+
+        comparison = decision.comparison if isinstance(decision, Sync) else sync.compare(
+            conn, cfg.connection, cfg.mode.history_schema, history.read_state(conn, cfg.mode.history_schema),
+            list(tree.schema_files))
+        plan = comparison.plan
         targets, own = plan_targets(plan)
         result = lint_targets(targets, squawk, version, own)
         result.linted = [f"plan ({len(plan.steps)} step(s))"] if plan.steps else []
-    return Report(cfg.mode, details={"lint": result})
+        return result
+    return Result()
 
 
-def _answer(cfg: Config, result: Result, report: Report) -> Report:
+def _answer(cfg: Config, result: Result) -> Report:
     """Findings on stdout; exit 3 when any is at or above --fail-on (stdout is written first)."""
-    report.output = (json.dumps(result.to_json(cfg.fail_on), indent=2) if cfg.json
-                     else render_text(result, cfg.fail_on, colour=sys.stdout.isatty()))
+    fail_on = cfg.args.fail_on
+    report = Report(cfg.mode.name, output=json.dumps(result.to_json(fail_on), indent=2) if cfg.args.json
+                    else render_text(result, fail_on, colour=sys.stdout.isatty()))
     logs.event("lint.done", files=len(result.linted), errors=result.count(ERROR), warnings=result.count(WARNING),
-               ignored=len(result.ignored), fail_on=cfg.fail_on)
-    failing = result.failing(cfg.fail_on)
+               ignored=len(result.ignored), fail_on=fail_on)
+    failing = result.failing(fail_on)
     if failing:
         # cli prints a report's output only on success; a gate's findings must show on failure too.
         sys.stdout.write(report.output.rstrip("\n") + "\n")
         sys.stdout.flush()
         first = "; ".join(f"{f.file}:{f.line} {f.rule}" for f in failing[:5])
-        raise NotUpToDate(f"lint: {len(failing)} finding(s) at or above {cfg.fail_on}: {first}",
+        raise LintFindings(f"lint: {len(failing)} finding(s) at or above {fail_on}: {first}",
                           "apply the fix shown for each, or, once reviewed, add "
                           f"`{IGNORE} RULE: why` to the file before it is applied", findings=len(failing))
     return report
 
 
-def log_findings(cfg: Config, work: Sequence[Migration], server_version: int | None = None) -> None:
+def log_findings(sql_dir: Path, work: Sequence[Migration], server_version: int | None = None) -> None:
     """``run``: each finding of what is about to be applied, as a warning; never stops the run."""
     if not work:
         return
@@ -529,7 +530,7 @@ def log_findings(cfg: Config, work: Sequence[Migration], server_version: int | N
         logs.debug("lint.skipped", reason="squawk is not installed (pip install 'initjob[lint]')")
         return
     try:
-        result = lint_targets(migration_targets(cfg.sql_dir, work), squawk, pg_version(server_version))
+        result = lint_targets(migration_targets(sql_dir, work), squawk, pg_version(server_version))
     except ConfigError as exc:
         logs.warning("lint.skipped", reason=exc.reason)
         return

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from initjob.db.history import Applied
 from initjob.source import Migration
+from initjob.state import Applied
 
 
 @dataclass(frozen=True)
@@ -16,6 +16,7 @@ class MigrationPlan:
     resume: Migration | None = None
     resume_from: int = 0
     problems: tuple[str, ...] = ()
+    has_history: bool = False
 
     @property
     def work(self) -> tuple[Migration, ...]:
@@ -49,7 +50,7 @@ def plan_migrations(files: list[Migration], applied: tuple[Applied, ...]) -> Mig
     for m in pending:
         if newest is not None and m.version < newest:
             problems.append(f"migration {m.label} is older than the applied {newest} and was never run")
-    return MigrationPlan(pending, resume, resume_from, tuple(problems))
+    return MigrationPlan(pending, resume, resume_from, tuple(problems), bool(applied))
 
 
 def rollback_targets(

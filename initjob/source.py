@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from initjob import sqltext
-from initjob.errors import ConfigError
+from initjob.errors import ConfigError, NoMigrations, SqlTreeInvalid
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
 NO_TRANSACTION = "-- initjob:no-transaction"
@@ -182,14 +182,15 @@ def read_migrations(sql_dir: Path, history_schema: str) -> list[Migration]:
             _check_text(down, not down.text.lstrip().startswith(NO_TRANSACTION), history_schema, problems)
         migrations.append(Migration(version, vtext, name, up, down, transactional))
     if not migrations and not problems:
-        problems.append(f"{root} holds no migration (<version>_<name>.up.sql)")
+        raise NoMigrations(f"the SQL tree has 1 problem(s): {root} holds no migration (<version>_<name>.up.sql)",
+                           "fix the migrations files named above")
     _raise(problems, "migrations")
     return migrations
 
 
 def _raise(problems: list[str], what: str) -> None:
     if problems:
-        raise ConfigError(
+        raise SqlTreeInvalid(
             f"the SQL tree has {len(problems)} problem(s): " + "; ".join(problems),
             f"fix the {what} files named above",
             problems=problems,

@@ -1,28 +1,28 @@
-"""Auto-sync: make the live schema equal to ``sql/schema/``.
+"""Auto-sync's database edges: build the desired state, compare it with the live schema, apply.
 
 A fresh database gets the files as written, in one transaction.  Otherwise the desired state is
 read from a shadow database (or, for hand-made drift with unchanged files, from the snapshot
-recorded at the last sync), diffed against the live catalog, and applied step by step.
+recorded at the last sync), compared with the live catalog, and the plan applied step by step;
+the result is compared again on the full model before anything is recorded.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import psycopg
 from psycopg import sql
 
 from initjob import logs
-from initjob.config import Config
-from initjob.db import apply, history, marker, shadow
-from initjob.errors import NotUpToDate
-from initjob.job import record_state
+from initjob.config import ApplySettings, ConnectionSettings
+from initjob.db import executor, history, shadow
+from initjob.db import record as recorded
+from initjob.decide import Comparison
+from initjob.errors import NotConverged
 from initjob.schema import catalog
+from initjob.schema.diff import Plan, plan_sync
 from initjob.source import SqlFile, checksums
-
-if TYPE_CHECKING:
-    from initjob.job import Report
-    from initjob.schema.diff import Plan
+from initjob.state import DbState
 
 Connection = psycopg.Connection[Any]
 
@@ -42,22 +42,44 @@ def has_objects(snap: catalog.Snapshot) -> bool:
                 snap.sequences, snap.extensions))
 
 
-def refuse_mode_switch(cfg: Config, state: history.DbState) -> None:
-    if state.mode == "migrations" and state.applied and not cfg.force_mode_switch:
-        raise NotUpToDate(
-            f"this database is managed by migrations ({len(state.applied)} applied); auto-sync would bypass "
-            "the history",
-            "set USE_MIGRATIONS=true, or INITJOB_FORCE_MODE_SWITCH=true to hand it back to auto-sync",
-        )
+def managed_schemas(conn: Connection, history_schema: str) -> list[str]:
+    return catalog.user_schemas(conn, exclude=[history_schema])
 
 
-def desired_state(cfg: Config, live: Connection, files: list[SqlFile]) -> tuple[catalog.Snapshot, list[str]]:
+def nonempty_schemas(conn: Connection, history_schema: str) -> list[str]:
+    schemas = managed_schemas(conn, history_schema)
+    return [s for s in schemas if s != "public" or has_objects(catalog.read_snapshot(conn, ["public"]))]
+
+
+# Anything of the database's own: a schema other than public, or a relation, routine, type,
+# collation or extension (plpgsql aside) outside the system schemas and initjob's own.
+_LIVE_OBJECTS = """
+WITH ns AS (SELECT oid, nspname FROM pg_namespace
+            WHERE nspname NOT LIKE 'pg\\_%%' AND nspname <> 'information_schema' AND nspname <> %(own)s)
+SELECT EXISTS (SELECT 1 FROM ns WHERE nspname <> 'public')
+    OR EXISTS (SELECT 1 FROM pg_class WHERE relnamespace IN (SELECT oid FROM ns))
+    OR EXISTS (SELECT 1 FROM pg_proc WHERE pronamespace IN (SELECT oid FROM ns))
+    OR EXISTS (SELECT 1 FROM pg_type WHERE typnamespace IN (SELECT oid FROM ns) AND typrelid = 0
+               AND typcategory <> 'A')
+    OR EXISTS (SELECT 1 FROM pg_collation WHERE collnamespace IN (SELECT oid FROM ns))
+    OR EXISTS (SELECT 1 FROM pg_extension WHERE extname <> 'plpgsql')
+"""
+
+
+def live_is_empty(conn: Connection, history_schema: str) -> bool:
+    """True when the database holds nothing of its own: the files may be applied as written."""
+    row = conn.execute(_LIVE_OBJECTS, {"own": history_schema}).fetchone()
+    return not (row and row[0])
+
+
+def desired_state(conn: Connection, settings: ConnectionSettings, history_schema: str, files: list[SqlFile]
+                  ) -> tuple[catalog.Snapshot, list[str]]:
     """Build ``sql/schema/`` in a shadow database and read what it made."""
-    with shadow.shadow(cfg, live) as sh:
+    with shadow.shadow(settings, conn) as sh:
         for index, f in enumerate(files):
-            with apply.guarded(sh, f.path, f.text, replay=[earlier.text for earlier in files[:index]]):
+            with executor.guarded(sh, f.path, f.text, replay=[earlier.text for earlier in files[:index]]):
                 sh.execute(f.text.encode())
-        schemas = catalog.user_schemas(sh, exclude=[cfg.history_schema])
+        schemas = managed_schemas(sh, history_schema)
         snap = catalog.read_snapshot(sh, schemas)
         if "public" in schemas and not has_objects(catalog.read_snapshot(sh, ["public"])):
             schemas.remove("public")
@@ -65,103 +87,58 @@ def desired_state(cfg: Config, live: Connection, files: list[SqlFile]) -> tuple[
     return snap, schemas
 
 
-def nonempty_schemas(conn: Connection, cfg: Config) -> list[str]:
-    schemas = catalog.user_schemas(conn, exclude=[cfg.history_schema])
-    return [s for s in schemas if s != "public" or has_objects(catalog.read_snapshot(conn, ["public"]))]
-
-
-def sync_locked(cfg: Config, conn: Connection, files: list[SqlFile], report: Report) -> Report:
-    history.ensure(conn, cfg.history_schema)
-    state = history.read_state(conn, cfg.history_schema)
-    refuse_mode_switch(cfg, state)
-    sums = checksums(files)
-    if state.mode == "auto-sync" and state.schema_files == sums:
-        snap = catalog.read_snapshot(conn, list(state.schemas))
-        if catalog.fingerprint(snap) == state.fingerprint:
-            return report  # another runner synced it while we waited for the lock
-        recorded = history.read_snapshot_json(conn, cfg.history_schema)
-        desired, schemas = catalog.snapshot_from_json(recorded or "{}"), list(state.schemas)
-        logs.warning("sync.drift", hint="the live schema was changed by hand; putting it back")
+def compare(conn: Connection, settings: ConnectionSettings, history_schema: str, state: DbState,
+            files: list[SqlFile]) -> Comparison:
+    """The live schema against the desired state (built from the files, or the recorded one when they
+    are unchanged), and the plan between them."""
+    from_record = state.mode == "auto-sync" and state.schema_files == checksums(files)
+    recorded = history.read_snapshot_json(conn, history_schema) if from_record else None
+    if recorded is not None:
+        desired, schemas = catalog.snapshot_from_json(recorded), list(state.schemas)
     else:
-        existing = catalog.user_schemas(conn, exclude=[cfg.history_schema])
-        if state.mode is None and not has_objects(catalog.read_snapshot(conn, existing)):
-            return _fresh(cfg, conn, files, state, report)
-        desired, schemas = desired_state(cfg, live=conn, files=files)
+        desired, schemas = desired_state(conn, settings, history_schema, files)
     live_schemas = sorted(set(schemas) | set(state.schemas))
     live = catalog.read_snapshot(conn, live_schemas)
-    from initjob.schema.diff import plan_sync
-
-    plan = plan_sync(live, desired)
-    if not plan.steps:
-        _record(cfg, conn, sums, live, schemas)
-        return report
-    if plan.destructive and not cfg.allow_destructive:
-        raise NotUpToDate(
-            f"the sync would lose data ({len(plan.destructive)} destructive step(s)): "
-            + "; ".join(s.object + ": " + s.reason for s in plan.destructive[:10]),
-            "review `initjob plan`; set INITJOB_ALLOW_DESTRUCTIVE=true to apply it anyway",
-            plan=render_plan(plan),
-        )
-    report.marker = marker.before_change(cfg, conn, state.fingerprint, "auto-sync",
-                                         [f"{s.kind}: {s.object}" for s in plan.steps])
-    _apply_steps(cfg, conn, plan, report)
-    after = catalog.read_snapshot(conn, live_schemas)
-    if not same_schema(after, desired):
-        left = differences(after, desired)
-        raise NotUpToDate("after the sync the schema still differs: " + "; ".join(left[:10]),
-                          "report this plan as a bug; `initjob plan` shows what is left", drift=left)
-    # Drift is judged against what the database really holds, column order included.
-    _record(cfg, conn, sums, after, schemas)
-    return report
+    return Comparison(plan_sync(live, desired), tuple(differences(live, desired)), recorded is not None,
+                      desired=desired, schemas=tuple(schemas), live_schemas=tuple(live_schemas))
 
 
-def _record(cfg: Config, conn: Connection, sums: dict[str, str], snap: catalog.Snapshot,
-            schemas: list[str]) -> None:
-    with apply.guarded(conn, "state", ""):
-        for stmt in record_state(cfg, conn, "auto-sync", schemas, sums, snap):
-            conn.execute(stmt)
-
-
-def _fresh(cfg: Config, conn: Connection, files: list[SqlFile], state: history.DbState,
-           report: Report) -> Report:
+def apply_files(conn: Connection, settings: ApplySettings, files: list[SqlFile]) -> list[str]:
     """A database with nothing in it gets the files as written, and the state, in one transaction."""
-    report.marker = marker.before_change(cfg, conn, state.fingerprint, "auto-sync", [f.path for f in files])
-
     def finish() -> list[sql.Composed]:
-        schemas = nonempty_schemas(conn, cfg)
-        return record_state(cfg, conn, "auto-sync", schemas, checksums(files))
+        schemas = nonempty_schemas(conn, settings.history_schema)
+        return recorded.state_statements(conn, settings, "auto-sync", schemas, checksums(files))
 
-    apply.with_lock_retries("schema", lambda: apply.run_files_in_transaction(conn, files, cfg.ddl_lock_timeout,
-                                                                            finish))
-    report.applied = [f.path for f in files]
+    executor.with_lock_retries("schema", lambda: executor.run_files_in_transaction(
+        conn, files, settings.ddl_lock_timeout, finish))
     logs.event("sync.applied", files=len(files), fresh=True)
-    return report
+    return [f.path for f in files]
 
 
-def _apply_steps(cfg: Config, conn: Connection, plan: Plan, report: Report) -> None:
-    """The plan in its own order: each run of transactional steps in one transaction, the others alone.
+def apply_plan(conn: Connection, settings: ApplySettings, comparison: Comparison, files: list[SqlFile]) -> list[str]:
+    """The plan in its own order, then the result compared on the full model before it is recorded.
 
     The state is recorded only after the result is verified; a run that dies half-way leaves the
-    old file checksums, so the next run diffs again from what the database then holds.
+    old file checksums, so the next run compares again from what the database then holds.
     """
-    lock_timeout = f"SET LOCAL lock_timeout = {max(int(cfg.ddl_lock_timeout * 1000), 1)}".encode()
-    for batch in plan.batches():
-        def run_batch(batch: tuple[Any, ...] = batch) -> None:
-            transactional = batch[0].transactional
-            if transactional:
-                with apply.guarded(conn, "plan", ""):
-                    conn.execute("BEGIN")
-                    conn.execute(lock_timeout)
-            for step in batch:
-                with apply.guarded(conn, f"plan step {step.object}", step.sql):
-                    conn.execute(step.sql.encode())
-            if transactional:
-                with apply.guarded(conn, "plan", ""):
-                    conn.execute("COMMIT")
+    plan, desired = comparison.plan, comparison.desired
+    assert desired is not None, "a comparison made by compare() carries its desired state"
+    batches = [[(s.object, s.sql, s.transactional) for s in batch] for batch in plan.batches()]
+    applied = executor.run_batches(conn, batches, settings.ddl_lock_timeout)
+    logs.event("sync.applied", steps=len(plan.steps), transactions=len(batches))
+    after = catalog.read_snapshot(conn, list(comparison.live_schemas))
+    if not same_schema(after, desired):
+        left = differences(after, desired)
+        raise NotConverged("after the sync the schema still differs: " + "; ".join(left[:10]),
+                           "report this plan as a bug; `initjob plan` shows what is left", drift=left)
+    # Drift is judged against what the database really holds, column order included.
+    record(conn, settings, checksums(files), list(comparison.schemas), after)
+    return applied
 
-        apply.with_lock_retries("plan", run_batch)
-    report.applied = [f"{s.kind}: {s.object}" for s in plan.steps]
-    logs.event("sync.applied", steps=len(plan.steps), transactions=len(plan.batches()))
+
+def record(conn: Connection, settings: ApplySettings, sums: dict[str, str], schemas: list[str],
+           snap: catalog.Snapshot | None = None) -> None:
+    executor.transaction(conn, "state", recorded.state_statements(conn, settings, "auto-sync", schemas, sums, snap))
 
 
 def render_plan(plan: Plan) -> str:

@@ -23,17 +23,19 @@ def test_parse_bool(text: str, value: bool | None) -> None:
 def test_defaults() -> None:
     """With nothing set, the documented defaults apply and libpq's environment supplies the server."""
     cfg = load_config([], {})
-    assert cfg.command == "run" and not cfg.use_migrations and cfg.mode == "auto-sync"
-    assert (cfg.wait_timeout, cfg.lock_timeout, cfg.ddl_lock_timeout) == (60, 300, 5)
-    assert cfg.sql_dir == Path("./sql") and cfg.history_schema == "initjob" and cfg.dsn == ""
+    assert cfg.command == "run" and not cfg.mode.use_migrations and cfg.mode.name == "auto-sync"
+    assert (cfg.connection.wait_timeout, cfg.lock.timeout, cfg.apply.ddl_lock_timeout) == (60, 300, 5)
+    assert cfg.mode.sql_dir == Path("./sql") and cfg.mode.history_schema == "initjob" and cfg.connection.dsn == ""
+    # Each concern's value is built once, and all that name the history schema agree.
+    assert cfg.lock.history_schema == cfg.apply.history_schema == cfg.mode.history_schema
 
 
 def test_flag_beats_environment() -> None:
     """A flag wins over its environment variable, for values and for switches."""
     env = {"USE_MIGRATIONS": "false", "INITJOB_LOCK_TIMEOUT": "10", "INITJOB_SQL_DIR": "/env"}
     cfg = load_config(["run", "--use-migrations", "--lock-timeout", "20"], env)
-    assert cfg.use_migrations and cfg.lock_timeout == 20 and cfg.sql_dir == Path("/env")
-    assert not load_config(["run", "--no-use-migrations"], {"USE_MIGRATIONS": "true"}).use_migrations
+    assert cfg.mode.use_migrations and cfg.lock.timeout == 20 and cfg.mode.sql_dir == Path("/env")
+    assert not load_config(["run", "--no-use-migrations"], {"USE_MIGRATIONS": "true"}).mode.use_migrations
 
 
 def test_options_before_the_command_default_to_run() -> None:
@@ -67,7 +69,7 @@ def test_database_url_file(tmp_path: Path) -> None:
     """DATABASE_URL_FILE (a mounted secret) is read and trimmed; a missing file is exit 2."""
     secret = tmp_path / "url"
     secret.write_text("postgresql://u:pw-from-file@127.0.0.1:5432/db\n")
-    assert load_config([], {"DATABASE_URL_FILE": str(secret)}).dsn.endswith("/db")
+    assert load_config([], {"DATABASE_URL_FILE": str(secret)}).connection.dsn.endswith("/db")
     with pytest.raises(ConfigError):
         load_config([], {"DATABASE_URL_FILE": str(tmp_path / "missing")})
 
@@ -92,8 +94,8 @@ def test_redact(text: str, hidden: str) -> None:
 
 def test_command_arguments() -> None:
     """rollback needs --steps or --to; versions are digits; names are safe file names."""
-    assert load_config(["rollback", "--steps", "2"], {}).steps == 2
-    assert load_config(["rollback", "--to", "0003"], {}).to_version == "0003"
+    assert load_config(["rollback", "--steps", "2"], {}).args.steps == 2
+    assert load_config(["rollback", "--to", "0003"], {}).args.to_version == "0003"
     for argv in (["rollback"], ["rollback", "--steps", "0"], ["rollback", "--to", "abc"],
                  ["baseline", "--version", "x1"], ["new", "bad name"], ["frobnicate"], ["run", "--nope"]):
         with pytest.raises(ConfigError):

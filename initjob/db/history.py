@@ -7,15 +7,14 @@ can evolve them: a new step is appended, never an old one edited.  Reads never c
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
 from initjob import logs
-from initjob.errors import NotUpToDate
+from initjob.errors import LayoutTooNew
+from initjob.state import Applied, DbState, MarkerRow
 
 _LAYOUT: tuple[str, ...] = (
     # 1: the first layout.
@@ -71,53 +70,6 @@ _LAYOUT: tuple[str, ...] = (
 LAYOUT_VERSION = len(_LAYOUT)
 
 
-@dataclass(frozen=True)
-class Applied:
-    """One history row."""
-
-    version: int
-    version_text: str
-    name: str
-    kind: str
-    checksum: str
-    transactional: bool
-    success: bool
-    statements_done: int
-    applied_at: datetime
-    applied_by: str
-    execution_ms: int | None
-
-    @property
-    def label(self) -> str:
-        return f"{self.version_text}_{self.name}"
-
-
-@dataclass(frozen=True)
-class MarkerRow:
-    taken_at: datetime
-    lsn: str | None
-    restore_point: str | None
-    dump_path: str | None
-
-
-@dataclass(frozen=True)
-class DbState:
-    """What initjob knows of a database: nothing (``layout == 0``) or its own tables' contents."""
-
-    layout: int = 0
-    mode: str | None = None
-    fingerprint: str | None = None
-    schema_files: dict[str, str] = field(default_factory=dict)
-    schemas: tuple[str, ...] = ()
-    catalog_token: str | None = None
-    applied: tuple[Applied, ...] = ()
-    last_marker: MarkerRow | None = None
-
-    @property
-    def known(self) -> bool:
-        return self.layout > 0
-
-
 def _q(text: str, schema: str) -> sql.Composed:
     return sql.SQL(text).format(s=sql.Identifier(schema))
 
@@ -126,7 +78,7 @@ def ensure(conn: psycopg.Connection[Any], schema: str) -> None:
     """Create or upgrade the tables; call only while holding the migration lock."""
     current = _layout(conn, schema)
     if current > LAYOUT_VERSION:
-        raise NotUpToDate(
+        raise LayoutTooNew(
             f"initjob's tables in schema {schema!r} are at layout {current}, "
             f"newer than this initjob ({LAYOUT_VERSION})",
             "a newer initjob manages this database: run that release's image, not an older one",

@@ -8,7 +8,6 @@ lock dies with its connection: there is never a stale lock to break by hand.
 from __future__ import annotations
 
 import hashlib
-import random
 import time
 from typing import Any
 
@@ -16,6 +15,7 @@ import psycopg
 
 from initjob import logs
 from initjob.errors import LockTimeout
+from initjob.retry import Attempt, Policy
 
 _HOLDER_EVERY_S = 10.0
 
@@ -55,26 +55,43 @@ def holder(conn: psycopg.Connection[Any], key: int) -> dict[str, Any] | None:
             "since": row[3].isoformat() if row[3] else None, "state": row[4], "query": row[5]}
 
 
-def acquire(conn: psycopg.Connection[Any], key: int, timeout: float) -> float:
+class _Busy(Exception):
+    """Another session holds the lock (internal: what the polling policy retries on)."""
+
+
+def _is_busy(exc: BaseException) -> bool:
+    return isinstance(exc, _Busy)
+
+
+# Polling for the lock: short first waits (the holder is usually a runner about to finish), 2 s at most.
+POLL = Policy("lock", on=_is_busy, initial=0.05, maximum=2.0, jitter=0.1)
+
+
+def acquire(conn: psycopg.Connection[Any], key: int, timeout: float, policy: Policy = POLL) -> float:
     """Poll for the lock with backoff and jitter until ``timeout``; return the seconds waited."""
     start = time.monotonic()
-    delay = 0.05
-    next_report = start
-    while not try_lock(conn, key):
+    next_report = [start]
+
+    def attempt() -> None:
+        if not try_lock(conn, key):
+            raise _Busy()
+
+    def tell(a: Attempt) -> None:
         now = time.monotonic()
-        waited = now - start
-        if waited >= timeout:
-            raise LockTimeout(
-                f"another runner held the migration lock for {waited:.1f}s",
-                "it is probably still migrating: let it finish, or raise INITJOB_LOCK_TIMEOUT; "
-                "check `initjob status` for a stuck runner",
-                holder=holder(conn, key),
-            )
-        if now >= next_report:
-            logs.event("lock.waiting", waited_s=round(waited, 2), holder=holder(conn, key))
-            next_report = now + _HOLDER_EVERY_S
-        time.sleep(min(delay * random.uniform(0.5, 1.5), max(timeout - waited, 0.01)))
-        delay = min(delay * 2, 2.0)
+        if now >= next_report[0]:
+            logs.event("lock.waiting", waited_s=round(a.waited, 2), holder=holder(conn, key))
+            next_report[0] = now + _HOLDER_EVERY_S
+
+    try:
+        policy.within(deadline=timeout).call(attempt, before_sleep=tell)
+    except _Busy:
+        waited = time.monotonic() - start
+        raise LockTimeout(
+            f"another runner held the migration lock for {waited:.1f}s",
+            "it is probably still migrating: let it finish, or raise INITJOB_LOCK_TIMEOUT; "
+            "check `initjob status` for a stuck runner",
+            holder=holder(conn, key),
+        ) from None
     end_with_client(conn)
     waited = time.monotonic() - start
     logs.event("lock.acquired", waited_s=round(waited, 3))

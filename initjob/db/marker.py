@@ -7,6 +7,7 @@ missing or too old pg_dump stops the job while the database is still untouched.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -18,11 +19,11 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from initjob import logs
-from initjob.config import Config
-from initjob.errors import ConfigError, NotUpToDate
+from initjob.config import ApplySettings, BackupSettings
+from initjob.errors import BackupFailed, ToolMissing
 
 
 @dataclass(frozen=True)
@@ -37,24 +38,24 @@ def check_pg_dump(server_version: int) -> str:
     """Path of a pg_dump able to dump this server (pg_dump refuses a newer server major)."""
     path = shutil.which("pg_dump")
     if path is None:
-        raise ConfigError("INITJOB_BACKUP_DIR is set but pg_dump is not installed",
+        raise ToolMissing("INITJOB_BACKUP_DIR is set but pg_dump is not installed",
                           "use the image built with WITH_PG_DUMP=true, or unset INITJOB_BACKUP_DIR")
     out = subprocess.run([path, "--version"], capture_output=True, text=True, check=False).stdout
     m = re.search(r"(\d+)(?:\.\d+)?", out)
     major = int(m.group(1)) if m else 0
     server_major = server_version // 10000
     if major < server_major:
-        raise ConfigError(f"pg_dump {major} cannot dump a PostgreSQL {server_major} server",
+        raise ToolMissing(f"pg_dump {major} cannot dump a PostgreSQL {server_major} server",
                           f"install pg_dump {server_major} or newer, or unset INITJOB_BACKUP_DIR")
     return path
 
 
-def before_change(cfg: Config, conn: psycopg.Connection[Any], fingerprint: str | None, mode: str,
-                  planned: list[str]) -> Marker:
+def before_change(conn: psycopg.Connection[Any], backup: BackupSettings, writer: ApplySettings, dsn: str,
+                  fingerprint: str | None, mode: str, planned: list[str]) -> Marker:
     """The marker of SPEC step 6, with the run's settings; pg_dump is checked before anything else."""
-    pg_dump = check_pg_dump(conn.info.server_version) if cfg.backup_dir else None
-    return take(conn, cfg.history_schema, mode=mode, release=cfg.release, by=cfg.applied_by,
-                fingerprint=fingerprint, planned=planned, backup_dir=cfg.backup_dir, pg_dump=pg_dump, dsn=cfg.dsn)
+    pg_dump = check_pg_dump(conn.info.server_version) if backup.backup_dir else None
+    return take(conn, writer.history_schema, mode=mode, release=backup.release, by=writer.applied_by,
+                fingerprint=fingerprint, planned=planned, backup_dir=backup.backup_dir, pg_dump=pg_dump, dsn=dsn)
 
 
 def take(conn: psycopg.Connection[Any], schema: str, *, mode: str, release: str | None, by: str,
@@ -67,8 +68,6 @@ def take(conn: psycopg.Connection[Any], schema: str, *, mode: str, release: str 
     dump_path = None
     if backup_dir is not None and pg_dump is not None:
         dump_path = _dump(pg_dump, dsn, backup_dir, f"initjob-{conn.info.dbname}-{stamp}.dump")
-    import json
-
     row = conn.execute(
         sql.SQL(
             "INSERT INTO {}.markers (taken_by, mode, release, lsn, restore_point, dump_path, fingerprint_before,"
@@ -110,16 +109,15 @@ def _dump(pg_dump: str, dsn: str, backup_dir: Path, filename: str) -> str:
     env = dict(os.environ)
     if "password" in params:
         env["PGPASSWORD"] = params.pop("password")
-    from psycopg.conninfo import make_conninfo
-
     args = [pg_dump, "--format=custom", "--no-password", f"--file={target}"]
     if params:
         args.append(f"--dbname={make_conninfo('', **params)}")
     start = time.monotonic()
     done = subprocess.run(args, capture_output=True, text=True, env=env, check=False)
     if done.returncode != 0:
-        raise NotUpToDate(f"pg_dump failed before any change: {logs.redact(done.stderr.strip())[:300]}",
-                          "fix the dump (space, permissions of INITJOB_BACKUP_DIR) or unset INITJOB_BACKUP_DIR")
+        raise BackupFailed(f"pg_dump failed before any change: {logs.redact(done.stderr.strip())[:300]}",
+                          "nothing was applied; the next run tries again — check space and permissions of "
+                           "INITJOB_BACKUP_DIR and the role's read access, or unset INITJOB_BACKUP_DIR")
     logs.event("marker.dumped", path=str(target), bytes=target.stat().st_size,
                duration_ms=int((time.monotonic() - start) * 1000))
     return str(target)

@@ -22,7 +22,7 @@ from typing import Any
 import psycopg
 
 from initjob import logs
-from initjob.config import Config
+from initjob.config import ConnectionSettings
 from initjob.db import wait
 from initjob.errors import ConfigError
 
@@ -30,11 +30,11 @@ Connection = psycopg.Connection[Any]
 _POOLER_WORDS = ("pooling mode", "pool_mode", "transaction blocks", "pgbouncer", "long transactions not allowed")
 
 
-def require_session(cfg: Config, conn: Connection) -> None:
+def require_session(settings: ConnectionSettings, conn: Connection) -> None:
     """Exit 2 when the session behind ``conn`` is not ours for the whole run (transaction pooling)."""
     if is_direct(conn):
         return
-    pinned = session_is_pinned(cfg, conn)
+    pinned = session_is_pinned(settings, conn)
     logs.event("db.pooler_check", direct=False, session_pinned=pinned)
     if pinned is False:
         raise ConfigError(
@@ -64,11 +64,11 @@ def _same_host(seen: str, ours: str) -> bool:
     return seen == ours or seen.removeprefix("::ffff:") == ours.removeprefix("::ffff:")
 
 
-def session_is_pinned(cfg: Config, conn: Connection) -> bool | None:
+def session_is_pinned(settings: ConnectionSettings, conn: Connection) -> bool | None:
     """False behind transaction or statement pooling, True when our session stays ours, None if unknown."""
     first = _pid(conn)
     try:
-        side = wait.connect_once(cfg.dsn, min(cfg.wait_timeout, 10.0))
+        side = wait.connect_once(settings.dsn, min(settings.wait_timeout, 10.0))
     except psycopg.Error as exc:
         logs.warning("db.pooler_check_skipped", reason=wait.short_reason(exc),
                      hint="could not open a second connection to check for transaction pooling")

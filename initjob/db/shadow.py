@@ -15,23 +15,23 @@ import psycopg
 from psycopg import sql
 
 from initjob import logs
-from initjob.config import Config
-from initjob.db import apply, wait
+from initjob.config import ConnectionSettings
+from initjob.db import executor, wait
 from initjob.errors import ConfigError
 
 Connection = psycopg.Connection[Any]
 
 
 @contextmanager
-def shadow(cfg: Config, live: Connection) -> Iterator[Connection]:
+def shadow(settings: ConnectionSettings, live: Connection) -> Iterator[Connection]:
     """A connection to an empty scratch database, inside a transaction, removed afterwards."""
-    if cfg.shadow_dsn:
-        conn = wait.connect(cfg, dsn=cfg.shadow_dsn, ensure=False)
+    if settings.shadow_dsn:
+        conn = wait.connect(settings, dsn=settings.shadow_dsn, ensure=False)
         try:
             conn.execute("BEGIN")
             yield conn
         finally:
-            apply.cancel_and_close(conn)
+            executor.cancel_and_close(conn)
         return
     name = f"initjob_shadow_{secrets.token_hex(6)}"
     try:
@@ -42,12 +42,12 @@ def shadow(cfg: Config, live: Connection) -> Iterator[Connection]:
                           ) from None
     logs.debug("shadow.created", database=name)
     try:
-        conn = wait.connect_once(cfg.dsn, cfg.wait_timeout, dbname=name)
+        conn = wait.connect_once(settings.dsn, settings.wait_timeout, dbname=name)
         try:
             conn.execute("BEGIN")
             yield conn
         finally:
-            apply.cancel_and_close(conn)
+            executor.cancel_and_close(conn)
     finally:
         _drop(live, name)
 

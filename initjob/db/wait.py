@@ -1,6 +1,6 @@
 """Connect when the database is ready: retry what can heal, fail fast on what cannot.
 
-The retry policy is tenacity's (exponential backoff with jitter, one overall deadline).  The
+The retry policy is ``retry.Policy`` (tenacity: exponential backoff with jitter, one overall deadline).  The
 errors libpq reports while connecting carry no SQLSTATE, so they are classified by message.
 """
 
@@ -8,19 +8,17 @@ from __future__ import annotations
 
 import re
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from initjob import logs
-from initjob.config import Config
+from initjob.config import ConnectionSettings
 from initjob.db import watchdog
-from initjob.errors import ConfigError, Unreachable
-
-if TYPE_CHECKING:
-    from tenacity import RetryCallState
+from initjob.errors import ConfigError, CredentialsRefused, InitJobError, Unreachable
+from initjob.retry import Attempt, Policy
 
 Connection = psycopg.Connection[Any]
 
@@ -80,29 +78,19 @@ def connect_once(dsn: str, timeout: float, **overrides: Any) -> Connection:
     return conn
 
 
-def connect(cfg: Config, dsn: str | None = None, deadline: float | None = None,
-            ensure: bool | None = None) -> Connection:
-    """Connect with retries until ``cfg.wait_timeout``; create the database first when asked to.
+# Connecting: retry what can heal until the deadline (INITJOB_WAIT_TIMEOUT, set per run).
+CONNECT = Policy("connect", on=is_transient, initial=0.1, maximum=4.0, jitter=0.25)
 
-    The first attempt runs before tenacity is even imported (the database is up on almost every pod
-    start); when it fails, tenacity replays its outcome as attempt 1 and goes on from there.
-    """
-    target = cfg.dsn if dsn is None else dsn
-    ensure = cfg.ensure_database if ensure is None else ensure
+
+def connect(settings: ConnectionSettings, dsn: str | None = None, deadline: float | None = None,
+            ensure: bool | None = None, policy: Policy = CONNECT) -> Connection:
+    """Connect with retries until ``settings.wait_timeout``; create the database first when asked to."""
+    target = settings.dsn if dsn is None else dsn
+    ensure = settings.ensure_database if ensure is None else ensure
     start = time.monotonic()
-    deadline = start + cfg.wait_timeout if deadline is None else deadline
-
-    def log_attempt(state: RetryCallState) -> None:
-        exc = state.outcome.exception() if state.outcome else None
-        delay = state.next_action.sleep if state.next_action else 0.0
-        logs.event("db.wait", attempt=state.attempt_number, reason=short_reason(exc) if exc else "",
-                   next_delay_s=round(delay, 2), waited_s=round(time.monotonic() - start, 2))
-
-    first_failure: list[BaseException] = []
+    deadline = start + settings.wait_timeout if deadline is None else deadline
 
     def attempt() -> Connection:
-        if first_failure:
-            raise first_failure.pop()
         remaining = max(deadline - time.monotonic(), 0.0)
         try:
             return connect_once(target, remaining)
@@ -113,47 +101,33 @@ def connect(cfg: Config, dsn: str | None = None, deadline: float | None = None,
                 return connect_once(target, remaining)
             raise
 
-    def retrying() -> Connection:
-        from tenacity import Retrying, retry_if_exception, wait_exponential, wait_random
-
-        def past_deadline(state: RetryCallState) -> bool:
-            # The deadline counts from this call, not from tenacity's start: the first attempt,
-            # made before tenacity, may itself have used most of it (a silent host, a hung proxy).
-            return time.monotonic() + state.upcoming_sleep >= deadline
-
-        return Retrying(
-            retry=retry_if_exception(is_transient),
-            wait=wait_exponential(multiplier=0.1, max=4.0) + wait_random(0, 0.25),
-            stop=past_deadline,
-            before_sleep=log_attempt,
-            reraise=True,
-        )(attempt)
+    def tell(a: Attempt) -> None:
+        logs.event("db.wait", attempt=a.number, reason=short_reason(a.error) if a.error else "",
+                   next_delay_s=a.next_delay, waited_s=a.waited)
 
     try:
-        try:
-            conn = attempt()
-        except psycopg.OperationalError as exc:
-            first_failure.append(exc)
-            conn = retrying()
+        conn = policy.within(deadline=max(deadline - start, 0.0)).call(attempt, before_sleep=tell)
     except psycopg.OperationalError as exc:
-        waited = round(time.monotonic() - start, 2)
-        if _BAD_OPTION.search(str(exc)):  # libpq checks option values only when connecting: still exit 2
-            raise ConfigError(f"bad connection settings: {short_reason(exc)}", "fix DATABASE_URL") from None
-        if is_transient(exc):
-            raise Unreachable(
-                f"database not reachable after {waited}s: {short_reason(exc)}",
-                "check the host, port and network policy, or raise INITJOB_WAIT_TIMEOUT",
-                waited_s=waited,
-            ) from None
-        hint = "check the credentials and the database name in DATABASE_URL"
-        if _MISSING_DATABASE.search(str(exc)):
-            hint = "create the database, or set INITJOB_ENSURE_DATABASE=true"
-        raise Unreachable(f"database refused the connection: {short_reason(exc)}", hint, waited_s=waited) from None
+        raise _unreachable(exc, round(time.monotonic() - start, 2)) from None
     except psycopg.ProgrammingError as exc:
         raise ConfigError(f"bad connection settings: {short_reason(exc)}", "fix DATABASE_URL") from None
     logs.event("db.connected", waited_s=round(time.monotonic() - start, 3),
                server_version=conn.info.server_version, database=conn.info.dbname)
     return conn
+
+
+def _unreachable(exc: psycopg.OperationalError, waited: float) -> InitJobError:
+    """The condition behind a connection that never came: bad option, deadline, or a refusal."""
+    if _BAD_OPTION.search(str(exc)):  # libpq checks option values only when connecting: still exit 2
+        return ConfigError(f"bad connection settings: {short_reason(exc)}", "fix DATABASE_URL")
+    if is_transient(exc):
+        return Unreachable(f"database not reachable after {waited}s: {short_reason(exc)}",
+                           "check the host, port and network policy, or raise INITJOB_WAIT_TIMEOUT",
+                           waited_s=waited)
+    hint = "check the credentials and the database name in DATABASE_URL"
+    if _MISSING_DATABASE.search(str(exc)):
+        hint = "create the database, or set INITJOB_ENSURE_DATABASE=true"
+    return CredentialsRefused(f"database refused the connection: {short_reason(exc)}", hint, waited_s=waited)
 
 
 def ensure_database(dsn: str, timeout: float, name: str) -> None:

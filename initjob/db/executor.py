@@ -1,5 +1,7 @@
-"""Run SQL against the database: a migration per transaction with its history row, DDL lock
-timeouts with a bounded retry, resumable no-transaction files, and cancellation on signals.
+"""The one executor: every writer (migrations, sync plans, baseline, rollback, the job's own
+bookkeeping) runs its SQL here — in one transaction with its history rows, or statement by statement
+outside one — with ``lock_timeout``, the DDL-lock retry policy, cancellation on signals, and error
+translation (file, line, SQLSTATE, message).
 
 A transactional migration is sent as one simple-query message (BEGIN, lock timeout, the file,
 its history row, COMMIT): one round trip per file, and the file and its row commit or vanish together.
@@ -7,9 +9,8 @@ its history row, COMMIT): one round trip per file, and the file and its row comm
 
 from __future__ import annotations
 
-import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -17,12 +18,14 @@ import psycopg
 from psycopg import sql
 
 from initjob import logs, sqltext
+from initjob.config import ApplySettings
 from initjob.db import history
-from initjob.errors import ConnectionLost, Interrupted, SqlFailed
+from initjob.errors import ConnectionLost, DdlLockTimeout, Interrupted, SqlFailed
+from initjob.retry import Attempt, Policy
 from initjob.source import Migration, SqlFile
+from initjob.state import Applied
 
 Connection = psycopg.Connection[Any]
-LOCK_RETRIES = 5
 _LOST_SQLSTATES = {"57P01", "57P02", "57P03", "08000", "08003", "08006", "08001", "08004"}
 
 
@@ -112,7 +115,8 @@ def sql_failed(exc: psycopg.Error, label: str, text: str, offset: int = 0, line:
         statements = sqltext.split_statements(text)
         line = statements[0].line if len(statements) == 1 else None
     where = f"{label}:{line}" if line else label
-    return SqlFailed(
+    condition = DdlLockTimeout if exc.sqlstate == "55P03" else SqlFailed
+    return condition(
         f"{where}: {_first_line(exc)}",
         "fix the file; its transaction was rolled back and nothing of it was applied",
         file=label, line=line, sqlstate=exc.sqlstate, detail=exc.diag.message_detail,
@@ -125,21 +129,37 @@ def _lock_timeout_sql(seconds: float, local: bool = True) -> str:
     return f"SET {'LOCAL ' if local else ''}lock_timeout = {ms}"
 
 
-def with_lock_retries(label: str, action: Callable[[], None]) -> None:
-    """Run ``action``; when a DDL statement gave up on a table lock (55P03), wait and run it again."""
-    delay = 0.5
-    for attempt in range(1, LOCK_RETRIES + 1):
-        try:
-            action()
-            return
-        except SqlFailed as exc:
-            if exc.fields.get("sqlstate") != "55P03" or attempt == LOCK_RETRIES:
-                raise
-            pause = delay * random.uniform(0.8, 1.2)
-            logs.warning("migration.lock_timeout", file=label, attempt=attempt, next_delay_s=round(pause, 2),
-                         hint="a long transaction holds a lock on a table this file alters")
-            time.sleep(pause)
-            delay = min(delay * 2, 8.0)
+def _gave_up_on_lock(exc: BaseException) -> bool:
+    return isinstance(exc, DdlLockTimeout)
+
+
+# A DDL statement that gave up on a table lock (55P03) rolled back whole: wait, then run it again.
+DDL_LOCK_RETRY = Policy("ddl-lock", on=_gave_up_on_lock, initial=0.5, maximum=8.0, jitter=0.2, attempts=5)
+
+
+def with_lock_retries(label: str, action: Callable[[], None], policy: Policy = DDL_LOCK_RETRY) -> None:
+    """Run ``action`` under the DDL-lock retry policy, saying before each retry what it waited for."""
+
+    def tell(attempt: Attempt) -> None:
+        logs.warning("migration.lock_timeout", file=label, attempt=attempt.number, next_delay_s=attempt.next_delay,
+                     hint="a long transaction holds a lock on a table this file alters")
+
+    policy.call(action, before_sleep=tell)
+
+
+def transaction(conn: Connection, label: str, statements: Sequence[sql.Composable | str],
+                lock_timeout: float | None = None) -> None:
+    """BEGIN; statements; COMMIT as one message: the job's bookkeeping, baselines, recorded state."""
+    parts = ["BEGIN"] + ([_lock_timeout_sql(lock_timeout)] if lock_timeout else [])
+    parts += [s if isinstance(s, str) else s.as_string(conn) for s in statements] + ["COMMIT"]
+    with guarded(conn, label, ""):
+        conn.execute(";\n".join(parts).encode())
+
+
+def commit_with(conn: Connection, label: str, statements: Sequence[sql.Composable]) -> None:
+    """The open transaction's last statements and its COMMIT, as one message."""
+    with guarded(conn, label, ""):
+        conn.execute(";\n".join([s.as_string(conn) for s in statements] + ["COMMIT"]).encode())
 
 
 def run_transactional(conn: Connection, label: str, body: str, ddl_lock_timeout: float,
@@ -152,10 +172,11 @@ def run_transactional(conn: Connection, label: str, body: str, ddl_lock_timeout:
         conn.execute(text.encode())
 
 
-def apply_migration(conn: Connection, schema: str, m: Migration, ddl_lock_timeout: float, by: str,
+def apply_migration(conn: Connection, settings: ApplySettings, m: Migration,
                     finish: Callable[[], list[sql.Composed]] | None = None, resume_from: int = 0) -> int:
     """Apply one migration with its history row; ``finish`` adds statements to its last transaction."""
     start = time.monotonic()
+    schema, by, ddl_lock_timeout = settings.history_schema, settings.applied_by, settings.ddl_lock_timeout
     if m.transactional:
         row = history.history_insert(schema, m.version, m.version_text, m.name, "migration", m.up.checksum,
                                      True, True, by)
@@ -165,11 +186,7 @@ def apply_migration(conn: Connection, schema: str, m: Migration, ddl_lock_timeou
                 run_transactional(conn, m.up.path, m.up.text, ddl_lock_timeout, [row])
             else:
                 run_transactional(conn, m.up.path, m.up.text, ddl_lock_timeout, [row], commit=False)
-                trailer = finish()
-                with guarded(conn, m.up.path, ""):
-                    for stmt in trailer:
-                        conn.execute(stmt)
-                    conn.execute("COMMIT")
+                commit_with(conn, m.up.path, finish())
 
         with_lock_retries(m.up.path, attempt)
     else:
@@ -218,11 +235,10 @@ def _apply_statements(conn: Connection, schema: str, m: Migration, ddl_lock_time
     final: list[sql.Composed] = [
         sql.SQL("UPDATE {}.history SET success = true, applied_at = now(), execution_ms = {} WHERE version = {}"
                 ).format(s, sql.Literal(int((time.monotonic() - started) * 1000)), sql.Literal(m.version))]
+    # ``finish`` reads the catalog: it must run inside the transaction that records the result.
     with guarded(conn, m.up.path, ""):
         conn.execute("BEGIN")
-        for stmt_sql in final + (finish() if finish else []):
-            conn.execute(stmt_sql)
-        conn.execute("COMMIT")
+    commit_with(conn, m.up.path, final + (finish() if finish else []))
 
 
 def _pad(text: str, stmt: sqltext.Statement) -> str:
@@ -273,35 +289,61 @@ def run_files_in_transaction(conn: Connection, files: list[SqlFile], ddl_lock_ti
                              finish: Callable[[], list[sql.Composed]]) -> None:
     """Auto-sync of a fresh database: every schema file in one transaction with the recorded state."""
     with guarded(conn, "BEGIN", ""):
-        conn.execute("BEGIN")
-        conn.execute(_lock_timeout_sql(ddl_lock_timeout))
+        conn.execute(("BEGIN;\n" + _lock_timeout_sql(ddl_lock_timeout)).encode())
     for index, f in enumerate(files):
         with guarded(conn, f.path, f.text, replay=[_lock_timeout_sql(ddl_lock_timeout)] +
                      [earlier.text for earlier in files[:index]]):
             conn.execute(f.text.encode())
         logs.event("schema.file_applied", file=f.path)
-    with guarded(conn, "state", ""):
-        for stmt in finish():
-            conn.execute(stmt)
-        conn.execute("COMMIT")
+    commit_with(conn, "state", finish())
 
 
-def run_down(conn: Connection, schema: str, row: history.Applied, m: Migration, ddl_lock_timeout: float,
-             by: str) -> None:
+def run_down(conn: Connection, settings: ApplySettings, row: Applied, m: Migration) -> None:
     """A down file and the removal of its history row, in one transaction."""
     assert m.down is not None
+    down, schema = m.down, settings.history_schema
     trailer: list[sql.Composed] = [
         history.history_delete(schema, row.version),
-        history.event_insert(schema, "rollback", by, row.version, {"name": row.name, "file": m.down.path}),
+        history.event_insert(schema, "rollback", settings.applied_by, row.version,
+                             {"name": row.name, "file": down.path}),
     ]
-    if m.down.text.lstrip().startswith("-- initjob:no-transaction"):
-        for stmt in sqltext.split_statements(m.down.text):
-            _run_outside_transaction(conn, m.down.path, stmt, ddl_lock_timeout, m.down.text)
-        with guarded(conn, m.down.path, ""):
-            conn.execute("BEGIN")
-            for t in trailer:
-                conn.execute(t)
-            conn.execute("COMMIT")
+    if down.text.lstrip().startswith("-- initjob:no-transaction"):
+        for stmt in sqltext.split_statements(down.text):
+            _run_outside_transaction(conn, down.path, stmt, settings.ddl_lock_timeout, down.text)
+        transaction(conn, down.path, trailer)
         return
-    with_lock_retries(m.down.path, lambda: run_transactional(conn, m.down.path, m.down.text,  # type: ignore[union-attr]
-                                                             ddl_lock_timeout, trailer))
+    with_lock_retries(down.path, lambda: run_transactional(conn, down.path, down.text, settings.ddl_lock_timeout,
+                                                           trailer))
+
+
+def run_batches(conn: Connection, batches: Sequence[Sequence[tuple[str, str, bool]]], ddl_lock_timeout: float,
+                ) -> list[str]:
+    """An auto-sync plan in its own order: each batch of ``(object, sql, transactional)`` steps in one
+    transaction when transactional, else statement by statement.  Returns the objects applied.
+
+    On a failure the error names the steps that were committed by earlier batches (``committed``):
+    a step that cannot share the transaction is never hidden behind "nothing was applied".
+    """
+    done: list[str] = []
+    for batch in batches:
+        def run_batch(batch: Sequence[tuple[str, str, bool]] = batch) -> None:
+            if batch[0][2]:
+                parts = [stmt.rstrip().rstrip(";") for _, stmt, _ in batch]
+                with guarded(conn, "plan step " + ", ".join(o for o, _, _ in batch), ";\n".join(parts)):
+                    conn.execute(("BEGIN;\n" + _lock_timeout_sql(ddl_lock_timeout) + ";\n"
+                                  + ";\n".join(parts) + ";\nCOMMIT").encode())
+                return
+            for obj, stmt, _ in batch:
+                with guarded(conn, f"plan step {obj}", stmt):
+                    conn.execute(stmt.encode())
+
+        try:
+            with_lock_retries("plan", run_batch)
+        except SqlFailed as exc:
+            exc.fields["committed"] = list(done)
+            if done:
+                exc.hint = (f"{len(done)} earlier step(s) were committed and stay: {', '.join(done[:10])}; "
+                            "the next run plans again from what the database holds")
+            raise
+        done.extend(obj for obj, _, _ in batch)
+    return done

@@ -1,0 +1,29 @@
+"""The recorded state of a managed database: fingerprint, snapshot and catalog token after a change.
+
+Apart from ``history`` so that the no-op path, which only reads the state, never imports the
+snapshot model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from initjob.config import ApplySettings
+from initjob.db import history
+from initjob.schema import catalog
+from initjob.schema.token import catalog_token
+
+
+def state_statements(conn: psycopg.Connection[Any], settings: ApplySettings, mode: str, schemas: Sequence[str],
+                     files: dict[str, str] | None = None, snap: catalog.Snapshot | None = None
+                     ) -> list[sql.Composed]:
+    """Statements that record the managed state; the snapshot is read inside the caller's transaction."""
+    if snap is None:
+        snap = catalog.read_snapshot(conn, schemas)
+    return [history.state_upsert(settings.history_schema, mode, catalog.fingerprint(snap),
+                                 catalog.snapshot_to_json(snap), files, settings.applied_by, list(schemas),
+                                 catalog_token(conn, schemas))]

@@ -1,0 +1,249 @@
+"""One place decides what a run does: a pure function of plain data, no I/O.
+
+``decide(facts)`` returns one value of a small closed set: up to date; apply these migrations;
+record a baseline (the transition); apply the schema files to an empty database; sync with this
+plan; record the state only; or refuse, with the condition as a typed error.  When it needs a fact
+that costs a query or a shadow database, it asks for it (``Inspect``) and the caller reads it and
+asks again, so the cheap no-op path reads nothing it does not need.
+
+``run``, ``verify``, ``status``, ``plan`` and ``lint`` all decide here: "up to date" is defined once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from enum import Enum
+from typing import TYPE_CHECKING
+
+from initjob.errors import (
+    DestructiveRefused,
+    Drift,
+    HistoryMismatch,
+    ModeSwitchRefused,
+    NoBaseline,
+    NotConverged,
+    NotUpToDate,
+)
+from initjob.plan import MigrationPlan, plan_migrations
+from initjob.source import Migration
+from initjob.state import DbState
+
+if TYPE_CHECKING:
+    from initjob.schema.catalog import Snapshot
+    from initjob.schema.diff import Plan
+
+MIGRATIONS = "migrations"
+AUTO_SYNC = "auto-sync"
+
+
+class Need(Enum):
+    """A fact the decider asks for before it can decide."""
+
+    DRIFT = "drift"            # the live schema against the recorded one (catalog token first, snapshot if it moved)
+    LIVE_EMPTY = "live_empty"  # whether the database holds any object of its own
+    COMPARISON = "comparison"  # the live schema against the desired state, and the plan between them
+    BASELINE = "baseline"      # the newest migration prefix equal to the live schema
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The live schema against the desired state: what differs, and the plan that would fix it."""
+
+    plan: Plan
+    differences: tuple[str, ...] = ()
+    desired_from_record: bool = False  # files unchanged: the desired state is the recorded snapshot
+    desired: Snapshot | None = None    # carried to the apply step, which compares the result with it
+    schemas: tuple[str, ...] = ()      # the schemas of the desired state
+    live_schemas: tuple[str, ...] = ()  # those plus the ones the database was managing
+
+
+@dataclass(frozen=True)
+class BaselineMatch:
+    """The transition's search: the newest matching version, or the closest miss."""
+
+    version: int | None
+    closest: str = "none"
+    differences: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Facts:
+    """Everything a decision depends on; ``None`` means "not read yet"."""
+
+    mode: str
+    state: DbState
+    migrations: tuple[Migration, ...] = ()
+    schema_files: Mapping[str, str] = field(default_factory=dict)
+    allow_destructive: bool = False
+    force_mode_switch: bool = False
+    drift: tuple[str, ...] | None = None
+    live_empty: bool | None = None
+    comparison: Comparison | None = None
+    baseline: BaselineMatch | None = None
+
+    def with_(self, **known: object) -> Facts:
+        return replace(self, **known)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Inspect:
+    need: Need
+
+
+@dataclass(frozen=True)
+class UpToDate:
+    mode: str
+
+
+@dataclass(frozen=True)
+class Migrate:
+    plan: MigrationPlan
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """Auto-sync → migrations: record ``migrations`` as applied without running them, then decide again."""
+
+    version: int
+    migrations: tuple[Migration, ...]
+
+
+@dataclass(frozen=True)
+class ApplyFiles:
+    """An empty database gets the schema files as written, in one transaction."""
+
+
+@dataclass(frozen=True)
+class Sync:
+    comparison: Comparison
+    adopting: bool  # the first sync of a database that already holds objects
+
+
+@dataclass(frozen=True)
+class RecordState:
+    """Nothing to apply, but the recorded mode and schema must be written (a mode's first run, or
+    changed files that build the schema the database already has: ``comparison`` says so)."""
+
+    mode: str
+    comparison: Comparison | None = None
+
+
+@dataclass(frozen=True)
+class Refuse:
+    error: NotUpToDate
+
+
+Decision = Inspect | UpToDate | Migrate | Baseline | ApplyFiles | Sync | RecordState | Refuse
+WORK = (Migrate, Baseline, ApplyFiles, Sync, RecordState)
+
+
+def decide(facts: Facts) -> Decision:
+    """What to do with this database, or which fact is needed first."""
+    if facts.mode == MIGRATIONS:
+        return _migrations(facts)
+    return _autosync(facts)
+
+
+def _migrations(facts: Facts) -> Decision:
+    state = facts.state
+    plan = plan_migrations(list(facts.migrations), state.applied)
+    if plan.problems:
+        return Refuse(HistoryMismatch(
+            "migration history and files disagree: " + "; ".join(plan.problems),
+            "restore the original files (history is append-only), or see docs/troubleshooting.md#exit-3",
+            problems=list(plan.problems)))
+    if state.mode == AUTO_SYNC and not state.applied:
+        return _transition(facts)
+    # Drift blocks new work; a half-done file may have left an invalid index behind, which is its own work.
+    if state.mode == MIGRATIONS and state.fingerprint is not None and plan.resume is None:
+        if facts.drift is None:
+            return Inspect(Need.DRIFT)
+        if facts.drift:
+            return Refuse(_drift(facts.drift))
+    if plan.is_empty:
+        return UpToDate(MIGRATIONS) if state.mode == MIGRATIONS else RecordState(MIGRATIONS)
+    return Migrate(plan)
+
+
+def _transition(facts: Facts) -> Decision:
+    match = facts.baseline
+    if match is None:
+        return Inspect(Need.BASELINE)
+    if match.version is None:
+        return Refuse(NoBaseline(
+            f"no migration prefix matches the live schema; closest is {match.closest}: "
+            + "; ".join(match.differences[:10]),
+            "make the migrations end at the live schema, or record them by hand with "
+            "`initjob baseline --version V` after checking",
+            closest=match.closest, differences=list(match.differences)))
+    return Baseline(match.version, tuple(m for m in facts.migrations if m.version <= match.version))
+
+
+def _autosync(facts: Facts) -> Decision:
+    state = facts.state
+    if state.mode == MIGRATIONS and state.applied and not facts.force_mode_switch:
+        return Refuse(ModeSwitchRefused(
+            f"this database is managed by migrations ({len(state.applied)} applied); auto-sync would bypass "
+            "the history",
+            "set USE_MIGRATIONS=true, or INITJOB_FORCE_MODE_SWITCH=true to hand it back to auto-sync"))
+    files_unchanged = (state.mode == AUTO_SYNC and state.fingerprint is not None
+                       and dict(state.schema_files) == dict(facts.schema_files))
+    if files_unchanged:
+        # The cheap check of every pod start: files as recorded, catalog as recorded.
+        if facts.drift is None:
+            return Inspect(Need.DRIFT)
+        if not facts.drift:
+            return UpToDate(AUTO_SYNC)
+    elif state.mode is None:
+        if facts.live_empty is None:
+            return Inspect(Need.LIVE_EMPTY)
+        if facts.live_empty:
+            return ApplyFiles()
+    comparison = facts.comparison
+    if comparison is None:
+        return Inspect(Need.COMPARISON)
+    return _judge(comparison, facts, adopting=state.mode is None)
+
+
+def _judge(comparison: Comparison, facts: Facts, adopting: bool) -> Decision:
+    """Up to date only when nothing differs on the full model; a plan that cannot close the gap is refused."""
+    plan = comparison.plan
+    if not comparison.differences and plan.is_empty:
+        # Equal, but the recorded files or mode are not yet this run's: record them.
+        return UpToDate(AUTO_SYNC) if comparison.desired_from_record else RecordState(AUTO_SYNC, comparison)
+    if plan.is_empty:
+        return Refuse(NotConverged(
+            "the schema differs from the desired state and initjob has no plan for it: "
+            + "; ".join(comparison.differences[:10]),
+            "report this as a bug with `initjob plan`; change the database by hand to match sql/schema/",
+            drift=list(comparison.differences)))
+    if plan.destructive and not facts.allow_destructive:
+        return Refuse(DestructiveRefused(
+            f"the sync would lose data ({len(plan.destructive)} destructive step(s)): "
+            + "; ".join(s.object + ": " + s.reason for s in plan.destructive[:10]),
+            "review `initjob plan`; set INITJOB_ALLOW_DESTRUCTIVE=true to apply it anyway"))
+    return Sync(comparison, adopting)
+
+
+def _drift(lines: tuple[str, ...]) -> Drift:
+    return Drift("the live schema drifted from what initjob recorded: " + "; ".join(lines[:10]),
+                 "undo the hand-made change, or capture it in a migration (see docs/troubleshooting.md#exit-3)",
+                 drift=list(lines))
+
+
+def describe(decision: Decision) -> list[str]:
+    """What a decision would do, one line per item: for ``verify`` and ``status``."""
+    if isinstance(decision, Migrate):
+        return [m.label for m in decision.plan.work]
+    if isinstance(decision, Baseline):
+        return [f"transition: baseline at {decision.version}"]
+    if isinstance(decision, ApplyFiles):
+        return ["apply sql/schema/ to an empty database"]
+    if isinstance(decision, Sync):
+        return list(decision.comparison.differences) or [s.object for s in decision.comparison.plan.steps]
+    if isinstance(decision, RecordState):
+        return [f"record the state of a {decision.mode} database"]
+    if isinstance(decision, Inspect) and decision.need is Need.BASELINE:
+        return ["transition: managed by auto-sync, the first `initjob run` with USE_MIGRATIONS=true baselines it"]
+    return []

@@ -1,0 +1,94 @@
+"""Reads the facts the decider asks for, and settles a decision: the loop between ``decide`` and the database.
+
+Each fact costs what it must and no more: the recorded state is two round trips; drift is one
+cheap catalog-token query, and a snapshot only when the token moved; the comparison and the
+baseline need a shadow database and are read only when the decision depends on them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+from initjob import decide, source
+from initjob.config import Config
+from initjob.db import history
+from initjob.decide import Decision, Facts, Inspect, Need
+from initjob.schema import token
+from initjob.source import Migration, SqlFile
+from initjob.state import DbState
+
+Connection = psycopg.Connection[Any]
+
+
+@dataclass(frozen=True)
+class Tree:
+    """The SQL tree of the run's mode, read and checked before any connection."""
+
+    migrations: tuple[Migration, ...] = ()
+    schema_files: tuple[SqlFile, ...] = ()
+
+
+def read_tree(cfg: Config) -> Tree:
+    mode = cfg.mode
+    if mode.use_migrations:
+        return Tree(migrations=tuple(source.read_migrations(mode.sql_dir, mode.history_schema)))
+    return Tree(schema_files=tuple(source.read_schema_files(mode.sql_dir, mode.history_schema)))
+
+
+def initial(cfg: Config, tree: Tree, state: DbState) -> Facts:
+    return Facts(mode=cfg.mode.name, state=state, migrations=tree.migrations,
+                 schema_files=source.checksums(list(tree.schema_files)),
+                 allow_destructive=cfg.apply.allow_destructive, force_mode_switch=cfg.mode.force_mode_switch)
+
+
+def settle(conn: Connection, cfg: Config, tree: Tree, stop_at: frozenset[Need] = frozenset()) -> Decision:
+    """Read the state, then read each fact the decider asks for until it decides (or asks for one in ``stop_at``)."""
+    facts = initial(cfg, tree, history.read_state(conn, cfg.mode.history_schema))
+    while isinstance(decision := decide.decide(facts), Inspect) and decision.need not in stop_at:
+        facts = supply(conn, cfg, tree, facts, decision.need)
+    return decision
+
+
+def supply(conn: Connection, cfg: Config, tree: Tree, facts: Facts, need: Need) -> Facts:
+    schema = cfg.mode.history_schema
+    if need is Need.DRIFT:
+        return facts.with_(drift=tuple(drift(conn, schema, facts.state)))
+    if need is Need.LIVE_EMPTY:
+        from initjob import sync  # the snapshot model: kept off the no-op path for speed
+        return facts.with_(live_empty=sync.live_is_empty(conn, schema))
+    if need is Need.COMPARISON:
+        from initjob import sync  # the snapshot model and the diff: kept off the no-op path for speed
+        return facts.with_(comparison=sync.compare(conn, cfg.connection, schema, facts.state,
+                                                   list(tree.schema_files)))
+    from initjob import sync, transition  # the shadow replay: kept off the no-op path for speed
+    schemas = list(facts.state.schemas) or sync.managed_schemas(conn, schema)
+    return facts.with_(baseline=transition.find_baseline(conn, cfg.connection, schema, list(tree.migrations), schemas))
+
+
+def drift(conn: Connection, history_schema: str, state: DbState) -> list[str]:
+    """Hand-made changes since initjob last recorded the schema; empty when none.
+
+    The catalog token (row versions of the catalog rows a snapshot reads) costs one cheap query;
+    only when it moved is the full snapshot read and its fingerprint compared.
+    """
+    if state.fingerprint is None:
+        return []
+    if state.schemas:
+        schemas = list(state.schemas)
+    else:
+        from initjob import sync  # kept off the no-op path for speed
+        schemas = sync.managed_schemas(conn, history_schema)
+    if state.catalog_token and token.catalog_token(conn, schemas) == state.catalog_token:
+        return []
+    from initjob.schema import catalog  # the snapshot model: only once the token moved
+
+    live = catalog.read_snapshot(conn, schemas)
+    if catalog.fingerprint(live) == state.fingerprint:
+        return []
+    recorded = history.read_snapshot_json(conn, history_schema)
+    if recorded is None:
+        return ["no recorded schema to compare with"]
+    return catalog.describe_differences(live, catalog.snapshot_from_json(recorded)) or ["fingerprint differs"]

@@ -1,0 +1,41 @@
+"""Migrations mode's database edges: apply the pending files in order, record the state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from initjob import logs, sync
+from initjob.config import ApplySettings, Config
+from initjob.db import executor
+from initjob.db import record as recorded
+from initjob.plan import MigrationPlan
+
+
+def apply(conn: psycopg.Connection[Any], cfg: Config, plan: MigrationPlan) -> list[str]:
+    """Each file in its own transaction with its history row; the last one also records the state."""
+    work, settings = plan.work, cfg.apply
+    if plan.has_history:  # a fresh database has no traffic to hurt: lint only when something ran before
+        from initjob import lint  # squawk: kept off the no-op path for speed
+
+        lint.log_findings(cfg.mode.sql_dir, work, conn.info.server_version)
+    applied: list[str] = []
+    for index, m in enumerate(work, start=1):
+        finish = (lambda: _state(conn, settings)) if index == len(work) else None
+        ms = executor.apply_migration(conn, settings, m, finish=finish,
+                                      resume_from=plan.resume_from if m is plan.resume else 0)
+        applied.append(m.label)
+        logs.event("migration.applied", version=m.version_text, name=m.name, duration_ms=ms,
+                   progress=f"{index}/{len(work)}", transactional=m.transactional)
+    return applied
+
+
+def _state(conn: psycopg.Connection[Any], settings: ApplySettings) -> list[sql.Composed]:
+    return recorded.state_statements(conn, settings, "migrations", sync.managed_schemas(conn, settings.history_schema))
+
+
+def record(conn: psycopg.Connection[Any], settings: ApplySettings) -> None:
+    """The state of a migrations-managed database, with nothing applied (after a baseline or rollback)."""
+    executor.transaction(conn, "state", _state(conn, settings))

@@ -1,0 +1,18 @@
+"""What a command did, returned (never filled in by callees) for the final log line and for stdout."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from initjob.db.marker import Marker
+
+
+@dataclass(frozen=True)
+class Report:
+    mode: str
+    applied: tuple[str, ...] = ()
+    baselined: tuple[str, ...] = ()
+    marker: Marker | None = None
+    output: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
