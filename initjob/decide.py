@@ -26,6 +26,7 @@ from initjob.errors import (
     NotUpToDate,
 )
 from initjob.plan import MigrationPlan, plan_migrations
+from initjob.render import render_plan
 from initjob.source import Migration
 from initjob.state import DbState
 
@@ -222,7 +223,8 @@ def _judge(comparison: Comparison, facts: Facts, adopting: bool) -> Decision:
         return Refuse(DestructiveRefused(
             f"the sync would lose data ({len(plan.destructive)} destructive step(s)): "
             + "; ".join(s.object + ": " + s.reason for s in plan.destructive[:10]),
-            "review `initjob plan`; set INITJOB_ALLOW_DESTRUCTIVE=true to apply it anyway"))
+            "review `initjob plan`; set INITJOB_ALLOW_DESTRUCTIVE=true to apply it anyway",
+            plan=render_plan(plan)))
     return Sync(comparison, adopting)
 
 

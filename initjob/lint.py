@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 
-from initjob import logs, sqltext
+from initjob import logs, sqltext, sync
 from initjob.config import Config
 from initjob.db import history
 from initjob.decide import ApplyFiles, Migrate, Need, Sync
@@ -489,8 +489,6 @@ def _lint_database(cfg: Config, conn: Connection, tree: Tree, squawk: str) -> Re
     if isinstance(decision, Migrate):
         return lint_targets(migration_targets(cfg.mode.sql_dir, decision.plan.work), squawk, version)
     if isinstance(decision, ApplyFiles | Sync):
-        from initjob import sync  # the shadow database and the diff: only for auto-sync lint
-
         comparison = decision.comparison if isinstance(decision, Sync) else sync.compare(
             conn, cfg.connection, cfg.mode.history_schema, history.read_state(conn, cfg.mode.history_schema),
             list(tree.schema_files))

@@ -20,7 +20,7 @@ from initjob.db import record as recorded
 from initjob.decide import Comparison
 from initjob.errors import NotConverged
 from initjob.schema import catalog
-from initjob.schema.diff import Plan, plan_sync
+from initjob.schema.diff import plan_sync
 from initjob.source import SqlFile, checksums
 from initjob.state import DbState
 
@@ -139,15 +139,3 @@ def apply_plan(conn: Connection, settings: ApplySettings, comparison: Comparison
 def record(conn: Connection, settings: ApplySettings, sums: dict[str, str], schemas: list[str],
            snap: catalog.Snapshot | None = None) -> None:
     executor.transaction(conn, "state", recorded.state_statements(conn, settings, "auto-sync", schemas, sums, snap))
-
-
-def render_plan(plan: Plan) -> str:
-    """The plan as runnable SQL, each step headed by its class and reason."""
-    lines = []
-    for step in plan.steps:
-        mark = {"destructive": "!! DESTRUCTIVE", "locking": "!  LOCKING"}.get(step.kind, "   safe")
-        tx = "" if step.transactional else " (outside the transaction)"
-        lines.append(f"-- {mark}: {step.object} — {step.reason}{tx}")
-        lines.append(step.sql.rstrip().rstrip(";") + ";")
-        lines.append("")
-    return "\n".join(lines)

@@ -1,0 +1,17 @@
+"""An auto-sync plan as text: what ``plan`` prints, what ``diff`` writes, what a refusal shows (pure)."""
+
+from __future__ import annotations
+
+from initjob.schema.diff import Plan
+
+
+def render_plan(plan: Plan) -> str:
+    """The plan as runnable SQL, each step headed by its class and reason."""
+    lines = []
+    for step in plan.steps:
+        mark = {"destructive": "!! DESTRUCTIVE", "locking": "!  LOCKING"}.get(step.kind, "   safe")
+        tx = "" if step.transactional else " (outside the transaction)"
+        lines.append(f"-- {mark}: {step.object} — {step.reason}{tx}")
+        lines.append(step.sql.rstrip().rstrip(";") + ";")
+        lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,150 @@
+"""The decision core over plain data: every outcome of ``decide`` from a table of facts, no database."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from initjob import decide
+from initjob.decide import (
+    ApplyFiles,
+    Baseline,
+    BaselineMatch,
+    Comparison,
+    Facts,
+    Inspect,
+    Migrate,
+    Need,
+    RecordState,
+    Refuse,
+    Sync,
+    UpToDate,
+)
+from initjob.errors import (
+    DestructiveRefused,
+    Drift,
+    HistoryMismatch,
+    ModeSwitchRefused,
+    NoBaseline,
+    NotConverged,
+)
+from initjob.schema.diff import DESTRUCTIVE, SAFE, Plan, Step
+from initjob.source import Migration, SqlFile
+from initjob.state import Applied, DbState
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def mig(version: int, text: str = "SELECT 1;") -> Migration:
+    return Migration(version, f"{version:04d}", f"m{version}", SqlFile(f"migrations/{version:04d}_m.up.sql", text,
+                                                                     f"sum{version}{text}"), None, True)
+
+
+def row(version: int, checksum: str | None = None, success: bool = True, done: int = 0) -> Applied:
+    return Applied(version, f"{version:04d}", f"m{version}", "migration", checksum or f"sum{version}SELECT 1;", True,
+                   success, done, NOW, "test", 1)
+
+
+def state(mode: str | None, applied: tuple[Applied, ...] = (), fingerprint: str | None = "fp",
+          files: dict[str, str] | None = None) -> DbState:
+    return DbState(layout=1 if mode else 0, mode=mode, fingerprint=fingerprint if mode else None,
+                   schema_files=files or {}, applied=applied)
+
+
+SAFE_PLAN = Plan((Step("CREATE TABLE t ()", SAFE, "public.t", "new table"),))
+LOSSY_PLAN = Plan((Step("DROP TABLE t", DESTRUCTIVE, "public.t", "drops rows"),))
+FILES = {"schema/a.sql": "x"}
+
+
+def migrations(st: DbState, files: tuple[Migration, ...] = (mig(1), mig(2)), **known: object) -> Facts:
+    return Facts(mode="migrations", state=st, migrations=files).with_(**known)
+
+
+def autosync(st: DbState, **known: object) -> Facts:
+    return Facts(mode="auto-sync", state=st, schema_files=FILES).with_(**known)
+
+
+CASES: list[tuple[str, Facts, type, object]] = [
+    # migrations mode
+    ("fresh database: apply all", migrations(state(None)), Migrate, (1, 2)),
+    ("one pending after drift check", migrations(state("migrations", (row(1),)), drift=()), Migrate, (2,)),
+    ("drift not read yet: ask for it", migrations(state("migrations", (row(1),))), Inspect, Need.DRIFT),
+    ("drift blocks new work", migrations(state("migrations", (row(1),)), drift=("table t added",)), Refuse, Drift),
+    ("all applied, no drift", migrations(state("migrations", (row(1), row(2))), drift=()), decide.UpToDate, None),
+    ("all applied, drift", migrations(state("migrations", (row(1), row(2))), drift=("x",)), Refuse, Drift),
+    ("changed checksum", migrations(state("migrations", (row(1, "other"),)), drift=()), Refuse, HistoryMismatch),
+    ("applied file gone", migrations(state("migrations", (row(1), row(3))), drift=()), Refuse, HistoryMismatch),
+    ("file older than applied", migrations(state("migrations", (row(2, "sum2SELECT 1;"),)), drift=()),
+     Refuse, HistoryMismatch),
+    ("half-done file resumes without drift check", migrations(state("migrations", (row(1), row(2, success=False,
+                                                                                           done=1)))),
+     Migrate, (2,)),
+    ("transition with no migration at all", migrations(state("auto-sync"), files=(),
+                                                            baseline=BaselineMatch(None)), Refuse, NoBaseline),
+    ("transition: ask for the baseline", migrations(state("auto-sync")), Inspect, Need.BASELINE),
+    ("transition: baseline at 1", migrations(state("auto-sync"), baseline=BaselineMatch(1)), Baseline, 1),
+    ("transition: no prefix matches", migrations(state("auto-sync"), baseline=BaselineMatch(None, "0001", ("x",))),
+     Refuse, NoBaseline),
+    ("baselined by hand, files all recorded: record the mode",
+     migrations(state("auto-sync", (row(1), row(2))), drift=()), RecordState, "migrations"),
+    # auto-sync mode
+    ("files and catalog as recorded", autosync(state("auto-sync", files=FILES), drift=()), UpToDate, None),
+    ("files as recorded: ask for drift", autosync(state("auto-sync", files=FILES)), Inspect, Need.DRIFT),
+    ("drift with unchanged files: compare with the record",
+     autosync(state("auto-sync", files=FILES), drift=("x",)), Inspect, Need.COMPARISON),
+    ("drift put back", autosync(state("auto-sync", files=FILES), drift=("x",),
+                                comparison=Comparison(SAFE_PLAN, ("x",), True)), Sync, False),
+    ("never seen: ask whether empty", autosync(state(None)), Inspect, Need.LIVE_EMPTY),
+    ("never seen and empty: apply the files", autosync(state(None), live_empty=True), ApplyFiles, None),
+    ("never seen with objects: adopt by comparing", autosync(state(None), live_empty=False),
+     Inspect, Need.COMPARISON),
+    ("adoption plan", autosync(state(None), live_empty=False, comparison=Comparison(SAFE_PLAN, ("t",))), Sync, True),
+    ("files changed: compare", autosync(state("auto-sync", files={"schema/a.sql": "old"})), Inspect,
+     Need.COMPARISON),
+    ("files changed, same schema: record", autosync(state("auto-sync"), comparison=Comparison(Plan())),
+     RecordState, "auto-sync"),
+    ("differences but no plan: never up to date", autosync(state("auto-sync"),
+                                                           comparison=Comparison(Plan(), ("NOT NULL on t.a",))),
+     Refuse, NotConverged),
+    ("data loss refused", autosync(state("auto-sync"), comparison=Comparison(LOSSY_PLAN, ("t",))), Refuse,
+     DestructiveRefused),
+    ("data loss allowed", autosync(state("auto-sync"), allow_destructive=True,
+                                   comparison=Comparison(LOSSY_PLAN, ("t",))), Sync, False),
+    ("mode switch refused", autosync(state("migrations", (row(1),))), Refuse, ModeSwitchRefused),
+    ("mode switch forced", autosync(state("migrations", (row(1),)), force_mode_switch=True), Inspect,
+     Need.COMPARISON),
+]
+
+
+@pytest.mark.parametrize(("facts", "kind", "detail"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_decide(facts: Facts, kind: type, detail: object) -> None:
+    """Each row of facts leads to exactly one decision, with its detail."""
+    decision = decide.decide(facts)
+    assert isinstance(decision, kind), decision
+    if isinstance(decision, Migrate):
+        assert tuple(m.version for m in decision.plan.work) == detail
+    elif isinstance(decision, Inspect):
+        assert decision.need is detail
+    elif isinstance(decision, Refuse):
+        assert type(decision.error) is detail
+    elif isinstance(decision, Baseline):
+        assert decision.version == detail and all(m.version <= decision.version for m in decision.migrations)
+    elif isinstance(decision, Sync):
+        assert decision.adopting is detail
+    elif isinstance(decision, RecordState):
+        assert decision.mode == detail
+
+
+def test_up_to_date_is_one_definition() -> None:
+    """Supplying every fact a decision asked for always ends in a decision, never a loop."""
+    for _, facts, _, _ in CASES:
+        seen: set[Need] = set()
+        decision = decide.decide(facts)
+        while isinstance(decision, Inspect):
+            assert decision.need not in seen, "the decider asked twice for the same fact"
+            seen.add(decision.need)
+            facts = facts.with_(**{Need.DRIFT: {"drift": ()}, Need.LIVE_EMPTY: {"live_empty": True},
+                                   Need.COMPARISON: {"comparison": Comparison(Plan())},
+                                   Need.BASELINE: {"baseline": BaselineMatch(None)}}[decision.need])
+            decision = decide.decide(facts)

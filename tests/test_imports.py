@@ -1,0 +1,88 @@
+"""The package's import graph: no cycle between initjob's modules, lazy imports inside functions included."""
+
+from __future__ import annotations
+
+import ast
+import graphlib
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent / "initjob"
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports_of(path: Path, modules: set[str], own: str) -> set[str]:
+    """Every initjob module this file imports, at any depth of the file (functions too), TYPE_CHECKING aside."""
+    tree = ast.parse(path.read_text())
+    type_only: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            type_only |= {id(n) for stmt in node.body for n in ast.walk(stmt)}
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if id(node) in type_only:
+            continue
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name in modules}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("initjob"):
+            for alias in node.names:
+                sub = f"{node.module}.{alias.name}"
+                found.add(sub if sub in modules else node.module)
+    return found - {own}
+
+
+def graph() -> dict[str, set[str]]:
+    files = [p for p in PACKAGE.rglob("*.py")]
+    modules = {module_name(p) for p in files}
+    # A package's __init__ is imported with its submodules: it must not be what closes a cycle.
+    packages = {"initjob", "initjob.db", "initjob.schema"}
+    return {module_name(p): imports_of(p, modules, module_name(p)) - packages for p in files}
+
+
+def depth(g: dict[str, set[str]]) -> int:
+    memo: dict[str, int] = {}
+    for node in graphlib.TopologicalSorter(g).static_order():
+        memo[node] = 1 + max((memo[d] for d in g.get(node, ())), default=0)
+    return max(memo.values())
+
+
+def test_no_import_cycle() -> None:
+    """A topological order of the modules exists: imports point one way (cli → job → steps → leaves)."""
+    g = graph()
+    try:
+        order = list(graphlib.TopologicalSorter(g).static_order())
+    except graphlib.CycleError as exc:
+        raise AssertionError(f"import cycle: {' -> '.join(exc.args[1])}") from None
+    assert "initjob.cli" in order and depth(g) >= 3
+
+
+def test_the_decider_is_pure() -> None:
+    """decide imports no database edge, no driver: it decides over plain data."""
+    g = graph()
+    seen, todo = set(), ["initjob.decide"]
+    while todo:
+        node = todo.pop()
+        if node not in seen:
+            seen.add(node)
+            todo.extend(g.get(node, ()))
+    assert not {m for m in seen if m.startswith("initjob.db")}, seen
+    text = (PACKAGE / "decide.py").read_text()
+    assert "import psycopg" not in text
+
+
+def test_a_cycle_would_be_caught(tmp_path: Path) -> None:
+    """The check itself can fail: two modules importing each other inside functions form a cycle."""
+    a, b = tmp_path / "a.py", tmp_path / "b.py"
+    a.write_text("def f():\n    from initjob import b\n")
+    b.write_text("def g():\n    import initjob.a\n")
+    modules = {"initjob.a", "initjob.b"}
+    g = {"initjob.a": imports_of(a, modules, "initjob.a"), "initjob.b": imports_of(b, modules, "initjob.b")}
+    try:
+        list(graphlib.TopologicalSorter(g).static_order())
+    except graphlib.CycleError:
+        return
+    raise AssertionError("a cycle went unnoticed")
+
