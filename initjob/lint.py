@@ -16,13 +16,13 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import psycopg
 
-from initjob import logs, sqltext, sync
+from initjob import logs, source, sqltext, sync
 from initjob.config import Config
 from initjob.db import history
 from initjob.decide import ApplyFiles, Migrate, Need, Sync
@@ -478,14 +478,18 @@ def command(cfg: Config) -> Report:
 def _lint_every_migration(cfg: Config, squawk: str) -> Result:
     logs.event("lint.every_file", reason="--all" if cfg.args.lint_all else "no database configured",
                sql_dir=str(cfg.mode.sql_dir / "migrations"))
-    migrations = read_tree(cfg).migrations
+    migrations = source.read_migrations(cfg.mode.sql_dir, cfg.mode.history_schema)
     return lint_targets(migration_targets(cfg.mode.sql_dir, migrations), squawk)
 
 
 def _lint_database(cfg: Config, conn: Connection, tree: Tree, squawk: str) -> Result:
-    """What ``run`` would apply, as the decider says: pending migrations, or the auto-sync plan."""
+    """What ``run`` would apply, as the decider says: pending migrations, or the auto-sync plan.
+
+    The plan is asked for as if destructive steps were allowed: lint's job is to report them.
+    """
     version = pg_version(conn.info.server_version)
-    decision = settle(conn, cfg, tree, stop_at=frozenset({Need.BASELINE}))
+    asked = replace(cfg, apply=replace(cfg.apply, allow_destructive=True))
+    decision = settle(conn, asked, tree, stop_at=frozenset({Need.BASELINE}))
     if isinstance(decision, Migrate):
         return lint_targets(migration_targets(cfg.mode.sql_dir, decision.plan.work), squawk, version)
     if isinstance(decision, ApplyFiles | Sync):
