@@ -20,13 +20,14 @@ from initjob.config import Config
 from initjob.db import executor, history, marker
 from initjob.decide import Inspect, Migrate, Need, RecordState, Refuse, UpToDate, describe
 from initjob.errors import ConfigError, DestructiveRefused, NoMigrations, PendingWork
-from initjob.facts import Tree, read_tree, settle
+from initjob.facts import read_tree, settle
 from initjob.render import render_plan
 from initjob.report import Report
 from initjob.schema import catalog
 from initjob.schema.diff import plan_sync
 from initjob.session import locked, with_connection
 from initjob.state import DbState
+from initjob.tree import Tree
 
 Connection = psycopg.Connection[Any]
 

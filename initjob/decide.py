@@ -12,7 +12,7 @@ asks again, so the cheap no-op path reads nothing it does not need.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from enum import Enum
 from typing import TYPE_CHECKING
 
@@ -45,6 +45,7 @@ class Need(Enum):
     LIVE_EMPTY = "live_empty"  # whether the database holds any object of its own
     COMPARISON = "comparison"  # the live schema against the desired state, and the plan between them
     BASELINE = "baseline"      # the newest migration prefix equal to the live schema
+    TREE = "tree"              # the files parsed (decoded, split, checked): not while the tree hash is as recorded
 
 
 @dataclass(frozen=True)
@@ -74,8 +75,9 @@ class Facts:
 
     mode: str
     state: DbState
-    migrations: tuple[Migration, ...] = ()
-    schema_files: Mapping[str, str] = field(default_factory=dict)
+    tree_hash: str = ""
+    migrations: tuple[Migration, ...] | None = None
+    schema_files: Mapping[str, str] | None = None
     allow_destructive: bool = False
     force_mode_switch: bool = False
     drift: tuple[str, ...] | None = None
@@ -141,13 +143,30 @@ WORK = (Migrate, Baseline, ApplyFiles, Sync, RecordState)
 
 def decide(facts: Facts) -> Decision:
     """What to do with this database, or which fact is needed first."""
+    if _tree_as_recorded(facts):
+        # The no-op of every pod start: the tree a complete run recorded, the catalog as it left it.
+        if facts.drift is None:
+            return Inspect(Need.DRIFT)
+        if not facts.drift:
+            return UpToDate(facts.mode)
+    if (facts.migrations if facts.mode == MIGRATIONS else facts.schema_files) is None:
+        return Inspect(Need.TREE)
     if facts.mode == MIGRATIONS:
         return _migrations(facts)
     return _autosync(facts)
 
 
+def _tree_as_recorded(facts: Facts) -> bool:
+    """The files are byte for byte those of the last complete run in this mode, and the history as it left it."""
+    state = facts.state
+    return (bool(facts.tree_hash) and state.mode == facts.mode and state.fingerprint is not None
+            and state.tree_hash == f"{facts.tree_hash}:{len(state.applied)}"
+            and all(a.success for a in state.applied))
+
+
 def _migrations(facts: Facts) -> Decision:
     state = facts.state
+    assert facts.migrations is not None
     plan = plan_migrations(list(facts.migrations), state.applied)
     if plan.problems:
         return Refuse(HistoryMismatch(
@@ -178,7 +197,7 @@ def _transition(facts: Facts) -> Decision:
             "make the migrations end at the live schema, or record them by hand with "
             "`initjob baseline --version V` after checking",
             closest=match.closest, differences=list(match.differences)))
-    return Baseline(match.version, tuple(m for m in facts.migrations if m.version <= match.version))
+    return Baseline(match.version, tuple(m for m in facts.migrations or () if m.version <= match.version))
 
 
 def _autosync(facts: Facts) -> Decision:
@@ -189,7 +208,7 @@ def _autosync(facts: Facts) -> Decision:
             "the history",
             "set USE_MIGRATIONS=true, or INITJOB_FORCE_MODE_SWITCH=true to hand it back to auto-sync"))
     files_unchanged = (state.mode == AUTO_SYNC and state.fingerprint is not None
-                       and dict(state.schema_files) == dict(facts.schema_files))
+                       and dict(state.schema_files) == dict(facts.schema_files or {}))
     if files_unchanged:
         # The cheap check of every pod start: files as recorded, catalog as recorded.
         if facts.drift is None:

@@ -7,7 +7,6 @@ baseline need a shadow database and are read only when the decision depends on t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -17,30 +16,19 @@ from initjob.config import Config
 from initjob.db import history
 from initjob.decide import Decision, Facts, Inspect, Need
 from initjob.schema import token
-from initjob.source import Migration, SqlFile
 from initjob.state import DbState
+from initjob.tree import Tree, scan
 
 Connection = psycopg.Connection[Any]
 
 
-@dataclass(frozen=True)
-class Tree:
-    """The SQL tree of the run's mode, read and checked before any connection."""
-
-    migrations: tuple[Migration, ...] = ()
-    schema_files: tuple[SqlFile, ...] = ()
-
-
 def read_tree(cfg: Config) -> Tree:
-    mode = cfg.mode
-    if mode.use_migrations:
-        return Tree(migrations=tuple(source.read_migrations(mode.sql_dir, mode.history_schema)))
-    return Tree(schema_files=tuple(source.read_schema_files(mode.sql_dir, mode.history_schema)))
+    """Find and hash the mode's files (one walk, raw bytes); parsing waits until a decision needs it."""
+    return scan(cfg.mode.sql_dir, cfg.mode.use_migrations, cfg.mode.history_schema)
 
 
 def initial(cfg: Config, tree: Tree, state: DbState) -> Facts:
-    return Facts(mode=cfg.mode.name, state=state, migrations=tree.migrations,
-                 schema_files=source.checksums(list(tree.schema_files)),
+    return Facts(mode=cfg.mode.name, state=state, tree_hash=tree.hash,
                  allow_destructive=cfg.apply.allow_destructive, force_mode_switch=cfg.mode.force_mode_switch)
 
 
@@ -54,6 +42,10 @@ def settle(conn: Connection, cfg: Config, tree: Tree, stop_at: frozenset[Need] =
 
 def supply(conn: Connection, cfg: Config, tree: Tree, facts: Facts, need: Need) -> Facts:
     schema = cfg.mode.history_schema
+    if need is Need.TREE:  # a malformed tree is exit 2 here, before any change
+        if cfg.mode.use_migrations:
+            return facts.with_(migrations=tree.migrations)
+        return facts.with_(schema_files=source.checksums(list(tree.schema_files)))
     if need is Need.DRIFT:
         return facts.with_(drift=tuple(drift(conn, schema, facts.state)))
     if need is Need.LIVE_EMPTY:

@@ -16,9 +16,10 @@ from initjob import logs
 from initjob.config import Config
 from initjob.db import history, marker
 from initjob.decide import WORK, ApplyFiles, Baseline, Decision, Migrate, RecordState, Refuse, Sync, UpToDate
-from initjob.facts import Tree, read_tree, settle
+from initjob.facts import read_tree, settle
 from initjob.report import Report
 from initjob.session import locked, with_connection
+from initjob.tree import Tree
 
 Connection = psycopg.Connection[Any]
 
@@ -72,21 +73,21 @@ def _apply(conn: Connection, cfg: Config, tree: Tree, decision: Decision) -> lis
     if isinstance(decision, Migrate):
         from initjob import migrate
 
-        return migrate.apply(conn, cfg, decision.plan)
+        return migrate.apply(conn, cfg, decision.plan, tree.hash)
     if isinstance(decision, RecordState):
         from initjob import migrate, sync
 
         if decision.comparison is None:
-            migrate.record(conn, cfg.apply)
+            migrate.record(conn, cfg.apply, tree.hash)
             return []
-        return sync.apply_plan(conn, cfg.apply, decision.comparison, list(tree.schema_files))
+        return sync.apply_plan(conn, cfg.apply, decision.comparison, list(tree.schema_files), tree.hash)
     from initjob import sync
 
     if isinstance(decision, ApplyFiles):
-        return sync.apply_files(conn, cfg.apply, list(tree.schema_files))
+        return sync.apply_files(conn, cfg.apply, list(tree.schema_files), tree.hash)
     assert isinstance(decision, Sync), f"unexpected decision {decision!r}"
     if decision.adopting:
         logs.event("sync.adopting", hint="the database already holds objects: initjob compares instead of "
                    "applying the files as written")
-    return sync.apply_plan(conn, cfg.apply, decision.comparison, list(tree.schema_files))
+    return sync.apply_plan(conn, cfg.apply, decision.comparison, list(tree.schema_files), tree.hash)
 

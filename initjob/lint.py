@@ -27,10 +27,11 @@ from initjob.config import Config
 from initjob.db import history
 from initjob.decide import ApplyFiles, Migrate, Need, Sync
 from initjob.errors import ConfigError, LintFindings, ToolMissing
-from initjob.facts import Tree, read_tree, settle
+from initjob.facts import read_tree, settle
 from initjob.report import Report
 from initjob.session import with_connection
 from initjob.source import NO_TRANSACTION, Migration, normalise
+from initjob.tree import Tree
 
 if TYPE_CHECKING:
     from initjob.schema.diff import Plan

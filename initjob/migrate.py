@@ -14,7 +14,7 @@ from initjob.db import record as recorded
 from initjob.plan import MigrationPlan
 
 
-def apply(conn: psycopg.Connection[Any], cfg: Config, plan: MigrationPlan) -> list[str]:
+def apply(conn: psycopg.Connection[Any], cfg: Config, plan: MigrationPlan, tree_hash: str) -> list[str]:
     """Each file in its own transaction with its history row; the last one also records the state."""
     work, settings = plan.work, cfg.apply
     if plan.has_history:  # a fresh database has no traffic to hurt: lint only when something ran before
@@ -23,7 +23,7 @@ def apply(conn: psycopg.Connection[Any], cfg: Config, plan: MigrationPlan) -> li
         lint.log_findings(cfg.mode.sql_dir, work, conn.info.server_version)
     applied: list[str] = []
     for index, m in enumerate(work, start=1):
-        finish = (lambda: _state(conn, settings)) if index == len(work) else None
+        finish = (lambda: _state(conn, settings, tree_hash)) if index == len(work) else None
         ms = executor.apply_migration(conn, settings, m, finish=finish,
                                       resume_from=plan.resume_from if m is plan.resume else 0)
         applied.append(m.label)
@@ -32,10 +32,12 @@ def apply(conn: psycopg.Connection[Any], cfg: Config, plan: MigrationPlan) -> li
     return applied
 
 
-def _state(conn: psycopg.Connection[Any], settings: ApplySettings) -> list[sql.Composed]:
-    return recorded.state_statements(conn, settings, "migrations", sync.managed_schemas(conn, settings.history_schema))
+def _state(conn: psycopg.Connection[Any], settings: ApplySettings, tree_hash: str | None) -> list[sql.Composed]:
+    return recorded.state_statements(conn, settings, "migrations", sync.managed_schemas(conn, settings.history_schema),
+                                     tree_hash=tree_hash)
 
 
-def record(conn: psycopg.Connection[Any], settings: ApplySettings) -> None:
-    """The state of a migrations-managed database, with nothing applied (after a baseline or rollback)."""
-    executor.transaction(conn, "state", _state(conn, settings))
+def record(conn: psycopg.Connection[Any], settings: ApplySettings, tree_hash: str | None = None) -> None:
+    """The state of a migrations-managed database, with nothing applied: after a baseline or a rollback
+    (no ``tree_hash``: files are pending), or a run that found nothing pending (its tree's hash)."""
+    executor.transaction(conn, "state", _state(conn, settings, tree_hash))

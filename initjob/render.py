@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from initjob.schema.diff import Plan
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the diff engine is not imported on the no-op path, which renders nothing
+    from initjob.schema.diff import Plan
 
 
 def render_plan(plan: Plan) -> str:

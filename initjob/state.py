@@ -45,6 +45,7 @@ class DbState:
     schema_files: dict[str, str] = field(default_factory=dict)
     schemas: tuple[str, ...] = ()
     catalog_token: str | None = None
+    tree_hash: str | None = None  # "<hash of the SQL tree>:<history rows>" after a complete run, else None
     applied: tuple[Applied, ...] = ()
     last_marker: MarkerRow | None = None
 

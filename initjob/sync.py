@@ -103,11 +103,11 @@ def compare(conn: Connection, settings: ConnectionSettings, history_schema: str,
                       desired=desired, schemas=tuple(schemas), live_schemas=tuple(live_schemas))
 
 
-def apply_files(conn: Connection, settings: ApplySettings, files: list[SqlFile]) -> list[str]:
+def apply_files(conn: Connection, settings: ApplySettings, files: list[SqlFile], tree_hash: str) -> list[str]:
     """A database with nothing in it gets the files as written, and the state, in one transaction."""
     def finish() -> list[sql.Composed]:
         schemas = nonempty_schemas(conn, settings.history_schema)
-        return recorded.state_statements(conn, settings, "auto-sync", schemas, checksums(files))
+        return recorded.state_statements(conn, settings, "auto-sync", schemas, checksums(files), tree_hash=tree_hash)
 
     executor.with_lock_retries("schema", lambda: executor.run_files_in_transaction(
         conn, files, settings.ddl_lock_timeout, finish))
@@ -115,7 +115,8 @@ def apply_files(conn: Connection, settings: ApplySettings, files: list[SqlFile])
     return [f.path for f in files]
 
 
-def apply_plan(conn: Connection, settings: ApplySettings, comparison: Comparison, files: list[SqlFile]) -> list[str]:
+def apply_plan(conn: Connection, settings: ApplySettings, comparison: Comparison, files: list[SqlFile],
+               tree_hash: str) -> list[str]:
     """The plan in its own order, then the result compared on the full model before it is recorded.
 
     The state is recorded only after the result is verified; a run that dies half-way leaves the
@@ -132,10 +133,11 @@ def apply_plan(conn: Connection, settings: ApplySettings, comparison: Comparison
         raise NotConverged("after the sync the schema still differs: " + "; ".join(left[:10]),
                            "report this plan as a bug; `initjob plan` shows what is left", drift=left)
     # Drift is judged against what the database really holds, column order included.
-    record(conn, settings, checksums(files), list(comparison.schemas), after)
+    record(conn, settings, checksums(files), list(comparison.schemas), after, tree_hash)
     return applied
 
 
 def record(conn: Connection, settings: ApplySettings, sums: dict[str, str], schemas: list[str],
-           snap: catalog.Snapshot | None = None) -> None:
-    executor.transaction(conn, "state", recorded.state_statements(conn, settings, "auto-sync", schemas, sums, snap))
+           snap: catalog.Snapshot | None, tree_hash: str) -> None:
+    executor.transaction(conn, "state", recorded.state_statements(conn, settings, "auto-sync", schemas, sums, snap,
+                                                                  tree_hash))

@@ -47,9 +47,14 @@ def row(version: int, checksum: str | None = None, success: bool = True, done: i
 
 
 def state(mode: str | None, applied: tuple[Applied, ...] = (), fingerprint: str | None = "fp",
-          files: dict[str, str] | None = None) -> DbState:
+          files: dict[str, str] | None = None, tree: str | None = None) -> DbState:
     return DbState(layout=1 if mode else 0, mode=mode, fingerprint=fingerprint if mode else None,
-                   schema_files=files or {}, applied=applied)
+                   schema_files=files or {}, applied=applied, tree_hash=tree)
+
+
+def unparsed(mode: str, st: DbState, tree_hash: str = "h", **known: object) -> Facts:
+    """Facts as a run has them before parsing anything: the tree's hash only."""
+    return Facts(mode=mode, state=st, tree_hash=tree_hash).with_(**known)
 
 
 SAFE_PLAN = Plan((Step("CREATE TABLE t ()", SAFE, "public.t", "new table"),))
@@ -112,6 +117,21 @@ CASES: list[tuple[str, Facts, type, object]] = [
     ("data loss allowed", autosync(state("auto-sync"), allow_destructive=True,
                                    comparison=Comparison(LOSSY_PLAN, ("t",))), Sync, False),
     ("mode switch refused", autosync(state("migrations", (row(1),))), Refuse, ModeSwitchRefused),
+    # the no-op fast path: the tree's hash as a complete run recorded it, nothing parsed
+    ("tree as recorded: ask for drift", unparsed("migrations", state("migrations", (row(1),), tree="h:1")),
+     Inspect, Need.DRIFT),
+    ("tree as recorded, no drift", unparsed("migrations", state("migrations", (row(1),), tree="h:1"), drift=()),
+     UpToDate, None),
+    ("tree as recorded, drift: parse to judge", unparsed("migrations", state("migrations", (row(1),), tree="h:1"),
+                                                         drift=("x",)), Inspect, Need.TREE),
+    ("tree changed: parse", unparsed("migrations", state("migrations", (row(1),), tree="h:1"), "other"),
+     Inspect, Need.TREE),
+    ("history row removed by hand: parse", unparsed("migrations", state("migrations", (row(1),), tree="h:2"),
+                                                    drift=()), Inspect, Need.TREE),
+    ("recorded by the other mode: parse", unparsed("auto-sync", state("migrations", (row(1),), tree="h:1")),
+     Inspect, Need.TREE),
+    ("auto-sync tree as recorded", unparsed("auto-sync", state("auto-sync", tree="h:0"), drift=()), UpToDate, None),
+    ("never recorded a tree (older layout): parse", unparsed("auto-sync", state("auto-sync")), Inspect, Need.TREE),
     ("mode switch forced", autosync(state("migrations", (row(1),)), force_mode_switch=True), Inspect,
      Need.COMPARISON),
 ]
@@ -146,5 +166,6 @@ def test_up_to_date_is_one_definition() -> None:
             seen.add(decision.need)
             facts = facts.with_(**{Need.DRIFT: {"drift": ()}, Need.LIVE_EMPTY: {"live_empty": True},
                                    Need.COMPARISON: {"comparison": Comparison(Plan())},
-                                   Need.BASELINE: {"baseline": BaselineMatch(None)}}[decision.need])
+                                   Need.BASELINE: {"baseline": BaselineMatch(None)},
+                                   Need.TREE: {"migrations": (), "schema_files": {}}}[decision.need])
             decision = decide.decide(facts)

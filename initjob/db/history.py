@@ -66,6 +66,11 @@ _LAYOUT: tuple[str, ...] = (
         updated_by    text NOT NULL
     );
     """,
+    # 2: the hash of the SQL tree a complete run left the database at, with the history's row count
+    # then, so the no-op of every pod start can skip parsing a tree that has not changed.
+    """
+    ALTER TABLE {s}.state ADD COLUMN tree_hash text;
+    """,
 )
 LAYOUT_VERSION = len(_LAYOUT)
 
@@ -118,8 +123,9 @@ def read_state(conn: psycopg.Connection[Any], schema: str) -> DbState:
         with conn.pipeline():
             layout_cur = conn.execute(_q("SELECT value FROM {s}.meta WHERE key = 'layout'", schema))
             state_cur = conn.execute(
-                _q("SELECT mode, fingerprint, schema_files, schemas, catalog_token FROM {s}.state WHERE id = 1",
-                   schema))
+                # to_jsonb: a database still at layout 1 (no tree_hash column) reads as NULL, not an error.
+                _q("SELECT mode, fingerprint, schema_files, schemas, catalog_token, to_jsonb(t) ->> 'tree_hash'"
+                   " FROM {s}.state t WHERE id = 1", schema))
             hist_cur = conn.execute(_q(
                 "SELECT version::bigint, version_text, name, kind, checksum, transactional, success, statements_done,"
                 " applied_at, applied_by, execution_ms FROM {s}.history ORDER BY version", schema))
@@ -145,6 +151,7 @@ def read_state(conn: psycopg.Connection[Any], schema: str) -> DbState:
         schema_files=dict(state[2] or {}) if state else {},
         schemas=tuple(state[3] or ()) if state else (),
         catalog_token=state[4] if state else None,
+        tree_hash=state[5] if state else None,
         applied=applied,
         last_marker=MarkerRow(*marker) if marker else None,
     )
@@ -158,21 +165,28 @@ def read_snapshot_json(conn: psycopg.Connection[Any], schema: str) -> str | None
 
 def state_upsert(schema: str, mode: str, fingerprint: str, snapshot_json: str,
                  schema_files: dict[str, str] | None, by: str, schemas: list[str],
-                 token: str | None = None) -> sql.Composed:
-    """The statement that records the managed state; composed so it can join a file's transaction."""
+                 token: str | None = None, tree_hash: str | None = None) -> sql.Composed:
+    """The statement that records the managed state; composed so it can join a file's transaction.
+
+    ``tree_hash`` is given only by a run that left the database up to date with that tree; it is
+    stored with the history's row count at commit, so a history row removed by hand is noticed.
+    """
+    tree = sql.SQL("NULL") if tree_hash is None else sql.SQL(
+        "{h} || ':' || (SELECT count(*) FROM {s}.history)").format(h=sql.Literal(tree_hash), s=sql.Identifier(schema))
     return sql.SQL(
-        "INSERT INTO {s}.state (id, mode, fingerprint, snapshot, schema_files, schemas, catalog_token, updated_at,"
-        " updated_by) VALUES (1, {mode}, {fp}, {snap}::jsonb, {files}::jsonb, {schemas}::text[], {token}, now(), {by}) "
+        "INSERT INTO {s}.state (id, mode, fingerprint, snapshot, schema_files, schemas, catalog_token, tree_hash,"
+        " updated_at, updated_by) VALUES (1, {mode}, {fp}, {snap}::jsonb, {files}::jsonb, {schemas}::text[], {token},"
+        " {tree}, now(), {by}) "
         "ON CONFLICT (id) DO UPDATE SET mode = EXCLUDED.mode, fingerprint = EXCLUDED.fingerprint, "
         "snapshot = EXCLUDED.snapshot, schema_files = EXCLUDED.schema_files, schemas = EXCLUDED.schemas, "
-        "catalog_token = EXCLUDED.catalog_token, "
+        "catalog_token = EXCLUDED.catalog_token, tree_hash = EXCLUDED.tree_hash, "
         "updated_at = now(), "
         "updated_by = EXCLUDED.updated_by"
     ).format(
         s=sql.Identifier(schema), mode=sql.Literal(mode), fp=sql.Literal(fingerprint),
         snap=sql.Literal(snapshot_json),
         files=sql.Literal(json.dumps(schema_files, sort_keys=True) if schema_files is not None else None),
-        by=sql.Literal(by), schemas=sql.Literal(list(schemas)), token=sql.Literal(token),
+        by=sql.Literal(by), schemas=sql.Literal(list(schemas)), token=sql.Literal(token), tree=tree,
     )
 
 

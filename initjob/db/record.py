@@ -19,11 +19,15 @@ from initjob.schema.token import catalog_token
 
 
 def state_statements(conn: psycopg.Connection[Any], settings: ApplySettings, mode: str, schemas: Sequence[str],
-                     files: dict[str, str] | None = None, snap: catalog.Snapshot | None = None
-                     ) -> list[sql.Composed]:
-    """Statements that record the managed state; the snapshot is read inside the caller's transaction."""
+                     files: dict[str, str] | None = None, snap: catalog.Snapshot | None = None,
+                     tree_hash: str | None = None) -> list[sql.Composed]:
+    """Statements that record the managed state; the snapshot is read inside the caller's transaction.
+
+    ``tree_hash``: only when the run leaves the database up to date with that tree (not after a
+    baseline or a rollback, which leave files pending).
+    """
     if snap is None:
         snap = catalog.read_snapshot(conn, schemas)
     return [history.state_upsert(settings.history_schema, mode, catalog.fingerprint(snap),
                                  catalog.snapshot_to_json(snap), files, settings.applied_by, list(schemas),
-                                 catalog_token(conn, schemas))]
+                                 catalog_token(conn, schemas), tree_hash)]
