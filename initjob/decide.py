@@ -27,12 +27,12 @@ from initjob.errors import (
 )
 from initjob.plan import MigrationPlan, plan_migrations
 from initjob.render import render_plan
-from initjob.source import Migration
 from initjob.state import DbState
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # types only: the SQL reader and the diff engine stay off the no-op path
     from initjob.schema.catalog import Snapshot
     from initjob.schema.diff import Plan
+    from initjob.source import Migration
 
 MIGRATIONS = "migrations"
 AUTO_SYNC = "auto-sync"

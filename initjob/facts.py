@@ -11,7 +11,7 @@ from typing import Any
 
 import psycopg
 
-from initjob import decide, source
+from initjob import decide
 from initjob.config import Config
 from initjob.db import history
 from initjob.decide import Decision, Facts, Inspect, Need
@@ -45,7 +45,7 @@ def supply(conn: Connection, cfg: Config, tree: Tree, facts: Facts, need: Need) 
     if need is Need.TREE:  # a malformed tree is exit 2 here, before any change
         if cfg.mode.use_migrations:
             return facts.with_(migrations=tree.migrations)
-        return facts.with_(schema_files=source.checksums(list(tree.schema_files)))
+        return facts.with_(schema_files={f.path: f.checksum for f in tree.schema_files})
     if need is Need.DRIFT:
         return facts.with_(drift=tuple(drift(conn, schema, facts.state)))
     if need is Need.LIVE_EMPTY:

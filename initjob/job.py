@@ -14,7 +14,7 @@ import psycopg
 
 from initjob import logs
 from initjob.config import Config
-from initjob.db import history, marker
+from initjob.db import history
 from initjob.decide import WORK, ApplyFiles, Baseline, Decision, Migrate, RecordState, Refuse, Sync, UpToDate
 from initjob.facts import read_tree, settle
 from initjob.report import Report
@@ -44,6 +44,8 @@ def _run(conn: Connection, cfg: Config, tree: Tree) -> Report:
             decision = settle(conn, cfg, tree)
         if not isinstance(decision, WORK):
             return _conclude(decision, cfg, baselined)
+        from initjob.db import marker  # pg_dump's machinery: kept off the no-op path for speed
+
         taken = marker.before_change(conn, cfg.backup, cfg.apply, cfg.connection.dsn,  # 6. backup marker
                                      history.read_state(conn, cfg.mode.history_schema).fingerprint,
                                      cfg.mode.name, _planned(decision))

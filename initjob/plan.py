@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from initjob.source import Migration
-from initjob.state import Applied
+if TYPE_CHECKING:  # types only: the SQL reader and splitter stay off the no-op path
+    from initjob.source import Migration
+    from initjob.state import Applied
 
 
 @dataclass(frozen=True)

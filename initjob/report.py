@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from initjob.db.marker import Marker
+if TYPE_CHECKING:  # a type only: the marker's pg_dump machinery stays off the no-op path
+    from initjob.db.marker import Marker
 
 
 @dataclass(frozen=True)

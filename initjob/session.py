@@ -15,7 +15,7 @@ import psycopg
 
 from initjob import logs
 from initjob.config import ConnectionSettings, LockSettings
-from initjob.db import executor, lock, pooler, wait
+from initjob.db import lock, pooler, wait
 from initjob.errors import ConnectionLost
 from initjob.retry import Attempt, Policy
 
@@ -38,7 +38,7 @@ def with_connection(settings: ConnectionSettings, work: Callable[[Connection], T
 
     def attempt() -> T:
         if held:
-            executor.cancel_and_close(held.pop())
+            wait.cancel_and_close(held.pop())
         conn = wait.connect(settings)
         held.append(conn)
         try:

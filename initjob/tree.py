@@ -11,9 +11,10 @@ import os
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from initjob import source
-from initjob.source import Migration, SqlFile
+if TYPE_CHECKING:
+    from initjob.source import Migration, SqlFile
 
 
 @dataclass(frozen=True)
@@ -27,10 +28,14 @@ class Tree:
 
     @cached_property
     def migrations(self) -> tuple[Migration, ...]:
+        from initjob import source  # the reader and splitter: only when the tree changed
+
         return tuple(source.read_migrations(self.sql_dir, self.history_schema)) if self.use_migrations else ()
 
     @cached_property
     def schema_files(self) -> tuple[SqlFile, ...]:
+        from initjob import source  # the reader and splitter: only when the tree changed
+
         return () if self.use_migrations else tuple(source.read_schema_files(self.sql_dir, self.history_schema))
 
 

@@ -20,6 +20,7 @@ from psycopg import sql
 from initjob import logs, sqltext
 from initjob.config import ApplySettings
 from initjob.db import history
+from initjob.db.wait import cancel_and_close
 from initjob.errors import ConnectionLost, DdlLockTimeout, Interrupted, SqlFailed
 from initjob.retry import Attempt, Policy
 from initjob.source import Migration, SqlFile
@@ -32,19 +33,6 @@ _LOST_SQLSTATES = {"57P01", "57P02", "57P03", "08000", "08003", "08006", "08001"
 def is_connection_lost(conn: Connection, exc: psycopg.Error) -> bool:
     return conn.broken or conn.closed or exc.sqlstate in _LOST_SQLSTATES or (
         isinstance(exc, psycopg.OperationalError) and exc.sqlstate is None)
-
-
-def cancel_and_close(conn: Connection) -> None:
-    """Stop the running statement on the server now, then drop the session (rolls back, frees the lock)."""
-    try:
-        if not conn.closed:
-            conn.cancel_safe(timeout=3)
-    except Exception as exc:  # the cancel is best effort: closing rolls back anyway
-        logs.debug("db.cancel_failed", reason=logs.redact(str(exc)))
-    try:
-        conn.close()
-    except Exception as exc:
-        logs.debug("db.close_failed", reason=logs.redact(str(exc)))
 
 
 @contextmanager

@@ -16,7 +16,7 @@ from psycopg import sql
 
 from initjob import logs
 from initjob.config import ConnectionSettings
-from initjob.db import executor, wait
+from initjob.db import wait
 from initjob.errors import ConfigError
 
 Connection = psycopg.Connection[Any]
@@ -31,7 +31,7 @@ def shadow(settings: ConnectionSettings, live: Connection) -> Iterator[Connectio
             conn.execute("BEGIN")
             yield conn
         finally:
-            executor.cancel_and_close(conn)
+            wait.cancel_and_close(conn)
         return
     name = f"initjob_shadow_{secrets.token_hex(6)}"
     try:
@@ -47,7 +47,7 @@ def shadow(settings: ConnectionSettings, live: Connection) -> Iterator[Connectio
             conn.execute("BEGIN")
             yield conn
         finally:
-            executor.cancel_and_close(conn)
+            wait.cancel_and_close(conn)
     finally:
         _drop(live, name)
 

@@ -130,6 +130,19 @@ def _unreachable(exc: psycopg.OperationalError, waited: float) -> InitJobError:
     return CredentialsRefused(f"database refused the connection: {short_reason(exc)}", hint, waited_s=waited)
 
 
+def cancel_and_close(conn: Connection) -> None:
+    """Stop the running statement on the server now, then drop the session (rolls back, frees the lock)."""
+    try:
+        if not conn.closed:
+            conn.cancel_safe(timeout=3)
+    except Exception as exc:  # the cancel is best effort: closing rolls back anyway
+        logs.debug("db.cancel_failed", reason=logs.redact(str(exc)))
+    try:
+        conn.close()
+    except Exception as exc:
+        logs.debug("db.close_failed", reason=logs.redact(str(exc)))
+
+
 def ensure_database(dsn: str, timeout: float, name: str) -> None:
     """CREATE DATABASE through the maintenance database; losing a race to another runner is success."""
     try:
