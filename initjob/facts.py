@@ -23,8 +23,12 @@ Connection = psycopg.Connection[Any]
 
 
 def read_tree(cfg: Config) -> Tree:
-    """Find and hash the mode's files (one walk, raw bytes); parsing waits until a decision needs it."""
-    return scan(cfg.mode.sql_dir, cfg.mode.use_migrations, cfg.mode.history_schema)
+    """Find and hash the mode's files (one walk, raw bytes); parsing waits until a decision needs it,
+    unless the walk saw something the reader would refuse: then it parses now, before any connection."""
+    tree = scan(cfg.mode.sql_dir, cfg.mode.use_migrations, cfg.mode.history_schema)
+    if not tree.hash:
+        _ = tree.migrations if cfg.mode.use_migrations else tree.schema_files  # raises the exit-2 error
+    return tree
 
 
 def initial(cfg: Config, tree: Tree, state: DbState) -> Facts:

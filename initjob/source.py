@@ -14,10 +14,10 @@ from pathlib import Path
 
 from initjob import sqltext
 from initjob.errors import ConfigError, NoMigrations, SqlTreeInvalid
+from initjob.names import MIGRATION_NAME
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
 NO_TRANSACTION = "-- initjob:no-transaction"
-_MIGRATION_NAME = re.compile(r"^(?P<version>[0-9]+)_(?P<name>[A-Za-z0-9][A-Za-z0-9_-]*)\.(?P<dir>up|down)\.sql$")
 
 
 @dataclass(frozen=True)
@@ -147,7 +147,7 @@ def read_migrations(sql_dir: Path, history_schema: str) -> list[Migration]:
     with os.scandir(root) as listing:
         entries = sorted((e for e in listing if e.name.endswith(".sql")), key=lambda e: e.name)
     for entry in entries:
-        m = _MIGRATION_NAME.match(entry.name)
+        m = MIGRATION_NAME.match(entry.name)
         if not m:
             problems.append(
                 f"migrations/{entry.name}: bad file name; expected <digits>_<name>.up.sql or .down.sql"
