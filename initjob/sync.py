@@ -56,6 +56,7 @@ def desired_state(cfg: Config, live: Connection, files: list[SqlFile]) -> tuple[
     with shadow.shadow(cfg, live) as sh:
         for index, f in enumerate(files):
             with apply.guarded(sh, f.path, f.text, replay=[earlier.text for earlier in files[:index]]):
+                sh.execute(b"RESET search_path")  # each file starts where psql would: no set_config leaks in
                 sh.execute(f.text.encode())
         schemas = catalog.user_schemas(sh, exclude=[cfg.history_schema])
         snap = catalog.read_snapshot(sh, schemas)
