@@ -18,6 +18,8 @@ import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from psycopg import sql
+
 MIRROR = Path(os.environ.get("INITJOB_MIRROR", "/work/.mirror"))
 REPOS = {
     "hatchet": "hatchet-dev/hatchet",
@@ -191,8 +193,8 @@ def synapse(out: Path) -> Item:
         for seq, (fname, path) in enumerate(sorted(deltas[version]), start=1):
             stem = fname.removesuffix(".postgres").removesuffix(".sql")
             chain.append((f"{version}{seq:03d}", _safe_name(stem), path))
-    for version, name, path in chain:
-        _write(root, f"migrations/{version}_{name}.up.sql", m.read(path))
+    for stamp, name, path in chain:
+        _write(root, f"migrations/{stamp}_{name}.up.sql", m.read(path))
     item.notes.append(f"full schema v{full} (common, main, state) then the PostgreSQL deltas of v{int(full) + 1}+ "
                       f"({len(chain) - 4} .sql/.sql.postgres files); {skipped['py']} Python deltas and "
                       f"{skipped['sqlite']} SQLite deltas skipped; upstream has no down files")
@@ -217,21 +219,30 @@ def add_column(text: str, table: str, column: str) -> str:
     return text[:close].rstrip() + f",\n    {column}\n" + text[close:]
 
 
+_EXTRA = """\
+CREATE TABLE realworld_child (
+    id bigint PRIMARY KEY,
+    parent_id {key_type} NOT NULL REFERENCES {table} ({key}) ON DELETE CASCADE
+);
+CREATE INDEX realworld_child_parent_idx ON realworld_child (parent_id);
+CREATE VIEW realworld_view AS SELECT {shown} FROM {table};
+CREATE FUNCTION realworld_next(i integer) RETURNS integer LANGUAGE sql IMMUTABLE AS {body};
+"""
+
+
 def evolutions(path: str, text: str, table: str, key: str, key_type: str, shown: str) -> list[Evolution]:
     """A column, a table with a foreign key, an index, a view and a function; then the view and function changed."""
-    extra = ("CREATE TABLE realworld_child (\n    id bigint PRIMARY KEY,\n"
-             f"    parent_id {key_type} NOT NULL REFERENCES {table} ({key}) ON DELETE CASCADE\n);\n"
-             "CREATE INDEX realworld_child_parent_idx ON realworld_child (parent_id);\n"
-             f"CREATE VIEW realworld_view AS SELECT {key} FROM {table};\n"
-             "CREATE FUNCTION realworld_next(i integer) RETURNS integer LANGUAGE sql IMMUTABLE AS 'SELECT i + 1';\n")
-    changed = (extra.replace(f"SELECT {key} FROM", f"SELECT {key}, {shown} FROM")
-               .replace("SELECT i + 1", "SELECT i + 2"))
+    def extra(columns: list[str], body: str) -> str:
+        return sql.SQL(_EXTRA).format(
+            key_type=sql.SQL(key_type), table=sql.Identifier(table), key=sql.Identifier(key),
+            shown=sql.SQL(", ").join(map(sql.Identifier, columns)), body=sql.Literal(body)).as_string(None)
+
     grown = add_column(text, table, "realworld_note text")
     return [
         Evolution("add a column, a table with a foreign key, an index, a view, a function",
-                  {path: grown, "schema/zz_realworld.sql": extra}),
+                  {path: grown, "schema/zz_realworld.sql": extra([key], "SELECT i + 1")}),
         Evolution("change the view (one more column) and the function body",
-                  {path: grown, "schema/zz_realworld.sql": changed}),
+                  {path: grown, "schema/zz_realworld.sql": extra([key, shown], "SELECT i + 2")}),
     ]
 
 

@@ -124,6 +124,14 @@ def concurrent(env: dict[str, str], runners: int = 4) -> list[int]:
     return [p.wait(timeout=1800) for p in procs]
 
 
+def check_runners(pg: Pg, item: extract.Item, sql_dir: Path, expected: str, row: Row) -> None:
+    """Four runners at once on a fresh database: all exit 0 and make the schema psql made in ``expected``."""
+    c = pg.create_db(item.setup)
+    codes = concurrent(initjob_env(pg, c, item, sql_dir))
+    row.checks["4 runners"] = ("all exit 0" if set(codes) == {0} else f"exits {codes}") + (
+        "" if pg.dump(c) == pg.dump(expected) else ", schema differs")
+
+
 def same(a: list[str], b: list[str]) -> str:
     """'yes', or the first lines that differ between two normalised dumps."""
     if a == b:
@@ -203,10 +211,7 @@ def check_chain(pg: Pg, item: extract.Item, row: Row) -> None:
                                      else f"initjob exit {again.code} {again.failure()}; psql ok={ok} {err}")
     verify = initjob(env, "verify")
     row.checks["verify"] = f"exit {verify.code}"
-    c = pg.create_db(item.setup)
-    codes = concurrent(initjob_env(pg, c, item, sql_dir))
-    row.checks["4 runners"] = ("all exit 0" if set(codes) == {0} else f"exits {codes}") + (
-        "" if pg.dump(c) == pg.dump(b) else ", schema differs")
+    check_runners(pg, item, sql_dir, b, row)
 
 
 def rollback(pg: Pg, item: extract.Item, env: dict[str, str], a: str, b: str, ups: list[File],
@@ -272,10 +277,7 @@ def check_schema(pg: Pg, item: extract.Item, row: Row) -> None:
         row.notes.append(f"evolve {n}: {step.what}")
         b = fresh
     row.checks["verify"] = f"exit {initjob(env, 'verify').code}"
-    c = pg.create_db(item.setup)
-    codes = concurrent(initjob_env(pg, c, item, sql_dir))
-    row.checks["4 runners"] = ("all exit 0" if set(codes) == {0} else f"exits {codes}") + (
-        "" if pg.dump(c) == pg.dump(b) else ", schema differs")
+    check_runners(pg, item, sql_dir, b, row)
 
 
 # ---------------------------------------------------------------- driver
