@@ -136,6 +136,11 @@ def hatchet(out: Path) -> Item:
     return item
 
 
+_NAMESPACE = re.compile(r'\{\{\s*index\s+\.Options\s+"Namespace"\s*\}\}')
+# What synapse.storage.engines.postgres writes in place of its placeholder before running a file.
+_SYNAPSE_PLACEHOLDER = ("$%AUTO_INCREMENT_PRIMARY_KEY%$", "BIGINT PRIMARY KEY GENERATED ALWAYS AS IDENTITY")
+
+
 def supabase_auth(out: Path) -> Item:
     m = Mirror(REPOS["supabase-auth"])
     root = out / "supabase-auth" / "sql"
@@ -143,7 +148,7 @@ def supabase_auth(out: Path) -> Item:
                 setup="CREATE SCHEMA IF NOT EXISTS auth;")
     for path in m.paths("migrations/"):
         if path.endswith(".up.sql"):
-            text = m.read(path).replace('{{ index .Options "Namespace" }}', "auth")
+            text = _NAMESPACE.sub("auth", m.read(path))
             version, _, name = path.rsplit("/", 1)[1].removesuffix(".up.sql").partition("_")
             _write(root, f"migrations/{version}_{_safe_name(name)}.up.sql", text)
     item.notes.append('template {{ index .Options "Namespace" }} rendered as auth; the platform creates '
@@ -194,10 +199,11 @@ def synapse(out: Path) -> Item:
             stem = fname.removesuffix(".postgres").removesuffix(".sql")
             chain.append((f"{version}{seq:03d}", _safe_name(stem), path))
     for stamp, name, path in chain:
-        _write(root, f"migrations/{stamp}_{name}.up.sql", m.read(path))
+        _write(root, f"migrations/{stamp}_{name}.up.sql", m.read(path).replace(*_SYNAPSE_PLACEHOLDER))
     item.notes.append(f"full schema v{full} (common, main, state) then the PostgreSQL deltas of v{int(full) + 1}+ "
                       f"({len(chain) - 4} .sql/.sql.postgres files); {skipped['py']} Python deltas and "
-                      f"{skipped['sqlite']} SQLite deltas skipped; upstream has no down files")
+                      f"{skipped['sqlite']} SQLite deltas skipped; its placeholder {_SYNAPSE_PLACEHOLDER[0]} "
+                      "rendered as Synapse's PostgreSQL engine does; upstream has no down files")
     return item
 
 
