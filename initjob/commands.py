@@ -14,7 +14,7 @@ from typing import Any
 from initjob import job, logs, plan, source, sync
 from initjob.config import Config
 from initjob.db import apply, history, marker
-from initjob.errors import ConfigError, NotUpToDate
+from initjob.errors import ConfigError, NotUpToDate, SqlFailed
 from initjob.job import Connection, Report
 from initjob.schema import catalog
 
@@ -181,13 +181,19 @@ def rollback(cfg: Config) -> Report:
         if targets:
             report.marker = marker.before_change(cfg, conn, state.fingerprint, "migrations",
                                              [f"rollback {row.label}" for row, _ in targets])
-        for row, m in targets:
-            assert m is not None
-            start = time.monotonic()
-            apply.run_down(conn, cfg.history_schema, row, m, cfg.ddl_lock_timeout, cfg.applied_by)
-            report.applied.append(row.label)
-            logs.event("migration.rolled_back", version=row.version_text, name=row.name,
-                       duration_ms=int((time.monotonic() - start) * 1000))
+        try:
+            for row, m in targets:
+                assert m is not None
+                start = time.monotonic()
+                apply.run_down(conn, cfg.history_schema, row, m, cfg.ddl_lock_timeout, cfg.applied_by)
+                report.applied.append(row.label)
+                logs.event("migration.rolled_back", version=row.version_text, name=row.name,
+                           duration_ms=int((time.monotonic() - start) * 1000))
+        except SqlFailed:
+            # The downs before the failing one committed: record what the database now holds, or the
+            # next run takes their work for drift.
+            job._record_migrations_state(cfg, conn)
+            raise
         job._record_migrations_state(cfg, conn)
         return report
 

@@ -126,3 +126,21 @@ def test_real_pg_dump_output_loads(tmp_path: Path, server: Server, db_url: str, 
     assert result.code == 0, result.stderr
     assert tables(conn) == ["child"]
     assert initjob("verify", **env).code == 0
+
+
+def test_rollback_stopped_by_a_broken_down_records_what_it_did(tmp_path: Path, db_url: str,
+                                                               conn: psycopg.Connection[Any]) -> None:
+    """Downs that committed before a failing one are recorded: the next run re-applies them, no drift."""
+    sql_dir = write_migrations(tmp_path, {
+        "0001_a.up.sql": "CREATE TABLE a (id int);\n", "0001_a.down.sql": "DROP TABLE not_there;\n",
+        "0002_b.up.sql": "CREATE TABLE b (id int);\n", "0002_b.down.sql": "DROP TABLE b;\n",
+    })
+    env = {"DATABASE_URL": db_url, "USE_MIGRATIONS": "true", "INITJOB_SQL_DIR": str(sql_dir)}
+    assert initjob("run", **env).code == 0
+    back = initjob("rollback", "--steps", "2", **env)
+    assert back.code == 5 and back.failure["file"] == "migrations/0001_a.down.sql"
+    assert tables(conn) == ["a"]
+    again = initjob("run", **env)
+    assert again.code == 0, again.stderr
+    assert tables(conn) == ["a", "b"]
+    assert initjob("verify", **env).code == 0
