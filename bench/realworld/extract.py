@@ -111,14 +111,22 @@ def goose_sections(text: str) -> tuple[str, str | None, bool]:
     return up, down, no_tx
 
 
+# The first Go migration that creates tables (v1_dags_olap_new, ...) later SQL files need: the
+# SQL-only chain cannot go past it.
+HATCHET_GO_TABLES = "20260424190713_v1_0_99.go"
+
+
 def hatchet(out: Path) -> Item:
     m = Mirror(REPOS["hatchet"])
     root = out / "hatchet" / "sql"
     item = Item("hatchet", REPOS["hatchet"], m.commit, "migrations", str(root))
     where = "cmd/hatchet-migrate/migrate/migrations/"
-    skipped_go = 0
+    skipped_go, left_out = 0, 0
     for path in m.paths(where):
         base = path.rsplit("/", 1)[1]
+        if base >= HATCHET_GO_TABLES:
+            left_out += base.endswith(".sql")
+            continue
         if base.endswith(".go"):
             skipped_go += 1
             continue
@@ -132,7 +140,9 @@ def hatchet(out: Path) -> Item:
         if down is not None:
             _write(root, f"{stem}.down.sql", head + down)
     item.notes.append(f"goose Up/Down sections split into .up.sql/.down.sql; NO TRANSACTION → {NO_TRANSACTION.strip()}")
-    item.notes.append(f"{skipped_go} Go migrations (data backfills in Go code) skipped: no SQL to read")
+    item.notes.append(f"{skipped_go} Go migrations before {HATCHET_GO_TABLES} (indexes on partitions, a backfill) "
+                      f"skipped; the chain stops at that Go migration, which creates tables the next SQL file "
+                      f"alters ({left_out} later SQL migrations left out)")
     return item
 
 
