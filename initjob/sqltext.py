@@ -13,22 +13,13 @@ import re
 from dataclasses import dataclass, field
 
 _TX_CONTROL = {"BEGIN", "COMMIT", "ROLLBACK", "END", "ABORT", "START", "SAVEPOINT", "RELEASE", "PREPARE"}
-# What the lexer acts on, strings and line comments whole.  Every branch starts with a fixed
-# character, which lets the regex engine skip plain text fast; that ``E'`` starts an escape string
-# and ``$tag$`` a dollar quote only where no identifier character precedes them (``one'x'``, ``a$b$``,
-# and ``$1`` a parameter) is checked after the match.
-_TOKEN = re.compile(r"""
-    (?P<semi>;)
-  | (?P<comment>--[^\n]*)
-  | (?P<estring>[eE]'[^'\\]*(?:(?:\\.|'')[^'\\]*)*')
-  | (?P<string>'[^']*(?:''[^']*)*')
-  | (?P<ident>"[^"]*(?:""[^"]*)*")
-  | (?P<block>/\*)
-  | (?P<dollar>\$(?:[^\W\d]\w*)?\$)
-  | (?P<backslash>\\)
-  | (?P<open>['"])
-""", re.X | re.S)
-_STRING = re.compile(r"'[^']*(?:''[^']*)*'")
+# What the lexer acts on, standard strings, quoted identifiers and line comments whole.  No group
+# and fixed first characters, so the regex engine skips plain text fast and each match costs little;
+# which ``/`` opens a comment, which ``$`` a dollar quote (not ``$1``, not inside ``a$b$``) and which
+# ``'`` an escape string (after an ``E`` that starts a token, not in ``one'x'``) is decided after it.
+_TOKEN = re.compile(r"""--[^\n]*|'[^']*(?:''[^']*)*'|"[^"]*(?:""[^"]*)*"|[;/$\\'"]""")
+_ESCAPE_STRING = re.compile(r"'[^'\\]*(?:(?:\\.|'')[^'\\]*)*'", re.S)
+_DOLLAR_TAG = re.compile(r"\$(?:[^\W\d]\w*)?\$")
 _COMMENT_MARK = re.compile(r"/\*|\*/")
 _WORD = re.compile(r"(?<![\w$])[^\W\d][\w$]*")
 # psql tracks BEGIN/CASE/END only in CREATE [OR REPLACE] FUNCTION|PROCEDURE, outside parentheses.
@@ -92,37 +83,45 @@ class _Lexer:
         text, n, pos = self.text, self.n, 0
         search = _TOKEN.search
         while (m := search(text, pos)) is not None:
-            at, pos, kind = m.start(), m.end(), m.lastgroup
-            if kind in ("estring", "dollar") and _is_identifier_char(text, at - 1):
-                if kind == "dollar":  # a$b$c is one identifier
-                    pos = at + 1
-                    continue
-                at += 1  # one'x': the E ends a word, a standard string follows
-                string = _STRING.match(text, at)
-                pos = n if string is None else string.end()
+            at, pos, token = m.start(), m.end(), m.group()
+            first = token[0]
+            if first == "/" and not text.startswith("/*", at):
+                continue  # a division
+            if first == "$":
+                tag = _DOLLAR_TAG.match(text, at)
+                if tag is None or _is_identifier_char(text, at - 1):
+                    continue  # $1, or inside an identifier such as a$b$c
+                token = tag.group()
+            elif first == "'" and at > 0 and text[at - 1] in "eE" and not _is_identifier_char(text, at - 2):
+                escaped = _ESCAPE_STRING.match(text, at)
+                pos, first = (n, "") if escaped is None else (escaped.end(), "E")
             plain = self.plain_from
             if at > plain:
                 if self.exact:
                     self._segment(plain, at)
                 else:  # the common case, inline: only parentheses matter in this plain text
                     self.parens += text.count("(", plain, at) - text.count(")", plain, at)
-            if kind == "semi":
-                if self.parens == 0 and self.depth == 0:
-                    pos = self._end_statement(at)
-            elif kind == "block":
-                pos = _block_comment_end(text, at)
-            elif kind == "dollar":
-                end = text.find(m.group(), pos)  # up to the same tag
-                pos = n if end < 0 else end + len(m.group())
-            elif kind == "backslash":
-                pos = self._backslash(at)
-            elif kind == "open":  # a quote that never closes: the rest of the text is inside it
-                pos = n
+            pos = self._act(first, token, at, pos)
             self.plain_from = pos
         if self.plain_from < n:
             self._segment(self.plain_from, n)
         self._emit(n)
         return self.scan
+
+    def _act(self, first: str, token: str, at: int, pos: int) -> int:
+        """What a token does; returns where lexing goes on (``pos`` is the end of the token as matched)."""
+        if first == ";":
+            return self._end_statement(at) if self.parens == 0 and self.depth == 0 else pos
+        if first == "/":
+            return _block_comment_end(self.text, at)
+        if first == "$":
+            end = self.text.find(token, at + len(token))  # up to the same tag
+            return self.n if end < 0 else end + len(token)
+        if first == "\\":
+            return self._backslash(at)
+        if len(token) == 1 and first in "'\"":  # a quote that never closes: the rest is inside it
+            return self.n
+        return pos  # a whole string, quoted identifier or line comment
 
     def _segment(self, start: int, end: int) -> None:
         """Plain text between tokens: the statement's first words, parentheses, BEGIN/CASE/END in a routine."""
