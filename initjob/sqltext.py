@@ -13,17 +13,19 @@ import re
 from dataclasses import dataclass, field
 
 _TX_CONTROL = {"BEGIN", "COMMIT", "ROLLBACK", "END", "ABORT", "START", "SAVEPOINT", "RELEASE", "PREPARE"}
-# What the lexer acts on, standard strings, quoted identifiers and line comments whole.  No group
-# and fixed first characters, so the regex engine skips plain text fast and each match costs little;
-# which ``/`` opens a comment, which ``$`` a dollar quote (not ``$1``, not inside ``a$b$``) and which
-# ``'`` an escape string (after an ``E`` that starts a token, not in ``one'x'``) is decided after it.
-_TOKEN = re.compile(r"""--[^\n]*|'[^']*(?:''[^']*)*'|"[^"]*(?:""[^"]*)*"|[;/$\\'"]""")
+# A run of text in which nothing ends a statement or needs a decision: plain characters, standard
+# strings, quoted identifiers, line comments, a lone - or /, an E that does not open a string, a $ that
+# does not look like a dollar-quote tag.  The lexer's Python loop runs once per run, not per token.
+_QUOTED = r"--[^\n]*|'[^']*(?:''[^']*)*'|" + r'"[^"]*(?:""[^"]*)*"'
+_RUN = re.compile(rf"""(?:[^;/$\\'"eE-]+|{_QUOTED}|-|/(?!\*)|[eE](?!')|\$(?!(?:[^\W\d]\w*)?\$))*""")
+_QUOTED_ONLY = re.compile(_QUOTED)
+_STANDARD_STRING = re.compile(r"'[^']*(?:''[^']*)*'")
 _ESCAPE_STRING = re.compile(r"'[^'\\]*(?:(?:\\.|'')[^'\\]*)*'", re.S)
 _DOLLAR_TAG = re.compile(r"\$(?:[^\W\d]\w*)?\$")
 _COMMENT_MARK = re.compile(r"/\*|\*/")
-_WORD = re.compile(r"(?<![\w$])[^\W\d][\w$]*")
+_WORD = re.compile(rf"{_QUOTED}|(?<![\w$])([^\W\d][\w$]*)")
 # psql tracks BEGIN/CASE/END only in CREATE [OR REPLACE] FUNCTION|PROCEDURE, outside parentheses.
-_ROUTINE_TOKEN = re.compile(r"[()]|(?<![\w$])(?:begin|case|end)(?![\w$])", re.I)
+_ROUTINE_TOKEN = re.compile(rf"{_QUOTED}|[()]|(?<![\w$])(?:begin|case|end)(?![\w$])", re.I)
 _LEADING_SPACE_AND_LINE_COMMENTS = re.compile(r"(?:\s+|--[^\n]*)*")
 # What pg_dump 17.6+/18 writes around a dump: psql meta-commands initjob may skip as comments.
 _DUMP_DIRECTIVE = re.compile(r"\\(?:un)?restrict[ \t]+[A-Za-z0-9]+[ \t]*(?=\n|$)")
@@ -76,73 +78,80 @@ class _Lexer:
     def _reset(self, start: int) -> None:
         self.start, self.parens, self.depth, self.routine = start, 0, 0, False
         self.words: list[str] = []
-        # Until the first four words are known, and in a routine, plain text is read word by word.
-        self.plain_from, self.exact = start, True
+        self.plain_from = start
 
     def run(self) -> Scan:
         text, n, pos = self.text, self.n, 0
-        search = _TOKEN.search
-        while (m := search(text, pos)) is not None:
-            at, pos, token = m.start(), m.end(), m.group()
-            first = token[0]
-            if first == "/" and not text.startswith("/*", at):
-                continue  # a division
-            if first == "$":
-                tag = _DOLLAR_TAG.match(text, at)
-                if tag is None or _is_identifier_char(text, at - 1):
-                    continue  # $1, or inside an identifier such as a$b$c
-                token = tag.group()
-            elif first == "'" and at > 0 and text[at - 1] in "eE" and not _is_identifier_char(text, at - 2):
-                escaped = _ESCAPE_STRING.match(text, at)
-                pos, first = (n, "") if escaped is None else (escaped.end(), "E")
-            plain = self.plain_from
-            if at > plain:
-                if self.exact:
-                    self._segment(plain, at)
-                else:  # the common case, inline: only parentheses matter in this plain text
-                    self.parens += text.count("(", plain, at) - text.count(")", plain, at)
-            pos = self._act(first, token, at, pos)
-            self.plain_from = pos
-        if self.plain_from < n:
-            self._segment(self.plain_from, n)
+        run = _RUN.match
+        while (pos := run(text, pos).end()) < n:  # type: ignore[union-attr]  # a * pattern always matches
+            at, c = pos, text[pos]
+            if c == "$" and _is_identifier_char(text, at - 1):
+                pos += 1  # a$b$c is one identifier: the run goes on
+                continue
+            if c in "eE" and _is_identifier_char(text, at - 1):
+                at += 1  # one'x': the E ends a word, a standard string follows
+                c = "'"
+            self._plain(self.plain_from, at)
+            self.plain_from = pos = self._act(c, at)
+        self._plain(self.plain_from, n)
         self._emit(n)
         return self.scan
 
-    def _act(self, first: str, token: str, at: int, pos: int) -> int:
-        """What a token does; returns where lexing goes on (``pos`` is the end of the token as matched)."""
-        if first == ";":
-            return self._end_statement(at) if self.parens == 0 and self.depth == 0 else pos
-        if first == "/":
-            return _block_comment_end(self.text, at)
-        if first == "$":
-            end = self.text.find(token, at + len(token))  # up to the same tag
-            return self.n if end < 0 else end + len(token)
-        if first == "\\":
+    def _act(self, c: str, at: int) -> int:
+        """What the character that ended a run does; returns where lexing goes on."""
+        text = self.text
+        if c == ";":
+            return self._end_statement(at) if self.parens == 0 and self.depth == 0 else at + 1
+        if c == "/":
+            return _block_comment_end(text, at)
+        if c == "$":
+            tag = _DOLLAR_TAG.match(text, at).group()  # type: ignore[union-attr]  # _RUN stops only at a tag
+            end = text.find(tag, at + len(tag))  # up to the same tag
+            return self.n if end < 0 else end + len(tag)
+        if c == "\\":
             return self._backslash(at)
-        if len(token) == 1 and first in "'\"":  # a quote that never closes: the rest is inside it
-            return self.n
-        return pos  # a whole string, quoted identifier or line comment
+        if c in "eE":
+            m = _ESCAPE_STRING.match(text, at + 1)
+        elif c == "'":
+            m = _STANDARD_STRING.match(text, at)
+        else:
+            m = None  # a quoted identifier that never closes
+        return self.n if m is None else m.end()  # an unterminated quote runs to the end
 
-    def _segment(self, start: int, end: int) -> None:
-        """Plain text between tokens: the statement's first words, parentheses, BEGIN/CASE/END in a routine."""
+    def _plain(self, start: int, end: int) -> None:
+        """A run: the statement's first words, parentheses, BEGIN/CASE/END in a routine (quotes skipped)."""
+        if start >= end:
+            return
         text = self.text
         if len(self.words) < 4:
-            self.words += [w.upper() for w in _WORD.findall(text, start, end)[: 4 - len(self.words)]]
             w = self.words
+            for m in _WORD.finditer(text, start, end):  # not findall: a run can be a whole long statement
+                if m.group(1):
+                    w.append(m.group(1).upper())
+                    if len(w) == 4:
+                        break
             self.routine = len(w) > 1 and w[0] == "CREATE" and (
                 w[1] in ("FUNCTION", "PROCEDURE") or (w[1:3] == ["OR", "REPLACE"] and w[3:4] in (["FUNCTION"],
                                                                                                    ["PROCEDURE"])))
-            self.exact = len(w) < 4 or self.routine
-        if not self.routine:
-            self.parens = max(self.parens + text.count("(", start, end) - text.count(")", start, end), 0)
+        if self.routine:
+            self._routine(start, end)
             return
-        for m in _ROUTINE_TOKEN.finditer(text, start, end):
+        opened, closed = text.count("(", start, end), text.count(")", start, end)
+        if (opened or closed) and (text.find("'", start, end) >= 0 or text.find('"', start, end) >= 0
+                                   or text.find("--", start, end) >= 0):
+            plain = _QUOTED_ONLY.sub("", text[start:end])  # parentheses in quotes do not count
+            opened, closed = plain.count("("), plain.count(")")
+        self.parens = max(self.parens + opened - closed, 0)
+
+    def _routine(self, start: int, end: int) -> None:
+        """In CREATE FUNCTION/PROCEDURE: BEGIN ... END outside parentheses holds semicolons (as psql counts)."""
+        for m in _ROUTINE_TOKEN.finditer(self.text, start, end):
             word = m.group().upper()
             if word == "(":
                 self.parens += 1
             elif word == ")":
                 self.parens = max(self.parens - 1, 0)
-            elif self.parens > 0:
+            elif self.parens > 0:  # quoted text matched whole never equals a keyword: it falls through
                 continue
             elif word == "BEGIN" or (word == "CASE" and self.depth > 0):
                 self.depth += 1
