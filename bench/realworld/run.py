@@ -95,7 +95,8 @@ class Run:
 
     def failure(self) -> str:
         failed = [e for e in self.events if e.get("event") == "run.failed"]
-        return str(failed[-1].get("reason", ""))[:300] if failed else self.stderr[-300:]
+        text = str(failed[-1].get("reason", "")) if failed else self.stderr.strip().splitlines()[-1:][0]
+        return " ".join(text.split())[:300]
 
     def failed_file(self) -> str | None:
         failed = [e for e in self.events if e.get("event") == "run.failed"]
@@ -197,7 +198,7 @@ def check_chain(pg: Pg, item: extract.Item, row: Row) -> None:
     row.seconds["initjob"] = first.seconds
     row.checks["apply"] = "exit 0" if first.code == 0 else f"exit {first.code}: {first.failure()}"
     if not ok:
-        row.notes.append(f"psql fails applying the chain: {err}")
+        row.notes.append(f"psql fails applying the chain too: {' '.join(err.split())}")
     if first.code != 0:
         return
     row.checks["= psql"] = same(pg.dump(a), pg.dump(b))
@@ -237,7 +238,7 @@ def rollback(pg: Pg, item: extract.Item, env: dict[str, str], a: str, b: str, up
             ok, err, _ = pg.psql(b, psql_script([broken]))
             verdict = "psql fails the same way: broken upstream" if not ok else "psql runs it: initjob's fault"
             row.notes.append(f"{broken.path.name}: initjob: {back.failure()} — {verdict}"
-                             + (f" ({err})" if err else ""))
+                             + (f" ({' '.join(err.split())})" if err else ""))
     else:
         pg.psql(b, psql_script([downs[f.version] for f in reversed(ups)][:steps]))
     row.checks["rollback"] = f"{done}/{steps} steps" + (", = psql " + same(pg.dump(a), pg.dump(b)))
@@ -258,7 +259,7 @@ def check_schema(pg: Pg, item: extract.Item, row: Row) -> None:
     row.seconds["initjob"] = first.seconds
     row.checks["apply"] = "exit 0" if first.code == 0 else f"exit {first.code}: {first.failure()}"
     if not ok:
-        row.notes.append(f"psql fails: {err}")
+        row.notes.append(f"psql fails applying the files too: {' '.join(err.split())}")
     if first.code != 0:
         return
     row.checks["= psql"] = same(pg.dump(a), pg.dump(b))
@@ -274,7 +275,6 @@ def check_schema(pg: Pg, item: extract.Item, row: Row) -> None:
         verify = initjob(env, "verify")
         row.checks[f"evolve {n}"] = (f"{same(pg.dump(a), pg.dump(fresh))}, verify exit {verify.code}"
                                      if synced.code == 0 else f"exit {synced.code}: {synced.failure()}")
-        row.notes.append(f"evolve {n}: {step.what}")
         b = fresh
     row.checks["verify"] = f"exit {initjob(env, 'verify').code}"
     check_runners(pg, item, sql_dir, b, row)
@@ -322,6 +322,8 @@ def table(rows: list[Row], items: list[extract.Item]) -> str:
     out += ["", "Notes:", ""]
     for item in items:
         out.append(f"- **{item.name}** ({item.repo} @ {item.commit[:12]}): " + "; ".join(item.notes))
+        for n, step in enumerate(item.evolutions, start=1):
+            out.append(f"  - evolve {n}: {step.what}")
     for r in rows:
         for note in r.notes:
             out.append(f"- {r.item} on PG {r.major}: {note}")
