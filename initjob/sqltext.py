@@ -16,17 +16,19 @@ _TX_CONTROL = {"BEGIN", "COMMIT", "ROLLBACK", "END", "ABORT", "START", "SAVEPOIN
 # A run of text in which nothing ends a statement or needs a decision: plain characters, standard
 # strings, quoted identifiers, line comments, a lone - or /, an E that does not open a string, a $ that
 # does not look like a dollar-quote tag.  The lexer's Python loop runs once per run, not per token.
-_QUOTED = r"--[^\n]*|'[^']*(?:''[^']*)*'|" + r'"[^"]*(?:""[^"]*)*"'
-_RUN = re.compile(rf"""(?:[^;/$\\'"eE-]+|{_QUOTED}|-|/(?!\*)|[eE](?!')|\$(?!(?:[^\W\d]\w*)?\$))*""")
+# Repeats are possessive (*+): nothing here backtracks, and a plain * would keep a backtracking entry
+# per repetition (half a gigabyte for one 10 MB INSERT).
+_QUOTED = r"--[^\n]*+|'[^']*+(?:''[^']*+)*+'|" + r'"[^"]*+(?:""[^"]*+)*+"'
+_RUN = re.compile(rf"""(?:[^;/$\\'"eE-]+|{_QUOTED}|-|/(?!\*)|[eE](?!')|\$(?!(?:[^\W\d]\w*)?\$))*+""")
 _QUOTED_ONLY = re.compile(_QUOTED)
-_STANDARD_STRING = re.compile(r"'[^']*(?:''[^']*)*'")
-_ESCAPE_STRING = re.compile(r"'[^'\\]*(?:(?:\\.|'')[^'\\]*)*'", re.S)
+_STANDARD_STRING = re.compile(r"'[^']*+(?:''[^']*+)*+'")
+_ESCAPE_STRING = re.compile(r"'[^'\\]*+(?:(?:\\.|'')[^'\\]*+)*+'", re.S)
 _DOLLAR_TAG = re.compile(r"\$(?:[^\W\d]\w*)?\$")
 _COMMENT_MARK = re.compile(r"/\*|\*/")
 _WORD = re.compile(rf"{_QUOTED}|(?<![\w$])([^\W\d][\w$]*)")
 # psql tracks BEGIN/CASE/END only in CREATE [OR REPLACE] FUNCTION|PROCEDURE, outside parentheses.
 _ROUTINE_TOKEN = re.compile(rf"{_QUOTED}|[()]|(?<![\w$])(?:begin|case|end)(?![\w$])", re.I)
-_LEADING_SPACE_AND_LINE_COMMENTS = re.compile(r"(?:\s+|--[^\n]*)*")
+_LEADING_SPACE_AND_LINE_COMMENTS = re.compile(r"(?:\s++|--[^\n]*+)*+")
 # What pg_dump 17.6+/18 writes around a dump: psql meta-commands initjob may skip as comments.
 _DUMP_DIRECTIVE = re.compile(r"\\(?:un)?restrict[ \t]+[A-Za-z0-9]+[ \t]*(?=\n|$)")
 _FROM_STDIN = re.compile(r"\bFROM\s+STDIN\b", re.I)
