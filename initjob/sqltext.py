@@ -20,7 +20,8 @@ _TX_CONTROL = {"BEGIN", "COMMIT", "ROLLBACK", "END", "ABORT", "START", "SAVEPOIN
 # per repetition (half a gigabyte for one 10 MB INSERT).
 _QUOTED = r"--[^\n]*+|'[^']*+(?:''[^']*+)*+'|" + r'"[^"]*+(?:""[^"]*+)*+"'
 _RUN = re.compile(rf"""(?:[^;/$\\'"eE-]+|{_QUOTED}|-|/(?!\*)|[eE](?!')|\$(?!(?:[^\W\d]\w*)?\$))*+""")
-_QUOTED_ONLY = re.compile(_QUOTED)
+# The parentheses of a run that are outside its quotes and comments, one match each.
+_PLAIN_PAREN = re.compile(rf"""(?:{_QUOTED}|[^()'"-]++|-)*+([()])""")
 _STANDARD_STRING = re.compile(r"'[^']*+(?:''[^']*+)*+'")
 _ESCAPE_STRING = re.compile(r"'[^'\\]*+(?:(?:\\.|'')[^'\\]*+)*+'", re.S)
 _DOLLAR_TAG = re.compile(r"\$(?:[^\W\d]\w*)?\$")
@@ -141,8 +142,9 @@ class _Lexer:
         opened, closed = text.count("(", start, end), text.count(")", start, end)
         if (opened or closed) and (text.find("'", start, end) >= 0 or text.find('"', start, end) >= 0
                                    or text.find("--", start, end) >= 0):
-            plain = _QUOTED_ONLY.sub("", text[start:end])  # parentheses in quotes do not count
-            opened, closed = plain.count("("), plain.count(")")
+            found = _PLAIN_PAREN.findall(text, start, end)  # parentheses in quotes do not count
+            opened = found.count("(")
+            closed = len(found) - opened
         self.parens = max(self.parens + opened - closed, 0)
 
     def _routine(self, start: int, end: int) -> None:
