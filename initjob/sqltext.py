@@ -20,13 +20,16 @@ _TX_CONTROL = {"BEGIN", "COMMIT", "ROLLBACK", "END", "ABORT", "START", "SAVEPOIN
 # per repetition (half a gigabyte for one 10 MB INSERT).
 _QUOTED = r"--[^\n]*+|'[^']*+(?:''[^']*+)*+'|" + r'"[^"]*+(?:""[^"]*+)*+"'
 _RUN = re.compile(rf"""(?:[^;/$\\'"eE-]+|{_QUOTED}|-|/(?!\*)|[eE](?!')|\$(?!(?:[^\W\d]\w*)?\$))*+""")
-# The parentheses of a run that are outside its quotes and comments, one match each.
-_PLAIN_PAREN = re.compile(rf"""(?:{_QUOTED}|[^()'"-]++|-)*+([()])""")
+# The parentheses of a run that are outside its quotes and comments, one match each, then an empty one.
+_PLAIN_PAREN = re.compile(rf"""(?:{_QUOTED}|[^()'"-]++|-)*+(?:([()])|\Z)""")
 _STANDARD_STRING = re.compile(r"'[^']*+(?:''[^']*+)*+'")
 _ESCAPE_STRING = re.compile(r"'[^'\\]*+(?:(?:\\.|'')[^'\\]*+)*+'", re.S)
 _DOLLAR_TAG = re.compile(r"\$(?:[^\W\d]\w*)?\$")
 _COMMENT_MARK = re.compile(r"/\*|\*/")
-_WORD = re.compile(rf"{_QUOTED}|(?<![\w$])([^\W\d][\w$]*)")
+# The next word, quotes, comments, numbers and punctuation skipped over.
+# The next word, quotes, comments, numbers and punctuation skipped over; at the end, an empty match
+# (not a failure: a failed match would be retried from inside the quotes just skipped).
+_WORD = re.compile(rf"""(?:{_QUOTED}|[^\w$'"-]++|-|[\d$][\w$]*+)*+(?:([^\W\d][\w$]*+)|\Z)""")
 # psql tracks BEGIN/CASE/END only in CREATE [OR REPLACE] FUNCTION|PROCEDURE, outside parentheses.
 _ROUTINE_TOKEN = re.compile(rf"{_QUOTED}|[()]|(?<![\w$])(?:begin|case|end)(?![\w$])", re.I)
 _LEADING_SPACE_AND_LINE_COMMENTS = re.compile(r"(?:\s++|--[^\n]*+)*+")
@@ -129,10 +132,9 @@ class _Lexer:
         if len(self.words) < 4:
             w = self.words
             for m in _WORD.finditer(text, start, end):  # not findall: a run can be a whole long statement
-                if m.group(1):
-                    w.append(m.group(1).upper())
-                    if len(w) == 4:
-                        break
+                if m.group(1) is None or len(w) == 4:
+                    break
+                w.append(m.group(1).upper())
             self.routine = len(w) > 1 and w[0] == "CREATE" and (
                 w[1] in ("FUNCTION", "PROCEDURE") or (w[1:3] == ["OR", "REPLACE"] and w[3:4] in (["FUNCTION"],
                                                                                                    ["PROCEDURE"])))
@@ -143,8 +145,7 @@ class _Lexer:
         if (opened or closed) and (text.find("'", start, end) >= 0 or text.find('"', start, end) >= 0
                                    or text.find("--", start, end) >= 0):
             found = _PLAIN_PAREN.findall(text, start, end)  # parentheses in quotes do not count
-            opened = found.count("(")
-            closed = len(found) - opened
+            opened, closed = found.count("("), found.count(")")
         self.parens = max(self.parens + opened - closed, 0)
 
     def _routine(self, start: int, end: int) -> None:

@@ -47,6 +47,9 @@ from initjob import sqltext
         "CREATE RULE r AS ON INSERT TO t DO ALSO (INSERT INTO a VALUES (1); NOTIFY t); SELECT 2;",
         ["CREATE RULE r AS ON INSERT TO t DO ALSO (INSERT INTO a VALUES (1); NOTIFY t)", "SELECT 2"],
         id="rule-with-several-actions"),
+    pytest.param("SELECT '(' || \"(\" -- (\n; SELECT 2;", ["SELECT '(' || \"(\" -- (", "SELECT 2"],
+                 id="parentheses-in-quotes-and-comments-do-not-count"),
+    pytest.param("SELECT ')', (1; SELECT 2);", ["SELECT ')', (1; SELECT 2)"], id="open-parenthesis-holds"),
     pytest.param("DO $$BEGIN PERFORM ';'; END$$; SELECT 2;", ["DO $$BEGIN PERFORM ';'; END$$", "SELECT 2"],
                  id="do-block"),
     pytest.param("SELECT 1;;\n;  -- c\n", ["SELECT 1"], id="empty-pieces-dropped"),
@@ -101,6 +104,8 @@ def test_dump_directives_become_comments() -> None:
     ("create or replace function f() returns int as $$ select 1 $$ language sql", ("CREATE", "OR", "REPLACE")),
     ("/* c */ -- d\n  Alter Table t", ("ALTER", "TABLE", "T")),
     ('SELECT "x"', ("SELECT",)),
+    ("INSERT INTO \"t\" VALUES ('a b', 1e5, $1) RETURNING id", ("INSERT", "INTO", "VALUES")),
+    ("create table x$y (a int)", ("CREATE", "TABLE", "X$Y")),
 ])
 def test_first_words(text: str, words: tuple[str, ...]) -> None:
     """The first three words, upper-cased, ignore comments and quoted text."""
