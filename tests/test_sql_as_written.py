@@ -144,3 +144,35 @@ def test_rollback_stopped_by_a_broken_down_records_what_it_did(tmp_path: Path, d
     assert again.code == 0, again.stderr
     assert tables(conn) == ["a", "b"]
     assert initjob("verify", **env).code == 0
+
+
+TYPED_DUMP_BODY = ("CREATE TYPE public.mood AS ENUM ('ok', 'sad');\n\n"
+                   "CREATE TABLE public.feeling (\n    id integer NOT NULL,\n"
+                   "    mood public.mood DEFAULT 'ok'::public.mood NOT NULL\n);\n\n"
+                   "CREATE VIEW public.happy AS\n SELECT id FROM public.feeling WHERE (mood = 'ok'::public.mood);\n\n")
+
+
+def test_pg_dump_file_alone_or_last(tmp_path: Path, db_url: str) -> None:
+    """A dump as the only (so last) file: what initjob reads and records afterwards sees the default path."""
+    dump = DUMP_HEAD + TYPED_DUMP_BODY + DUMP_TAIL
+    sql_dir = write_schema(tmp_path, {"dump.sql": dump})
+    env = {"DATABASE_URL": db_url, "INITJOB_SQL_DIR": str(sql_dir)}
+    assert initjob("run", **env).code == 0
+    assert initjob("verify", **env).code == 0
+    again = initjob("run", **env)
+    assert again.code == 0 and "sync.drift" not in again.names(), again.stderr
+    (sql_dir / "schema" / "dump.sql").write_text(dump.replace("    id integer NOT NULL,\n",
+                                                              "    id integer NOT NULL,\n    note text,\n"))
+    synced = initjob("run", **env)
+    assert synced.code == 0, synced.stderr
+    assert initjob("verify", **env).code == 0
+
+
+def test_pg_dump_migration_last(tmp_path: Path, db_url: str) -> None:
+    """A dump as the newest migration: the state recorded after it matches what verify reads."""
+    sql_dir = write_migrations(tmp_path, {"0001_a.up.sql": "CREATE TABLE a (id int);\n",
+                                          "0002_dump.up.sql": DUMP_HEAD + TYPED_DUMP_BODY + DUMP_TAIL})
+    env = {"DATABASE_URL": db_url, "USE_MIGRATIONS": "true", "INITJOB_SQL_DIR": str(sql_dir)}
+    assert initjob("run", **env).code == 0
+    assert initjob("verify", **env).code == 0
+    assert initjob("run", **env).code == 0
