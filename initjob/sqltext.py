@@ -3,8 +3,9 @@
 It splits where psql splits a plain SQL file and knows exactly enough of the lexical rules to not be
 fooled by a semicolon in a string (standard, ``E''``, ``U&''``), a quoted identifier, a dollar quote,
 a nested block comment, parentheses (``CREATE RULE ... DO ALSO (a; b)``) or a ``BEGIN ATOMIC ... END``
-body.  It never interprets SQL.  One pass, linear in the text: a regular expression finds the next
-character the lexer acts on, and line numbers are counted forward from the previous answer.
+body.  It never interprets SQL.  One pass, linear in the text: a regular expression skips each run
+of text that cannot end a statement, Python decides at the character that stopped it, and line
+numbers are counted forward from the previous answer.
 """
 
 from __future__ import annotations
@@ -19,14 +20,13 @@ _TX_CONTROL = {"BEGIN", "COMMIT", "ROLLBACK", "END", "ABORT", "START", "SAVEPOIN
 # Repeats are possessive (*+): nothing here backtracks, and a plain * would keep a backtracking entry
 # per repetition (half a gigabyte for one 10 MB INSERT).
 _QUOTED = r"--[^\n]*+|'[^']*+(?:''[^']*+)*+'|" + r'"[^"]*+(?:""[^"]*+)*+"'
-_RUN = re.compile(rf"""(?:[^;/$\\'"eE-]+|{_QUOTED}|-|/(?!\*)|[eE](?!')|\$(?!(?:[^\W\d]\w*)?\$))*+""")
+_RUN = re.compile(rf"""(?:[^;/$\\'"eE-]++|{_QUOTED}|-|/(?!\*)|[eE](?!')|\$(?!(?:[^\W\d]\w*)?\$))*+""")
 # The parentheses of a run that are outside its quotes and comments, one match each, then an empty one.
 _PLAIN_PAREN = re.compile(rf"""(?:{_QUOTED}|[^()'"-]++|-)*+(?:([()])|\Z)""")
 _STANDARD_STRING = re.compile(r"'[^']*+(?:''[^']*+)*+'")
 _ESCAPE_STRING = re.compile(r"'[^'\\]*+(?:(?:\\.|'')[^'\\]*+)*+'", re.S)
 _DOLLAR_TAG = re.compile(r"\$(?:[^\W\d]\w*)?\$")
 _COMMENT_MARK = re.compile(r"/\*|\*/")
-# The next word, quotes, comments, numbers and punctuation skipped over.
 # The next word, quotes, comments, numbers and punctuation skipped over; at the end, an empty match
 # (not a failure: a failed match would be retried from inside the quotes just skipped).
 _WORD = re.compile(rf"""(?:{_QUOTED}|[^\w$'"-]++|-|[\d$][\w$]*+)*+(?:([^\W\d][\w$]*+)|\Z)""")
