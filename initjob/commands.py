@@ -19,7 +19,7 @@ from initjob import lint as lint_
 from initjob.config import Config
 from initjob.db import executor, history, marker
 from initjob.decide import Inspect, Migrate, Need, RecordState, Refuse, UpToDate, describe
-from initjob.errors import ConfigError, DestructiveRefused, NoMigrations, PendingWork
+from initjob.errors import ConfigError, DestructiveRefused, NoMigrations, PendingWork, SqlFailed
 from initjob.facts import read_tree, settle
 from initjob.render import render_plan
 from initjob.report import Report
@@ -205,13 +205,19 @@ def rollback(cfg: Config) -> Report:
                                      "migrations", [f"rollback {row.label}" for row, _ in targets]
                                      ) if targets else None
         undone: list[str] = []
-        for row, m in targets:
-            assert m is not None
-            start = time.monotonic()
-            executor.run_down(conn, cfg.apply, row, m)
-            undone.append(row.label)
-            logs.event("migration.rolled_back", version=row.version_text, name=row.name,
-                       duration_ms=int((time.monotonic() - start) * 1000))
+        try:
+            for row, m in targets:
+                assert m is not None
+                start = time.monotonic()
+                executor.run_down(conn, cfg.apply, row, m)
+                undone.append(row.label)
+                logs.event("migration.rolled_back", version=row.version_text, name=row.name,
+                           duration_ms=int((time.monotonic() - start) * 1000))
+        except SqlFailed:
+            # The downs before the failing one committed: record what the database now holds, or the
+            # next run takes their work for drift.
+            migrate.record(conn, cfg.apply)
+            raise
         migrate.record(conn, cfg.apply)
         return Report("migrations", applied=tuple(undone), marker=taken)
 

@@ -1,7 +1,9 @@
 """Read ``sql/`` into values: schema files and migrations, normalised, checksummed and validated.
 
-Pure apart from reading files.  Every problem in the tree is collected and raised at once as a
-ConfigError (exit 2), so one run shows every bad file.
+Pure apart from reading files (and one warning event per file with no statement).  Every problem in
+the tree is collected and raised at once as a ConfigError (exit 2), so one run shows every bad file.
+A file with no statement (empty, or only comments) is legal: a no-op, applied and recorded like any
+other, as other projects' runners treat it.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from initjob import sqltext
+from initjob import logs, sqltext
 from initjob.errors import ConfigError, NoMigrations, SqlTreeInvalid
 from initjob.names import MIGRATION_NAME
 
@@ -83,16 +85,18 @@ def _load(resolved: Path | str, shown: str, size: int, problems: list[str]) -> S
     except UnicodeDecodeError as exc:
         problems.append(f"{shown}: is not UTF-8 (byte {exc.start})")
         return None
+    if "\\" in text:  # pg_dump's \restrict lines load as comments: the server never sees them
+        text = sqltext.without_dump_directives(text)
     return SqlFile(shown, text, checksum(text))
 
 
 def _check_text(f: SqlFile, transactional: bool, history_schema: str, problems: list[str]) -> None:
-    statements = sqltext.split_statements(f.text)
-    if not statements:
-        problems.append(f"{f.path}: holds no SQL statement")
-        return
-    for line in sqltext.meta_command_lines(f.text):
-        problems.append(f"{f.path}:{line}: psql meta-command; initjob runs plain SQL only")
+    found = sqltext.scan(f.text)
+    statements = found.statements
+    if not statements and not found.psql_only:
+        logs.warning("source.empty_file", path=f.path, hint="a file with no statement is applied as a no-op")
+    for line, what in found.psql_only:
+        problems.append(f"{f.path}:{line}: {what}; initjob runs plain SQL only (psql runs it, the server does not)")
     own = re.compile(rf'(?<![\w$."])"?{re.escape(history_schema)}"?\s*\.', re.IGNORECASE)
     own_schema = re.compile(rf'\bSCHEMA\s+(IF\s+(NOT\s+)?EXISTS\s+)?"?{re.escape(history_schema)}"?(?![\w$])',
                             re.IGNORECASE)

@@ -1,24 +1,42 @@
-"""A small lexer for SQL files: statement boundaries, line numbers, and what a file may not contain.
+"""A lexer for SQL files: statement boundaries, line numbers, and what only psql could run.
 
-It knows exactly enough of PostgreSQL's lexical rules to not be fooled by semicolons or keywords
-inside quotes, dollar quotes, comments and ``BEGIN ATOMIC ... END`` bodies.  It never interprets SQL.
+It splits where psql splits a plain SQL file and knows exactly enough of the lexical rules to not be
+fooled by a semicolon in a string (standard, ``E''``, ``U&''``), a quoted identifier, a dollar quote,
+a nested block comment, parentheses (``CREATE RULE ... DO ALSO (a; b)``) or a ``BEGIN ATOMIC ... END``
+body.  It never interprets SQL.  One pass, linear in the text: a regular expression skips each run
+of text that cannot end a statement, Python decides at the character that stopped it, and line
+numbers are counted forward from the previous answer.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-# Identifier characters: A-Z a-z _ and U+0080..U+FFFF (digits and $ after the first).  Written as negated
-# classes, which match exactly the same characters but compile in under a millisecond instead of
-# ~10 ms each (a positive U+0080..U+FFFF range makes sre build a large charset at import time).
-_START = r"[^\x00-@\[-^`{-\x7f\U00010000-\U0010ffff]"  # [A-Za-z_\x80-\uffff]
-_DOLLAR_TAG = re.compile(rf"\$(?:{_START}[^\x00-/:-@\[-^`{{-\x7f\U00010000-\U0010ffff]*)?\$")
-_WORD = re.compile(rf"{_START}[^\x00-#%-/:-@\[-^`{{-\x7f\U00010000-\U0010ffff]*")
-# Characters no branch of the lexer acts on, wherever they stand (not - / ' " $ ; nor a word's first
-# character): after one, the lexer skips the whole run of them with one match.
-_INERT_RUN = re.compile(r"[\x00-!#%-&(-,.0-:<-@\[-^`{-\x7f\U00010000-\U0010ffff]*")
 _TX_CONTROL = {"BEGIN", "COMMIT", "ROLLBACK", "END", "ABORT", "START", "SAVEPOINT", "RELEASE", "PREPARE"}
+# A run of text in which nothing ends a statement or needs a decision: plain characters, standard
+# strings, quoted identifiers, line comments, a lone - or /, an E that does not open a string, a $ that
+# does not look like a dollar-quote tag.  The lexer's Python loop runs once per run, not per token.
+# Repeats are possessive (*+): nothing here backtracks, and a plain * would keep a backtracking entry
+# per repetition (half a gigabyte for one 10 MB INSERT).
+_QUOTED = r"--[^\n]*+|'[^']*+(?:''[^']*+)*+'|" + r'"[^"]*+(?:""[^"]*+)*+"'
+_RUN = re.compile(rf"""(?:[^;/$\\'"eE-]++|{_QUOTED}|-|/(?!\*)|[eE](?!')|\$(?!(?:[^\W\d]\w*)?\$))*+""")
+# The parentheses of a run that are outside its quotes and comments, one match each, then an empty one.
+_PLAIN_PAREN = re.compile(rf"""(?:{_QUOTED}|[^()'"-]++|-)*+(?:([()])|\Z)""")
+_STANDARD_STRING = re.compile(r"'[^']*+(?:''[^']*+)*+'")
+_ESCAPE_STRING = re.compile(r"'[^'\\]*+(?:(?:\\.|'')[^'\\]*+)*+'", re.S)
+_DOLLAR_TAG = re.compile(r"\$(?:[^\W\d]\w*)?\$")
+_COMMENT_MARK = re.compile(r"/\*|\*/")
+# The next word, quotes, comments, numbers and punctuation skipped over; at the end, an empty match
+# (not a failure: a failed match would be retried from inside the quotes just skipped).
+_WORD = re.compile(rf"""(?:{_QUOTED}|[^\w$'"-]++|-|[\d$][\w$]*+)*+(?:([^\W\d][\w$]*+)|\Z)""")
+# psql tracks BEGIN/CASE/END only in CREATE [OR REPLACE] FUNCTION|PROCEDURE, outside parentheses.
+_ROUTINE_TOKEN = re.compile(rf"{_QUOTED}|[()]|(?<![\w$])(?:begin|case|end)(?![\w$])", re.I)
+_LEADING_SPACE_AND_LINE_COMMENTS = re.compile(r"(?:\s++|--[^\n]*+)*+")
+# What pg_dump 17.6+/18 writes around a dump: psql meta-commands initjob may skip as comments.
+_DUMP_DIRECTIVE = re.compile(r"\\(?:un)?restrict[ \t]+[A-Za-z0-9]+[ \t]*(?=\n|$)")
+_FROM_STDIN = re.compile(r"\bFROM\s+STDIN\b", re.I)
+_COPY_DATA_END = re.compile(r"^\\\.[ \t]*$", re.M)
 
 
 @dataclass(frozen=True)
@@ -30,147 +48,202 @@ class Statement:
     first_words: tuple[str, ...]
 
 
-# The plain case, most migration files: ASCII with no dollar quote, backslash, block comment or
-# BEGIN ATOMIC.  There, line comments, quoted strings and semicolons are all the lexer acts on, and
-# one regular expression finds them (several times faster than the general loop below, same result).
-_NEEDS_FULL_LEXER = re.compile(r"[$\\]|/\*|atomic|[^\x00-\x7f]", re.IGNORECASE)
-_PLAIN_TOKEN = re.compile(r"""--[^\n]*\n?|'[^']*(?:''[^']*)*'|"[^"]*(?:""[^"]*)*"|;|['"]""")
-_PLAIN_WORD = re.compile(r"(?<![A-Za-z0-9_])[A-Za-z_][A-Za-z0-9_]*")
+@dataclass
+class Scan:
+    """A file as psql would read it: its statements, what only psql runs, and pg_dump's directives."""
+
+    statements: list[Statement] = field(default_factory=list)
+    psql_only: list[tuple[int, str]] = field(default_factory=list)
+    directives: list[tuple[int, int]] = field(default_factory=list)
 
 
-def split_statements(text: str) -> list[Statement]:
-    """Split SQL text into top-level statements; comments-only pieces are dropped."""
-    if not _NEEDS_FULL_LEXER.search(text):
-        plain = _split_plain(text)
-        if plain is not None:
-            return plain
-    out: list[Statement] = []
-    start = 0
-    words: list[str] = []
-    atomic_depth = 0
-    i, n = 0, len(text)
-    while i < n:
-        c = text[i]
-        if c == "-" and text.startswith("--", i):
-            j = text.find("\n", i)
-            i = n if j < 0 else j + 1
-        elif c == "/" and text.startswith("/*", i):
-            i = _skip_block_comment(text, i)
-        elif c == "'":
-            escape = i > 0 and text[i - 1] in "eE" and (i < 2 or not (text[i - 2].isalnum() or text[i - 2] == "_"))
-            i = _skip_quoted(text, i, "'", backslash=escape)
-        elif c == '"':
-            i = _skip_quoted(text, i, '"', backslash=False)
-        elif c == "$" and (m := _DOLLAR_TAG.match(text, i)) and not _is_word_char(text, i - 1):
-            end = text.find(m.group(0), m.end())
-            i = n if end < 0 else end + len(m.group(0))
-        elif c == ";" and atomic_depth == 0:
-            _emit(out, text, start, i, words)
-            start, words = i + 1, []
-            i += 1
-        elif (m := _WORD.match(text, i)) and not _is_word_char(text, i - 1):
-            word = m.group(0).upper()
-            if len(words) < 3:
-                words.append(word)
-            # SQL-standard function bodies hold semicolons until their END.
-            if word == "ATOMIC" and _previous_word(text, i) == "BEGIN":
-                atomic_depth += 1
-            elif word == "END" and atomic_depth > 0:
-                atomic_depth -= 1
-            elif word == "CASE" and atomic_depth > 0:
-                atomic_depth += 1
-            i = m.end()
+class _Lines:
+    """Line numbers of increasing (or slightly receding) positions, counted from the previous answer."""
+
+    def __init__(self, text: str) -> None:
+        self.text, self.pos, self.line = text, 0, 1
+
+    def at(self, pos: int) -> int:
+        if pos >= self.pos:
+            self.line += self.text.count("\n", self.pos, pos)
         else:
-            i = _INERT_RUN.match(text, i + 1).end()  # type: ignore[union-attr]  # a * pattern always matches
-    _emit(out, text, start, n, words)
-    return out
+            self.line -= self.text.count("\n", pos, self.pos)
+        self.pos = pos
+        return self.line
 
 
-def _split_plain(text: str) -> list[Statement] | None:
-    """``split_statements`` of a plain text (see _NEEDS_FULL_LEXER); None at an unterminated quote."""
-    out: list[Statement] = []
-    start = pos = 0
-    words: list[str] = []
-    for m in _PLAIN_TOKEN.finditer(text):
-        if len(words) < 3:
-            words += [w.upper() for w in _PLAIN_WORD.findall(text, pos, m.start())[: 3 - len(words)]]
-        token = m.group()
-        if token == ";":
-            _emit(out, text, start, m.start(), words)
-            start, words = m.end(), []
-        elif token in ("'", '"'):
+class _Lexer:
+    """One pass over a file; the state psql keeps per statement (words, parentheses, BEGIN depth)."""
+
+    def __init__(self, text: str) -> None:
+        self.text, self.n = text, len(text)
+        self.lines = _Lines(text)
+        self.scan = Scan()
+        self._reset(0)
+
+    def _reset(self, start: int) -> None:
+        self.start, self.parens, self.depth, self.routine = start, 0, 0, False
+        self.words: list[str] = []
+        self.plain_from = start
+
+    def run(self) -> Scan:
+        text, n, pos = self.text, self.n, 0
+        run = _RUN.match
+        while (pos := run(text, pos).end()) < n:  # type: ignore[union-attr]  # a * pattern always matches
+            at, c = pos, text[pos]
+            if c == "$" and _is_identifier_char(text, at - 1):
+                pos += 1  # a$b$c is one identifier: the run goes on
+                continue
+            if c in "eE" and _is_identifier_char(text, at - 1):
+                at += 1  # one'x': the E ends a word, a standard string follows
+                c = "'"
+            self._plain(self.plain_from, at)
+            self.plain_from = pos = self._act(c, at)
+        self._plain(self.plain_from, n)
+        self._emit(n)
+        return self.scan
+
+    def _act(self, c: str, at: int) -> int:
+        """What the character that ended a run does; returns where lexing goes on."""
+        text = self.text
+        if c == ";":
+            return self._end_statement(at) if self.parens == 0 and self.depth == 0 else at + 1
+        if c == "/":
+            return _block_comment_end(text, at)
+        if c == "$":
+            tag = _DOLLAR_TAG.match(text, at).group()  # type: ignore[union-attr]  # _RUN stops only at a tag
+            end = text.find(tag, at + len(tag))  # up to the same tag
+            return self.n if end < 0 else end + len(tag)
+        if c == "\\":
+            return self._backslash(at)
+        if c in "eE":
+            m = _ESCAPE_STRING.match(text, at + 1)
+        elif c == "'":
+            m = _STANDARD_STRING.match(text, at)
+        else:
+            m = None  # a quoted identifier that never closes
+        return self.n if m is None else m.end()  # an unterminated quote runs to the end
+
+    def _plain(self, start: int, end: int) -> None:
+        """A run: the statement's first words, parentheses, BEGIN/CASE/END in a routine (quotes skipped)."""
+        if start >= end:
+            return
+        text = self.text
+        if len(self.words) < 4:
+            w = self.words
+            for m in _WORD.finditer(text, start, end):  # not findall: a run can be a whole long statement
+                if m.group(1) is None or len(w) == 4:
+                    break
+                w.append(m.group(1).upper())
+            self.routine = len(w) > 1 and w[0] == "CREATE" and (
+                w[1] in ("FUNCTION", "PROCEDURE") or (w[1:3] == ["OR", "REPLACE"] and w[3:4] in (["FUNCTION"],
+                                                                                                   ["PROCEDURE"])))
+        if self.routine:
+            self._routine(start, end)
+            return
+        opened, closed = text.count("(", start, end), text.count(")", start, end)
+        if (opened or closed) and (text.find("'", start, end) >= 0 or text.find('"', start, end) >= 0
+                                   or text.find("--", start, end) >= 0):
+            found = _PLAIN_PAREN.findall(text, start, end)  # parentheses in quotes do not count
+            opened, closed = found.count("("), found.count(")")
+        self.parens = max(self.parens + opened - closed, 0)
+
+    def _routine(self, start: int, end: int) -> None:
+        """In CREATE FUNCTION/PROCEDURE: BEGIN ... END outside parentheses holds semicolons (as psql counts)."""
+        for m in _ROUTINE_TOKEN.finditer(self.text, start, end):
+            word = m.group().upper()
+            if word == "(":
+                self.parens += 1
+            elif word == ")":
+                self.parens = max(self.parens - 1, 0)
+            elif self.parens > 0:  # quoted text matched whole never equals a keyword: it falls through
+                continue
+            elif word == "BEGIN" or (word == "CASE" and self.depth > 0):
+                self.depth += 1
+            elif word == "END" and self.depth > 0:
+                self.depth -= 1
+
+    def _backslash(self, at: int) -> int:
+        """A psql meta-command: refused, except pg_dump's own ``\\restrict`` lines, skipped like comments."""
+        m = _DUMP_DIRECTIVE.match(self.text, at)
+        if m is not None and (at == 0 or self.text[at - 1] == "\n"):
+            self.scan.directives.append((at, m.end()))
+            end = m.end()
+        else:
+            self.scan.psql_only.append((self.lines.at(at), "psql meta-command"))
+            j = self.text.find("\n", at)
+            end = self.n if j < 0 else j + 1
+        if not self.words:  # between statements, the line is no part of the next one
+            self.start = end
+        return end
+
+    def _end_statement(self, at: int) -> int:
+        stmt = self._emit(at)
+        self._reset(at + 1)
+        if stmt is None or stmt.first_words[:1] != ("COPY",) or not _FROM_STDIN.search(stmt.text):
+            return at + 1
+        # psql reads the rows that follow up to a line "\\.": skip them, the statement is refused.
+        self.scan.psql_only.append((stmt.line, "COPY ... FROM stdin"))
+        m = _COPY_DATA_END.search(self.text, at + 1)
+        end = self.n if m is None else m.end()
+        self.start = end
+        return end
+
+    def _emit(self, end: int) -> Statement | None:
+        """Record the statement between ``self.start`` and ``end``, its leading comments left out."""
+        text, offset = self.text, self.start
+        while True:
+            offset = _LEADING_SPACE_AND_LINE_COMMENTS.match(text, offset, end).end()  # type: ignore[union-attr]
+            if not text.startswith("/*", offset) or offset >= end:
+                break
+            offset = min(_block_comment_end(text, offset), end)
+        if offset >= end:
             return None
-        pos = m.end()
-    if len(words) < 3:
-        words += [w.upper() for w in _PLAIN_WORD.findall(text, pos)[: 3 - len(words)]]
-    _emit(out, text, start, len(text), words)
-    return out
+        stmt = Statement(text[offset:end].rstrip(), self.lines.at(offset), tuple(self.words[:3]))
+        self.scan.statements.append(stmt)
+        return stmt
 
 
-def _is_word_char(text: str, i: int) -> bool:
+def _is_identifier_char(text: str, i: int) -> bool:
     return i >= 0 and (text[i].isalnum() or text[i] in "_$")
 
 
-def _previous_word(text: str, i: int) -> str:
-    before = text[:i].rstrip()
-    m = re.search(r"([A-Za-z_]+)$", before)
-    return m.group(1).upper() if m else ""
+def _block_comment_end(text: str, at: int) -> int:
+    """Where the (nested) block comment opening at ``at`` ends; the text's end when it does not."""
+    depth = 0
+    for m in _COMMENT_MARK.finditer(text, at):
+        depth += 1 if m.group() == "/*" else -1
+        if depth == 0:
+            return m.end()
+    return len(text)
 
 
-def _skip_block_comment(text: str, i: int) -> int:
-    depth, i, n = 0, i, len(text)
-    while i < n:
-        if text.startswith("/*", i):
-            depth += 1
-            i += 2
-        elif text.startswith("*/", i):
-            depth -= 1
-            i += 2
-            if depth == 0:
-                return i
-        else:
-            i += 1
-    return n
+def scan(text: str) -> Scan:
+    """Statements, psql-only lines and pg_dump directives of a file, in one linear pass."""
+    return _Lexer(text).run()
 
 
-def _skip_quoted(text: str, i: int, quote: str, backslash: bool) -> int:
-    i += 1
-    n = len(text)
-    while i < n:
-        c = text[i]
-        if backslash and c == "\\":
-            i += 2
-        elif c == quote:
-            if i + 1 < n and text[i + 1] == quote:
-                i += 2
-            else:
-                return i + 1
-        else:
-            i += 1
-    return n
-
-
-def _emit(out: list[Statement], text: str, start: int, end: int, words: list[str]) -> None:
-    piece = text[start:end]
-    if not words:
-        return
-    lead = len(piece) - len(piece.lstrip())
-    # Skip leading comments so the reported line is the statement's own first line.
-    offset = start + lead
-    while text.startswith("--", offset) or text.startswith("/*", offset):
-        if text.startswith("--", offset):
-            j = text.find("\n", offset)
-            offset = end if j < 0 else j + 1
-        else:
-            offset = _skip_block_comment(text, offset)
-        while offset < end and text[offset].isspace():
-            offset += 1
-    out.append(Statement(text[offset:end].strip(), text.count("\n", 0, offset) + 1, tuple(words)))
+def split_statements(text: str) -> list[Statement]:
+    """Split SQL text into top-level statements where psql would; comment-only pieces are dropped."""
+    return scan(text).statements
 
 
 def line_of(text: str, position: int) -> int:
     """1-based line of a 1-based character position, as PostgreSQL reports ``statement_position``."""
     return text.count("\n", 0, max(position - 1, 0)) + 1
+
+
+def without_dump_directives(text: str, found: Scan | None = None) -> str:
+    """``text`` with pg_dump's ``\\restrict``/``\\unrestrict`` lines made comments (line numbers kept)."""
+    spans = (found or scan(text)).directives
+    if not spans:
+        return text
+    parts, pos = [], 0
+    for start, end in spans:
+        parts += [text[pos:start], "-- ", text[start:end]]
+        pos = end
+    parts.append(text[pos:])
+    return "".join(parts)
 
 
 def transaction_control(stmt: Statement) -> bool:
@@ -188,12 +261,8 @@ def transaction_control(stmt: Statement) -> bool:
 
 
 def meta_command_lines(text: str) -> list[int]:
-    """Lines that start with a psql backslash command (``\\i``, ``\\connect``): psql, not SQL."""
-    lines = []
-    for number, line in enumerate(text.split("\n"), start=1):
-        if re.match(r"^\s*\\[A-Za-z!?]", line):
-            lines.append(number)
-    return lines
+    """Lines only psql can run (``\\i``, ``\\connect``, ``COPY ... FROM stdin``): psql, not SQL."""
+    return [line for line, _ in scan(text).psql_only]
 
 
 # Statements PostgreSQL refuses inside a transaction block, so a file holding one must opt out.

@@ -120,9 +120,8 @@ CASES = [
     Case("file_name_without_version", 2, "bad file name", tree=with_good({"abc_add.up.sql": "SELECT 1;"})),
     Case("duplicate_version", 2, "duplicate version 1", tree=with_good({"001_again.up.sql": "SELECT 1;"})),
     Case("down_without_up", 2, "down file without its up file", tree=with_good({"0002_x.down.sql": "SELECT 1;"})),
-    Case("empty_file", 2, "holds no SQL statement", tree=with_good({"0002_empty.up.sql": ""})),
-    Case("comments_only_file", 2, "holds no SQL statement",
-         tree=with_good({"0002_c.up.sql": "-- todo\n/* later */\n"})),
+    Case("copy_from_stdin", 2, "2: COPY ... FROM stdin",
+         tree=with_good({"0002_copy.up.sql": "CREATE TABLE a (id int);\nCOPY a FROM stdin;\n1\n\\.\n"})),
     Case("non_utf8_bytes", 2, "is not UTF-8", tree=with_good({"0002_latin1.up.sql": b"-- caf\xe9\nSELECT 1;\n"})),
     Case("commit_inside", 2, "COMMIT would break", tree=with_good({
         "0002_commit.up.sql": "CREATE TABLE a (id int);\nCOMMIT;\nCREATE TABLE b (id int);\n"})),

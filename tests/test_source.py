@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -49,10 +50,11 @@ def test_every_problem_listed_at_once(tmp_path: Path) -> None:
     problems = err.value.fields["problems"]
     text = "\n".join(problems)
     for expected in ("duplicate version 1", "bad-name.sql: bad file name", "down file without its up file",
-                     "is not UTF-8", "holds no SQL statement", "COMMIT would break", "psql meta-command",
+                     "is not UTF-8", "COMMIT would break", "psql meta-command",
                      "touches initjob's own schema", "cannot run inside a transaction"):
         assert expected in text, expected
-    assert len(problems) == 9
+    assert "0005_empty" not in text  # a file with no statement is a legal no-op
+    assert len(problems) == 8
 
 
 def test_symlink_out_of_tree_is_refused(tmp_path: Path) -> None:
@@ -127,3 +129,60 @@ def test_transaction_control(text: str, control: bool) -> None:
     """Statements that would end a file's transaction are recognised; look-alikes are not."""
     (stmt,) = sqltext.split_statements(text)
     assert sqltext.transaction_control(stmt) is control
+
+
+@pytest.mark.parametrize("text", [
+    pytest.param(b"", id="zero-bytes"),
+    pytest.param(b"\n  \n", id="whitespace"),
+    pytest.param(b"\xef\xbb\xbf", id="bom-only"),
+    pytest.param(b"-- nothing yet\n", id="line-comment"),
+    pytest.param(b"-- no newline at the end", id="line-comment-no-newline"),
+    pytest.param(b"/* a /* nested */ comment; */\r\n", id="block-comment-crlf"),
+    pytest.param(b";\n;", id="only-semicolons"),
+    pytest.param(b"-- initjob:no-transaction\n", id="no-transaction-directive-only"),
+    pytest.param(b"\\restrict Ab1\n\\unrestrict Ab1\n", id="pg-dump-restrict-lines-only"),
+])
+@pytest.mark.parametrize("direction", ["up", "down"])
+def test_file_with_no_statement_is_legal(tmp_path: Path, caplog: pytest.LogCaptureFixture, text: bytes,
+                                         direction: str) -> None:
+    """An empty or comment-only up or down file is read, checksummed, and named by one warning event."""
+    files: dict[str, str | bytes] = {"0001_a.up.sql": "SELECT 1;", "0001_a.down.sql": "SELECT 0;"}
+    files[f"0001_a.{direction}.sql"] = text
+    sql_dir = tree(tmp_path, files)
+    logging.getLogger("initjob").propagate = True  # logs.setup() may have turned it off in this process
+    with caplog.at_level(logging.WARNING, logger="initjob"):
+        (m,) = read_migrations(sql_dir, "initjob")
+    read = m.up if direction == "up" else m.down
+    assert read is not None and read.checksum == checksum(read.text)
+    warned = [r for r in caplog.records if r.getMessage() == "source.empty_file"]
+    assert [r.fields["path"] for r in warned] == [f"migrations/0001_a.{direction}.sql"]  # type: ignore[attr-defined]
+
+
+def test_empty_schema_file_is_legal(tmp_path: Path) -> None:
+    """An empty auto-sync file next to a real one is read like any other."""
+    (tmp_path / "schema").mkdir()
+    (tmp_path / "schema" / "a.sql").write_text("-- placeholder\n")
+    (tmp_path / "schema" / "b.sql").write_text("CREATE TABLE t (id int);\n")
+    assert [f.path for f in read_schema_files(tmp_path, "initjob")] == ["schema/a.sql", "schema/b.sql"]
+
+
+def test_pg_dump_file_reads_with_directives_as_comments(tmp_path: Path) -> None:
+    """pg_dump's restrict lines are kept as comments in the text initjob sends; its SET lines stay."""
+    (tmp_path / "schema").mkdir()
+    dump = ("--\n-- PostgreSQL database dump\n--\n\n\\restrict Xy9\n\nSET statement_timeout = 0;\n"
+            "SELECT pg_catalog.set_config('search_path', '', false);\nCREATE TABLE public.t (id integer);\n"
+            "\n\\unrestrict Xy9\n")
+    (tmp_path / "schema" / "dump.sql").write_text(dump)
+    (f,) = read_schema_files(tmp_path, "initjob")
+    assert "\n-- \\restrict Xy9\n" in f.text and "\n-- \\unrestrict Xy9\n" in f.text
+    assert f.text.count("\n") == dump.count("\n")
+
+
+def test_copy_from_stdin_refused_with_its_line(tmp_path: Path) -> None:
+    """A data section only psql can feed is refused, naming the COPY line, and its rows are not lexed."""
+    sql_dir = tree(tmp_path, {"0001_a.up.sql": "CREATE TABLE t (a text);\n\nCOPY t (a) FROM stdin;\nx\\ty\n\\.\n"})
+    with pytest.raises(ConfigError) as err:
+        read_migrations(sql_dir, "initjob")
+    assert err.value.fields["problems"] == [
+        "migrations/0001_a.up.sql:3: COPY ... FROM stdin; initjob runs plain SQL only (psql runs it, the server "
+        "does not)"]

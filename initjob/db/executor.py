@@ -152,8 +152,12 @@ def commit_with(conn: Connection, label: str, statements: Sequence[sql.Composabl
 
 def run_transactional(conn: Connection, label: str, body: str, ddl_lock_timeout: float,
                       trailer: list[sql.Composed], commit: bool = True) -> None:
-    """BEGIN; lock timeout; body; trailer statements; COMMIT — as one message, one round trip."""
-    head = f"BEGIN;\n{_lock_timeout_sql(ddl_lock_timeout)};\n"
+    """BEGIN; lock timeout; body; trailer statements; COMMIT — as one message, one round trip.
+
+    The session's default search_path is restored first: a pg_dump-written file sets it to '' for the
+    rest of the session, and the next file must not inherit that.
+    """
+    head = f"BEGIN;\n{_lock_timeout_sql(ddl_lock_timeout)};\nRESET search_path;\n"
     tail = "".join(";\n" + s.as_string(conn) for s in trailer)
     text = head + body + "\n" + tail + (";\nCOMMIT;" if commit else ";")
     with guarded(conn, label, body, offset=len(head), replay=[_lock_timeout_sql(ddl_lock_timeout)]):
@@ -281,6 +285,7 @@ def run_files_in_transaction(conn: Connection, files: list[SqlFile], ddl_lock_ti
     for index, f in enumerate(files):
         with guarded(conn, f.path, f.text, replay=[_lock_timeout_sql(ddl_lock_timeout)] +
                      [earlier.text for earlier in files[:index]]):
+            conn.execute(b"RESET search_path")  # each file starts where psql would: no set_config leaks in
             conn.execute(f.text.encode())
         logs.event("schema.file_applied", file=f.path)
     commit_with(conn, "state", finish())
