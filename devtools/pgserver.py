@@ -279,7 +279,8 @@ class Pair:
 
         deadline = time.monotonic() + timeout
         with psycopg.connect(self.primary.url(), autocommit=True) as conn:
-            lsn = conn.execute("SELECT pg_current_wal_lsn()").fetchone()
+            # The insert position: with synchronous_commit = off a commit may not be flushed yet.
+            lsn = conn.execute("SELECT pg_current_wal_insert_lsn()").fetchone()
         with psycopg.connect(self.standby.url(), autocommit=True) as conn:
             while True:
                 row = conn.execute("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (lsn[0] if lsn else None,)

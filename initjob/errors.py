@@ -79,3 +79,9 @@ class ConnectionLost(Unreachable):
     """The connection died mid-run (server restart, terminated backend); the job reconnects and resumes."""
 
     kind = "connection_lost"
+
+
+class NotWritable(Unreachable):
+    """Only a read-only server (a standby) was reachable for a command that writes (exit 4)."""
+
+    kind = "not_writable"

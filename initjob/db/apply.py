@@ -17,7 +17,7 @@ import psycopg
 from psycopg import sql
 
 from initjob import logs, sqltext
-from initjob.db import history
+from initjob.db import history, standby
 from initjob.errors import ConnectionLost, Interrupted, SqlFailed
 from initjob.source import Migration, SqlFile
 
@@ -58,7 +58,7 @@ def guarded(conn: Connection, label: str, text: str, offset: int = 0,
         cancel_and_close(conn)
         raise
     except psycopg.Error as exc:
-        if is_connection_lost(conn, exc):
+        if is_connection_lost(conn, exc) or standby.is_read_only_error(exc):  # reconnect, then check again
             raise ConnectionLost(f"connection lost while running {label}: {_first_line(exc)}",
                                  "the job reconnects and resumes from the history", file=label) from None
         _rollback(conn)

@@ -16,8 +16,8 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from initjob import logs
 from initjob.config import Config
-from initjob.db import watchdog
-from initjob.errors import ConfigError, Unreachable
+from initjob.db import standby, watchdog
+from initjob.errors import ConfigError, NotWritable, Unreachable
 
 if TYPE_CHECKING:
     from tenacity import RetryCallState
@@ -76,7 +76,7 @@ def conninfo(dsn: str, timeout: float, **overrides: Any) -> str:
 def connect_once(dsn: str, timeout: float, **overrides: Any) -> Connection:
     info = conninfo(dsn, timeout, **overrides)
     conn = psycopg.connect(info, autocommit=True)
-    watchdog.watch(conn, info)  # a hung proxy must not hang the job: see watchdog
+    watchdog.watch(conn, standby.same_server(info, conn))  # a hung proxy must not hang the job: see watchdog
     return conn
 
 
@@ -105,13 +105,16 @@ def connect(cfg: Config, dsn: str | None = None, deadline: float | None = None,
             raise first_failure.pop()
         remaining = max(deadline - time.monotonic(), 0.0)
         try:
-            return connect_once(target, remaining)
+            conn = connect_once(target, remaining)
         except psycopg.OperationalError as exc:
+            standby.raise_if_refused(exc, target)  # target_session_attrs found no writable host
             missing = _MISSING_DATABASE.search(str(exc))
-            if ensure and missing:
-                ensure_database(target, remaining, missing["db"])
-                return connect_once(target, remaining)
-            raise
+            if not (ensure and missing):
+                raise
+            ensure_database(target, remaining, missing["db"])
+            conn = connect_once(target, remaining)
+        standby.check_writable(conn, target, cfg.command)  # a standby is refused before any change
+        return conn
 
     def retrying() -> Connection:
         from tenacity import Retrying, retry_if_exception, wait_exponential, wait_random
@@ -122,7 +125,7 @@ def connect(cfg: Config, dsn: str | None = None, deadline: float | None = None,
             return time.monotonic() + state.upcoming_sleep >= deadline
 
         return Retrying(
-            retry=retry_if_exception(is_transient),
+            retry=retry_if_exception(lambda exc: is_transient(exc) or standby.worth_waiting(exc)),
             wait=wait_exponential(multiplier=0.1, max=4.0) + wait_random(0, 0.25),
             stop=past_deadline,
             before_sleep=log_attempt,
@@ -132,7 +135,7 @@ def connect(cfg: Config, dsn: str | None = None, deadline: float | None = None,
     try:
         try:
             conn = attempt()
-        except psycopg.OperationalError as exc:
+        except (psycopg.OperationalError, NotWritable) as exc:
             first_failure.append(exc)
             conn = retrying()
     except psycopg.OperationalError as exc:
@@ -164,6 +167,7 @@ def ensure_database(dsn: str, timeout: float, name: str) -> None:
         if not _MISSING_DATABASE.search(str(exc)):
             raise
         admin = connect_once(dsn, timeout, dbname="template1")
+    standby.check_writable(admin, dsn)
     with admin:
         try:
             admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(str(name))))
