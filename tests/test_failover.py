@@ -116,6 +116,44 @@ def test_read_only_sessions_are_refused(tmp_path: Path, pair: pgserver.Pair, dbn
     assert not schema_exists(pair.primary.url(dbname))
 
 
+def test_standby_listed_first_is_skipped(tmp_path: Path, pair: pgserver.Pair, dbname: str) -> None:
+    """Several hosts and no target_session_attrs, the standby first: libpq alone would take the standby
+    every time; the job asks it for the writable host and migrates the primary."""
+    sql_dir = write_migrations(tmp_path, {**chain(), "0002_slow.up.sql": SLOW.replace("pg_sleep(sleep_s)", "0")})
+    url = (f"postgresql://{pgserver.SUPERUSER}:{pgserver.PASSWORD}@127.0.0.1:{pair.standby.port},"
+           f"127.0.0.1:{pair.primary.port}/{dbname}")
+    result = initjob("run", env=env_for(url, sql_dir))
+    assert result.code == 0, result.stderr
+    assert not events(result, "db.wait")
+    assert_whole(pair.primary.url(dbname))
+
+
+def test_primary_turned_read_only_mid_run(tmp_path: Path, pair: pgserver.Pair, dbname: str) -> None:
+    """The server turns every session read-only while the job runs (ALTER SYSTEM + reload, as a
+    provider does when a disk fills): the next file's write fails with 25006; the job reconnects,
+    finds the server read-only and exits 4 naming the setting — not exit 5 blaming the file."""
+    sql_dir = write_migrations(tmp_path, chain())
+    admin = pair.primary.url(dbname)
+    proc = spawn("run", env=env_for(one_host(pair.primary, dbname), sql_dir))
+    try:
+        wait_until(lambda: running_statement(admin, dbname, "%pg_sleep%"), 60, "the slow file")
+        with psycopg.connect(pair.primary.url(), autocommit=True) as c:
+            c.execute("ALTER SYSTEM SET default_transaction_read_only = on")
+            c.execute("SELECT pg_reload_conf()")
+        result = finish(proc, timeout=60)
+    finally:
+        kill_all([proc])
+        with psycopg.connect(pair.primary.url(), autocommit=True) as c:
+            c.execute("ALTER SYSTEM RESET default_transaction_read_only")
+            c.execute("SELECT pg_reload_conf()")
+    assert result.code == 4, result.stderr
+    assert "default_transaction_read_only" in result.failure["reason"]
+    assert events(result, "db.reconnect")
+    wait_until(lambda: initjob("run", env=env_for(one_host(pair.primary, dbname), sql_dir)).code == 0, 30,
+               "the next run, once the server is writable again", every=1)
+    assert_whole(admin)
+
+
 def test_read_only_commands_work_on_a_standby(tmp_path: Path, pair: pgserver.Pair, dbname: str) -> None:
     """verify, status and plan only read: on a standby they answer about the replica's schema."""
     sql_dir = write_migrations(tmp_path, {**chain(), "0002_slow.up.sql": SLOW.replace("pg_sleep(sleep_s)", "1")})

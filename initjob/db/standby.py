@@ -38,10 +38,35 @@ def host_count(dsn: str) -> int:
     except psycopg.ProgrammingError:
         return 1
     if not params.get("host") and not params.get("hostaddr"):
-        defaults = {o.keyword: o.val for o in psycopg.pq.Conninfo.get_defaults()}  # libpq reads PGHOST
-        params["host"] = (defaults.get(b"host") or b"").decode()
+        params["host"] = _default("host")  # libpq reads PGHOST
     counts = [len(str(params.get(k) or "").split(",")) for k in ("host", "hostaddr")]
     return max(counts)
+
+
+def prefer_writable(dsn: str, command: str) -> str:
+    """For a writing command, a multi-host DSN asks libpq for the writable host when it does not say.
+
+    Without ``target_session_attrs`` libpq takes the first host that answers: a standby listed first
+    would be chosen every time, and the job would wait for it in vain.
+    """
+    if command not in WRITERS or host_count(dsn) < 2:
+        return dsn
+    try:
+        params: dict[str, Any] = dict(conninfo_to_dict(dsn)) if dsn else {}
+    except psycopg.ProgrammingError:
+        return dsn
+    if params.get("target_session_attrs") or _default("target_session_attrs") not in ("", "any"):
+        return dsn
+    params["target_session_attrs"] = "read-write"
+    return make_conninfo("", **params)
+
+
+def _default(keyword: str) -> str:
+    """libpq's value for ``keyword`` when the DSN leaves it out (from PG* variables, else built in)."""
+    for option in psycopg.pq.Conninfo.get_defaults():
+        if option.keyword.decode() == keyword:
+            return (option.val or b"").decode()
+    return ""
 
 
 def read_only_reason(conn: psycopg.Connection[Any]) -> str | None:

@@ -87,7 +87,7 @@ def connect(cfg: Config, dsn: str | None = None, deadline: float | None = None,
     The first attempt runs before tenacity is even imported (the database is up on almost every pod
     start); when it fails, tenacity replays its outcome as attempt 1 and goes on from there.
     """
-    target = cfg.dsn if dsn is None else dsn
+    target = standby.prefer_writable(cfg.dsn if dsn is None else dsn, cfg.command)
     ensure = cfg.ensure_database if ensure is None else ensure
     start = time.monotonic()
     deadline = start + cfg.wait_timeout if deadline is None else deadline
