@@ -8,6 +8,7 @@ The pair is this module's own: tests that fail over rebuild the standby for the 
 
 from __future__ import annotations
 
+import shutil
 import time
 import uuid
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from conftest import Result, base_env, finish, initjob, spawn, write_migrations
+from conftest import EXAMPLE_SQL, Result, base_env, finish, initjob, spawn, write_migrations
 from helpers_figures import kill_all, record, wait_until
 
 from devtools import pgserver
@@ -166,6 +167,29 @@ def test_read_only_commands_work_on_a_standby(tmp_path: Path, pair: pgserver.Pai
     (sql_dir / "migrations" / "0005_more.up.sql").write_text("CREATE TABLE more (id int);\n")
     assert initjob("verify", env=env).code == 3
     assert "0005" in initjob("plan", env=env).stdout
+
+
+def test_auto_sync_read_only_commands_on_a_standby(tmp_path: Path, pair: pgserver.Pair, dbname: str) -> None:
+    """Auto-sync's verify and plan build the desired state in a scratch database, which a standby
+    cannot create: exit 2 naming INITJOB_SHADOW_DATABASE_URL (not exit 1); with it, they work."""
+    sql_dir = tmp_path / "sql"
+    shutil.copytree(EXAMPLE_SQL, sql_dir)
+    auto = base_env(INITJOB_SQL_DIR=str(sql_dir))
+    assert initjob("run", env=dict(auto, DATABASE_URL=one_host(pair.primary, dbname))).code == 0
+    pair.wait_streaming()
+    (sql_dir / "schema" / "95_extra.sql").write_text("CREATE TABLE extra_t (id int);\n")
+    on_standby = dict(auto, DATABASE_URL=one_host(pair.standby, dbname))
+    for command in ("verify", "plan", "status"):
+        result = initjob(command, env=on_standby)
+        assert result.code == 2, (command, result.stderr)
+        assert "INITJOB_SHADOW_DATABASE_URL" in result.failure["reason"]
+    scratch = f"{dbname}_scratch"
+    with psycopg.connect(pair.primary.url(), autocommit=True) as c:
+        c.execute(f'CREATE DATABASE "{scratch}"'.encode())
+    with_scratch = dict(on_standby, INITJOB_SHADOW_DATABASE_URL=one_host(pair.primary, scratch))
+    assert initjob("verify", env=with_scratch).code == 3
+    planned = initjob("plan", env=with_scratch)
+    assert planned.code == 0 and "extra_t" in planned.stdout
 
 
 def test_standby_in_a_multi_host_url_is_waited_for_until_the_deadline(tmp_path: Path, pair: pgserver.Pair,

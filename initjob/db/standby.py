@@ -18,7 +18,7 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from initjob.errors import NotWritable
+from initjob.errors import ConfigError, NotWritable
 
 # The commands that write to the target database; the others only read and may run on a replica.
 WRITERS = frozenset({"run", "rollback", "baseline"})
@@ -118,6 +118,13 @@ def worth_waiting(exc: BaseException) -> bool:
 def is_read_only_error(exc: psycopg.Error) -> bool:
     """The server refused a write mid-run: it was turned read-only, so reconnect and check again."""
     return exc.sqlstate == READ_ONLY_SQLSTATE
+
+
+def no_scratch_database() -> ConfigError:
+    """Auto-sync's read-only commands build the desired state in a scratch database: not on a standby."""
+    return ConfigError("this server is a standby and cannot create auto-sync's scratch database",
+                       "set INITJOB_SHADOW_DATABASE_URL to an empty database on a writable server, "
+                       "or run the command against the primary")
 
 
 def same_server(conninfo: str, conn: psycopg.Connection[Any]) -> str:
