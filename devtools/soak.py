@@ -154,6 +154,7 @@ class Trial:
     fault: str
     at_s: float
     detail: str = ""
+    applied_at_fault: int = -1  # history rows when the fault hit: -1 no history yet, 60 the chain was done
     runner_codes: list[int] = field(default_factory=list)
     runs_to_converge: int = 0
     problems: list[str] = field(default_factory=list)
@@ -180,8 +181,12 @@ def prepare(pair: pgserver.Pair, workdir: Path, seed: int) -> Soak:
     files = generate_chain(seed)
     sql_dir = write_chain(workdir, files)
     db = create_db(pair.primary)
+    # The fault window is the chain's own duration: from the runner's connection to its exit.
+    proc = subprocess.Popen([sys.executable, "-m", "initjob", "run"], cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env=base_env(with_app(pair.url(db), "soak-r0"), sql_dir))
+    connected(pair.primary, db, [proc])
     start = time.monotonic()
-    code = run_once(base_env(pair.url(db), sql_dir))
+    code = proc.wait(timeout=RUNNER_TIMEOUT_S)
     clean_s = time.monotonic() - start
     if code != 0:
         raise RuntimeError(f"the clean build of the chain exited {code}")
@@ -211,6 +216,7 @@ def run_trial(soak: Soak, index: int, fault: str | None = None) -> Trial:
         # varies more than the chain takes, and a fault before any runner exists tests nothing.
         connected(pair.primary, db, procs)
         time.sleep(trial.at_s)
+        trial.applied_at_fault = applied(pair.primary, db)
         trial.detail = inject(pair, db, procs, fault, rng)
         trial.runner_codes = [wait_for(p, trial) for p in procs]
         check_runners(trial, logs)
@@ -248,6 +254,16 @@ def connected(server: pgserver.PgServer, db: str, procs: list[subprocess.Popen[b
             if row and row[0]:
                 return
             time.sleep(0.02)
+
+
+def applied(server: pgserver.PgServer, db: str) -> int:
+    """How far the chain had got (history rows, -1 before the history table exists)."""
+    with psycopg.connect(server.url(db), autocommit=True) as c:
+        exists = c.execute("SELECT to_regclass('initjob.history') IS NOT NULL").fetchone()
+        if not (exists and exists[0]):
+            return -1
+        row = c.execute("SELECT count(*) FROM initjob.history").fetchone()
+    return int(row[0]) if row else -1
 
 
 def inject(pair: pgserver.Pair, db: str, procs: list[subprocess.Popen[bytes]], fault: str,
@@ -349,6 +365,7 @@ def summary(results: list[Trial], soak: Soak) -> dict[str, Any]:
         if mine:
             per[fault] = {"trials": len(mine), "passed": sum(t.passed for t in mine),
                           "runs_to_converge": dict(sorted(Counter(t.runs_to_converge for t in mine).items())),
+                          "mid_chain": sum(0 <= t.applied_at_fault < soak.versions for t in mine),
                           "runner_exit_codes": dict(sorted(Counter(c for t in mine for c in t.runner_codes).items()))}
     return {"seed": soak.seed, "trials": len(results), "passed": sum(t.passed for t in results),
             "migrations": soak.versions, "clean_build_s": round(soak.clean_s, 2), "faults": per,
@@ -356,16 +373,16 @@ def summary(results: list[Trial], soak: Soak) -> dict[str, Any]:
 
 
 def markdown(figures: dict[str, Any]) -> str:
-    lines = [f"Seed {figures['seed']}: {figures['trials']} trials, {figures['passed']} passed; chain of "
-             f"{figures['migrations']} migrations (clean build {figures['clean_build_s']} s with one runner); "
+    lines = [f"`./dev soak --seed {figures['seed']}`: {figures['trials']} trials, {figures['passed']} passed; chain of "
+             f"{figures['migrations']} migrations (the chain takes {figures['clean_build_s']} s with one runner); "
              f"{figures['mean_trial_s']} s per trial on average.", "",
              "| fault | trials | passed | follow-up runs to exit 0 (runs: trials) "
-             "| exit codes of the 3 concurrent runners |",
-             "|---|---|---|---|---|"]
+             "| fault hit mid-chain | exit codes of the 3 concurrent runners |",
+             "|---|---|---|---|---|---|"]
     for fault, f in figures["faults"].items():
         runs = ", ".join(f"{k}: {v}" for k, v in f["runs_to_converge"].items())
         codes = ", ".join(f"{k}: {v}" for k, v in f["runner_exit_codes"].items())
-        lines.append(f"| {fault} | {f['trials']} | {f['passed']} | {runs} | {codes} |")
+        lines.append(f"| {fault} | {f['trials']} | {f['passed']} | {runs} | {f.get('mid_chain', '?')} | {codes} |")
     return "\n".join(lines)
 
 
@@ -394,15 +411,16 @@ def main(argv: list[str] | None = None) -> int:
     results: list[Trial] = []
     with pgserver.running_pair() as pair, tempfile.TemporaryDirectory(prefix="initjob-soak-chain-") as work:
         soak = prepare(pair, Path(work), args.seed)
-        for trial in trials(soak, args.trials, faults, args.only):
-            results.append(trial)
-            print(json.dumps({"trial": trial.index, "fault": trial.fault, "at_s": trial.at_s, "detail": trial.detail,
-                              "runner_codes": trial.runner_codes, "runs": trial.runs_to_converge,
-                              "passed": trial.passed, "problems": trial.problems, "took_s": trial.took_s}), flush=True)
-        figures = summary(results, soak)
-    print(json.dumps(figures), flush=True)
-    if args.reliability:
-        write_reliability(args.reliability, markdown(figures))
+        try:
+            for trial in trials(soak, args.trials, faults, args.only):
+                results.append(trial)
+                print(json.dumps(vars(trial) | {"passed": trial.passed}), flush=True)
+        finally:
+            # Stopped early (a deadline, Ctrl-C): the trials that finished still count, and say so.
+            figures = summary(results, soak)
+            print(json.dumps(figures), flush=True)
+            if args.reliability and results:
+                write_reliability(args.reliability, markdown(figures))
     return 0 if figures["passed"] == figures["trials"] else 1
 
 
