@@ -20,7 +20,7 @@ from initjob.config import Config
 
 # apply, lock and marker are imported where they are used: the no-op run of every pod start needs none.
 from initjob.db import history, wait
-from initjob.errors import ConfigError, ConnectionLost, NotUpToDate
+from initjob.errors import ConfigError, ConnectionLost, Interrupted, NotUpToDate
 from initjob.plan import MigrationPlan, plan_migrations
 from initjob.schema import token as rowversions
 
@@ -56,6 +56,10 @@ def with_connection(cfg: Config, work: Callable[[Connection], Report]) -> Report
             except ConnectionLost as exc:
                 reason, lost = exc.reason, exc
             except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+                if isinstance(exc.__context__, Interrupted):  # psycopg's pipeline exit hid our signal
+                    from initjob.db import apply
+                    apply.cancel_and_close(conn)
+                    raise exc.__context__ from None
                 # Outside apply's guarded blocks (catalog reads, the lock): the same recovery.
                 if not (conn.broken or conn.closed):
                     raise

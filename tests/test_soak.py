@@ -9,14 +9,22 @@ command that replays it.
 from __future__ import annotations
 
 import os
+import signal
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
+import psycopg
 import pytest
+from conftest import Server
 from helpers_figures import record
 
 from devtools import pgserver, soak
+from initjob import job
+from initjob.config import load_config
+from initjob.errors import Interrupted
 
 SEED = int(os.environ.get("INITJOB_SOAK_SEED") or "1")
 
@@ -48,3 +56,27 @@ def test_one_random_fault_and_the_invariants_hold(prepared: soak.Soak, fault: st
     record("soak.short", fault=fault, seed=SEED, at_s=trial.at_s, detail=trial.detail,
            runner_codes=trial.runner_codes, runs_to_converge=trial.runs_to_converge, took_s=trial.took_s)
     assert trial.passed, (f"{trial.problems}; replay: ./dev soak --seed {SEED} --only {index} --faults {fault}")
+
+
+def test_signal_during_a_pipelined_read_stays_a_signal(server: Server, dbname: str) -> None:
+    """Found by the soak (seed 2027, trial 66): SIGTERM while a catalog read waited in pipeline mode
+    became psycopg's 'cannot exit pipeline mode while busy' and exit 1; it must stay the signal (143)."""
+    cfg = load_config(["run"], {"DATABASE_URL": server.url(dbname), "INITJOB_WAIT_TIMEOUT": "5"})
+
+    def on_alarm(signum: int, frame: FrameType | None) -> None:
+        raise Interrupted(signal.SIGTERM)
+
+    def work(conn: psycopg.Connection[Any]) -> job.Report:
+        signal.setitimer(signal.ITIMER_REAL, 0.3)
+        with conn.pipeline():
+            conn.execute("SELECT pg_sleep(2)")
+        raise AssertionError("the signal never arrived")
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    try:
+        with pytest.raises(Interrupted) as caught:
+            job.with_connection(cfg, work)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert caught.value.exit_code == 143
