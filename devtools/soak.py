@@ -49,6 +49,7 @@ SLOW_S = 1.5
 NO_TRANSACTION_AT = (18, 33, 49)
 SLOW_AT = 27
 CHAIN_LENGTH = 60
+LONG_TRIALS = 200
 _BEGIN, _END = "<!-- soak:begin -->", "<!-- soak:end -->"
 
 
@@ -397,11 +398,12 @@ def write_reliability(path: Path, text: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="./dev soak", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--trials", type=int, default=200)
+    parser.add_argument("--trials", type=int, default=LONG_TRIALS)
     parser.add_argument("--seed", type=int, default=int(time.time()) % 100000)
     parser.add_argument("--faults", default=",".join(FAULTS))
     parser.add_argument("--only", type=int, help="replay trial I of --seed alone")
-    parser.add_argument("--reliability", type=Path, help="write the figures into this file's soak block")
+    parser.add_argument("--reliability", type=Path,
+                        help=f"write the figures into this file's soak block (runs of {LONG_TRIALS}+ trials only)")
     args = parser.parse_args(argv)
     # `timeout` and CI stop with SIGTERM: exit through the finally blocks that stop the servers.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
@@ -419,7 +421,8 @@ def main(argv: list[str] | None = None) -> int:
             # Stopped early (a deadline, Ctrl-C): the trials that finished still count, and say so.
             figures = summary(results, soak)
             print(json.dumps(figures), flush=True)
-            if args.reliability and results:
+            # A replay (--only) or a short run must not overwrite the long soak's figures.
+            if args.reliability and results and args.only is None and args.trials >= LONG_TRIALS:
                 write_reliability(args.reliability, markdown(figures))
     return 0 if figures["passed"] == figures["trials"] else 1
 
