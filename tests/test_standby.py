@@ -74,4 +74,3 @@ def test_side_connection_is_pinned_to_the_host_reached(server: Server, dbname: s
         pinned = conninfo_to_dict(standby.same_server(multi, conn))
     assert (pinned["host"], pinned["port"]) == ("127.0.0.1", str(params["port"]))
     assert "target_session_attrs" not in pinned
-    assert standby.same_server(server.url(dbname), conn) == server.url(dbname)

@@ -29,6 +29,8 @@ _REFUSED = re.compile(r'server at "(?P<host>[^"]+)"(?: \([^)]*\))?, port (?P<por
 _HINT_ONE = ("point DATABASE_URL at the primary, or list every host of the cluster with "
              "target_session_attrs=read-write so the job waits for the writable one")
 _HINT_MANY = "no host became writable in time: check that a primary exists, or raise INITJOB_WAIT_TIMEOUT"
+_HINT_SETTING = ("lift the read-only setting (ALTER DATABASE or ALTER ROLE … RESET default_transaction_read_only, "
+                 "or the provider's read-only mode), then run again")
 
 
 def host_count(dsn: str) -> int:
@@ -93,7 +95,8 @@ def check_writable(conn: psycopg.Connection[Any], dsn: str, command: str = "run"
         return
     server = f"{conn.info.host}:{conn.info.port}"
     conn.close()
-    raise _not_writable(f"{server} {why}", dsn, server=server)
+    raise _not_writable(f"{server} {why}", dsn, server=server,
+                        hint=_HINT_SETTING if "default_transaction_read_only" in why else None)
 
 
 def raise_if_refused(exc: psycopg.OperationalError, dsn: str) -> None:
@@ -104,9 +107,9 @@ def raise_if_refused(exc: psycopg.OperationalError, dsn: str) -> None:
         raise _not_writable("; ".join(found), dsn, server=", ".join(found)) from None
 
 
-def _not_writable(what: str, dsn: str, server: str) -> NotWritable:
+def _not_writable(what: str, dsn: str, server: str, hint: str | None = None) -> NotWritable:
     can_wait = host_count(dsn) > 1
-    return NotWritable(f"no writable server: {what}", _HINT_MANY if can_wait else _HINT_ONE,
+    return NotWritable(f"no writable server: {what}", _HINT_MANY if can_wait else hint or _HINT_ONE,
                        server=server, can_wait=can_wait)
 
 
@@ -122,17 +125,15 @@ def is_read_only_error(exc: psycopg.Error) -> bool:
 
 def no_scratch_database() -> ConfigError:
     """Auto-sync's read-only commands build the desired state in a scratch database: not on a standby."""
-    return ConfigError("this server is a standby and cannot create auto-sync's scratch database",
+    return ConfigError("this server is read-only (a standby) and cannot create auto-sync's scratch database",
                        "set INITJOB_SHADOW_DATABASE_URL to an empty database on a writable server, "
                        "or run the command against the primary")
 
 
 def same_server(conninfo: str, conn: psycopg.Connection[Any]) -> str:
     """``conninfo`` pinned to the host ``conn`` reached: a side connection must ask that server,
-    not whichever host of a multi-host URL answers first."""
+    not whichever host of a multi-host URL (or PGHOST) answers first."""
     params: dict[str, Any] = dict(conninfo_to_dict(conninfo))
-    if "," not in str(params.get("host") or "") + str(params.get("hostaddr") or "") + str(params.get("port") or ""):
-        return conninfo
     params.update(host=conn.info.host, port=str(conn.info.port))
     params.pop("target_session_attrs", None)
     if params.get("hostaddr"):
