@@ -128,6 +128,17 @@ class PgServer:
     def is_running(self) -> bool:
         return self.pg_ctl("status", check=False).returncode == 0
 
+    def promote(self) -> None:
+        """Make this standby a primary, waiting until it accepts writes."""
+        self.pg_ctl("-w", "-t", "60", "promote")
+
+    def in_recovery(self) -> bool:
+        import psycopg
+
+        with psycopg.connect(self.url(), autocommit=True, connect_timeout=5) as conn:
+            row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
+        return bool(row and row[0])
+
 
 def _chown_tree(path: Path, user: pwd.struct_passwd | None) -> None:
     if user is None:
@@ -214,6 +225,97 @@ def running_server(bindir: Path | None = None, conf: dict[str, str] | None = Non
     finally:
         server.stop("immediate")
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def make_standby(primary: PgServer, workdir: Path, port: int | None = None) -> PgServer:
+    """A streaming standby of ``primary`` under ``workdir`` (``pg_basebackup -R``), not yet started.
+
+    initdb's pg_hba.conf already lets 127.0.0.1 replicate with a password; the standby gets its own
+    port and socket directory, appended after the primary's settings it copied (the last one wins).
+    """
+    workdir.mkdir(parents=True, exist_ok=True)
+    workdir.chmod(0o755)
+    _chown_tree(workdir, primary.user)
+    standby = PgServer(primary.bindir, workdir / "data", port or free_port(), primary.user, primary.major,
+                       workdir / "server.log")
+    source = f"host=127.0.0.1 port={primary.port} user={SUPERUSER} password={PASSWORD} application_name=standby"
+    standby._run([str(primary.bindir / "pg_basebackup"), "-D", str(standby.datadir), "-d", source, "-R",
+                  "-X", "stream", "-c", "fast", "--no-sync"])
+    with open(standby.datadir / "postgresql.conf", "a") as f:
+        f.write(f"port = {standby.port}\nunix_socket_directories = '{workdir}'\n")
+    return standby
+
+
+@dataclass
+class Pair:
+    """A primary and its streaming standby on 127.0.0.1, for failover tests; roles swap on failover."""
+
+    primary: PgServer
+    standby: PgServer
+
+    def url(self, dbname: str = "postgres", read_write: bool = True) -> str:
+        """A multi-host URL naming both servers, the way operators list a cluster's hosts."""
+        hosts = ",".join(f"127.0.0.1:{s.port}" for s in sorted((self.primary, self.standby), key=lambda s: s.port))
+        query = "?target_session_attrs=read-write" if read_write else ""
+        return f"postgresql://{SUPERUSER}:{PASSWORD}@{hosts}/{dbname}{query}"
+
+    def failover(self) -> None:
+        """Lose the primary at once (no shutdown checkpoint, no last WAL sent), promote the standby."""
+        self.primary.stop("immediate")
+        self.standby.promote()
+        self.primary, self.standby = self.standby, self.primary
+
+    def rebuild_standby(self) -> None:
+        """Replace the lost old primary by a fresh standby of the new one, on the same port."""
+        old = self.standby
+        old.stop("immediate")
+        shutil.rmtree(old.datadir, ignore_errors=True)
+        self.standby = make_standby(self.primary, old.datadir.parent, old.port)
+        self.standby.start()
+
+    def wait_streaming(self, timeout: float = 30.0) -> None:
+        """Until the standby has replayed everything the primary has written so far."""
+        import psycopg
+
+        deadline = time.monotonic() + timeout
+        with psycopg.connect(self.primary.url(), autocommit=True) as conn:
+            # The insert position: with synchronous_commit = off a commit may not be flushed yet.
+            lsn = conn.execute("SELECT pg_current_wal_insert_lsn()").fetchone()
+        with psycopg.connect(self.standby.url(), autocommit=True) as conn:
+            while True:
+                row = conn.execute("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (lsn[0] if lsn else None,)
+                                   ).fetchone()
+                if row and row[0]:
+                    return
+                if time.monotonic() > deadline:
+                    raise TimeoutError("the standby did not catch up")
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        for server in (self.primary, self.standby):
+            server.stop("immediate")
+
+
+@contextlib.contextmanager
+def running_pair(bindir: Path | None = None) -> Iterator[Pair]:
+    """A started primary with a streaming standby, both stopped and deleted on exit."""
+    bindir = bindir or available_bindirs()[0]
+    root = Path(tempfile.mkdtemp(prefix="initjob-pair-"))
+    root.chmod(0o755)
+    primary = init_server(bindir, root / "a")
+    pair: Pair | None = None
+    try:
+        primary.start()
+        standby = make_standby(primary, root / "b")
+        standby.start()
+        pair = Pair(primary, standby)
+        wait_ready(standby.url())
+        yield pair
+    finally:
+        if pair is not None:
+            pair.stop()
+        primary.stop("immediate")
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def wait_ready(url: str, timeout: float = 30.0) -> None:

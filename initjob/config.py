@@ -20,6 +20,8 @@ from initjob.errors import ConfigError
 from initjob.logs import redact, register_secret
 
 COMMANDS = ("run", "verify", "status", "plan", "rollback", "baseline", "new", "diff", "lint")
+# The commands that write to the target database; the others only read and may run on a replica.
+WRITERS = frozenset({"run", "rollback", "baseline"})
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -57,6 +59,7 @@ class ConnectionSettings:
     wait_timeout: float = 60.0
     ensure_database: bool = False
     shadow_dsn: str | None = field(default=None, repr=False)
+    writes: bool = True  # the command writes: a read-only server (a standby) is refused, see db.standby
 
     @property
     def safe_dsn(self) -> str:
@@ -240,7 +243,8 @@ def _assemble(ns: argparse.Namespace, v: Mapping[str, Any], environ: Mapping[str
     schema = v["history_schema"]
     return Config(
         command=ns.command,
-        connection=ConnectionSettings(v["dsn"], v["wait_timeout"], v["ensure_database"], v.get("shadow_dsn")),
+        connection=ConnectionSettings(v["dsn"], v["wait_timeout"], v["ensure_database"], v.get("shadow_dsn"),
+                                      ns.command in WRITERS),
         lock=LockSettings(v["lock_timeout"], schema),
         apply=ApplySettings(v["ddl_lock_timeout"], v["allow_destructive"], schema,
                             environ.get("HOSTNAME") or socket.gethostname()),

@@ -149,6 +149,12 @@ class ConnectionLost(Unreachable):
     kind = "connection_lost"
 
 
+class NotWritable(Unreachable):
+    """Only a read-only server (a standby) was reachable for a command that writes (exit 4)."""
+
+    kind = "not_writable"
+
+
 class BackupFailed(Unreachable):
     """The ``pg_dump`` taken before the change failed; nothing was applied.
 

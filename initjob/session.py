@@ -16,7 +16,7 @@ import psycopg
 from initjob import logs
 from initjob.config import ConnectionSettings, LockSettings
 from initjob.db import lock, pooler, wait
-from initjob.errors import ConnectionLost
+from initjob.errors import ConnectionLost, Interrupted
 from initjob.retry import Attempt, Policy
 
 Connection = psycopg.Connection[Any]
@@ -44,6 +44,9 @@ def with_connection(settings: ConnectionSettings, work: Callable[[Connection], T
         try:
             return work(conn)
         except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            if isinstance(exc.__context__, Interrupted):  # psycopg's pipeline exit hid our signal
+                wait.cancel_and_close(conn)
+                raise exc.__context__ from None
             # Outside the executor's guarded blocks (catalog reads, the lock): the same recovery.
             if not (conn.broken or conn.closed):
                 raise

@@ -19,7 +19,7 @@ from psycopg import sql
 
 from initjob import logs, sqltext
 from initjob.config import ApplySettings
-from initjob.db import history
+from initjob.db import history, standby
 from initjob.db.wait import cancel_and_close
 from initjob.errors import ConnectionLost, DdlLockTimeout, Interrupted, SqlFailed
 from initjob.retry import Attempt, Policy
@@ -49,7 +49,7 @@ def guarded(conn: Connection, label: str, text: str, offset: int = 0,
         cancel_and_close(conn)
         raise
     except psycopg.Error as exc:
-        if is_connection_lost(conn, exc):
+        if is_connection_lost(conn, exc) or standby.is_read_only_error(exc):  # reconnect, then check again
             raise ConnectionLost(f"connection lost while running {label}: {_first_line(exc)}",
                                  "the job reconnects and resumes from the history", file=label) from None
         _rollback(conn)

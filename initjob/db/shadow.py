@@ -16,7 +16,7 @@ from psycopg import sql
 
 from initjob import logs
 from initjob.config import ConnectionSettings
-from initjob.db import wait
+from initjob.db import standby, wait
 from initjob.errors import ConfigError
 
 Connection = psycopg.Connection[Any]
@@ -40,6 +40,8 @@ def shadow(settings: ConnectionSettings, live: Connection) -> Iterator[Connectio
         raise ConfigError("auto-sync needs a scratch database and this role may not create one",
                           "grant CREATEDB to the role, or set INITJOB_SHADOW_DATABASE_URL to an empty database"
                           ) from None
+    except psycopg.errors.ReadOnlySqlTransaction:
+        raise standby.no_scratch_database() from None
     logs.debug("shadow.created", database=name)
     try:
         conn = wait.connect_once(settings.dsn, settings.wait_timeout, dbname=name)

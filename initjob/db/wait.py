@@ -16,7 +16,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from initjob import logs
 from initjob.config import ConnectionSettings
-from initjob.db import watchdog
+from initjob.db import standby, watchdog
 from initjob.errors import ConfigError, CredentialsRefused, InitJobError, Unreachable
 from initjob.retry import Attempt, Policy
 
@@ -74,18 +74,23 @@ def conninfo(dsn: str, timeout: float, **overrides: Any) -> str:
 def connect_once(dsn: str, timeout: float, **overrides: Any) -> Connection:
     info = conninfo(dsn, timeout, **overrides)
     conn = psycopg.connect(info, autocommit=True)
-    watchdog.watch(conn, info)  # a hung proxy must not hang the job: see watchdog
+    watchdog.watch(conn, standby.same_server(info, conn))  # a hung proxy must not hang the job: see watchdog
     return conn
 
 
+def _worth_retrying(exc: BaseException) -> bool:
+    """Transient, or a read-only server where the URL names others (a failover in progress)."""
+    return is_transient(exc) or standby.worth_waiting(exc)
+
+
 # Connecting: retry what can heal until the deadline (INITJOB_WAIT_TIMEOUT, set per run).
-CONNECT = Policy("connect", on=is_transient, initial=0.1, maximum=4.0, jitter=0.25)
+CONNECT = Policy("connect", on=_worth_retrying, initial=0.1, maximum=4.0, jitter=0.25)
 
 
 def connect(settings: ConnectionSettings, dsn: str | None = None, deadline: float | None = None,
             ensure: bool | None = None, policy: Policy = CONNECT) -> Connection:
     """Connect with retries until ``settings.wait_timeout``; create the database first when asked to."""
-    target = settings.dsn if dsn is None else dsn
+    target = standby.prefer_writable(settings.dsn if dsn is None else dsn, settings.writes)
     ensure = settings.ensure_database if ensure is None else ensure
     start = time.monotonic()
     deadline = start + settings.wait_timeout if deadline is None else deadline
@@ -93,13 +98,16 @@ def connect(settings: ConnectionSettings, dsn: str | None = None, deadline: floa
     def attempt() -> Connection:
         remaining = max(deadline - time.monotonic(), 0.0)
         try:
-            return connect_once(target, remaining)
+            conn = connect_once(target, remaining)
         except psycopg.OperationalError as exc:
+            standby.raise_if_refused(exc, target)  # target_session_attrs found no writable host
             missing = _MISSING_DATABASE.search(str(exc))
-            if ensure and missing:
-                ensure_database(target, remaining, missing["db"])
-                return connect_once(target, remaining)
-            raise
+            if not (ensure and missing):
+                raise
+            ensure_database(target, remaining, missing["db"])
+            conn = connect_once(target, remaining)
+        standby.check_writable(conn, target, settings.writes)  # a standby is refused before any change
+        return conn
 
     def tell(a: Attempt) -> None:
         logs.event("db.wait", attempt=a.number, reason=short_reason(a.error) if a.error else "",
@@ -151,6 +159,7 @@ def ensure_database(dsn: str, timeout: float, name: str) -> None:
         if not _MISSING_DATABASE.search(str(exc)):
             raise
         admin = connect_once(dsn, timeout, dbname="template1")
+    standby.check_writable(admin, dsn)
     with admin:
         try:
             admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(str(name))))
