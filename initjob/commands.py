@@ -57,7 +57,7 @@ def _inspect(cfg: Config, conn: Connection) -> dict[str, Any]:
             problems.append("initjob has never synced this database")
         elif state.schema_files != source.checksums(files_):
             desired, schemas = sync.desired_state(cfg, conn, files_)
-            live = catalog.read_snapshot(conn, sorted(set(schemas) | set(state.schemas)))
+            live = catalog.read_snapshot(conn, sync.compared_schemas(conn, cfg, schemas, state.schemas))
             if not sync.same_schema(live, desired):
                 doc["pending"] = [{"version": None, "name": line} for line in
                                   sync.differences(live, desired)]
@@ -151,7 +151,7 @@ def plan_command(cfg: Config) -> Report:
             return report
         files_ = source.read_schema_files(cfg.sql_dir, cfg.history_schema)
         desired, schemas = sync.desired_state(cfg, conn, files_)
-        live = catalog.read_snapshot(conn, sorted(set(schemas) | set(state.schemas)))
+        live = catalog.read_snapshot(conn, sync.compared_schemas(conn, cfg, schemas, state.schemas))
         from initjob.schema.diff import plan_sync
 
         diff_plan = plan_sync(live, desired)

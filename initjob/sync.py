@@ -39,7 +39,7 @@ def differences(checked: catalog.Snapshot, expected: catalog.Snapshot) -> list[s
 
 def has_objects(snap: catalog.Snapshot) -> bool:
     return any((snap.tables, snap.views, snap.functions, snap.enums, snap.domains, snap.composites,
-                snap.sequences, snap.extensions))
+                snap.sequences, snap.extensions, snap.collations, snap.ranges, snap.unmanaged))
 
 
 def refuse_mode_switch(cfg: Config, state: history.DbState) -> None:
@@ -57,12 +57,18 @@ def desired_state(cfg: Config, live: Connection, files: list[SqlFile]) -> tuple[
         for index, f in enumerate(files):
             with apply.guarded(sh, f.path, f.text, replay=[earlier.text for earlier in files[:index]]):
                 sh.execute(f.text.encode())
+        # public stays managed even when empty: an unused public is kept, not dropped.
         schemas = catalog.user_schemas(sh, exclude=[cfg.history_schema])
         snap = catalog.read_snapshot(sh, schemas)
-        if "public" in schemas and not has_objects(catalog.read_snapshot(sh, ["public"])):
-            schemas.remove("public")
-            snap = catalog.read_snapshot(sh, schemas)
     return snap, schemas
+
+
+def compared_schemas(conn: Connection, cfg: Config, desired: list[str], recorded: tuple[str, ...] | list[str]
+                     ) -> list[str]:
+    """The live schemas to compare with the desired state: every application schema, so that one the
+    desired state no longer has is seen (and dropped), not ignored."""
+    live = catalog.user_schemas(conn, exclude=[cfg.history_schema])
+    return sorted(set(desired) | set(recorded) | set(live))
 
 
 def nonempty_schemas(conn: Connection, cfg: Config) -> list[str]:
@@ -84,14 +90,23 @@ def sync_locked(cfg: Config, conn: Connection, files: list[SqlFile], report: Rep
         logs.warning("sync.drift", hint="the live schema was changed by hand; putting it back")
     else:
         existing = catalog.user_schemas(conn, exclude=[cfg.history_schema])
-        if state.mode is None and not has_objects(catalog.read_snapshot(conn, existing)):
+        # Fresh means nothing at all, not even an empty schema: the files would collide with it.
+        if state.mode is None and set(existing) <= {"public"} and not has_objects(
+                catalog.read_snapshot(conn, existing)):
             return _fresh(cfg, conn, files, state, report)
+        if state.mode is None:
+            logs.event("sync.adopting", schemas=existing,
+                       note="objects exist and initjob never synced here: diffing against them")
         desired, schemas = desired_state(cfg, live=conn, files=files)
-    live_schemas = sorted(set(schemas) | set(state.schemas))
+    live_schemas = compared_schemas(conn, cfg, schemas, state.schemas)
     live = catalog.read_snapshot(conn, live_schemas)
     from initjob.schema.diff import plan_sync
 
     plan = plan_sync(live, desired)
+    if plan.refused:
+        raise NotUpToDate("the sync needs changes auto-sync does not manage: " + "; ".join(plan.refused[:10]),
+                          "make these changes in a migration or by hand (docs/modes.md lists the kinds)",
+                          plan=render_plan(plan), refused=list(plan.refused))
     if not plan.steps:
         _record(cfg, conn, sums, live, schemas)
         return report
@@ -152,6 +167,8 @@ def _apply_steps(cfg: Config, conn: Connection, plan: Plan, report: Report) -> N
                 with apply.guarded(conn, "plan", ""):
                     conn.execute("BEGIN")
                     conn.execute(lock_timeout)
+                    # A function body may call one created later in the plan: check bodies at call time.
+                    conn.execute("SET LOCAL check_function_bodies = off")
             for step in batch:
                 with apply.guarded(conn, f"plan step {step.object}", step.sql):
                     conn.execute(step.sql.encode())
@@ -166,7 +183,7 @@ def _apply_steps(cfg: Config, conn: Connection, plan: Plan, report: Report) -> N
 
 def render_plan(plan: Plan) -> str:
     """The plan as runnable SQL, each step headed by its class and reason."""
-    lines = []
+    lines = [f"-- REFUSED: {line}" for line in plan.refused]
     for step in plan.steps:
         mark = {"destructive": "!! DESTRUCTIVE", "locking": "!  LOCKING"}.get(step.kind, "   safe")
         tx = "" if step.transactional else " (outside the transaction)"

@@ -116,7 +116,9 @@ def initjob(srv: PgServer, dbname: str, sql_dir: Path, *args: str, destructive: 
     done = subprocess.run([sys.executable, "-m", "initjob", *args], env=env, capture_output=True, text=True,
                           timeout=300, cwd=ROOT)
     events = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
-    return done.returncode, events, done.stderr + done.stdout
+    failed = [e for e in events if e.get("level") in ("error", "critical")]
+    summary = json.dumps(failed[-1]) if failed else done.stderr[-1500:]
+    return done.returncode, events, summary + done.stdout[-1500:]
 
 
 def _write(sql_dir: Path, text: str) -> None:

@@ -29,7 +29,7 @@ from psycopg import sql
 from initjob.schema.token import catalog_token as catalog_token
 
 # Bumped whenever the model or its normalisation changes, so old fingerprints never match new ones.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,12 @@ class Column:
     generated_kind: str = ""  # "" | "STORED" | "VIRTUAL"
     collation: str | None = None  # only when it differs from the type's default
     comment: str | None = None
+    local: bool = True  # False for a column an inheritance child only inherits
+    storage: str | None = None  # "PLAIN" | "EXTERNAL" | "EXTENDED" | "MAIN" when not the type's default
+    compression: str = ""  # "" (the default) | "pglz" | "lz4"
+    statistics: int | None = None  # per-column statistics target, None for the default
+    acl: tuple[str, ...] = ()  # column privileges, "grantee=PRIVILEGE" ("*" when grantable)
+    identity_options: tuple[str, ...] = ()  # the identity sequence's clauses ("INCREMENT BY 5", ...)
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,8 @@ class Index:
     definition: str
     valid: bool = True  # False after a failed CREATE INDEX CONCURRENTLY: it must be rebuilt
     comment: str | None = None
+    clustered: bool = False  # ALTER TABLE ... CLUSTER ON this index
+    replica_identity: bool = False  # REPLICA IDENTITY USING INDEX this index
 
 
 @dataclass(frozen=True)
@@ -110,6 +118,9 @@ class Table:
     triggers: tuple[Trigger, ...] = ()
     policies: tuple[Policy, ...] = ()
     comment: str | None = None
+    inherits: tuple[str, ...] = ()  # qualified parents of an inheritance child (not a partition)
+    replica_identity: str = "d"  # pg_class.relreplident: d default, n nothing, f full, i index
+    acl: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -125,6 +136,8 @@ class View:
     indexes: tuple[Index, ...] = ()
     triggers: tuple[Trigger, ...] = ()
     comment: str | None = None
+    populated: bool = True  # a materialized view created WITH NO DATA is not
+    acl: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -142,6 +155,7 @@ class Sequence_:
     cycle: bool
     owned_by: str | None = None  # qualified "schema.table.column"
     comment: str | None = None
+    acl: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -150,6 +164,7 @@ class Enum:
     name: str
     labels: tuple[str, ...]
     comment: str | None = None
+    acl: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -162,6 +177,7 @@ class Domain:
     collation: str | None = None
     constraints: tuple[Constraint, ...] = ()
     comment: str | None = None
+    acl: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -170,6 +186,39 @@ class Composite:
     name: str
     attributes: tuple[Column, ...] = ()
     comment: str | None = None
+    acl: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Range:
+    """A range type; ``options`` are the CREATE TYPE ... AS RANGE clauses that differ from the defaults."""
+
+    schema: str
+    name: str
+    options: tuple[str, ...]
+    comment: str | None = None
+    acl: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Collation:
+    schema: str
+    name: str
+    provider: str  # "libc" | "icu" | "builtin"
+    collate: str | None
+    ctype: str | None
+    locale: str | None
+    deterministic: bool = True
+    comment: str | None = None
+
+
+@dataclass(frozen=True)
+class Unmanaged:
+    """An object of a kind auto-sync does not manage: seen, compared, and refused when it must change."""
+
+    schema: str
+    name: str  # kind and identity, e.g. "aggregate app.total(integer)"
+    definition: str
 
 
 @dataclass(frozen=True)
@@ -183,18 +232,21 @@ class Function:
     result: str | None
     definition: str
     comment: str | None = None
+    acl: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class Extension:
     name: str
     schema: str
+    comment: str | None = None
 
 
 @dataclass(frozen=True)
 class Schema:
     name: str
     comment: str | None = None
+    acl: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -210,6 +262,9 @@ class Snapshot:
     tables: tuple[Table, ...] = ()
     views: tuple[View, ...] = ()
     functions: tuple[Function, ...] = ()
+    collations: tuple[Collation, ...] = ()
+    ranges: tuple[Range, ...] = ()
+    unmanaged: tuple[Unmanaged, ...] = ()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -239,6 +294,17 @@ def _collation(coll: str, default: str) -> sql.Composable:
     )
 
 
+def _acl(acl: str, owner: str, kind: str) -> sql.Composable:
+    """Privileges as sorted "grantee=PRIVILEGE[*]" texts, the owner's own left out: an object's owner
+    may differ between the live and the shadow database, what others may do may not."""
+    return sql.SQL(
+        "ARRAY(SELECT CASE WHEN x.grantee = 0 THEN 'PUBLIC' ELSE x.grantee::regrole::text END"
+        " || '=' || x.privilege_type || CASE WHEN x.is_grantable THEN '*' ELSE '' END"
+        " FROM pg_catalog.aclexplode(coalesce({acl}, pg_catalog.acldefault({kind}, {owner}))) x"
+        " WHERE x.grantee <> {owner} ORDER BY 1)"
+    ).format(acl=sql.SQL(acl), owner=sql.SQL(owner), kind=sql.Literal(kind))
+
+
 _FRAGMENTS: dict[str, sql.Composable] = {
     "in_schemas": sql.SQL("n.nspname = ANY(%(schemas)s)"),
     "rel": sql.SQL("pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"),
@@ -248,6 +314,8 @@ _FRAGMENTS: dict[str, sql.Composable] = {
     "proc_member": _not_member("pg_proc", "p.oid"),
     "class_comment": _comment("pg_class", "c.oid"),
     "type_comment": _comment("pg_type", "t.oid"),
+    "class_acl": _acl("c.relacl", "c.relowner", "r"),
+    "type_acl": _acl("t.typacl", "t.typowner", "T"),
 }
 
 
@@ -256,32 +324,32 @@ def _query(template: str, **parts: sql.Composable) -> sql.Composed:
 
 
 _Q_SCHEMAS = _query(
-    """SELECT n.nspname, {comment} FROM pg_catalog.pg_namespace n WHERE {in_schemas}""",
-    comment=_comment("pg_namespace", "n.oid"),
+    """SELECT n.nspname, {comment}, {acl} FROM pg_catalog.pg_namespace n WHERE {in_schemas}""",
+    comment=_comment("pg_namespace", "n.oid"), acl=_acl("n.nspacl", "n.nspowner", "n"),
 )
 
 _Q_EXTENSIONS = _query("""
-SELECT x.extname, n.nspname
+SELECT x.extname, n.nspname, {comment}
 FROM pg_catalog.pg_extension x JOIN pg_catalog.pg_namespace n ON n.oid = x.extnamespace
-WHERE {in_schemas}""")
+WHERE {in_schemas}""", comment=_comment("pg_extension", "x.oid"))
 
 _Q_ENUMS = _query("""
 SELECT n.nspname, t.typname,
        ARRAY(SELECT enumlabel FROM pg_catalog.pg_enum WHERE enumtypid = t.oid ORDER BY enumsortorder),
-       {type_comment}
+       {type_comment}, {type_acl}
 FROM {type} WHERE t.typtype = 'e' AND {in_schemas} AND {type_member}""")
 
 _Q_DOMAINS = _query(
     """
 SELECT n.nspname, t.typname, pg_catalog.format_type(t.typbasetype, t.typtypmod), t.typnotnull,
-       pg_catalog.pg_get_expr(t.typdefaultbin, 0), {collation}, {type_comment}
+       pg_catalog.pg_get_expr(t.typdefaultbin, 0), {collation}, {type_comment}, {type_acl}
 FROM {type} JOIN pg_catalog.pg_type b ON b.oid = t.typbasetype
 WHERE t.typtype = 'd' AND {in_schemas} AND {type_member}""",
     collation=_collation("t.typcollation", "b.typcollation"),
 )
 
 _Q_COMPOSITES = _query("""
-SELECT n.nspname, t.typname, {type_comment}
+SELECT n.nspname, t.typname, {type_comment}, {type_acl}
 FROM {type} JOIN pg_catalog.pg_class c ON c.oid = t.typrelid
 WHERE t.typtype = 'c' AND c.relkind = 'c' AND {in_schemas} AND {type_member}""")
 
@@ -294,11 +362,12 @@ SELECT n.nspname, c.relname, pg_catalog.format_type(s.seqtypid, NULL), s.seqstar
             ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
          WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'a'
            AND d.refclassid = 'pg_class'::regclass AND d.refobjsubid > 0),
-       {class_comment}
+       {class_comment}, {seq_acl}
 FROM pg_catalog.pg_sequence s JOIN {rel} ON c.oid = s.seqrelid
 WHERE {in_schemas} AND {class_member}
   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
-                   WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'i')""")
+                   WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'i')""",
+    seq_acl=_acl("c.relacl", "c.relowner", "s"))
 
 _Q_TABLES = _query("""
 SELECT n.nspname, c.relname,
@@ -307,13 +376,16 @@ SELECT n.nspname, c.relname,
          WHERE i.inhrelid = c.oid AND c.relispartition),
        CASE WHEN c.relispartition THEN pg_catalog.pg_get_expr(c.relpartbound, c.oid) END,
        c.relpersistence = 'u', c.relrowsecurity, c.relforcerowsecurity,
-       coalesce(c.reloptions, '{{}}'), {class_comment}
+       coalesce(c.reloptions, '{{}}'), {class_comment},
+       ARRAY(SELECT i.inhparent::regclass::text FROM pg_catalog.pg_inherits i
+              WHERE i.inhrelid = c.oid AND NOT c.relispartition ORDER BY i.inhseqno),
+       c.relreplident, {class_acl}
 FROM {rel}
 WHERE c.relkind IN ('r', 'p') AND {in_schemas} AND {class_member}""")
 
 _Q_VIEWS = _query("""
 SELECT n.nspname, c.relname, pg_catalog.pg_get_viewdef(c.oid), c.relkind = 'm',
-       coalesce(c.reloptions, '{{}}'), {class_comment}
+       coalesce(c.reloptions, '{{}}'), {class_comment}, c.relispopulated, {class_acl}
 FROM {rel}
 WHERE c.relkind IN ('v', 'm') AND {in_schemas} AND {class_member}""")
 
@@ -325,7 +397,16 @@ SELECT n.nspname, c.relname, a.attnum, a.attname, pg_catalog.format_type(a.attty
        CASE WHEN a.attgenerated = '' THEN pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) END,
        a.attidentity,
        CASE WHEN a.attgenerated <> '' THEN pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) END,
-       a.attgenerated, {collation}, d.description
+       a.attgenerated, {collation}, d.description, a.attislocal,
+       CASE WHEN a.attstorage <> t.typstorage THEN a.attstorage::text END, a.attcompression::text,
+       nullif(a.attstattarget, -1)::int, {acl},
+       CASE WHEN a.attidentity <> '' THEN
+         (SELECT ARRAY['START WITH ' || s.seqstart, 'INCREMENT BY ' || s.seqincrement,
+                       'MINVALUE ' || s.seqmin, 'MAXVALUE ' || s.seqmax, 'CACHE ' || s.seqcache,
+                       CASE WHEN s.seqcycle THEN 'CYCLE' ELSE 'NO CYCLE' END]
+            FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_sequence s ON s.seqrelid = d.objid
+           WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass
+             AND d.refobjid = a.attrelid AND d.refobjsubid = a.attnum AND d.deptype = 'i') END
 FROM pg_catalog.pg_attribute a
 JOIN {rel} ON c.oid = a.attrelid
 JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
@@ -333,7 +414,7 @@ LEFT JOIN pg_catalog.pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.a
 LEFT JOIN pg_catalog.pg_description d
        ON d.objoid = c.oid AND d.classoid = 'pg_class'::regclass AND d.objsubid = a.attnum
 WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p', 'v', 'm', 'c') AND {in_schemas}""",
-    collation=_collation("a.attcollation", "t.typcollation"),
+    collation=_collation("a.attcollation", "t.typcollation"), acl=_acl("a.attacl", "c.relowner", "c"),
 )
 
 # Constraints cloned onto partitions or inherited follow their parent's; NOT NULL constraints
@@ -354,7 +435,8 @@ WHERE con.contype IN ('p', 'u', 'f', 'c', 'x') AND {in_schemas}
 # Indexes that back a constraint are the constraint's; those attached to a parent index follow it.
 _Q_INDEXES = _query(
     """
-SELECT n.nspname, c.relname, i.relname, pg_catalog.pg_get_indexdef(i.oid), x.indisvalid, {comment}
+SELECT n.nspname, c.relname, i.relname, pg_catalog.pg_get_indexdef(i.oid), x.indisvalid, {comment},
+       x.indisclustered, x.indisreplident
 FROM pg_catalog.pg_index x
 JOIN pg_catalog.pg_class i ON i.oid = x.indexrelid
 JOIN {rel} ON c.oid = x.indrelid
@@ -393,10 +475,92 @@ _Q_FUNCTIONS = _query(
     """
 SELECT n.nspname, p.proname, pg_catalog.pg_get_function_identity_arguments(p.oid),
        CASE p.prokind WHEN 'p' THEN 'procedure' ELSE 'function' END,
-       pg_catalog.pg_get_function_result(p.oid), pg_catalog.pg_get_functiondef(p.oid), {comment}
+       pg_catalog.pg_get_function_result(p.oid), pg_catalog.pg_get_functiondef(p.oid), {comment}, {acl}
 FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
-WHERE p.prokind IN ('f', 'p', 'w') AND {in_schemas} AND {proc_member}""",
-    comment=_comment("pg_proc", "p.oid"),
+WHERE p.prokind IN ('f', 'p', 'w') AND {in_schemas} AND {proc_member}
+  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_proc'::regclass
+                     AND d.objid = p.oid AND d.deptype = 'i')""",
+    comment=_comment("pg_proc", "p.oid"), acl=_acl("p.proacl", "p.proowner", "f"),
+)
+
+# The ICU/builtin locale column was renamed in 17: read it through to_jsonb, whatever its name.
+_Q_COLLATIONS = _query(
+    """
+SELECT n.nspname, co.collname,
+       CASE co.collprovider WHEN 'i' THEN 'icu' WHEN 'b' THEN 'builtin' ELSE 'libc' END,
+       CASE WHEN co.collprovider = 'c' THEN co.collcollate END, CASE WHEN co.collprovider = 'c' THEN co.collctype END,
+       coalesce(pg_catalog.to_jsonb(co) ->> 'colllocale', pg_catalog.to_jsonb(co) ->> 'colliculocale'),
+       co.collisdeterministic, {comment}
+FROM pg_catalog.pg_collation co JOIN pg_catalog.pg_namespace n ON n.oid = co.collnamespace
+WHERE {in_schemas} AND {member}""",
+    comment=_comment("pg_collation", "co.oid"), member=_not_member("pg_collation", "co.oid"),
+)
+
+_Q_RANGES = _query("""
+SELECT n.nspname, t.typname,
+       array_remove(ARRAY[
+         'subtype = ' || pg_catalog.format_type(r.rngsubtype, NULL),
+         CASE WHEN NOT o.opcdefault
+              THEN 'subtype_opclass = ' || quote_ident(on_.nspname) || '.' || quote_ident(o.opcname) END,
+         CASE WHEN r.rngcollation <> 0 AND r.rngcollation <> st.typcollation
+              THEN 'collation = ' || r.rngcollation::regcollation::text END,
+         CASE WHEN r.rngcanonical <> 0 THEN 'canonical = ' || r.rngcanonical::regproc::text END,
+         CASE WHEN r.rngsubdiff <> 0 THEN 'subtype_diff = ' || r.rngsubdiff::regproc::text END,
+         'multirange_type_name = ' || r.rngmultitypid::regtype::text], NULL),
+       {type_comment}, {type_acl}
+FROM {type} JOIN pg_catalog.pg_range r ON r.rngtypid = t.oid
+JOIN pg_catalog.pg_type st ON st.oid = r.rngsubtype
+JOIN pg_catalog.pg_opclass o ON o.oid = r.rngsubopc JOIN pg_catalog.pg_namespace on_ ON on_.oid = o.opcnamespace
+WHERE {in_schemas} AND {type_member}""")
+
+# Kinds auto-sync does not manage, each with enough of its definition to see it change.
+_Q_UNMANAGED = _query("""
+SELECT n.nspname, 'aggregate ' || p.oid::regprocedure::text,
+       concat_ws(' ', a.aggtransfn::regproc::text, a.aggtranstype::regtype::text, a.aggfinalfn::regproc::text,
+                 a.agginitval, a.aggcombinefn::regproc::text)
+FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+JOIN pg_catalog.pg_aggregate a ON a.aggfnoid = p.oid
+WHERE {in_schemas} AND {proc_member}
+UNION ALL
+SELECT n.nspname, 'rule ' || quote_ident(r.rulename) || ' on ' || c.oid::regclass::text,
+       pg_catalog.pg_get_ruledef(r.oid)
+FROM pg_catalog.pg_rewrite r JOIN {rel} ON c.oid = r.ev_class
+WHERE r.rulename <> '_RETURN' AND {in_schemas} AND {class_member}
+UNION ALL
+SELECT n.nspname, 'statistics object ' || quote_ident(n.nspname) || '.' || quote_ident(s.stxname),
+       pg_catalog.pg_get_statisticsobjdef(s.oid)
+FROM pg_catalog.pg_statistic_ext s JOIN pg_catalog.pg_namespace n ON n.oid = s.stxnamespace
+WHERE {in_schemas}
+UNION ALL
+SELECT n.nspname, 'operator ' || o.oid::regoperator::text, o.oprcode::regproc::text
+FROM pg_catalog.pg_operator o JOIN pg_catalog.pg_namespace n ON n.oid = o.oprnamespace
+WHERE {in_schemas} AND {op_member}
+UNION ALL
+SELECT n.nspname, 'operator class ' || quote_ident(n.nspname) || '.' || quote_ident(o.opcname), ''
+FROM pg_catalog.pg_opclass o JOIN pg_catalog.pg_namespace n ON n.oid = o.opcnamespace
+WHERE {in_schemas} AND {opc_member}
+UNION ALL
+SELECT n.nspname, 'operator family ' || quote_ident(n.nspname) || '.' || quote_ident(o.opfname), ''
+FROM pg_catalog.pg_opfamily o JOIN pg_catalog.pg_namespace n ON n.oid = o.opfnamespace
+WHERE {in_schemas} AND {opf_member}
+UNION ALL
+SELECT n.nspname, 'text search configuration ' || c.oid::regconfig::text, ''
+FROM pg_catalog.pg_ts_config c JOIN pg_catalog.pg_namespace n ON n.oid = c.cfgnamespace
+WHERE {in_schemas} AND {cfg_member}
+UNION ALL
+SELECT n.nspname, 'text search dictionary ' || d.oid::regdictionary::text, coalesce(d.dictinitoption, '')
+FROM pg_catalog.pg_ts_dict d JOIN pg_catalog.pg_namespace n ON n.oid = d.dictnamespace
+WHERE {in_schemas} AND {dict_member}
+UNION ALL
+SELECT n.nspname, 'conversion ' || quote_ident(n.nspname) || '.' || quote_ident(v.conname), ''
+FROM pg_catalog.pg_conversion v JOIN pg_catalog.pg_namespace n ON n.oid = v.connamespace
+WHERE {in_schemas} AND {conv_member}
+UNION ALL
+SELECT n.nspname, 'foreign table ' || c.oid::regclass::text, ''
+FROM {rel} WHERE c.relkind = 'f' AND {in_schemas} AND {class_member}""",
+    op_member=_not_member("pg_operator", "o.oid"), opc_member=_not_member("pg_opclass", "o.oid"),
+    opf_member=_not_member("pg_opfamily", "o.oid"), cfg_member=_not_member("pg_ts_config", "c.oid"),
+    dict_member=_not_member("pg_ts_dict", "d.oid"), conv_member=_not_member("pg_conversion", "v.oid"),
 )
 
 # The order the rows come back in does not matter: build_snapshot sorts everything.
@@ -415,6 +579,9 @@ QUERIES: dict[str, sql.Composed] = {
     "triggers": _Q_TRIGGERS,
     "policies": _Q_POLICIES,
     "functions": _Q_FUNCTIONS,
+    "collations": _Q_COLLATIONS,
+    "ranges": _Q_RANGES,
+    "unmanaged": _Q_UNMANAGED,
 }
 
 _Q_USER_SCHEMAS = _query(
@@ -486,17 +653,21 @@ def build_snapshot(rows: dict[str, Rows]) -> Snapshot:
     """Assemble a snapshot from the rows of each query in ``QUERIES``."""
     children = _children(rows)
     return Snapshot(
-        schemas=_sorted(Schema(r[0], r[1]) for r in rows["schemas"]),
-        extensions=_sorted(Extension(r[0], r[1]) for r in rows["extensions"]),
-        enums=_sorted(Enum(r[0], r[1], tuple(r[2]), r[3]) for r in rows["enums"]),
+        schemas=_sorted(Schema(r[0], r[1], tuple(r[2])) for r in rows["schemas"]),
+        extensions=_sorted(Extension(*r) for r in rows["extensions"]),
+        enums=_sorted(Enum(r[0], r[1], tuple(r[2]), r[3], tuple(r[4])) for r in rows["enums"]),
         domains=_sorted(_domain(r, children) for r in rows["domains"]),
         composites=_sorted(
-            Composite(r[0], r[1], tuple(children["columns"][(r[0], r[1])]), r[2]) for r in rows["composites"]
+            Composite(r[0], r[1], tuple(children["columns"][(r[0], r[1])]), r[2], tuple(r[3]))
+            for r in rows["composites"]
         ),
-        sequences=_sorted(Sequence_(*r) for r in rows["sequences"]),
+        sequences=_sorted(dataclasses.replace(Sequence_(*r[:-1]), acl=tuple(r[-1])) for r in rows["sequences"]),
         tables=_sorted(_table(r, children) for r in rows["tables"]),
         views=_sorted(_view(r, children) for r in rows["views"]),
-        functions=_sorted(Function(*r) for r in rows["functions"]),
+        functions=_sorted(dataclasses.replace(Function(*r[:-1]), acl=tuple(r[-1])) for r in rows["functions"]),
+        collations=_sorted(Collation(*r) for r in rows["collations"]),
+        ranges=_sorted(Range(r[0], r[1], tuple(r[2]), r[3], tuple(r[4])) for r in rows["ranges"]),
+        unmanaged=_sorted(Unmanaged(*r) for r in rows["unmanaged"]),
     )
 
 
@@ -526,18 +697,24 @@ _GENERATED = {"s": "STORED", "v": "VIRTUAL"}
 
 
 def _column(r: tuple[Any, ...]) -> Column:
-    name, type_, not_null, default, identity, generated, gen_kind, collation, comment = r
+    (name, type_, not_null, default, identity, generated, gen_kind, collation, comment, local, storage,
+     compression, statistics, acl, identity_options) = r
     return Column(name, type_, not_null, default, _IDENTITY.get(identity, ""), generated,
-                  _GENERATED.get(gen_kind, ""), collation, comment)
+                  _GENERATED.get(gen_kind, ""), collation, comment, local, _STORAGE.get(storage),
+                  _COMPRESSION.get(compression, ""), statistics, tuple(acl), tuple(identity_options or ()))
+
+
+_STORAGE = {"p": "PLAIN", "e": "EXTERNAL", "x": "EXTENDED", "m": "MAIN"}
+_COMPRESSION = {"p": "pglz", "l": "lz4"}
 
 
 def _domain(r: tuple[Any, ...], children: Children) -> Domain:
     checks = _sorted(children["domain_constraints"][(r[0], r[1])])
-    return Domain(r[0], r[1], r[2], r[3], r[4], r[5], checks, r[6])
+    return Domain(r[0], r[1], r[2], r[3], r[4], r[5], checks, r[6], tuple(r[7]))
 
 
 def _table(r: tuple[Any, ...], children: Children) -> Table:
-    schema, name, key, parent, bound, unlogged, rls, forced, options, comment = r
+    schema, name, key, parent, bound, unlogged, rls, forced, options, comment, inherits, replident, acl = r
     own = (schema, name)
     return Table(
         schema, name, key, parent, bound, unlogged, rls, forced, tuple(sorted(options)),
@@ -547,11 +724,14 @@ def _table(r: tuple[Any, ...], children: Children) -> Table:
         triggers=_sorted(children["triggers"][own]),
         policies=_sorted(children["policies"][own]),
         comment=comment,
+        inherits=tuple(inherits),
+        replica_identity=replident,
+        acl=tuple(acl),
     )
 
 
 def _view(r: tuple[Any, ...], children: Children) -> View:
-    schema, name, definition, materialized, options, comment = r
+    schema, name, definition, materialized, options, comment, populated, acl = r
     own = (schema, name)
     return View(
         schema, name, normalize_sql(definition), materialized, tuple(sorted(options)),
@@ -559,6 +739,8 @@ def _view(r: tuple[Any, ...], children: Children) -> View:
         indexes=_sorted(children["indexes"][own]),
         triggers=_sorted(children["triggers"][own]),
         comment=comment,
+        populated=populated,
+        acl=tuple(acl),
     )
 
 
@@ -619,7 +801,7 @@ def _plain(value: Any) -> Any:
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {
     cls: tuple(f.name for f in dataclasses.fields(cls))
     for cls in (Column, Constraint, Index, Trigger, Policy, Table, View, Sequence_, Enum, Domain, Composite,
-                Function, Extension, Schema, Snapshot)
+                Function, Extension, Schema, Collation, Range, Unmanaged, Snapshot)
 }
 
 
@@ -682,7 +864,8 @@ def describe_differences(old: Snapshot, new: Snapshot, limit: int = 50) -> list[
 
 
 _KINDS = list(zip(
-    ["schema", "extension", "enum", "domain", "type", "sequence", "table", "view", "function"],
+    ["schema", "extension", "enum", "domain", "type", "sequence", "table", "view", "function", "collation",
+     "range type", "unmanaged"],
     dataclasses.fields(Snapshot),
     strict=True,
 ))
@@ -690,6 +873,8 @@ _KINDS = list(zip(
 
 def qualified(item: Any) -> str:
     """``schema.name`` (``name(args)`` for functions), quoted where SQL would need it."""
+    if isinstance(item, Unmanaged):
+        return item.name
     parts = [quote_ident(item.schema)] if hasattr(item, "schema") and not isinstance(item, Extension) else []
     text = ".".join([*parts, quote_ident(item.name)])
     return f"{text}({item.arguments})" if isinstance(item, Function) else text

@@ -20,11 +20,12 @@ from __future__ import annotations
 import graphlib
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from enum import IntEnum
+from dataclasses import dataclass, field, replace
+from enum import IntEnum, StrEnum
 from typing import Any
 
 from initjob.schema.catalog import (
+    Collation,
     Column,
     Composite,
     Constraint,
@@ -46,15 +47,40 @@ DESTRUCTIVE = "destructive"
 LOCKING = "locking"
 
 
+class Hazard(StrEnum):
+    """What a step may do besides its purpose; shown by ``initjob plan``, only DATA_LOSS is refused."""
+
+    DATA_LOSS = "data-loss"  # rows, column values or enum labels in use may be lost or altered
+    TABLE_REWRITE = "table-rewrite"  # the table is rewritten under an exclusive lock
+    LONG_LOCK = "long-lock"  # scans or checks every row while holding a lock that blocks writes
+    INDEX_BUILD = "index-build"  # builds an index (online when CONCURRENTLY)
+    MAY_FAIL = "may-fail"  # fails on data that does not fit (NULLs, duplicates, out-of-range values)
+    OBJECT_DROP = "object-drop"  # drops an object holding no rows (view, function, type, schema, sequence)
+    NOT_TRANSACTIONAL = "not-transactional"  # runs on its own, outside a transaction
+
+
+_KIND_HAZARDS = {SAFE: (), LOCKING: (Hazard.LONG_LOCK,), DESTRUCTIVE: (Hazard.DATA_LOSS,)}
+
+
+def kind_of(hazards: tuple[Hazard, ...]) -> str:
+    """The class a step's hazards put it in: destructive only when data may be lost."""
+    if Hazard.DATA_LOSS in hazards:
+        return DESTRUCTIVE
+    if {Hazard.TABLE_REWRITE, Hazard.LONG_LOCK, Hazard.INDEX_BUILD} & set(hazards):
+        return LOCKING
+    return SAFE
+
+
 @dataclass(frozen=True)
 class Step:
-    """One DDL statement, what it touches and why it is classed as it is."""
+    """One DDL statement, what it touches, why, and what it may do besides (its hazards)."""
 
     sql: str
-    kind: str  # SAFE | DESTRUCTIVE | LOCKING
+    kind: str  # SAFE | DESTRUCTIVE | LOCKING, from the hazards
     object: str
     reason: str
     transactional: bool = True
+    hazards: tuple[Hazard, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -62,10 +88,12 @@ class Plan:
     """The ordered steps that carry a live schema to the desired one."""
 
     steps: tuple[Step, ...] = ()
+    # Differences in kinds auto-sync does not manage, one line each: the plan must not run.
+    refused: tuple[str, ...] = ()
 
     @property
     def is_empty(self) -> bool:
-        return not self.steps
+        return not self.steps and not self.refused
 
     @property
     def destructive(self) -> tuple[Step, ...]:
@@ -104,6 +132,7 @@ class _Phase(IntEnum):
     DROP_VIEWS = 20
     DROP_FOREIGN_KEYS = 30
     DROP_CONSTRAINTS = 40
+    DROP_DEFAULTS = 45
     DROP_TABLES = 50
     DROP_FUNCTIONS = 60
     DROP_SEQUENCES = 65
@@ -118,6 +147,7 @@ class _Phase(IntEnum):
     TABLES = 150
     PARTITIONS = 155
     ALTER_TABLES = 160
+    CHILD_COLUMNS = 165
     DROP_OLD_TYPES = 170
     CONSTRAINTS = 180
     LATE = 200
@@ -125,6 +155,7 @@ class _Phase(IntEnum):
     FOREIGN_KEYS = 220
     VALIDATE = 230
     OWNERSHIP = 240
+    GRANTS = 245
     COMMENTS = 250
     CONCURRENT = 260
 
@@ -185,12 +216,18 @@ class _Planner:
     # (table, column) dropped and added again: its indexes and constraints went with it.
     regenerated: set[tuple[str, str]] = field(default_factory=set)
 
+    refused: list[str] = field(default_factory=list)
+
     def add(self, phase: _Phase, sql: str, obj: str, reason: str, kind: str = SAFE,
-            transactional: bool = True) -> None:
-        self.steps.append((phase, len(self.steps), Step(sql, kind, obj, reason, transactional)))
+            transactional: bool = True, hazards: tuple[Hazard, ...] | None = None) -> None:
+        found = _KIND_HAZARDS[kind] if hazards is None else hazards
+        found += () if transactional else (Hazard.NOT_TRANSACTIONAL,)
+        step = Step(sql, kind_of(found), obj, reason, transactional, found)
+        self.steps.append((phase, len(self.steps), step))
 
     def plan(self) -> Plan:
-        return Plan(tuple(step for _, _, step in sorted(self.steps, key=lambda t: (t[0], t[1]))))
+        steps = tuple(step for _, _, step in sorted(self.steps, key=lambda t: (t[0], t[1])))
+        return Plan(steps, tuple(self.refused))
 
 
 def plan_sync(live: Snapshot, desired: Snapshot) -> Plan:
@@ -198,8 +235,11 @@ def plan_sync(live: Snapshot, desired: Snapshot) -> Plan:
     if live == desired:
         return Plan()
     p = _Planner(live, desired)
+    _refuse_unmanaged(p)
     _plan_schemas(p)
     _plan_extensions(p)
+    _plan_collations(p)
+    _plan_ranges(p)
     _plan_enums(p)
     _plan_domains(p)
     _plan_composites(p)
@@ -208,7 +248,18 @@ def plan_sync(live: Snapshot, desired: Snapshot) -> Plan:
     _plan_tables(p)
     _plan_views(p)
     _plan_late_objects(p)
+    _plan_grants(p)
     return p.plan()
+
+
+def _refuse_unmanaged(p: _Planner) -> None:
+    """Objects of kinds auto-sync does not manage: any difference in them is refused by name."""
+    live = {u.name: u for u in p.live.unmanaged}
+    want = {u.name: u for u in p.desired.unmanaged}
+    for name in sorted(live.keys() | want.keys()):
+        if live.get(name) != want.get(name):
+            change = "to create" if name not in live else "to drop" if name not in want else "changed"
+            p.refused.append(f"{name} ({change}) is not managed by auto-sync")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -219,7 +270,7 @@ def _plan_schemas(p: _Planner) -> None:
     live, want = _by_name(p.live.schemas), _by_name(p.desired.schemas)
     for name in sorted(live.keys() - want.keys()):
         p.add(_Phase.DROP_SCHEMAS, f"DROP SCHEMA {quote_ident(name)}", f"schema {name}",
-              "not in the desired schema; fails unless already empty", DESTRUCTIVE)
+              "not in the desired schema (its objects are dropped first)", hazards=(Hazard.OBJECT_DROP,))
     for name in sorted(want.keys() - live.keys()):
         p.add(_Phase.SCHEMAS, f"CREATE SCHEMA {quote_ident(name)}", f"schema {name}", "new schema")
     for name, schema in sorted(want.items()):
@@ -231,7 +282,8 @@ def _plan_extensions(p: _Planner) -> None:
     live, want = _by_name(p.live.extensions), _by_name(p.desired.extensions)
     for name in sorted(live.keys() - want.keys()):
         p.add(_Phase.DROP_EXTENSIONS, f"DROP EXTENSION {quote_ident(name)}", f"extension {name}",
-              "not in the desired schema; its types and functions go with it", DESTRUCTIVE)
+              "not in the desired schema; fails while a column still uses one of its types",
+              hazards=(Hazard.OBJECT_DROP,))
     for name, ext in sorted(want.items()):
         if name not in live:
             p.add(_Phase.EXTENSIONS,
@@ -240,6 +292,51 @@ def _plan_extensions(p: _Planner) -> None:
         elif live[name].schema != ext.schema:
             p.add(_Phase.EXTENSIONS, f"ALTER EXTENSION {quote_ident(name)} SET SCHEMA {quote_ident(ext.schema)}",
                   f"extension {name}", "moved to another schema")
+        _comment(p, f"EXTENSION {quote_ident(name)}", f"extension {name}",
+                 live[name].comment if name in live else None, ext.comment)
+
+
+def _plan_collations(p: _Planner) -> None:
+    live = {_key(c): c for c in p.live.collations}
+    want = {_key(c): c for c in p.desired.collations}
+    for key, gone in sorted(live.items()):
+        if key not in want or _collation_sql(want[key]) != _collation_sql(gone):
+            _drop_type(p, "COLLATION", gone, "collation")
+    for key, coll in sorted(want.items()):
+        old = live.get(key)
+        name = qname(coll.schema, coll.name)
+        if old is None or _collation_sql(old) != _collation_sql(coll):
+            p.add(_Phase.SCHEMAS, _collation_sql(coll), f"collation {name}", "new or changed collation")
+            old = None
+        _comment(p, f"COLLATION {name}", f"collation {name}", old.comment if old else None, coll.comment)
+
+
+def _collation_sql(c: Collation) -> str:
+    opts = [f"provider = {c.provider}"]
+    if c.provider == "libc":
+        opts += [f"lc_collate = {literal(c.collate)}", f"lc_ctype = {literal(c.ctype)}"]
+    else:
+        opts += [f"locale = {literal(c.locale)}"]
+    opts += [] if c.deterministic else ["deterministic = false"]
+    return f"CREATE COLLATION {qname(c.schema, c.name)} ({', '.join(opts)})"
+
+
+def _plan_ranges(p: _Planner) -> None:
+    live = {_key(r): r for r in p.live.ranges}
+    want = {_key(r): r for r in p.desired.ranges}
+    for key, gone in sorted(live.items()):
+        if key not in want or want[key].options != gone.options:
+            _drop_type(p, "TYPE", gone, "range type")
+    for key, rng in sorted(want.items()):
+        old = live.get(key)
+        name = qname(rng.schema, rng.name)
+        if old is None or old.options != rng.options:
+            if any(o.startswith("canonical") for o in rng.options):
+                p.refused.append(f"range type {name} with a canonical function is not managed by auto-sync")
+            p.add(_Phase.TYPES, f"CREATE TYPE {name} AS RANGE ({', '.join(rng.options)})", f"range type {name}",
+                  "new or changed range type")
+            old = None
+        _comment(p, f"TYPE {name}", f"range type {name}", old.comment if old else None, rng.comment)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -263,7 +360,7 @@ def _plan_enums(p: _Planner) -> None:
 def _drop_type(p: _Planner, word: str, item: Any, label: str) -> None:
     name = qname(item.schema, item.name)
     p.add(_Phase.DROP_TYPES, f"DROP {word} {name}", f"{label} {name}",
-          "not in the desired schema; fails while a column still uses it", DESTRUCTIVE)
+          "not in the desired schema; fails while a column still uses it", hazards=(Hazard.OBJECT_DROP,))
 
 
 def _create_enum(p: _Planner, enum: Enum) -> None:
@@ -295,7 +392,7 @@ def _recreate_enum(p: _Planner, old: Enum, new: Enum) -> None:
     p.add(_Phase.TYPES, f"ALTER TYPE {name} RENAME TO {quote_ident(temp)}", f"enum {name}", reason, DESTRUCTIVE)
     _create_enum(p, new)
     p.add(_Phase.DROP_OLD_TYPES, f"DROP TYPE {qname(new.schema, temp)}", f"enum {name}",
-          "the re-created enum's old copy", DESTRUCTIVE)
+          "the re-created enum's old copy", hazards=(Hazard.OBJECT_DROP,))
     p.recreated_enums.add((new.schema, new.name))
     p.changed.add(name)
 
@@ -415,7 +512,7 @@ def _plan_sequences(p: _Planner) -> None:
         name = qname(key[0], key[1])
         # IF EXISTS: a sequence owned by a dropped column or table is already gone by now.
         p.add(_Phase.DROP_SEQUENCES, f"DROP SEQUENCE IF EXISTS {name}", f"sequence {name}",
-              "not in the desired schema; its current value is lost", DESTRUCTIVE)
+              "not in the desired schema; its current value is forgotten", hazards=(Hazard.OBJECT_DROP,))
     for key, seq in sorted(want.items()):
         old = live.get(key)
         name = qname(seq.schema, seq.name)
@@ -472,7 +569,7 @@ def _plan_functions(p: _Planner) -> None:
         word = fn.kind.upper()
         reason = "not in the desired schema" if new is None else "result type or kind changed: re-created"
         p.add(_Phase.DROP_FUNCTIONS, f"DROP {word} {_function_name(fn)}", f"{fn.kind} {_function_name(fn)}",
-              reason)
+              reason, hazards=(Hazard.OBJECT_DROP,))
         p.changed.add(_function_ref(fn))
         if new is not None:
             p.recreated_functions.add(key)
@@ -511,7 +608,7 @@ def _plan_tables(p: _Planner) -> None:
     _mark_changed_columns(p, live, want)
     _drop_tables(p, gone)
     new = [t for k, t in want.items() if k not in live or k[:2] in p.recreated_tables]
-    for t in sorted(new, key=lambda t: (t.parent is not None, t.schema, t.name)):
+    for t in sorted(new, key=lambda t: (t.parent is not None or bool(t.inherits), t.schema, t.name)):
         _create_table(p, t)
     for key, t in sorted(want.items()):
         if key in live and key[:2] not in p.recreated_tables:
@@ -524,7 +621,7 @@ def _drop_tables(p: _Planner, gone: list[Table]) -> None:
         for con in t.constraints:
             if con.kind == "f":
                 _drop_constraint(p, t, con, _Phase.DROP_FOREIGN_KEYS)
-    for t in sorted(gone, key=lambda t: (t.parent is None, t.schema, t.name)):
+    for t in sorted(gone, key=lambda t: (t.parent is None and not t.inherits, t.schema, t.name)):
         name = qname(t.schema, t.name)
         p.add(_Phase.DROP_TABLES, f"DROP TABLE {name}", f"table {name}",
               "re-created: partitioning cannot change in place" if (t.schema, t.name) in p.recreated_tables
@@ -560,7 +657,8 @@ def _column_sql(col: Column) -> str:
     parts = [quote_ident(col.name), col.type]
     parts += [f"COLLATE {col.collation}"] if col.collation else []
     if col.identity:
-        parts.append(f"GENERATED {col.identity} AS IDENTITY")
+        options = f" ({' '.join(col.identity_options)})" if col.identity_options else ""
+        parts.append(f"GENERATED {col.identity} AS IDENTITY{options}")
     elif col.generated is not None:
         parts.append(f"GENERATED ALWAYS AS ({col.generated}) {col.generated_kind}")
     elif col.default is not None:
@@ -576,7 +674,9 @@ def _create_table(p: _Planner, t: Table) -> None:
     if t.parent:
         body = f" PARTITION OF {t.parent} {t.bound}"
     else:
-        body = " (\n    " + ",\n    ".join(_column_sql(c) for c in t.columns) + "\n)"
+        own = [c for c in t.columns if c.local]
+        body = " (\n    " + ",\n    ".join(_column_sql(c) for c in own) + "\n)"
+        body += f" INHERITS ({', '.join(t.inherits)})" if t.inherits else ""
     tail = f" PARTITION BY {t.partition_key}" if t.partition_key else ""
     tail += f" WITH ({', '.join(t.options)})" if t.options else ""
     p.add(phase, head + body + tail, f"table {name}", "new table")
@@ -585,6 +685,11 @@ def _create_table(p: _Planner, t: Table) -> None:
     for idx in t.indexes:
         _create_index(p, t.schema, t.name, idx, phase, existing=False, partitioned=bool(t.partition_key))
     _table_security(p, None, t, phase)
+    _replica_identity(p, None, t)
+    for c in t.columns:
+        if c.local:
+            _alter_column_storage(p, f"ALTER TABLE {name} ALTER COLUMN {quote_ident(c.name)}", Column(c.name, c.type),
+                                  c, f"column {name}.{quote_ident(c.name)}")
     _plan_table_children(p, None, t)
 
 
@@ -598,9 +703,60 @@ def _alter_table(p: _Planner, old: Table, new: Table) -> None:
     if old.options != new.options:
         _alter_options(p, "TABLE", name, old.options, new.options)
     _table_security(p, old, new, _Phase.ALTER_TABLES)
+    _replica_identity(p, old, new)
+    _alter_inheritance(p, old, new)
     if new.parent is None:
         _alter_columns(p, old, new)
+    else:
+        _alter_partition_columns(p, old, new)
     _plan_table_children(p, old, new)
+
+
+def _replica_identity(p: _Planner, old: Table | None, new: Table) -> None:
+    was = old.replica_identity if old else "d"
+    index = next((i.name for i in new.indexes if i.replica_identity), None)
+    old_index = next((i.name for i in old.indexes if i.replica_identity), None) if old else None
+    if (was, old_index) == (new.replica_identity, index):
+        return
+    name = qname(new.schema, new.name)
+    how = {"d": "DEFAULT", "n": "NOTHING", "f": "FULL"}.get(new.replica_identity,
+                                                           f"USING INDEX {quote_ident(index or '')}")
+    p.add(_Phase.LATE, f"ALTER TABLE {name} REPLICA IDENTITY {how}", f"table {name}", "replica identity changed")
+
+
+def _alter_inheritance(p: _Planner, old: Table, new: Table) -> None:
+    name = qname(new.schema, new.name)
+    for parent in old.inherits:
+        if parent not in new.inherits:
+            p.add(_Phase.DROP_CONSTRAINTS, f"ALTER TABLE {name} NO INHERIT {parent}", f"table {name}",
+                  f"no longer inherits from {parent}")
+    for parent in new.inherits:
+        if parent not in old.inherits:
+            p.add(_Phase.CONSTRAINTS, f"ALTER TABLE {name} INHERIT {parent}", f"table {name}",
+                  f"inherits from {parent}: its columns must already match", LOCKING)
+
+
+def _alter_partition_columns(p: _Planner, old: Table, new: Table) -> None:
+    """A partition's columns follow its parent's, but it may have its own NOT NULL and defaults.
+
+    Run after the parent's changes (which may already have reached the partition): SET and DROP are
+    harmless when repeated.
+    """
+    name = qname(new.schema, new.name)
+    before = _by_name(old.columns)
+    for col in new.columns:
+        was = before.get(col.name)
+        if was is None:
+            continue
+        alter = f"ALTER TABLE {name} ALTER COLUMN {quote_ident(col.name)}"
+        target = f"column {name}.{quote_ident(col.name)}"
+        if was.not_null != col.not_null:
+            word = "SET" if col.not_null else "DROP"
+            p.add(_Phase.CHILD_COLUMNS, f"{alter} {word} NOT NULL", target, "partition's own NOT NULL",
+                  LOCKING if col.not_null else SAFE)
+        if was.default != col.default:
+            sql = f"{alter} SET DEFAULT {col.default}" if col.default is not None else f"{alter} DROP DEFAULT"
+            p.add(_Phase.CHILD_COLUMNS, sql, target, "partition's own default")
 
 
 def _reattach_partition(p: _Planner, old: Table, new: Table) -> None:
@@ -636,6 +792,11 @@ def _table_security(p: _Planner, old: Table | None, new: Table, phase: _Phase) -
 
 def _alter_columns(p: _Planner, old: Table, new: Table) -> None:
     name = qname(new.schema, new.name)
+    if old.inherits or new.inherits:
+        # Inherited columns follow their parent: only the child's own ones are its business.
+        _alter_partition_columns(p, old, new)
+        old = replace(old, columns=tuple(c for c in old.columns if c.local))
+        new = replace(new, columns=tuple(c for c in new.columns if c.local))
     before, after = _by_name(old.columns), _by_name(new.columns)
     for col in old.columns:
         if col.name not in after:
@@ -675,23 +836,47 @@ def _alter_column(p: _Planner, table: str, old: Column, new: Column, target: str
         p.add(_Phase.ALTER_TABLES, f"{alter} DROP EXPRESSION", target, "no longer generated: keeps its values")
     retype = (old.type, old.collation) != (new.type, new.collation) or _uses_recreated_enum(p, new.type)
     if old.default is not None and (old.default != new.default or retype):
-        p.add(_Phase.ALTER_TABLES, f"{alter} DROP DEFAULT", target, "default changed")
+        # Early: the sequence or function the old default uses may be dropped next.
+        p.add(_Phase.DROP_DEFAULTS, f"{alter} DROP DEFAULT", target, "default changed")
     if old.identity and old.identity != new.identity and not new.identity:
-        p.add(_Phase.ALTER_TABLES, f"{alter} DROP IDENTITY", target, "no longer an identity column")
+        p.add(_Phase.DROP_DEFAULTS, f"{alter} DROP IDENTITY", target, "no longer an identity column")
     if retype:
         _retype_column(p, alter, old, new, target)
     if new.default is not None and (old.default != new.default or retype):
         p.add(_Phase.ALTER_TABLES, f"{alter} SET DEFAULT {new.default}", target, "default changed")
     _alter_nullability(p, alter, old, new, target)
     if new.identity and old.identity != new.identity:
+        options = f" ({' '.join(new.identity_options)})" if new.identity_options else ""
         sql = (f"{alter} SET GENERATED {new.identity}" if old.identity
-               else f"{alter} ADD GENERATED {new.identity} AS IDENTITY")
+               else f"{alter} ADD GENERATED {new.identity} AS IDENTITY{options}")
         p.add(_Phase.ALTER_TABLES, sql, target, "identity changed")
+    if new.identity and old.identity and old.identity_options != new.identity_options:
+        changed = [f"SET {o}" for o in new.identity_options if o not in old.identity_options]
+        p.add(_Phase.ALTER_TABLES, f"{alter} {' '.join(changed)}", target, "identity sequence options changed")
+    _alter_column_storage(p, alter, old, new, target)
+
+
+def _alter_column_storage(p: _Planner, alter: str, old: Column, new: Column, target: str) -> None:
+    """Storage, compression and statistics target: catalog settings, no rewrite."""
+    if old.storage != new.storage:
+        storage = new.storage or _TYPE_STORAGE.get(new.type.removesuffix("[]"), "EXTENDED")
+        p.add(_Phase.ALTER_TABLES, f"{alter} SET STORAGE {storage}", target, "storage changed")
+    if old.compression != new.compression:
+        p.add(_Phase.ALTER_TABLES, f"{alter} SET COMPRESSION {new.compression or 'DEFAULT'}", target,
+              "compression of new values changed")
+    if old.statistics != new.statistics:
+        p.add(_Phase.ALTER_TABLES, f"{alter} SET STATISTICS {-1 if new.statistics is None else new.statistics}",
+              target, "statistics target changed")
+
+
+# A column's default storage is its type's; these are the plain (fixed-width) built-in ones.
+_TYPE_STORAGE = {t: "PLAIN" for t in ("smallint", "integer", "bigint", "real", "double precision", "boolean",
+                                      "date", "uuid", "timestamp without time zone", "timestamp with time zone")}
 
 
 def _alter_nullability(p: _Planner, alter: str, old: Column, new: Column, target: str) -> None:
-    if old.not_null == new.not_null or (new.identity and not old.identity):
-        return  # ADD IDENTITY sets NOT NULL itself
+    if old.not_null == new.not_null:
+        return  # ADD IDENTITY needs NOT NULL first: it is set here, before
     if new.not_null:
         p.add(_Phase.ALTER_TABLES, f"{alter} SET NOT NULL", target,
               "scans the table under an exclusive lock; fails if a row holds NULL", LOCKING)
@@ -901,10 +1086,18 @@ def _plan_indexes(p: _Planner, old: tuple[Index, ...], schema: str, table: str, 
         if kept is not None and kept.valid and kept.definition == idx.definition and not stale:
             _comment(p, f"INDEX {qname(schema, iname)}", f"index {qname(schema, iname)}", kept.comment,
                      idx.comment)
+            if kept.clustered != idx.clustered:
+                _cluster(p, schema, table, idx)
             continue
         if kept is not None:
             _drop_index(p, schema, iname, partitioned)
         _create_index(p, schema, table, idx, _Phase.CONSTRAINTS, existing=True, partitioned=partitioned)
+
+
+def _cluster(p: _Planner, schema: str, table: str, idx: Index) -> None:
+    how = f"CLUSTER ON {quote_ident(idx.name)}" if idx.clustered else "SET WITHOUT CLUSTER"
+    p.add(_Phase.LATE, f"ALTER TABLE {qname(schema, table)} {how}", f"table {qname(schema, table)}",
+          "the index CLUSTER uses (nothing is reordered now)")
 
 
 def _drop_index(p: _Planner, schema: str, iname: str, partitioned: bool) -> None:
@@ -933,6 +1126,8 @@ def _create_index(p: _Planner, schema: str, table: str, idx: Index, phase: _Phas
     else:
         p.add(phase, sql, f"index {name}", f"index on new {qname(schema, table)}")
     _comment(p, f"INDEX {name}", f"index {name}", None, idx.comment)
+    if idx.clustered:
+        _cluster(p, schema, table, idx)
 
 
 _ENABLE = {"D": "DISABLE TRIGGER", "R": "ENABLE REPLICA TRIGGER", "A": "ENABLE ALWAYS TRIGGER",
@@ -990,7 +1185,7 @@ def _policy_sql(table: str, pol: Policy) -> str:
 
 
 def _view_shape(v: View) -> tuple[Any, ...]:
-    return (v.definition, v.materialized, v.options,
+    return (v.definition, v.materialized, v.options, v.populated,
             tuple((c.name, c.type, c.collation) for c in v.columns))
 
 
@@ -1030,6 +1225,12 @@ def _plan_view_children(p: _Planner, old: View | None, new: View) -> None:
     for idx in new.indexes if old is None else ():
         _create_index(p, new.schema, new.name, idx, _Phase.LATE, existing=False, partitioned=False)
     _plan_triggers(p, name, old.triggers if old else (), new.triggers, rebuild=False)
+    before = _by_name(old.columns if old else ())
+    for col in new.columns:
+        if (before[col.name].default if col.name in before else None) != col.default:
+            how = f"SET DEFAULT {col.default}" if col.default is not None else "DROP DEFAULT"
+            p.add(_Phase.LATE, f"ALTER VIEW {name} ALTER COLUMN {quote_ident(col.name)} {how}", f"view {name}",
+                  "column default for inserts through the view")
     _comment(p, f"{_view_word(new)} {name}", f"view {name}", old.comment if old else None, new.comment)
     _column_comments(p, name, old.columns if old else (), new.columns)
 
@@ -1067,7 +1268,8 @@ def _create_late(p: _Planner, item: Function | View) -> None:
         return
     name = qname(item.schema, item.name)
     opts = f" WITH ({', '.join(item.options)})" if item.options else ""
-    p.add(_Phase.LATE, f"CREATE {_view_word(item)} {name}{opts} AS {item.definition}", f"view {name}",
+    data = "" if item.populated else " WITH NO DATA"
+    p.add(_Phase.LATE, f"CREATE {_view_word(item)} {name}{opts} AS {item.definition}{data}", f"view {name}",
           "new or re-created view")
     _plan_view_children(p, None, item)
 
@@ -1091,3 +1293,75 @@ def _dependency_order(items: list[Function | View]) -> list[tuple[str, ...]]:
 def _comment(p: _Planner, target: str, obj: str, old: str | None, new: str | None) -> None:
     if old != new:
         p.add(_Phase.COMMENTS, f"COMMENT ON {target} IS {literal(new)}", obj, "comment changed")
+
+
+# ---------------------------------------------------------------------------------------------
+# Privileges
+
+
+# What a new object grants to others than its owner (acldefault): functions and types to PUBLIC.
+_DEFAULT_FUNCTION_ACL = ("PUBLIC=EXECUTE",)
+_DEFAULT_TYPE_ACL = ("PUBLIC=USAGE",)
+
+
+def _plan_grants(p: _Planner) -> None:
+    """GRANT and REVOKE until every managed object's privileges are the desired ones."""
+    for target, old, new in _acl_pairs(p):
+        _grant_steps(p, target, old, new)
+
+
+def _acl_pairs(p: _Planner) -> Iterable[tuple[str, tuple[str, ...], tuple[str, ...]]]:
+    """(GRANT target, live privileges or the defaults of a new object, desired privileges)."""
+    def live_of(items: Iterable[Any], recreated: set[tuple[str, ...]], default: tuple[str, ...] = ()
+                ) -> dict[tuple[str, ...], tuple[str, ...]]:
+        return {_key(i): (default if _key(i)[:2] in recreated or _key(i) in recreated else i.acl) for i in items}
+
+    yield from ((f"SCHEMA {quote_ident(s.name)}", old.acl if old else (), s.acl) for s in p.desired.schemas
+                for old in [next((o for o in p.live.schemas if o.name == s.name), None)])
+    tables = live_of(p.live.tables, p.recreated_tables)
+    for t in p.desired.tables:
+        name = qname(t.schema, t.name)
+        yield f"TABLE {name}", tables.get(_key(t), ()), t.acl
+        live = next((lt for lt in p.live.tables if _key(lt) == _key(t)), None)
+        cols = {} if live is None or _key(t)[:2] in p.recreated_tables else {c.name: c.acl for c in live.columns}
+        for c in t.columns:
+            yield f"COLUMN {quote_ident(c.name)} {name}", cols.get(c.name, ()), c.acl
+    views = live_of(p.live.views, p.recreated_views)
+    yield from ((f"TABLE {qname(v.schema, v.name)}", views.get(_key(v), ()), v.acl) for v in p.desired.views)
+    seqs = live_of(p.live.sequences, set())
+    yield from ((f"SEQUENCE {qname(q.schema, q.name)}", seqs.get(_key(q), ()), q.acl) for q in p.desired.sequences)
+    fns = live_of(p.live.functions, p.recreated_functions, _DEFAULT_FUNCTION_ACL)
+    yield from ((f"{f.kind.upper()} {_function_name(f)}", fns.get(_key(f), _DEFAULT_FUNCTION_ACL), f.acl)
+                for f in p.desired.functions)
+    for kind in ("enums", "domains", "composites", "ranges"):
+        types = live_of(getattr(p.live, kind), p.recreated_enums, _DEFAULT_TYPE_ACL)
+        yield from ((f"TYPE {qname(t.schema, t.name)}", types.get(_key(t), _DEFAULT_TYPE_ACL), t.acl)
+                    for t in getattr(p.desired, kind))
+
+
+def _grant_steps(p: _Planner, target: str, old: tuple[str, ...], new: tuple[str, ...]) -> None:
+    if old == new:
+        return
+    column = target.startswith("COLUMN ")
+    on = target.split(" ", 2)[2] if column else target
+    cols = f" ({target.split(' ', 2)[1]})" if column else ""
+    before, after = _privileges(old), _privileges(new)
+    for (grantee, priv), grantable in sorted(before.items()):
+        if (grantee, priv) not in after:
+            p.add(_Phase.GRANTS, f"REVOKE {priv}{cols} ON {on} FROM {grantee}", on, f"privilege {priv} revoked")
+        elif grantable and not after[(grantee, priv)]:
+            p.add(_Phase.GRANTS, f"REVOKE GRANT OPTION FOR {priv}{cols} ON {on} FROM {grantee}", on,
+                  f"grant option for {priv} revoked")
+    for (grantee, priv), grantable in sorted(after.items()):
+        if (grantee, priv) not in before or (grantable and not before[(grantee, priv)]):
+            option = " WITH GRANT OPTION" if grantable else ""
+            p.add(_Phase.GRANTS, f"GRANT {priv}{cols} ON {on} TO {grantee}{option}", on, f"privilege {priv} granted")
+
+
+def _privileges(acl: tuple[str, ...]) -> dict[tuple[str, str], bool]:
+    """{(grantee, privilege): grantable} from "grantee=PRIVILEGE[*]" texts."""
+    out = {}
+    for item in acl:
+        grantee, priv = item.rsplit("=", 1)
+        out[(grantee, priv.rstrip("*"))] = priv.endswith("*")
+    return out
