@@ -30,7 +30,8 @@ P1 = P + "CREATE TABLE app.m_2024 PARTITION OF app.m FOR VALUES FROM ('2024-01-0
 P2 = P1 + "CREATE TABLE app.m_2025 PARTITION OF app.m FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');\n"
 P_ROWS = "INSERT INTO app.m VALUES (1, '2024-03-01', 'a');"
 E = S + "CREATE TYPE app.mood AS ENUM ('sad', 'ok', 'happy');\n"
-F = S + "CREATE FUNCTION app.two() RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT 2';\n"
+FN = "CREATE FUNCTION app.two() RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT 2';\n"
+F = S + FN
 PAR = S + "CREATE TABLE app.parent (id int, a text);\nCREATE TABLE app.child (extra int) INHERITS (app.parent);\n"
 PAR_ROWS = "INSERT INTO app.child VALUES (1, 'a', 2);"
 FK = S + ("CREATE TABLE app.p (id int PRIMARY KEY, code text UNIQUE);\n"
@@ -407,10 +408,10 @@ def _views() -> list[Case]:
         _c("view/check-option", V, V.replace("FROM app.t;", "FROM app.t WHERE id > 0 WITH CHECK OPTION;"), rows=T_ROWS),
         _c("view/comment", V, V + "COMMENT ON VIEW app.v IS 'view';", rows=T_ROWS),
         _c("view/column-comment", V, V + "COMMENT ON COLUMN app.v.a IS 'col';", rows=T_ROWS),
-        _c("view/uses-function", T + F, T + F + "CREATE VIEW app.v AS SELECT id * app.two() AS x FROM app.t;",
+        _c("view/uses-function", T + FN, T + FN + "CREATE VIEW app.v AS SELECT id * app.two() AS x FROM app.t;",
            rows=T_ROWS),
-        _c("view/function-changes", T + F + "CREATE VIEW app.v AS SELECT id * app.two() AS x FROM app.t;",
-           T + F.replace("RETURNS int", "RETURNS bigint") + "CREATE VIEW app.v AS SELECT id * app.two() AS x FROM app.t;",
+        _c("view/function-changes", T + FN + "CREATE VIEW app.v AS SELECT id * app.two() AS x FROM app.t;",
+           T + FN.replace("RETURNS int", "RETURNS bigint") + "CREATE VIEW app.v AS SELECT id * app.two() AS x FROM app.t;",
            rows=T_ROWS),
         _c("view/table-drop-column-unused", V, V.replace(", b int)", ")"), True, T_ROWS),
         _c("view/table-dropped", V, S + "CREATE TABLE app.t2 (id int);", True, T_ROWS),
@@ -464,12 +465,13 @@ def _functions() -> list[Case]:
            "SELECT count(*) FROM app.t; END;", rows=T_ROWS),
         _c("function/sql-uses-table", T, T + "CREATE FUNCTION app.n() RETURNS bigint LANGUAGE sql AS "
            "'SELECT count(*) FROM app.t';", rows=T_ROWS),
-        _c("function/used-by-default", T + F, T.replace("b int", "b int DEFAULT app.two()") + F, rows=T_ROWS),
-        _c("function/used-by-default-drop", T.replace("b int", "b int DEFAULT app.two()") + F, T, rows=T_ROWS),
-        _c("function/used-by-check-drop", T + F + "ALTER TABLE app.t ADD CONSTRAINT c CHECK (b < app.two() * 100);",
+        _c("function/used-by-default", F + T[len(S):], F + T[len(S):].replace("b int", "b int DEFAULT app.two()"),
+           rows=T_ROWS),
+        _c("function/used-by-default-drop", F + T[len(S):].replace("b int", "b int DEFAULT app.two()"), T, rows=T_ROWS),
+        _c("function/used-by-check-drop", T + FN + "ALTER TABLE app.t ADD CONSTRAINT c CHECK (b < app.two() * 100);",
            T, rows=T_ROWS),
-        _c("function/used-by-index-change", T + F + "CREATE INDEX t_x ON app.t ((b * app.two()));",
-           T + F.replace("SELECT 2", "SELECT 3") + "CREATE INDEX t_x ON app.t ((b * app.two()));", rows=T_ROWS),
+        _c("function/used-by-index-change", T + FN + "CREATE INDEX t_x ON app.t ((b * app.two()));",
+           T + FN.replace("SELECT 2", "SELECT 3") + "CREATE INDEX t_x ON app.t ((b * app.two()));", rows=T_ROWS),
         _c("function/returns-table-type", T, T + "CREATE FUNCTION app.all_t() RETURNS SETOF app.t LANGUAGE sql AS "
            "'SELECT * FROM app.t';", rows=T_ROWS),
         _c("function/comment", F, F + "COMMENT ON FUNCTION app.two() IS 'two';"),
@@ -530,8 +532,8 @@ def _rls() -> list[Case]:
            rows=T_ROWS),
         _c("policy/comment", RLS, RLS + "COMMENT ON POLICY own ON app.t IS 'mine';", rows=T_ROWS),
         _c("policy/with-table", S, RLS),
-        _c("policy/uses-function", T + F + "ALTER TABLE app.t ENABLE ROW LEVEL SECURITY;",
-           T + F + "ALTER TABLE app.t ENABLE ROW LEVEL SECURITY;\nCREATE POLICY p2 ON app.t USING (b < app.two());",
+        _c("policy/uses-function", T + FN + "ALTER TABLE app.t ENABLE ROW LEVEL SECURITY;",
+           T + FN + "ALTER TABLE app.t ENABLE ROW LEVEL SECURITY;\nCREATE POLICY p2 ON app.t USING (b < app.two());",
            rows=T_ROWS),
     ]
 
@@ -658,9 +660,9 @@ def _chains() -> list[Case]:
            rows=T_ROWS),
         _c("chain/retype-under-two-views", V + "CREATE VIEW app.v2 AS SELECT * FROM app.v;",
            (V + "CREATE VIEW app.v2 AS SELECT * FROM app.v;").replace("a text", "a varchar(40)"), True, T_ROWS),
-        _c("chain/function-view-function", T + F + "CREATE VIEW app.v AS SELECT id, app.two() AS k FROM app.t;\n"
+        _c("chain/function-view-function", T + FN + "CREATE VIEW app.v AS SELECT id, app.two() AS k FROM app.t;\n"
            "CREATE FUNCTION app.cnt() RETURNS bigint LANGUAGE sql RETURN (SELECT count(*) FROM app.v);",
-           T + F.replace("RETURNS int", "RETURNS bigint") + "CREATE VIEW app.v AS SELECT id, app.two() AS k FROM app.t;\n"
+           T + FN.replace("RETURNS int", "RETURNS bigint") + "CREATE VIEW app.v AS SELECT id, app.two() AS k FROM app.t;\n"
            "CREATE FUNCTION app.cnt() RETURNS bigint LANGUAGE sql RETURN (SELECT count(*) FROM app.v);", rows=T_ROWS),
         _c("chain/domain-retype-under-column", D + "CREATE TABLE app.t (q app.pos);",
            D.replace("AS int", "AS bigint") + "CREATE TABLE app.t (q app.pos);", True, "INSERT INTO app.t VALUES (3);"),

@@ -19,7 +19,7 @@ import types
 import typing
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, LiteralString
 
 import psycopg
@@ -233,6 +233,7 @@ class Function:
     definition: str
     comment: str | None = None
     acl: tuple[str, ...] = ()
+    signature: str = ""  # "schema.name(argtypes)", as pg_depend's objects name it
 
 
 @dataclass(frozen=True)
@@ -265,6 +266,9 @@ class Snapshot:
     collations: tuple[Collation, ...] = ()
     ranges: tuple[Range, ...] = ()
     unmanaged: tuple[Unmanaged, ...] = ()
+    # (dependent, referenced) object names from pg_depend, e.g. ("view app.v", "table column app.t.a"):
+    # how the planner orders drops and creates. Derived from the rest, so left out of equality.
+    depends: tuple[tuple[str, str], ...] = field(default=(), compare=False)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -475,12 +479,31 @@ _Q_FUNCTIONS = _query(
     """
 SELECT n.nspname, p.proname, pg_catalog.pg_get_function_identity_arguments(p.oid),
        CASE p.prokind WHEN 'p' THEN 'procedure' ELSE 'function' END,
-       pg_catalog.pg_get_function_result(p.oid), pg_catalog.pg_get_functiondef(p.oid), {comment}, {acl}
+       pg_catalog.pg_get_function_result(p.oid), pg_catalog.pg_get_functiondef(p.oid), {comment}, {acl},
+       p.oid::regprocedure::text
 FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
 WHERE p.prokind IN ('f', 'p', 'w') AND {in_schemas} AND {proc_member}
   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_proc'::regclass
                      AND d.objid = p.oid AND d.deptype = 'i')""",
     comment=_comment("pg_proc", "p.oid"), acl=_acl("p.proacl", "p.proowner", "f"),
+)
+
+# Each object as "type identity" (pg_identify_object); a view's rewrite rule stands for its view.
+_NODE = """CASE WHEN {cls} = 'pg_catalog.pg_rewrite'::regclass
+     THEN (SELECT x.type || ' ' || x.identity FROM pg_catalog.pg_rewrite w,
+                  pg_catalog.pg_identify_object('pg_catalog.pg_class'::regclass, w.ev_class, 0) x WHERE w.oid = {obj})
+     ELSE (SELECT x.type || ' ' || x.identity FROM pg_catalog.pg_identify_object({cls}, {obj}, {sub}) x) END"""
+
+_Q_DEPENDS = _query(
+    """
+SELECT DISTINCT {dependent}, {referenced}
+FROM pg_catalog.pg_depend d
+WHERE d.deptype IN ('n', 'a') AND d.refclassid <> 'pg_catalog.pg_namespace'::regclass
+  AND d.classid <> 'pg_catalog.pg_type'::regclass
+  AND EXISTS (SELECT 1 FROM pg_catalog.pg_identify_object(d.refclassid, d.refobjid, 0) r
+               WHERE r.schema = ANY(%(schemas)s))""",
+    dependent=sql.SQL(_NODE.format(cls="d.classid", obj="d.objid", sub="d.objsubid")),
+    referenced=sql.SQL(_NODE.format(cls="d.refclassid", obj="d.refobjid", sub="d.refobjsubid")),
 )
 
 # The ICU/builtin locale column was renamed in 17: read it through to_jsonb, whatever its name.
@@ -582,6 +605,7 @@ QUERIES: dict[str, sql.Composed] = {
     "collations": _Q_COLLATIONS,
     "ranges": _Q_RANGES,
     "unmanaged": _Q_UNMANAGED,
+    "depends": _Q_DEPENDS,
 }
 
 _Q_USER_SCHEMAS = _query(
@@ -664,10 +688,12 @@ def build_snapshot(rows: dict[str, Rows]) -> Snapshot:
         sequences=_sorted(dataclasses.replace(Sequence_(*r[:-1]), acl=tuple(r[-1])) for r in rows["sequences"]),
         tables=_sorted(_table(r, children) for r in rows["tables"]),
         views=_sorted(_view(r, children) for r in rows["views"]),
-        functions=_sorted(dataclasses.replace(Function(*r[:-1]), acl=tuple(r[-1])) for r in rows["functions"]),
+        functions=_sorted(dataclasses.replace(Function(*r[:-2]), acl=tuple(r[-2]), signature=r[-1])
+                          for r in rows["functions"]),
         collations=_sorted(Collation(*r) for r in rows["collations"]),
         ranges=_sorted(Range(r[0], r[1], tuple(r[2]), r[3], tuple(r[4])) for r in rows["ranges"]),
         unmanaged=_sorted(Unmanaged(*r) for r in rows["unmanaged"]),
+        depends=tuple(sorted((a, b) for a, b in rows["depends"] if a and b and a != b)),
     )
 
 
@@ -815,8 +841,8 @@ def snapshot_from_json(text: str) -> Snapshot:
 
 
 def fingerprint(snapshot: Snapshot) -> str:
-    """sha256 hex of the canonical JSON."""
-    return hashlib.sha256(snapshot_to_json(snapshot).encode()).hexdigest()
+    """sha256 hex of the canonical JSON, dependencies aside (they follow from the objects)."""
+    return hashlib.sha256(snapshot_to_json(dataclasses.replace(snapshot, depends=())).encode()).hexdigest()
 
 
 def _decode(cls: Any, value: dict[str, Any]) -> Any:
@@ -856,8 +882,8 @@ def describe_differences(old: Snapshot, new: Snapshot, limit: int = 50) -> list[
     At most ``limit`` lines; a last line says how many more there were.
     """
     lines: list[str] = []
-    for label, field in _KINDS:
-        lines += _compare(label, getattr(old, field.name), getattr(new, field.name))
+    for label, kind in _KINDS:
+        lines += _compare(label, getattr(old, kind.name), getattr(new, kind.name))
     if len(lines) > limit:
         return [*lines[: limit - 1], f"... and {len(lines) - limit + 1} more differences"]
     return lines
@@ -866,7 +892,7 @@ def describe_differences(old: Snapshot, new: Snapshot, limit: int = 50) -> list[
 _KINDS = list(zip(
     ["schema", "extension", "enum", "domain", "type", "sequence", "table", "view", "function", "collation",
      "range type", "unmanaged"],
-    dataclasses.fields(Snapshot),
+    [f for f in dataclasses.fields(Snapshot) if f.compare],
     strict=True,
 ))
 

@@ -41,6 +41,7 @@ from initjob.schema.catalog import (
     View,
     quote_ident,
 )
+from initjob.schema.graph import Graph, column_node, node, relation_node, type_node
 
 SAFE = "safe"
 DESTRUCTIVE = "destructive"
@@ -217,6 +218,10 @@ class _Planner:
     regenerated: set[tuple[str, str]] = field(default_factory=set)
 
     refused: list[str] = field(default_factory=list)
+    # pg_depend names of what is dropped or changes shape: what depends on them is re-created.
+    changed_nodes: set[str] = field(default_factory=set)
+    live_graph: Graph = field(default_factory=lambda: Graph(()))
+    desired_graph: Graph = field(default_factory=lambda: Graph(()))
 
     def add(self, phase: _Phase, sql: str, obj: str, reason: str, kind: str = SAFE,
             transactional: bool = True, hazards: tuple[Hazard, ...] | None = None) -> None:
@@ -234,7 +239,7 @@ def plan_sync(live: Snapshot, desired: Snapshot) -> Plan:
     """The steps that make ``live`` equal ``desired``; empty when they are equal already."""
     if live == desired:
         return Plan()
-    p = _Planner(live, desired)
+    p = _Planner(live, desired, live_graph=Graph(live.depends), desired_graph=Graph(desired.depends))
     _refuse_unmanaged(p)
     _plan_schemas(p)
     _plan_extensions(p)
@@ -386,15 +391,22 @@ def _alter_enum(p: _Planner, old: Enum, new: Enum) -> None:
 
 
 def _recreate_enum(p: _Planner, old: Enum, new: Enum) -> None:
-    name = qname(new.schema, new.name)
-    temp = f"{new.name}__initjob_old"
-    reason = "labels removed or reordered: rows holding a removed label make the conversion fail"
-    p.add(_Phase.TYPES, f"ALTER TYPE {name} RENAME TO {quote_ident(temp)}", f"enum {name}", reason, DESTRUCTIVE)
+    _retire_type(p, new.schema, new.name, "TYPE",
+                 "labels removed or reordered: rows holding a removed label make the conversion fail")
     _create_enum(p, new)
-    p.add(_Phase.DROP_OLD_TYPES, f"DROP TYPE {qname(new.schema, temp)}", f"enum {name}",
-          "the re-created enum's old copy", hazards=(Hazard.OBJECT_DROP,))
-    p.recreated_enums.add((new.schema, new.name))
+
+
+def _retire_type(p: _Planner, schema: str, name_: str, word: str, reason: str) -> None:
+    """Rename a type out of the way so its new version can be created; columns using it are converted
+    (through text) in ALTER_TABLES, and the old copy dropped after them."""
+    name = qname(schema, name_)
+    temp = f"{name_}__initjob_old"
+    p.add(_Phase.TYPES, f"ALTER {word} {name} RENAME TO {quote_ident(temp)}", f"type {name}", reason, DESTRUCTIVE)
+    p.add(_Phase.DROP_OLD_TYPES, f"DROP {word} {qname(schema, temp)}", f"type {name}",
+          "the re-created type's old copy", hazards=(Hazard.OBJECT_DROP,))
+    p.recreated_enums.add((schema, name_))
     p.changed.add(name)
+    p.changed_nodes.add(type_node(schema, name_))
 
 
 def _plan_domains(p: _Planner) -> None:
@@ -405,7 +417,8 @@ def _plan_domains(p: _Planner) -> None:
     for key, dom in sorted(want.items()):
         old = live.get(key)
         if old is not None and (old.type, old.collation) != (dom.type, dom.collation):
-            _drop_type(p, "DOMAIN", old, "domain")
+            # Like an enum: the old one renamed, columns converted to the new one, the old dropped.
+            _retire_type(p, old.schema, old.name, "DOMAIN", "base type changed: every value is converted")
             old = None
         if old is None:
             _create_domain(p, dom)
@@ -462,6 +475,7 @@ def _plan_composites(p: _Planner) -> None:
         if old is not None and old.attributes != comp.attributes and not _alter_composite(p, old, comp):
             _drop_type(p, "TYPE", old, "type")
             p.changed.add(qname(comp.schema, comp.name))
+            p.changed_nodes.add(type_node(comp.schema, comp.name))
             old = None
         if old is None:
             _create_composite(p, comp)
@@ -562,7 +576,10 @@ def _plan_functions(p: _Planner) -> None:
     """Drops and in-place replacements; new and re-created functions are placed by _plan_late_objects."""
     live = {_key(f): f for f in p.live.functions}
     want = {_key(f): f for f in p.desired.functions}
-    for key, fn in sorted(live.items()):
+    by_node = {node(f): k for k, f in live.items()}
+    # Dependants first: a SQL-standard body keeps the functions it calls from being dropped.
+    for key in [by_node[n] for n in reversed(p.live_graph.order(by_node))]:
+        fn = live[key]
         new = want.get(key)
         if new is not None and (new.kind, new.result) == (fn.kind, fn.result):
             continue
@@ -571,6 +588,7 @@ def _plan_functions(p: _Planner) -> None:
         p.add(_Phase.DROP_FUNCTIONS, f"DROP {word} {_function_name(fn)}", f"{fn.kind} {_function_name(fn)}",
               reason, hazards=(Hazard.OBJECT_DROP,))
         p.changed.add(_function_ref(fn))
+        p.changed_nodes.add(node(fn))
         if new is not None:
             p.recreated_functions.add(key)
     for key, fn in sorted(want.items()):
@@ -601,6 +619,7 @@ def _plan_tables(p: _Planner) -> None:
     gone = [t for k, t in live.items() if k not in want or k[:2] in p.recreated_tables]
     for t in gone:
         p.changed.add(qname(t.schema, t.name))
+        p.changed_nodes.add(relation_node(t.schema, t.name))
         p.rekeyed.add(qname(t.schema, t.name))
     for key, t in live.items():
         if key in want and {c for c in t.constraints if c.kind in "pu"} - set(want[key].constraints):
@@ -640,6 +659,7 @@ def _mark_changed_columns(p: _Planner, live: dict[tuple[str, ...], Table],
             target = after.get(col.name)
             if target is None or _column_reshaped(p, col, target):
                 p.changed.add(qname(t.schema, t.name))
+                p.changed_nodes.add(column_node(t.schema, t.name, col.name))
 
 
 def _column_reshaped(p: _Planner, old: Column, new: Column) -> bool:
@@ -1138,9 +1158,11 @@ def _plan_triggers(p: _Planner, table: str, old: tuple[Trigger, ...], new: tuple
                    rebuild: bool) -> None:
     before, after = _by_name(old), _by_name(new)
     uses_changed = [f for f in p.changed if f.endswith("(")]
+    hit = p.live_graph.dependents(p.changed_nodes)
     for tname, trg in before.items():
         target = after.get(tname)
-        stale = rebuild or any(_refers_to(trg.definition, f) for f in uses_changed)
+        stale = rebuild or any(_refers_to(trg.definition, f) for f in uses_changed) or (
+            f"trigger {quote_ident(tname)} on {table}" in hit)
         if target is None or target.definition != trg.definition or stale:
             p.add(_Phase.DROP_TRIGGERS, f"DROP TRIGGER {quote_ident(tname)} ON {table}", f"table {table}",
                   f"trigger {tname} removed or changed")
@@ -1159,9 +1181,11 @@ def _plan_triggers(p: _Planner, table: str, old: tuple[Trigger, ...], new: tuple
 def _plan_policies(p: _Planner, table: str, old: tuple[Policy, ...], new: tuple[Policy, ...],
                    rebuild: bool) -> None:
     before, after = _by_name(old), _by_name(new)
+    hit = p.live_graph.dependents(p.changed_nodes)
     for pname, pol in before.items():
         target = after.get(pname)
-        if target is None or _policy_sql(table, target) != _policy_sql(table, pol) or rebuild:
+        stale = rebuild or f"policy {quote_ident(pname)} on {table}" in hit
+        if target is None or _policy_sql(table, target) != _policy_sql(table, pol) or stale:
             p.add(_Phase.DROP_TRIGGERS, f"DROP POLICY {quote_ident(pname)} ON {table}", f"table {table}",
                   f"policy {pname} removed or changed")
             before[pname] = None
@@ -1207,11 +1231,29 @@ def _plan_views(p: _Planner) -> None:
         doomed |= more
         p.changed |= {qname(k[0], k[1]) for k in doomed}
     p.changed |= {qname(k[0], k[1]) for k in doomed}
-    for key in reversed(_dependency_order([live[k] for k in doomed])):
-        v = live[key]
-        p.add(_Phase.DROP_VIEWS, f"DROP {_view_word(v)} {qname(v.schema, v.name)}",
-              f"view {qname(v.schema, v.name)}",
-              "re-created: it or something it reads changes" if key in want else "not in the desired schema")
+    by_node: dict[str, Function | View] = {node(v): v for v in live.values()}
+    fns = {node(f): f for f in p.live.functions if _key(f) not in p.recreated_functions}
+    fns = {n: f for n, f in fns.items() if _key(f) in {_key(d) for d in p.desired.functions}}
+    hit = p.live_graph.dependents(p.changed_nodes | {node(live[k]) for k in doomed})
+    doomed |= {_key(v) for n, v in by_node.items() if n in hit}
+    # Functions whose SQL-standard bodies read what changes go too, and come back with the views.
+    dropped_fns = {n: f for n, f in fns.items() if n in hit}
+    p.changed |= {qname(k[0], k[1]) for k in doomed}
+    p.changed_nodes |= {node(live[k]) for k in doomed} | set(dropped_fns)
+    items: dict[str, Function | View] = {node(live[k]): live[k] for k in doomed} | dropped_fns
+    for n in reversed(_dependency_order(p.live_graph, list(items.values()))):
+        item = items[n]
+        if isinstance(item, Function):
+            p.add(_Phase.DROP_VIEWS, f"DROP {item.kind.upper()} {_function_name(item)}",
+                  f"{item.kind} {_function_name(item)}", "re-created: something it reads changes",
+                  hazards=(Hazard.OBJECT_DROP,))
+            p.recreated_functions.add(_key(item))
+            continue
+        key = _key(item)
+        p.add(_Phase.DROP_VIEWS, f"DROP {_view_word(item)} {qname(item.schema, item.name)}",
+              f"view {qname(item.schema, item.name)}",
+              "re-created: it or something it reads changes" if key in want else "not in the desired schema",
+              hazards=(Hazard.OBJECT_DROP,))
     p.recreated_views = {(k[0], k[1]) for k in doomed if k in want}
     for key, v in sorted(want.items()):
         if key in live and key not in doomed:
@@ -1257,9 +1299,9 @@ def _plan_late_objects(p: _Planner) -> None:
     live_views = {_key(v) for v in p.live.views}
     views = [v for v in p.desired.views if _key(v) not in live_views or _key(v)[:2] in p.recreated_views]
     late: list[Function | View] = [f for f in fns if f not in early]
-    items = {_key(i): i for i in [*late, *views]}
-    for key in _dependency_order(list(items.values())):
-        _create_late(p, items[key])
+    items = {node(i): i for i in [*late, *views]}
+    for n in _dependency_order(p.desired_graph, list(items.values())):
+        _create_late(p, items[n])
 
 
 def _create_late(p: _Planner, item: Function | View) -> None:
@@ -1278,16 +1320,22 @@ def _create_function(p: _Planner, phase: _Phase, fn: Function) -> None:
     p.add(phase, fn.definition.rstrip(), f"{fn.kind} {_function_name(fn)}", f"new or re-created {fn.kind}")
 
 
-def _dependency_order(items: list[Function | View]) -> list[tuple[str, ...]]:
-    """Keys of views and functions, each after the ones its definition names (by name, generously)."""
-    graph: dict[tuple[str, ...], set[tuple[str, ...]]] = {}
+def _dependency_order(deps: Graph, items: list[Function | View]) -> list[str]:
+    """pg_depend names of views and functions, each after what it depends on.
+
+    From pg_depend when the snapshot has it; otherwise (a snapshot recorded without it) each after
+    the ones its definition names, by name, generously.
+    """
+    if deps:
+        return deps.order(node(i) for i in items)
+    graph: dict[str, set[str]] = {}
     for item in items:
-        graph[_key(item)] = {_key(o) for o in items if o is not item and _mentions(item.definition, o.name)}
+        graph[node(item)] = {node(o) for o in items if o is not item and _mentions(item.definition, o.name)}
     try:
         return list(graphlib.TopologicalSorter(graph).static_order())
     except graphlib.CycleError:
         # Generous name matching can see a cycle that is not there: fall back to functions, then views.
-        return [_key(i) for i in sorted(items, key=lambda i: (isinstance(i, View), _key(i)))]
+        return [node(i) for i in sorted(items, key=lambda i: (isinstance(i, View), _key(i)))]
 
 
 def _comment(p: _Planner, target: str, obj: str, old: str | None, new: str | None) -> None:
