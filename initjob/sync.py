@@ -187,7 +187,8 @@ def render_plan(plan: Plan) -> str:
     for step in plan.steps:
         mark = {"destructive": "!! DESTRUCTIVE", "locking": "!  LOCKING"}.get(step.kind, "   safe")
         tx = "" if step.transactional else " (outside the transaction)"
-        lines.append(f"-- {mark}: {step.object} — {step.reason}{tx}")
+        hazards = f" [{', '.join(step.hazards)}]" if step.hazards else ""
+        lines.append(f"-- {mark}: {step.object} — {step.reason}{tx}{hazards}")
         lines.append(step.sql.rstrip().rstrip(";") + ";")
         lines.append("")
     return "\n".join(lines)

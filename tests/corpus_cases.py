@@ -1,3 +1,4 @@
+# ruff: noqa: E501, S608  (a data table of DDL written here: one case per line, no values from outside)
 """The auto-sync corpus as data: (name, before SQL, after SQL, loses data?, rows to put in first).
 
 Written for initjob. A case with ``rows`` runs twice: on the empty schema (built by psql) and on the
