@@ -121,7 +121,7 @@ def initjob(srv: PgServer, dbname: str, sql_dir: Path, *args: str, destructive: 
     return done.returncode, events, summary + done.stdout[-1500:]
 
 
-def _write(sql_dir: Path, text: str) -> None:
+def write_schema(sql_dir: Path, text: str) -> None:
     schema = sql_dir / "schema"
     schema.mkdir(parents=True, exist_ok=True)
     for old in schema.glob("*.sql"):
@@ -141,7 +141,7 @@ def run_case(srv: PgServer, case: Case) -> list[str]:
     with tempfile.TemporaryDirectory(prefix="initjob-corpus-") as tmp, database(srv) as db, database(srv) as ref:
         sql_dir = Path(tmp) / "sql"
         if case.rows:  # populated variants are built by initjob itself, then filled
-            _write(sql_dir, case.before)
+            write_schema(sql_dir, case.before)
             code, _, out = initjob(srv, db, sql_dir, "run")
             if code:
                 return [f"building before with initjob: exit {code}: {out[-800:]}"]
@@ -149,7 +149,7 @@ def run_case(srv: PgServer, case: Case) -> list[str]:
         else:
             psql(srv, db, case.before)
         before_dump = normalise_dump(pg_dump(srv, db))
-        _write(sql_dir, case.after)
+        write_schema(sql_dir, case.after)
         code, events, out = initjob(srv, db, sql_dir, "run")
         if case.refused:
             return _check_refused(srv, db, sql_dir, before_dump, code, out)
