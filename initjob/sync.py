@@ -7,6 +7,8 @@ recorded at the last sync), diffed against the live catalog, and applied step by
 
 from __future__ import annotations
 
+import contextlib
+import functools
 from typing import TYPE_CHECKING, Any
 
 import psycopg
@@ -15,7 +17,7 @@ from psycopg import sql
 from initjob import logs
 from initjob.config import Config
 from initjob.db import apply, history, marker, shadow
-from initjob.errors import NotUpToDate
+from initjob.errors import InitJobError, NotUpToDate
 from initjob.job import record_state
 from initjob.schema import catalog
 from initjob.source import SqlFile, checksums
@@ -108,6 +110,11 @@ def sync_locked(cfg: Config, conn: Connection, files: list[SqlFile], report: Rep
                           "make these changes in a migration or by hand (docs/modes.md lists the kinds)",
                           plan=render_plan(plan), refused=list(plan.refused))
     if not plan.steps:
+        if not same_schema(live, desired):
+            # Never "up to date" while a difference is left that no step expresses.
+            left = differences(live, desired)
+            raise NotUpToDate("the schema differs in ways the planner cannot change: " + "; ".join(left[:10]),
+                              "report this as a bug; `initjob verify` shows the differences", drift=left)
         _record(cfg, conn, sums, live, schemas)
         return report
     if plan.destructive and not cfg.allow_destructive:
@@ -159,26 +166,46 @@ def _apply_steps(cfg: Config, conn: Connection, plan: Plan, report: Report) -> N
     The state is recorded only after the result is verified; a run that dies half-way leaves the
     old file checksums, so the next run diffs again from what the database then holds.
     """
-    lock_timeout = f"SET LOCAL lock_timeout = {max(int(cfg.ddl_lock_timeout * 1000), 1)}".encode()
-    for batch in plan.batches():
-        def run_batch(batch: tuple[Any, ...] = batch) -> None:
-            transactional = batch[0].transactional
-            if transactional:
-                with apply.guarded(conn, "plan", ""):
-                    conn.execute("BEGIN")
-                    conn.execute(lock_timeout)
-                    # A function body may call one created later in the plan: check bodies at call time.
-                    conn.execute("SET LOCAL check_function_bodies = off")
-            for step in batch:
-                with apply.guarded(conn, f"plan step {step.object}", step.sql):
-                    conn.execute(step.sql.encode())
-            if transactional:
-                with apply.guarded(conn, "plan", ""):
-                    conn.execute("COMMIT")
-
-        apply.with_lock_retries("plan", run_batch)
+    timeout_ms = max(int(cfg.ddl_lock_timeout * 1000), 1)
+    committed: list[Any] = []
+    try:
+        for batch in plan.batches():
+            apply.with_lock_retries("plan", functools.partial(_run_batch, conn, batch, timeout_ms))
+            committed.extend(batch)
+    except InitJobError:
+        if committed:
+            # Steps that could not share the transaction stay applied: say exactly which.
+            logs.warning("sync.partially_applied", applied=[f"{s.kind}: {s.object}" for s in committed],
+                         not_applied=len(plan.steps) - len(committed),
+                         note="the next run diffs again from what the database now holds")
+        raise
     report.applied = [f"{s.kind}: {s.object}" for s in plan.steps]
     logs.event("sync.applied", steps=len(plan.steps), transactions=len(plan.batches()))
+
+
+def _run_batch(conn: Connection, batch: tuple[Any, ...], timeout_ms: int) -> None:
+    """One transaction of steps, or one step that cannot run in a transaction; each waits for a
+    table lock at most ``timeout_ms``."""
+    transactional = batch[0].transactional
+    with apply.guarded(conn, "plan", ""):
+        if transactional:
+            conn.execute("BEGIN")
+            conn.execute(f"SET LOCAL lock_timeout = {timeout_ms}".encode())
+            # A function body may call one created later in the plan: check bodies at call time.
+            conn.execute("SET LOCAL check_function_bodies = off")
+        else:
+            conn.execute(f"SET lock_timeout = {timeout_ms}".encode())
+    try:
+        for step in batch:
+            with apply.guarded(conn, f"plan step {step.object}", step.sql):
+                conn.execute(step.sql.encode())
+        if transactional:
+            with apply.guarded(conn, "plan", ""):
+                conn.execute("COMMIT")
+    finally:
+        if not transactional and not conn.closed and not conn.broken:
+            with contextlib.suppress(psycopg.Error):
+                conn.execute("RESET lock_timeout")
 
 
 def render_plan(plan: Plan) -> str:

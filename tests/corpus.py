@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -185,12 +185,16 @@ def _check_refused(srv: PgServer, db: str, sql_dir: Path, before: list[str], cod
     return problems
 
 
-def run_corpus(srv: PgServer, cases: list[Case], jobs: int) -> dict[str, list[str]]:
+def run_corpus(srv: PgServer, cases: list[Case], jobs: int,
+               report: Callable[[str, list[str]], None] = lambda name, problems: None) -> dict[str, list[str]]:
+    """Every case's problems by name; ``report`` hears of each case as it finishes."""
     def one(case: Case) -> tuple[str, list[str]]:
         try:
-            return case.name, run_case(srv, case)
+            found = run_case(srv, case)
         except Exception as exc:  # a broken case is a failure of that case, not of the run
-            return case.name, [f"harness: {type(exc).__name__}: {exc}"]
+            found = [f"harness: {type(exc).__name__}: {exc}"]
+        report(case.name, found)
+        return case.name, found
 
     with ThreadPoolExecutor(jobs) as pool:
         return dict(pool.map(one, cases))
@@ -209,13 +213,14 @@ def main(argv: list[str]) -> int:
     failed_total = 0
     for major in opts.major or sorted(bindirs):
         started = time.monotonic()
+        def report(name: str, problems: list[str], major: int = major) -> None:
+            if problems:
+                print(f"FAIL pg{major} {name}\n" + "\n".join(
+                    "    " + (p if opts.verbose else p[:600]) for p in problems), flush=True)
+
         with running_server(bindirs[major]) as srv:
-            results = run_corpus(srv, cases, opts.jobs)
+            results = run_corpus(srv, cases, opts.jobs, report)
         failed = {name: p for name, p in results.items() if p}
-        for name, problems in sorted(failed.items()):
-            print(f"FAIL pg{major} {name}")
-            for problem in problems:
-                print("    " + (problem if opts.verbose else problem[:600]))
         print(f"pg{major}: {len(cases) - len(failed)}/{len(cases)} passed in {time.monotonic() - started:.0f}s")
         failed_total += len(failed)
     return 1 if failed_total else 0

@@ -40,6 +40,7 @@ from initjob.schema.catalog import (
     Trigger,
     View,
     quote_ident,
+    snapshot_to_json,
 )
 from initjob.schema.graph import Graph, column_node, node, relation_node, type_node
 
@@ -220,6 +221,7 @@ class _Planner:
     refused: list[str] = field(default_factory=list)
     # pg_depend names of what is dropped or changes shape: what depends on them is re-created.
     changed_nodes: set[str] = field(default_factory=set)
+    desired_text: str | None = None  # the desired snapshot as JSON, once needed
     live_graph: Graph = field(default_factory=lambda: Graph(()))
     desired_graph: Graph = field(default_factory=lambda: Graph(()))
 
@@ -385,9 +387,21 @@ def _alter_enum(p: _Planner, old: Enum, new: Enum) -> None:
         if label in old.labels:
             continue
         place = f"AFTER {literal(new.labels[i - 1])}" if i else f"BEFORE {literal(new.labels[1])}"
-        # Outside the transaction: a label added inside one cannot be used until it commits.
-        p.add(_Phase.ENUM_VALUES, f"ALTER TYPE {name} ADD VALUE IF NOT EXISTS {literal(label)} {place}",
-              f"enum {name}", f"new label {label}", transactional=False)
+        sql = f"ALTER TYPE {name} ADD VALUE IF NOT EXISTS {literal(label)} {place}"
+        if _label_used(p, label):
+            # A label added inside a transaction cannot be used until it commits: this one is used by
+            # a later step, so it commits on its own first.
+            p.add(_Phase.ENUM_VALUES, sql, f"enum {name}", f"new label {label}", transactional=False)
+        else:
+            # Inside the plan's transaction: a failed plan takes it back with everything else.
+            p.add(_Phase.TYPES, sql, f"enum {name}", f"new label {label}")
+
+
+def _label_used(p: _Planner, label: str) -> bool:
+    """Could a definition in the desired state name this label? (Generous: any quoted mention.)"""
+    if p.desired_text is None:
+        p.desired_text = snapshot_to_json(replace(p.desired, enums=()))
+    return literal(label) in p.desired_text
 
 
 def _recreate_enum(p: _Planner, old: Enum, new: Enum) -> None:
@@ -606,8 +620,9 @@ def _plan_functions(p: _Planner) -> None:
 
 
 def _table_shape(t: Table) -> tuple[Any, ...]:
-    """What cannot change in place: whether and how it is partitioned, and its parent."""
-    return (t.partition_key, t.parent)
+    """What cannot change in place: whether and how it is partitioned. (A partition's parent can:
+    a plain table is attached, a partition detached.)"""
+    return (t.partition_key,)
 
 
 def _plan_tables(p: _Planner) -> None:
@@ -715,7 +730,9 @@ def _create_table(p: _Planner, t: Table) -> None:
 
 def _alter_table(p: _Planner, old: Table, new: Table) -> None:
     name = qname(new.schema, new.name)
-    if old.bound != new.bound:
+    if old.parent != new.parent:
+        _move_partition(p, old, new)
+    elif old.bound != new.bound:
         _reattach_partition(p, old, new)
     if old.unlogged != new.unlogged:
         p.add(_Phase.ALTER_TABLES, f"ALTER TABLE {name} SET {'UNLOGGED' if new.unlogged else 'LOGGED'}",
@@ -777,6 +794,18 @@ def _alter_partition_columns(p: _Planner, old: Table, new: Table) -> None:
         if was.default != col.default:
             sql = f"{alter} SET DEFAULT {col.default}" if col.default is not None else f"{alter} DROP DEFAULT"
             p.add(_Phase.CHILD_COLUMNS, sql, target, "partition's own default")
+
+
+def _move_partition(p: _Planner, old: Table, new: Table) -> None:
+    """Detach from the old parent early (its rows go with it), attach to the new one once the columns
+    match."""
+    name = qname(new.schema, new.name)
+    if old.parent is not None:
+        p.add(_Phase.DROP_CONSTRAINTS, f"ALTER TABLE {old.parent} DETACH PARTITION {name}", f"table {name}",
+              "no longer a partition: keeps its rows as a table of its own")
+    if new.parent is not None:
+        p.add(_Phase.CONSTRAINTS, f"ALTER TABLE {new.parent} ATTACH PARTITION {name} {new.bound}",
+              f"table {name}", "becomes a partition: scans it to check the bound", LOCKING)
 
 
 def _reattach_partition(p: _Planner, old: Table, new: Table) -> None:
