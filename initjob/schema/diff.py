@@ -487,9 +487,8 @@ def _plan_composites(p: _Planner) -> None:
     for key, comp in sorted(want.items()):
         old = live.get(key)
         if old is not None and old.attributes != comp.attributes and not _alter_composite(p, old, comp):
-            _drop_type(p, "TYPE", old, "type")
-            p.changed.add(qname(comp.schema, comp.name))
-            p.changed_nodes.add(type_node(comp.schema, comp.name))
+            _retire_type(p, old.schema, old.name, "TYPE",
+                         "attributes reordered or retyped: values are converted through their text form")
             old = None
         if old is None:
             _create_composite(p, comp)

@@ -47,6 +47,7 @@ class Graph:
             # A relation's columns belong to it: what uses a column uses the relation too.
             if " column " in referenced:
                 self.used_by[_owner_of(referenced)].add(dependent)
+                self.uses[dependent].add(_owner_of(referenced))
 
     def __bool__(self) -> bool:
         return bool(self.uses)
