@@ -150,7 +150,8 @@ def _fresh(cfg: Config, conn: Connection, files: list[SqlFile], state: history.D
     report.marker = marker.before_change(cfg, conn, state.fingerprint, "auto-sync", [f.path for f in files])
 
     def finish() -> list[sql.Composed]:
-        schemas = nonempty_schemas(conn, cfg)
+        # The same schemas a diff would compare, public included even when empty.
+        schemas = catalog.user_schemas(conn, exclude=[cfg.history_schema])
         return record_state(cfg, conn, "auto-sync", schemas, checksums(files))
 
     apply.with_lock_retries("schema", lambda: apply.run_files_in_transaction(conn, files, cfg.ddl_lock_timeout,
