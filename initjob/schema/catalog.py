@@ -1,4 +1,4 @@
-"""The catalog snapshot: a plain-data picture of some schemas, read from a live database.
+"""Reading the catalog: a ``model.Snapshot`` of some schemas, from a live database, in one round trip.
 
 Two databases holding the same schema give equal snapshots, whatever order the objects were created
 in: nothing here is an OID or an attnum, every collection is sorted by name (columns by their position
@@ -19,256 +19,41 @@ import types
 import typing
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Any, LiteralString
 
 import psycopg
 from psycopg import sql
+
+# The model and the comparison are re-exported: callers read a snapshot and compare it in one place.
+from initjob.schema.compare import Difference as Difference
+from initjob.schema.compare import compare as compare
+from initjob.schema.compare import describe_differences as describe_differences
+from initjob.schema.model import Collation as Collation
+from initjob.schema.model import Column as Column
+from initjob.schema.model import Composite as Composite
+from initjob.schema.model import Constraint as Constraint
+from initjob.schema.model import Domain as Domain
+from initjob.schema.model import Enum as Enum
+from initjob.schema.model import Extension as Extension
+from initjob.schema.model import Function as Function
+from initjob.schema.model import Index as Index
+from initjob.schema.model import Policy as Policy
+from initjob.schema.model import Range as Range
+from initjob.schema.model import Schema as Schema
+from initjob.schema.model import Sequence_ as Sequence_
+from initjob.schema.model import Snapshot as Snapshot
+from initjob.schema.model import Table as Table
+from initjob.schema.model import Trigger as Trigger
+from initjob.schema.model import Unmanaged as Unmanaged
+from initjob.schema.model import View as View
+from initjob.schema.model import qualified as qualified
+from initjob.schema.model import quote_ident as quote_ident
 
 # Re-exported: the token stands for the snapshot, but lives apart so the no-op path skips this module.
 from initjob.schema.token import catalog_token as catalog_token
 
 # Bumped whenever the model or its normalisation changes, so old fingerprints never match new ones.
 FORMAT_VERSION = 2
-
-
-@dataclass(frozen=True)
-class Column:
-    """A table, view or composite-type column; ``type`` is ``format_type`` output with modifiers."""
-
-    name: str
-    type: str
-    not_null: bool = False
-    default: str | None = None
-    identity: str = ""  # "" | "ALWAYS" | "BY DEFAULT"
-    generated: str | None = None  # generation expression of a generated column
-    generated_kind: str = ""  # "" | "STORED" | "VIRTUAL"
-    collation: str | None = None  # only when it differs from the type's default
-    comment: str | None = None
-    local: bool = True  # False for a column an inheritance child only inherits
-    storage: str | None = None  # "PLAIN" | "EXTERNAL" | "EXTENDED" | "MAIN" when not the type's default
-    compression: str = ""  # "" (the default) | "pglz" | "lz4"
-    statistics: int | None = None  # per-column statistics target, None for the default
-    acl: tuple[str, ...] = ()  # column privileges, "grantee=PRIVILEGE" ("*" when grantable)
-    identity_options: tuple[str, ...] = ()  # the identity sequence's clauses ("INCREMENT BY 5", ...)
-
-
-@dataclass(frozen=True)
-class Constraint:
-    """A table or domain constraint; ``definition`` is ``pg_get_constraintdef`` (with NOT VALID)."""
-
-    name: str
-    kind: str  # "p" primary key, "u" unique, "f" foreign key, "c" check, "x" exclusion
-    definition: str
-    validated: bool = True
-    comment: str | None = None
-
-
-@dataclass(frozen=True)
-class Index:
-    """An index that backs no constraint; ``definition`` is ``pg_get_indexdef``."""
-
-    name: str
-    definition: str
-    valid: bool = True  # False after a failed CREATE INDEX CONCURRENTLY: it must be rebuilt
-    comment: str | None = None
-    clustered: bool = False  # ALTER TABLE ... CLUSTER ON this index
-    replica_identity: bool = False  # REPLICA IDENTITY USING INDEX this index
-
-
-@dataclass(frozen=True)
-class Trigger:
-    """A user trigger (not internal, not cloned onto a partition); ``definition`` is ``pg_get_triggerdef``."""
-
-    name: str
-    definition: str
-    enabled: str = "O"  # pg_trigger.tgenabled: O origin, D disabled, R replica, A always
-    comment: str | None = None
-
-
-@dataclass(frozen=True)
-class Policy:
-    """A row-level security policy."""
-
-    name: str
-    command: str  # ALL | SELECT | INSERT | UPDATE | DELETE
-    permissive: bool
-    roles: tuple[str, ...]  # quoted role names, or PUBLIC
-    using: str | None = None
-    check: str | None = None
-    comment: str | None = None
-
-
-@dataclass(frozen=True)
-class Table:
-    """An ordinary or partitioned table, or a partition (``parent`` and ``bound`` set)."""
-
-    schema: str
-    name: str
-    partition_key: str | None = None  # pg_get_partkeydef for a partitioned table
-    parent: str | None = None  # qualified name of the partitioned parent
-    bound: str | None = None  # "FOR VALUES ..." / "DEFAULT"
-    unlogged: bool = False
-    rls: bool = False
-    rls_forced: bool = False
-    options: tuple[str, ...] = ()
-    columns: tuple[Column, ...] = ()
-    constraints: tuple[Constraint, ...] = ()
-    indexes: tuple[Index, ...] = ()
-    triggers: tuple[Trigger, ...] = ()
-    policies: tuple[Policy, ...] = ()
-    comment: str | None = None
-    inherits: tuple[str, ...] = ()  # qualified parents of an inheritance child (not a partition)
-    replica_identity: str = "d"  # pg_class.relreplident: d default, n nothing, f full, i index
-    acl: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class View:
-    """A view or materialized view; ``definition`` is the normalised ``pg_get_viewdef``."""
-
-    schema: str
-    name: str
-    definition: str
-    materialized: bool = False
-    options: tuple[str, ...] = ()
-    columns: tuple[Column, ...] = ()
-    indexes: tuple[Index, ...] = ()
-    triggers: tuple[Trigger, ...] = ()
-    comment: str | None = None
-    populated: bool = True  # a materialized view created WITH NO DATA is not
-    acl: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Sequence_:
-    """A free-standing or serial sequence (identity sequences belong to their column)."""
-
-    schema: str
-    name: str
-    type: str
-    start: int
-    increment: int
-    minimum: int
-    maximum: int
-    cache: int
-    cycle: bool
-    owned_by: str | None = None  # qualified "schema.table.column"
-    comment: str | None = None
-    acl: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Enum:
-    schema: str
-    name: str
-    labels: tuple[str, ...]
-    comment: str | None = None
-    acl: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Domain:
-    schema: str
-    name: str
-    type: str
-    not_null: bool = False
-    default: str | None = None
-    collation: str | None = None
-    constraints: tuple[Constraint, ...] = ()
-    comment: str | None = None
-    acl: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Composite:
-    schema: str
-    name: str
-    attributes: tuple[Column, ...] = ()
-    comment: str | None = None
-    acl: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Range:
-    """A range type; ``options`` are the CREATE TYPE ... AS RANGE clauses that differ from the defaults."""
-
-    schema: str
-    name: str
-    options: tuple[str, ...]
-    comment: str | None = None
-    acl: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Collation:
-    schema: str
-    name: str
-    provider: str  # "libc" | "icu" | "builtin"
-    collate: str | None
-    ctype: str | None
-    locale: str | None
-    deterministic: bool = True
-    comment: str | None = None
-
-
-@dataclass(frozen=True)
-class Unmanaged:
-    """An object of a kind auto-sync does not manage: seen, compared, and refused when it must change."""
-
-    schema: str
-    name: str  # kind and identity, e.g. "aggregate app.total(integer)"
-    definition: str
-
-
-@dataclass(frozen=True)
-class Function:
-    """A function or procedure; ``definition`` is ``pg_get_functiondef`` (a CREATE OR REPLACE)."""
-
-    schema: str
-    name: str
-    arguments: str  # pg_get_function_identity_arguments: the part of the identity after the name
-    kind: str  # "function" | "procedure"
-    result: str | None
-    definition: str
-    comment: str | None = None
-    acl: tuple[str, ...] = ()
-    signature: str = ""  # "schema.name(argtypes)", as pg_depend's objects name it
-
-
-@dataclass(frozen=True)
-class Extension:
-    name: str
-    schema: str
-    comment: str | None = None
-
-
-@dataclass(frozen=True)
-class Schema:
-    name: str
-    comment: str | None = None
-    acl: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """Everything initjob compares in the managed schemas; each tuple is sorted by its key."""
-
-    schemas: tuple[Schema, ...] = ()
-    extensions: tuple[Extension, ...] = ()
-    enums: tuple[Enum, ...] = ()
-    domains: tuple[Domain, ...] = ()
-    composites: tuple[Composite, ...] = ()
-    sequences: tuple[Sequence_, ...] = ()
-    tables: tuple[Table, ...] = ()
-    views: tuple[View, ...] = ()
-    functions: tuple[Function, ...] = ()
-    collations: tuple[Collation, ...] = ()
-    ranges: tuple[Range, ...] = ()
-    unmanaged: tuple[Unmanaged, ...] = ()
-    # (dependent, referenced) object names from pg_depend, e.g. ("view app.v", "table column app.t.a"):
-    # how the planner orders drops and creates. Derived from the rest, so left out of equality.
-    depends: tuple[tuple[str, str], ...] = field(default=(), compare=False)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -870,122 +655,3 @@ def _decoder_for(tp: Any) -> Callable[[Any], Any]:
 
 def _same(value: Any) -> Any:
     return value
-
-
-# ---------------------------------------------------------------------------------------------
-# Human-readable comparison
-
-def describe_differences(old: Snapshot, new: Snapshot, limit: int = 50) -> list[str]:
-    """Lines saying how ``old`` (the database examined) differs from ``new`` (what it should be).
-
-    "missing": in ``new`` only; "unexpected": in ``old`` only; "differs": in both, not equal.
-    At most ``limit`` lines; a last line says how many more there were.
-    """
-    lines: list[str] = []
-    for label, kind in _KINDS:
-        lines += _compare(label, getattr(old, kind.name), getattr(new, kind.name))
-    if len(lines) > limit:
-        return [*lines[: limit - 1], f"... and {len(lines) - limit + 1} more differences"]
-    return lines
-
-
-_KINDS = list(zip(
-    ["schema", "extension", "enum", "domain", "type", "sequence", "table", "view", "function", "collation",
-     "range type", "unmanaged"],
-    [f for f in dataclasses.fields(Snapshot) if f.compare],
-    strict=True,
-))
-
-
-def qualified(item: Any) -> str:
-    """``schema.name`` (``name(args)`` for functions), quoted where SQL would need it."""
-    if isinstance(item, Unmanaged):
-        return item.name
-    parts = [quote_ident(item.schema)] if hasattr(item, "schema") and not isinstance(item, Extension) else []
-    text = ".".join([*parts, quote_ident(item.name)])
-    return f"{text}({item.arguments})" if isinstance(item, Function) else text
-
-
-def _compare(label: str, old: tuple[Any, ...], new: tuple[Any, ...]) -> list[str]:
-    before = {qualified(o): o for o in old}
-    after = {qualified(o): o for o in new}
-    lines: list[str] = []
-    for name in sorted(before.keys() | after.keys()):
-        if name not in before:
-            lines.append(f"{label} {name} missing")
-        elif name not in after:
-            lines.append(f"{label} {name} unexpected")
-        elif before[name] != after[name]:
-            lines += _compare_members(f"{label} {name}", before[name], after[name])
-    return lines
-
-
-# Members compared one by one, so a line names the column or index that differs.
-_MEMBERS = {"columns": "column", "attributes": "attribute", "constraints": "constraint",
-            "indexes": "index", "triggers": "trigger", "policies": "policy"}
-
-
-def _compare_members(prefix: str, old: Any, new: Any) -> list[str]:
-    lines: list[str] = []
-    for f in dataclasses.fields(old):
-        a, b = getattr(old, f.name), getattr(new, f.name)
-        if a == b:
-            continue
-        if f.name not in _MEMBERS:
-            lines.append(f"{prefix}: {f.name.replace('_', ' ')} differs")
-            continue
-        lines += _compare_named(f"{prefix}: {_MEMBERS[f.name]}", a, b)
-    return lines or [f"{prefix} differs"]
-
-
-def _compare_named(prefix: str, old: tuple[Any, ...], new: tuple[Any, ...]) -> list[str]:
-    before = {o.name: o for o in old}
-    after = {o.name: o for o in new}
-    lines = []
-    for name in [*before, *(n for n in after if n not in before)]:
-        if name not in before:
-            lines.append(f"{prefix} {quote_ident(name)} missing")
-        elif name not in after:
-            lines.append(f"{prefix} {quote_ident(name)} unexpected")
-        elif before[name] != after[name]:
-            what = [f.name.replace("_", " ") for f in dataclasses.fields(before[name])
-                    if getattr(before[name], f.name) != getattr(after[name], f.name)]
-            lines.append(f"{prefix} {quote_ident(name)} differs ({', '.join(what)})")
-    if not lines and [o.name for o in old] != [o.name for o in new]:
-        lines.append(f"{prefix}s are in a different order")
-    return lines
-
-
-_PLAIN_IDENT = re.compile(r"[a-z_][a-z0-9_]*")
-
-
-def quote_ident(name: str) -> str:
-    """Quote an identifier the way PostgreSQL's quote_ident does (keywords are always quoted)."""
-    if _PLAIN_IDENT.fullmatch(name) and name.upper() not in _RESERVED:
-        return name
-    return '"' + name.replace('"', '""') + '"'
-
-
-# Every keyword PostgreSQL 18 does not accept as a bare identifier (pg_get_keywords, catcode <> U):
-# quoting one more than needed is harmless, one fewer is a syntax error.
-_RESERVED = frozenset([
-    "ALL", "ANALYSE", "ANALYZE", "AND", "ANY", "ARRAY", "AS", "ASC", "ASYMMETRIC", "AUTHORIZATION",
-    "BETWEEN", "BIGINT", "BINARY", "BIT", "BOOLEAN", "BOTH", "CASE", "CAST", "CHAR", "CHARACTER",
-    "CHECK", "COALESCE", "COLLATE", "COLLATION", "COLUMN", "CONCURRENTLY", "CONSTRAINT", "CREATE",
-    "CROSS", "CURRENT_CATALOG", "CURRENT_DATE", "CURRENT_ROLE", "CURRENT_SCHEMA", "CURRENT_TIME",
-    "CURRENT_TIMESTAMP", "CURRENT_USER", "DEC", "DECIMAL", "DEFAULT", "DEFERRABLE", "DESC", "DISTINCT",
-    "DO", "ELSE", "END", "EXCEPT", "EXISTS", "EXTRACT", "FALSE", "FETCH", "FLOAT", "FOR", "FOREIGN",
-    "FREEZE", "FROM", "FULL", "GRANT", "GREATEST", "GROUP", "GROUPING", "HAVING", "ILIKE", "IN",
-    "INITIALLY", "INNER", "INOUT", "INT", "INTEGER", "INTERSECT", "INTERVAL", "INTO", "IS", "ISNULL",
-    "JOIN", "JSON", "JSON_ARRAY", "JSON_ARRAYAGG", "JSON_EXISTS", "JSON_OBJECT", "JSON_OBJECTAGG",
-    "JSON_QUERY", "JSON_SCALAR", "JSON_SERIALIZE", "JSON_TABLE", "JSON_VALUE", "LATERAL", "LEADING",
-    "LEAST", "LEFT", "LIKE", "LIMIT", "LOCALTIME", "LOCALTIMESTAMP", "MERGE_ACTION", "NATIONAL",
-    "NATURAL", "NCHAR", "NONE", "NORMALIZE", "NOT", "NOTNULL", "NULL", "NULLIF", "NUMERIC", "OFFSET",
-    "ON", "ONLY", "OR", "ORDER", "OUT", "OUTER", "OVERLAPS", "OVERLAY", "PLACING", "POSITION",
-    "PRECISION", "PRIMARY", "REAL", "REFERENCES", "RETURNING", "RIGHT", "ROW", "SELECT", "SESSION_USER",
-    "SETOF", "SIMILAR", "SMALLINT", "SOME", "SUBSTRING", "SYMMETRIC", "SYSTEM_USER", "TABLE",
-    "TABLESAMPLE", "THEN", "TIME", "TIMESTAMP", "TO", "TRAILING", "TREAT", "TRIM", "TRUE", "UNION",
-    "UNIQUE", "USER", "USING", "VALUES", "VARCHAR", "VARIADIC", "VERBOSE", "WHEN", "WHERE", "WINDOW",
-    "WITH", "XMLATTRIBUTES", "XMLCONCAT", "XMLELEMENT", "XMLEXISTS", "XMLFOREST", "XMLNAMESPACES",
-    "XMLPARSE", "XMLPI", "XMLROOT", "XMLSERIALIZE", "XMLTABLE",
-])

@@ -24,7 +24,9 @@ from dataclasses import dataclass, field, replace
 from enum import IntEnum, StrEnum
 from typing import Any
 
-from initjob.schema.catalog import (
+from initjob.schema.catalog import snapshot_to_json
+from initjob.schema.graph import Graph, column_node, node, relation_node, type_node
+from initjob.schema.model import (
     Collation,
     Column,
     Composite,
@@ -40,9 +42,7 @@ from initjob.schema.catalog import (
     Trigger,
     View,
     quote_ident,
-    snapshot_to_json,
 )
-from initjob.schema.graph import Graph, column_node, node, relation_node, type_node
 
 SAFE = "safe"
 DESTRUCTIVE = "destructive"

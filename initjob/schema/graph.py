@@ -12,7 +12,7 @@ import graphlib
 from collections import defaultdict
 from collections.abc import Iterable
 
-from initjob.schema.catalog import Function, View, quote_ident
+from initjob.schema.model import Function, View, quote_ident
 
 
 def node(item: Function | View) -> str:
