@@ -974,6 +974,8 @@ def _using(column: str, old: str, new: str) -> str:
         return f"{column}::{new}"
     if old_base == "boolean" and new_base in _NUMBERS:
         return f"{column}::integer::{new}"
+    if new.endswith("[]") and not old.endswith("[]"):
+        return f"ARRAY[{column}]::{new}"  # a value becomes a one-element array
     return f"{column}::text::{new}"
 
 
