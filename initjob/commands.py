@@ -58,6 +58,7 @@ def _inspect(cfg: Config, conn: Connection) -> dict[str, Any]:
         elif state.schema_files != source.checksums(files_):
             desired, schemas = sync.desired_state(cfg, conn, files_)
             live = catalog.read_snapshot(conn, sync.compared_schemas(conn, cfg, schemas, state.schemas))
+            desired = sync.keep_public(desired, live)
             if not sync.same_schema(live, desired):
                 doc["pending"] = [{"version": None, "name": line} for line in
                                   sync.differences(live, desired)]
@@ -152,6 +153,7 @@ def plan_command(cfg: Config) -> Report:
         files_ = source.read_schema_files(cfg.sql_dir, cfg.history_schema)
         desired, schemas = sync.desired_state(cfg, conn, files_)
         live = catalog.read_snapshot(conn, sync.compared_schemas(conn, cfg, schemas, state.schemas))
+        desired = sync.keep_public(desired, live)
         from initjob.schema.diff import plan_sync
 
         diff_plan = plan_sync(live, desired)

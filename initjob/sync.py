@@ -8,6 +8,7 @@ recorded at the last sync), diffed against the live catalog, and applied step by
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 from typing import TYPE_CHECKING, Any
 
@@ -59,18 +60,32 @@ def desired_state(cfg: Config, live: Connection, files: list[SqlFile]) -> tuple[
         for index, f in enumerate(files):
             with apply.guarded(sh, f.path, f.text, replay=[earlier.text for earlier in files[:index]]):
                 sh.execute(f.text.encode())
-        # public stays managed even when empty: an unused public is kept, not dropped.
         schemas = catalog.user_schemas(sh, exclude=[cfg.history_schema])
         snap = catalog.read_snapshot(sh, schemas)
+        if "public" in schemas and not has_objects(catalog.read_snapshot(sh, ["public"])):
+            # An unused public is not claimed: what others keep there stays theirs.
+            schemas.remove("public")
+            snap = catalog.read_snapshot(sh, schemas)
     return snap, schemas
 
 
 def compared_schemas(conn: Connection, cfg: Config, desired: list[str], recorded: tuple[str, ...] | list[str]
                      ) -> list[str]:
-    """The live schemas to compare with the desired state: every application schema, so that one the
-    desired state no longer has is seen (and dropped), not ignored."""
-    live = catalog.user_schemas(conn, exclude=[cfg.history_schema])
-    return sorted(set(desired) | set(recorded) | set(live))
+    """The live schemas to compare with the desired state: the desired ones and those the last sync
+    managed (one the desired state no longer has is dropped, not ignored). A database initjob has
+    never synced is adopted whole: every application schema in it is compared."""
+    if recorded:
+        return sorted(set(desired) | set(recorded))
+    return sorted(set(desired) | set(catalog.user_schemas(conn, exclude=[cfg.history_schema])))
+
+
+def keep_public(desired: catalog.Snapshot, live: catalog.Snapshot) -> catalog.Snapshot:
+    """The desired state with the live ``public`` schema when it has none: ``public`` is emptied when
+    nothing uses it any more, never dropped."""
+    if any(s.name == "public" for s in desired.schemas):
+        return desired
+    public = tuple(s for s in live.schemas if s.name == "public")
+    return dataclasses.replace(desired, schemas=tuple(sorted(desired.schemas + public, key=lambda s: s.name)))
 
 
 def nonempty_schemas(conn: Connection, cfg: Config) -> list[str]:
@@ -102,6 +117,7 @@ def sync_locked(cfg: Config, conn: Connection, files: list[SqlFile], report: Rep
         desired, schemas = desired_state(cfg, live=conn, files=files)
     live_schemas = compared_schemas(conn, cfg, schemas, state.schemas)
     live = catalog.read_snapshot(conn, live_schemas)
+    desired = keep_public(desired, live)
     from initjob.schema.diff import plan_sync
 
     plan = plan_sync(live, desired)
@@ -139,6 +155,10 @@ def sync_locked(cfg: Config, conn: Connection, files: list[SqlFile], report: Rep
 
 def _record(cfg: Config, conn: Connection, sums: dict[str, str], snap: catalog.Snapshot,
             schemas: list[str]) -> None:
+    if not schemas:
+        # An empty desired state: record what is left (public), or verify would compare everything.
+        schemas = catalog.user_schemas(conn, exclude=[cfg.history_schema])
+        snap = catalog.read_snapshot(conn, schemas)
     with apply.guarded(conn, "state", ""):
         for stmt in record_state(cfg, conn, "auto-sync", schemas, sums, snap):
             conn.execute(stmt)
@@ -150,8 +170,8 @@ def _fresh(cfg: Config, conn: Connection, files: list[SqlFile], state: history.D
     report.marker = marker.before_change(cfg, conn, state.fingerprint, "auto-sync", [f.path for f in files])
 
     def finish() -> list[sql.Composed]:
-        # The same schemas a diff would compare, public included even when empty.
-        schemas = catalog.user_schemas(conn, exclude=[cfg.history_schema])
+        # An empty desired state still records what it covers (public), or verify would compare everything.
+        schemas = nonempty_schemas(conn, cfg) or catalog.user_schemas(conn, exclude=[cfg.history_schema])
         return record_state(cfg, conn, "auto-sync", schemas, checksums(files))
 
     apply.with_lock_retries("schema", lambda: apply.run_files_in_transaction(conn, files, cfg.ddl_lock_timeout,
