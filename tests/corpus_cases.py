@@ -348,13 +348,15 @@ def _inheritance() -> list[Case]:
         _c("inherit/drop-child-column", PAR, PAR.replace("(extra int)", "()"), True, PAR_ROWS),
         _c("inherit/no-inherit", PAR, S + "CREATE TABLE app.parent (id int, a text);\n"
            "CREATE TABLE app.child (id int, a text, extra int);", rows=PAR_ROWS),
+        # A table that becomes a child keeps its own columns (merged with the parent's): declared in it.
         _c("inherit/inherit", S + "CREATE TABLE app.parent (id int, a text);\nCREATE TABLE app.child (id int, a text, extra int);",
-           PAR, rows=PAR_ROWS),
+           S + "CREATE TABLE app.parent (id int, a text);\nCREATE TABLE app.child (id int, a text, extra int) INHERITS (app.parent);",
+           rows=PAR_ROWS),
         _c("inherit/check-parent", PAR, PAR + "ALTER TABLE app.parent ADD CONSTRAINT pid CHECK (id > 0);", rows=PAR_ROWS),
         _c("inherit/drop-tree", PAR, S, True, PAR_ROWS),
         _c("inherit/not-null-parent", PAR, PAR.replace("(id int, a text)", "(id int NOT NULL, a text)"), rows=PAR_ROWS),
         _c("inherit/two-parents", PAR + "CREATE TABLE app.other (z int);",
-           PAR.replace("INHERITS (app.parent)", "INHERITS (app.parent, app.other)").replace(
+           PAR.replace("(extra int) INHERITS (app.parent)", "(extra int, z int) INHERITS (app.parent, app.other)").replace(
                "CREATE TABLE app.child", "CREATE TABLE app.other (z int);\nCREATE TABLE app.child"), rows=PAR_ROWS),
     ]
 

@@ -96,6 +96,8 @@ class Graph:
 def _owner_of(column: str) -> str:
     """"table column app.t.a" → "table app.t" (identifiers are quoted where they hold dots)."""
     kind, ident = column.split(" column ", 1)
+    if '"' not in ident:
+        return f"{kind} {ident.rsplit('.', 1)[0]}"
     parts, current, quoted = [], "", False
     for ch in ident:
         if ch == '"':
