@@ -254,7 +254,8 @@ def _constraints() -> list[Case]:
         _c("constraint/fk-match-full", FK, FK.replace("REFERENCES app.p", "REFERENCES app.p MATCH FULL"), rows=FK_ROWS),
         _c("constraint/fk-to-unique", FK, FK.replace("p_id int REFERENCES app.p", "p_code text REFERENCES app.p (code)"),
            True, FK_ROWS),
-        _c("constraint/fk-target-pk-change", FK, FK.replace("id int PRIMARY KEY, code text UNIQUE", "id int UNIQUE, code text PRIMARY KEY"),
+        _c("constraint/fk-target-pk-change", FK, FK.replace("id int PRIMARY KEY, code text UNIQUE", "id int UNIQUE, code text PRIMARY KEY")
+           .replace("REFERENCES app.p", "REFERENCES app.p (id)"),
            rows=FK_ROWS),
         _c("constraint/fk-target-dropped", FK, S + "CREATE TABLE app.c (id int PRIMARY KEY, p_id int);", True, FK_ROWS),
         _c("constraint/fk-self", S + "CREATE TABLE app.n (id int PRIMARY KEY, up int);",
