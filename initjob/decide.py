@@ -24,6 +24,7 @@ from initjob.errors import (
     NoBaseline,
     NotConverged,
     NotUpToDate,
+    Unmanaged,
 )
 from initjob.plan import MigrationPlan, plan_migrations
 from initjob.render import render_plan
@@ -229,6 +230,11 @@ def _autosync(facts: Facts) -> Decision:
 def _judge(comparison: Comparison, facts: Facts, adopting: bool) -> Decision:
     """Up to date only when nothing differs on the full model; a plan that cannot close the gap is refused."""
     plan = comparison.plan
+    if plan.refused:
+        return Refuse(Unmanaged(
+            "the sync needs changes auto-sync does not manage: " + "; ".join(plan.refused[:10]),
+            "make these changes in a migration or by hand (docs/modes.md lists the kinds)",
+            plan=render_plan(plan), refused=list(plan.refused)))
     if not comparison.differences and plan.is_empty:
         # Equal, but the recorded files or mode are not yet this run's: record them.
         return UpToDate(AUTO_SYNC) if comparison.desired_from_record else RecordState(AUTO_SYNC, comparison)

@@ -10,11 +10,12 @@ if TYPE_CHECKING:  # the diff engine is not imported on the no-op path, which re
 
 def render_plan(plan: Plan) -> str:
     """The plan as runnable SQL, each step headed by its class and reason."""
-    lines = []
+    lines = [f"-- REFUSED: {line}" for line in plan.refused]
     for step in plan.steps:
         mark = {"destructive": "!! DESTRUCTIVE", "locking": "!  LOCKING"}.get(step.kind, "   safe")
         tx = "" if step.transactional else " (outside the transaction)"
-        lines.append(f"-- {mark}: {step.object} — {step.reason}{tx}")
+        hazards = f" [{', '.join(step.hazards)}]" if step.hazards else ""
+        lines.append(f"-- {mark}: {step.object} — {step.reason}{tx}{hazards}")
         lines.append(step.sql.rstrip().rstrip(";") + ";")
         lines.append("")
     return "\n".join(lines)

@@ -127,7 +127,8 @@ def read_schema_files(sql_dir: Path, history_schema: str) -> list[SqlFile]:
         if f is not None:
             if f.text.lstrip().startswith(NO_TRANSACTION):
                 problems.append(f"{f.path}: schema files are applied in one transaction; no-transaction is refused")
-            _check_text(f, True, history_schema, problems)
+            if sqltext.split_statements(f.text):  # only comments: legal, part of a (maybe empty) desired state
+                _check_text(f, True, history_schema, problems)
             files.append(f)
     if not files and not problems:
         problems.append(f"{root} holds no .sql file")

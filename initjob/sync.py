@@ -8,6 +8,7 @@ the result is compared again on the full model before anything is recorded.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import psycopg
@@ -39,11 +40,30 @@ def differences(checked: catalog.Snapshot, expected: catalog.Snapshot) -> list[s
 
 def has_objects(snap: catalog.Snapshot) -> bool:
     return any((snap.tables, snap.views, snap.functions, snap.enums, snap.domains, snap.composites,
-                snap.sequences, snap.extensions))
+                snap.sequences, snap.extensions, snap.collations, snap.ranges, snap.unmanaged))
 
 
 def managed_schemas(conn: Connection, history_schema: str) -> list[str]:
     return catalog.user_schemas(conn, exclude=[history_schema])
+
+
+def compared_schemas(conn: Connection, history_schema: str, desired: list[str], recorded: tuple[str, ...]
+                     ) -> list[str]:
+    """The live schemas to compare with the desired state: the desired ones and those the last sync
+    managed (one the desired state no longer has is dropped, not ignored). A database initjob has
+    never synced is adopted whole: every application schema in it is compared."""
+    if recorded:
+        return sorted(set(desired) | set(recorded))
+    return sorted(set(desired) | set(managed_schemas(conn, history_schema)))
+
+
+def keep_public(desired: catalog.Snapshot, live: catalog.Snapshot) -> catalog.Snapshot:
+    """The desired state with the live ``public`` schema when it has none: ``public`` is emptied when
+    nothing uses it any more, never dropped."""
+    if any(s.name == "public" for s in desired.schemas):
+        return desired
+    public = tuple(s for s in live.schemas if s.name == "public")
+    return dataclasses.replace(desired, schemas=tuple(sorted(desired.schemas + public, key=lambda s: s.name)))
 
 
 def nonempty_schemas(conn: Connection, history_schema: str) -> list[str]:
@@ -83,6 +103,7 @@ def desired_state(conn: Connection, settings: ConnectionSettings, history_schema
         schemas = managed_schemas(sh, history_schema)
         snap = catalog.read_snapshot(sh, schemas)
         if "public" in schemas and not has_objects(catalog.read_snapshot(sh, ["public"])):
+            # An unused public is not claimed: what others keep there stays theirs.
             schemas.remove("public")
             snap = catalog.read_snapshot(sh, schemas)
     return snap, schemas
@@ -98,8 +119,9 @@ def compare(conn: Connection, settings: ConnectionSettings, history_schema: str,
         desired, schemas = catalog.snapshot_from_json(recorded), list(state.schemas)
     else:
         desired, schemas = desired_state(conn, settings, history_schema, files)
-    live_schemas = sorted(set(schemas) | set(state.schemas))
+    live_schemas = compared_schemas(conn, history_schema, schemas, state.schemas)
     live = catalog.read_snapshot(conn, live_schemas)
+    desired = keep_public(desired, live)
     return Comparison(plan_sync(live, desired), tuple(differences(live, desired)), recorded is not None,
                       desired=desired, schemas=tuple(schemas), live_schemas=tuple(live_schemas))
 
@@ -107,7 +129,8 @@ def compare(conn: Connection, settings: ConnectionSettings, history_schema: str,
 def apply_files(conn: Connection, settings: ApplySettings, files: list[SqlFile], tree_hash: str) -> list[str]:
     """A database with nothing in it gets the files as written, and the state, in one transaction."""
     def finish() -> list[sql.Composed]:
-        schemas = nonempty_schemas(conn, settings.history_schema)
+        # An empty desired state still records what it covers (public), or verify would compare everything.
+        schemas = nonempty_schemas(conn, settings.history_schema) or managed_schemas(conn, settings.history_schema)
         return recorded.state_statements(conn, settings, "auto-sync", schemas, checksums(files), tree_hash=tree_hash)
 
     executor.with_lock_retries("schema", lambda: executor.run_files_in_transaction(
@@ -140,5 +163,9 @@ def apply_plan(conn: Connection, settings: ApplySettings, comparison: Comparison
 
 def record(conn: Connection, settings: ApplySettings, sums: dict[str, str], schemas: list[str],
            snap: catalog.Snapshot | None, tree_hash: str) -> None:
+    if not schemas:
+        # An empty desired state: record what is left (public), or verify would compare everything.
+        schemas = managed_schemas(conn, settings.history_schema)
+        snap = None
     executor.transaction(conn, "state", recorded.state_statements(conn, settings, "auto-sync", schemas, sums, snap,
                                                                   tree_hash))

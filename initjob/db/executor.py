@@ -318,23 +318,32 @@ def run_batches(conn: Connection, batches: Sequence[Sequence[tuple[str, str, boo
     a step that cannot share the transaction is never hidden behind "nothing was applied".
     """
     done: list[str] = []
+    # A function body may call one created later in the plan: bodies are checked when called.
+    head = "BEGIN;\n" + _lock_timeout_sql(ddl_lock_timeout) + ";\nSET LOCAL check_function_bodies = off;\n"
     for batch in batches:
         def run_batch(batch: Sequence[tuple[str, str, bool]] = batch) -> None:
             if batch[0][2]:
                 parts = [stmt.rstrip().rstrip(";") for _, stmt, _ in batch]
                 with guarded(conn, "plan step " + ", ".join(o for o, _, _ in batch), ";\n".join(parts)):
-                    conn.execute(("BEGIN;\n" + _lock_timeout_sql(ddl_lock_timeout) + ";\n"
-                                  + ";\n".join(parts) + ";\nCOMMIT").encode())
+                    conn.execute((head + ";\n".join(parts) + ";\nCOMMIT").encode())
                 return
-            for obj, stmt, _ in batch:
+            for obj, stmt, _ in batch:  # a step that cannot share a transaction still waits for locks briefly
                 with guarded(conn, f"plan step {obj}", stmt):
-                    conn.execute(stmt.encode())
+                    conn.execute(_lock_timeout_sql(ddl_lock_timeout, local=False).encode())
+                    try:
+                        conn.execute(stmt.encode())
+                    finally:
+                        if not conn.closed and not conn.broken:
+                            conn.execute("RESET lock_timeout")
 
         try:
             with_lock_retries("plan", run_batch)
         except SqlFailed as exc:
             exc.fields["committed"] = list(done)
             if done:
+                # Steps that could not share the transaction stay applied: say exactly which.
+                logs.warning("sync.partially_applied", applied=done, not_applied=sum(map(len, batches)) - len(done),
+                             note="the next run compares again from what the database now holds")
                 exc.hint = (f"{len(done)} earlier step(s) were committed and stay: {', '.join(done[:10])}; "
                             "the next run plans again from what the database holds")
             raise

@@ -1,1 +1,10 @@
-"""The schema model read from the catalog, its comparison and the planner of changes."""
+"""The auto-sync engine, in layers that import one way (each only from those above it):
+
+* ``model``: typed plain-data values for every kind compared, and identifier quoting;
+* ``token``: the cheap catalog token of the no-op path;
+* ``compare``: two snapshots into typed differences, and the lines ``verify`` prints;
+* ``catalog``: reads a snapshot from a live database in one round trip (objects and their
+  ``pg_depend`` edges); JSON and fingerprint;
+* ``graph``: the dependency graph of a snapshot: dependants and creation order;
+* ``diff``: the planner: snapshots in, ordered steps with typed hazards out.
+"""

@@ -1,4 +1,4 @@
-"""The catalog snapshot: a plain-data picture of some schemas, read from a live database.
+"""Reading the catalog: a ``model.Snapshot`` of some schemas, from a live database, in one round trip.
 
 Two databases holding the same schema give equal snapshots, whatever order the objects were created
 in: nothing here is an OID or an attnum, every collection is sorted by name (columns by their position
@@ -19,197 +19,41 @@ import types
 import typing
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any, LiteralString
 
 import psycopg
 from psycopg import sql
 
+# The model and the comparison are re-exported: callers read a snapshot and compare it in one place.
+from initjob.schema.compare import Difference as Difference
+from initjob.schema.compare import compare as compare
+from initjob.schema.compare import describe_differences as describe_differences
+from initjob.schema.model import Collation as Collation
+from initjob.schema.model import Column as Column
+from initjob.schema.model import Composite as Composite
+from initjob.schema.model import Constraint as Constraint
+from initjob.schema.model import Domain as Domain
+from initjob.schema.model import Enum as Enum
+from initjob.schema.model import Extension as Extension
+from initjob.schema.model import Function as Function
+from initjob.schema.model import Index as Index
+from initjob.schema.model import Policy as Policy
+from initjob.schema.model import Range as Range
+from initjob.schema.model import Schema as Schema
+from initjob.schema.model import Sequence_ as Sequence_
+from initjob.schema.model import Snapshot as Snapshot
+from initjob.schema.model import Table as Table
+from initjob.schema.model import Trigger as Trigger
+from initjob.schema.model import Unmanaged as Unmanaged
+from initjob.schema.model import View as View
+from initjob.schema.model import qualified as qualified
+from initjob.schema.model import quote_ident as quote_ident
+
 # Re-exported: the token stands for the snapshot, but lives apart so the no-op path skips this module.
 from initjob.schema.token import catalog_token as catalog_token
 
 # Bumped whenever the model or its normalisation changes, so old fingerprints never match new ones.
-FORMAT_VERSION = 1
-
-
-@dataclass(frozen=True)
-class Column:
-    """A table, view or composite-type column; ``type`` is ``format_type`` output with modifiers."""
-
-    name: str
-    type: str
-    not_null: bool = False
-    default: str | None = None
-    identity: str = ""  # "" | "ALWAYS" | "BY DEFAULT"
-    generated: str | None = None  # generation expression of a generated column
-    generated_kind: str = ""  # "" | "STORED" | "VIRTUAL"
-    collation: str | None = None  # only when it differs from the type's default
-    comment: str | None = None
-
-
-@dataclass(frozen=True)
-class Constraint:
-    """A table or domain constraint; ``definition`` is ``pg_get_constraintdef`` (with NOT VALID)."""
-
-    name: str
-    kind: str  # "p" primary key, "u" unique, "f" foreign key, "c" check, "x" exclusion
-    definition: str
-    validated: bool = True
-    comment: str | None = None
-
-
-@dataclass(frozen=True)
-class Index:
-    """An index that backs no constraint; ``definition`` is ``pg_get_indexdef``."""
-
-    name: str
-    definition: str
-    valid: bool = True  # False after a failed CREATE INDEX CONCURRENTLY: it must be rebuilt
-    comment: str | None = None
-
-
-@dataclass(frozen=True)
-class Trigger:
-    """A user trigger (not internal, not cloned onto a partition); ``definition`` is ``pg_get_triggerdef``."""
-
-    name: str
-    definition: str
-    enabled: str = "O"  # pg_trigger.tgenabled: O origin, D disabled, R replica, A always
-    comment: str | None = None
-
-
-@dataclass(frozen=True)
-class Policy:
-    """A row-level security policy."""
-
-    name: str
-    command: str  # ALL | SELECT | INSERT | UPDATE | DELETE
-    permissive: bool
-    roles: tuple[str, ...]  # quoted role names, or PUBLIC
-    using: str | None = None
-    check: str | None = None
-    comment: str | None = None
-
-
-@dataclass(frozen=True)
-class Table:
-    """An ordinary or partitioned table, or a partition (``parent`` and ``bound`` set)."""
-
-    schema: str
-    name: str
-    partition_key: str | None = None  # pg_get_partkeydef for a partitioned table
-    parent: str | None = None  # qualified name of the partitioned parent
-    bound: str | None = None  # "FOR VALUES ..." / "DEFAULT"
-    unlogged: bool = False
-    rls: bool = False
-    rls_forced: bool = False
-    options: tuple[str, ...] = ()
-    columns: tuple[Column, ...] = ()
-    constraints: tuple[Constraint, ...] = ()
-    indexes: tuple[Index, ...] = ()
-    triggers: tuple[Trigger, ...] = ()
-    policies: tuple[Policy, ...] = ()
-    comment: str | None = None
-
-
-@dataclass(frozen=True)
-class View:
-    """A view or materialized view; ``definition`` is the normalised ``pg_get_viewdef``."""
-
-    schema: str
-    name: str
-    definition: str
-    materialized: bool = False
-    options: tuple[str, ...] = ()
-    columns: tuple[Column, ...] = ()
-    indexes: tuple[Index, ...] = ()
-    triggers: tuple[Trigger, ...] = ()
-    comment: str | None = None
-
-
-@dataclass(frozen=True)
-class Sequence_:
-    """A free-standing or serial sequence (identity sequences belong to their column)."""
-
-    schema: str
-    name: str
-    type: str
-    start: int
-    increment: int
-    minimum: int
-    maximum: int
-    cache: int
-    cycle: bool
-    owned_by: str | None = None  # qualified "schema.table.column"
-    comment: str | None = None
-
-
-@dataclass(frozen=True)
-class Enum:
-    schema: str
-    name: str
-    labels: tuple[str, ...]
-    comment: str | None = None
-
-
-@dataclass(frozen=True)
-class Domain:
-    schema: str
-    name: str
-    type: str
-    not_null: bool = False
-    default: str | None = None
-    collation: str | None = None
-    constraints: tuple[Constraint, ...] = ()
-    comment: str | None = None
-
-
-@dataclass(frozen=True)
-class Composite:
-    schema: str
-    name: str
-    attributes: tuple[Column, ...] = ()
-    comment: str | None = None
-
-
-@dataclass(frozen=True)
-class Function:
-    """A function or procedure; ``definition`` is ``pg_get_functiondef`` (a CREATE OR REPLACE)."""
-
-    schema: str
-    name: str
-    arguments: str  # pg_get_function_identity_arguments: the part of the identity after the name
-    kind: str  # "function" | "procedure"
-    result: str | None
-    definition: str
-    comment: str | None = None
-
-
-@dataclass(frozen=True)
-class Extension:
-    name: str
-    schema: str
-
-
-@dataclass(frozen=True)
-class Schema:
-    name: str
-    comment: str | None = None
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """Everything initjob compares in the managed schemas; each tuple is sorted by its key."""
-
-    schemas: tuple[Schema, ...] = ()
-    extensions: tuple[Extension, ...] = ()
-    enums: tuple[Enum, ...] = ()
-    domains: tuple[Domain, ...] = ()
-    composites: tuple[Composite, ...] = ()
-    sequences: tuple[Sequence_, ...] = ()
-    tables: tuple[Table, ...] = ()
-    views: tuple[View, ...] = ()
-    functions: tuple[Function, ...] = ()
+FORMAT_VERSION = 2
 
 
 # ---------------------------------------------------------------------------------------------
@@ -239,6 +83,17 @@ def _collation(coll: str, default: str) -> sql.Composable:
     )
 
 
+def _acl(acl: str, owner: str, kind: str) -> sql.Composable:
+    """Privileges as sorted "grantee=PRIVILEGE[*]" texts, the owner's own left out: an object's owner
+    may differ between the live and the shadow database, what others may do may not."""
+    return sql.SQL(
+        "ARRAY(SELECT CASE WHEN x.grantee = 0 THEN 'PUBLIC' ELSE x.grantee::regrole::text END"
+        " || '=' || x.privilege_type || CASE WHEN x.is_grantable THEN '*' ELSE '' END"
+        " FROM pg_catalog.aclexplode(coalesce({acl}, pg_catalog.acldefault({kind}, {owner}))) x"
+        " WHERE x.grantee <> {owner} ORDER BY 1)"
+    ).format(acl=sql.SQL(acl), owner=sql.SQL(owner), kind=sql.Literal(kind))
+
+
 _FRAGMENTS: dict[str, sql.Composable] = {
     "in_schemas": sql.SQL("n.nspname = ANY(%(schemas)s)"),
     "rel": sql.SQL("pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"),
@@ -248,6 +103,8 @@ _FRAGMENTS: dict[str, sql.Composable] = {
     "proc_member": _not_member("pg_proc", "p.oid"),
     "class_comment": _comment("pg_class", "c.oid"),
     "type_comment": _comment("pg_type", "t.oid"),
+    "class_acl": _acl("c.relacl", "c.relowner", "r"),
+    "type_acl": _acl("t.typacl", "t.typowner", "T"),
 }
 
 
@@ -256,32 +113,32 @@ def _query(template: str, **parts: sql.Composable) -> sql.Composed:
 
 
 _Q_SCHEMAS = _query(
-    """SELECT n.nspname, {comment} FROM pg_catalog.pg_namespace n WHERE {in_schemas}""",
-    comment=_comment("pg_namespace", "n.oid"),
+    """SELECT n.nspname, {comment}, {acl} FROM pg_catalog.pg_namespace n WHERE {in_schemas}""",
+    comment=_comment("pg_namespace", "n.oid"), acl=_acl("n.nspacl", "n.nspowner", "n"),
 )
 
 _Q_EXTENSIONS = _query("""
-SELECT x.extname, n.nspname
+SELECT x.extname, n.nspname, {comment}
 FROM pg_catalog.pg_extension x JOIN pg_catalog.pg_namespace n ON n.oid = x.extnamespace
-WHERE {in_schemas}""")
+WHERE {in_schemas}""", comment=_comment("pg_extension", "x.oid"))
 
 _Q_ENUMS = _query("""
 SELECT n.nspname, t.typname,
        ARRAY(SELECT enumlabel FROM pg_catalog.pg_enum WHERE enumtypid = t.oid ORDER BY enumsortorder),
-       {type_comment}
+       {type_comment}, {type_acl}
 FROM {type} WHERE t.typtype = 'e' AND {in_schemas} AND {type_member}""")
 
 _Q_DOMAINS = _query(
     """
 SELECT n.nspname, t.typname, pg_catalog.format_type(t.typbasetype, t.typtypmod), t.typnotnull,
-       pg_catalog.pg_get_expr(t.typdefaultbin, 0), {collation}, {type_comment}
+       pg_catalog.pg_get_expr(t.typdefaultbin, 0), {collation}, {type_comment}, {type_acl}
 FROM {type} JOIN pg_catalog.pg_type b ON b.oid = t.typbasetype
 WHERE t.typtype = 'd' AND {in_schemas} AND {type_member}""",
     collation=_collation("t.typcollation", "b.typcollation"),
 )
 
 _Q_COMPOSITES = _query("""
-SELECT n.nspname, t.typname, {type_comment}
+SELECT n.nspname, t.typname, {type_comment}, {type_acl}
 FROM {type} JOIN pg_catalog.pg_class c ON c.oid = t.typrelid
 WHERE t.typtype = 'c' AND c.relkind = 'c' AND {in_schemas} AND {type_member}""")
 
@@ -294,11 +151,12 @@ SELECT n.nspname, c.relname, pg_catalog.format_type(s.seqtypid, NULL), s.seqstar
             ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
          WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'a'
            AND d.refclassid = 'pg_class'::regclass AND d.refobjsubid > 0),
-       {class_comment}
+       {class_comment}, {seq_acl}
 FROM pg_catalog.pg_sequence s JOIN {rel} ON c.oid = s.seqrelid
 WHERE {in_schemas} AND {class_member}
   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
-                   WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'i')""")
+                   WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'i')""",
+    seq_acl=_acl("c.relacl", "c.relowner", "s"))
 
 _Q_TABLES = _query("""
 SELECT n.nspname, c.relname,
@@ -307,13 +165,16 @@ SELECT n.nspname, c.relname,
          WHERE i.inhrelid = c.oid AND c.relispartition),
        CASE WHEN c.relispartition THEN pg_catalog.pg_get_expr(c.relpartbound, c.oid) END,
        c.relpersistence = 'u', c.relrowsecurity, c.relforcerowsecurity,
-       coalesce(c.reloptions, '{{}}'), {class_comment}
+       coalesce(c.reloptions, '{{}}'), {class_comment},
+       ARRAY(SELECT i.inhparent::regclass::text FROM pg_catalog.pg_inherits i
+              WHERE i.inhrelid = c.oid AND NOT c.relispartition ORDER BY i.inhseqno),
+       c.relreplident, {class_acl}
 FROM {rel}
 WHERE c.relkind IN ('r', 'p') AND {in_schemas} AND {class_member}""")
 
 _Q_VIEWS = _query("""
 SELECT n.nspname, c.relname, pg_catalog.pg_get_viewdef(c.oid), c.relkind = 'm',
-       coalesce(c.reloptions, '{{}}'), {class_comment}
+       coalesce(c.reloptions, '{{}}'), {class_comment}, c.relispopulated, {class_acl}
 FROM {rel}
 WHERE c.relkind IN ('v', 'm') AND {in_schemas} AND {class_member}""")
 
@@ -325,7 +186,16 @@ SELECT n.nspname, c.relname, a.attnum, a.attname, pg_catalog.format_type(a.attty
        CASE WHEN a.attgenerated = '' THEN pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) END,
        a.attidentity,
        CASE WHEN a.attgenerated <> '' THEN pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) END,
-       a.attgenerated, {collation}, d.description
+       a.attgenerated, {collation}, d.description, a.attislocal,
+       CASE WHEN a.attstorage <> t.typstorage THEN a.attstorage::text END, a.attcompression::text,
+       nullif(a.attstattarget, -1)::int, {acl},
+       CASE WHEN a.attidentity <> '' THEN
+         (SELECT ARRAY['START WITH ' || s.seqstart, 'INCREMENT BY ' || s.seqincrement,
+                       'MINVALUE ' || s.seqmin, 'MAXVALUE ' || s.seqmax, 'CACHE ' || s.seqcache,
+                       CASE WHEN s.seqcycle THEN 'CYCLE' ELSE 'NO CYCLE' END]
+            FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_sequence s ON s.seqrelid = d.objid
+           WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass
+             AND d.refobjid = a.attrelid AND d.refobjsubid = a.attnum AND d.deptype = 'i') END
 FROM pg_catalog.pg_attribute a
 JOIN {rel} ON c.oid = a.attrelid
 JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
@@ -333,7 +203,7 @@ LEFT JOIN pg_catalog.pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.a
 LEFT JOIN pg_catalog.pg_description d
        ON d.objoid = c.oid AND d.classoid = 'pg_class'::regclass AND d.objsubid = a.attnum
 WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p', 'v', 'm', 'c') AND {in_schemas}""",
-    collation=_collation("a.attcollation", "t.typcollation"),
+    collation=_collation("a.attcollation", "t.typcollation"), acl=_acl("a.attacl", "c.relowner", "c"),
 )
 
 # Constraints cloned onto partitions or inherited follow their parent's; NOT NULL constraints
@@ -354,7 +224,8 @@ WHERE con.contype IN ('p', 'u', 'f', 'c', 'x') AND {in_schemas}
 # Indexes that back a constraint are the constraint's; those attached to a parent index follow it.
 _Q_INDEXES = _query(
     """
-SELECT n.nspname, c.relname, i.relname, pg_catalog.pg_get_indexdef(i.oid), x.indisvalid, {comment}
+SELECT n.nspname, c.relname, i.relname, pg_catalog.pg_get_indexdef(i.oid), x.indisvalid, {comment},
+       x.indisclustered, x.indisreplident
 FROM pg_catalog.pg_index x
 JOIN pg_catalog.pg_class i ON i.oid = x.indexrelid
 JOIN {rel} ON c.oid = x.indrelid
@@ -393,10 +264,111 @@ _Q_FUNCTIONS = _query(
     """
 SELECT n.nspname, p.proname, pg_catalog.pg_get_function_identity_arguments(p.oid),
        CASE p.prokind WHEN 'p' THEN 'procedure' ELSE 'function' END,
-       pg_catalog.pg_get_function_result(p.oid), pg_catalog.pg_get_functiondef(p.oid), {comment}
+       pg_catalog.pg_get_function_result(p.oid), pg_catalog.pg_get_functiondef(p.oid), {comment}, {acl},
+       p.oid::regprocedure::text
 FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
-WHERE p.prokind IN ('f', 'p', 'w') AND {in_schemas} AND {proc_member}""",
-    comment=_comment("pg_proc", "p.oid"),
+WHERE p.prokind IN ('f', 'p', 'w') AND {in_schemas} AND {proc_member}
+  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_proc'::regclass
+                     AND d.objid = p.oid AND d.deptype = 'i')""",
+    comment=_comment("pg_proc", "p.oid"), acl=_acl("p.proacl", "p.proowner", "f"),
+)
+
+# Each object as "type identity" (pg_identify_object); a view's rewrite rule stands for its view.
+_NODE = """CASE WHEN {cls} = 'pg_catalog.pg_rewrite'::regclass
+     THEN (SELECT x.type || ' ' || x.identity FROM pg_catalog.pg_rewrite w,
+                  pg_catalog.pg_identify_object('pg_catalog.pg_class'::regclass, w.ev_class, 0) x WHERE w.oid = {obj})
+     ELSE (SELECT x.type || ' ' || x.identity FROM pg_catalog.pg_identify_object({cls}, {obj}, {sub}) x) END"""
+
+_Q_DEPENDS = _query(
+    """
+SELECT DISTINCT {dependent}, {referenced}
+FROM pg_catalog.pg_depend d
+WHERE d.deptype IN ('n', 'a') AND d.refclassid <> 'pg_catalog.pg_namespace'::regclass
+  AND d.classid <> 'pg_catalog.pg_type'::regclass
+  AND EXISTS (SELECT 1 FROM pg_catalog.pg_identify_object(d.refclassid, d.refobjid, 0) r
+               WHERE r.schema = ANY(%(schemas)s))""",
+    dependent=sql.SQL(_NODE.format(cls="d.classid", obj="d.objid", sub="d.objsubid")),
+    referenced=sql.SQL(_NODE.format(cls="d.refclassid", obj="d.refobjid", sub="d.refobjsubid")),
+)
+
+# The ICU/builtin locale column was renamed in 17: read it through to_jsonb, whatever its name.
+_Q_COLLATIONS = _query(
+    """
+SELECT n.nspname, co.collname,
+       CASE co.collprovider WHEN 'i' THEN 'icu' WHEN 'b' THEN 'builtin' ELSE 'libc' END,
+       CASE WHEN co.collprovider = 'c' THEN co.collcollate END, CASE WHEN co.collprovider = 'c' THEN co.collctype END,
+       coalesce(pg_catalog.to_jsonb(co) ->> 'colllocale', pg_catalog.to_jsonb(co) ->> 'colliculocale'),
+       co.collisdeterministic, {comment}
+FROM pg_catalog.pg_collation co JOIN pg_catalog.pg_namespace n ON n.oid = co.collnamespace
+WHERE {in_schemas} AND {member}""",
+    comment=_comment("pg_collation", "co.oid"), member=_not_member("pg_collation", "co.oid"),
+)
+
+_Q_RANGES = _query("""
+SELECT n.nspname, t.typname,
+       array_remove(ARRAY[
+         'subtype = ' || pg_catalog.format_type(r.rngsubtype, NULL),
+         CASE WHEN NOT o.opcdefault
+              THEN 'subtype_opclass = ' || quote_ident(on_.nspname) || '.' || quote_ident(o.opcname) END,
+         CASE WHEN r.rngcollation <> 0 AND r.rngcollation <> st.typcollation
+              THEN 'collation = ' || r.rngcollation::regcollation::text END,
+         CASE WHEN r.rngcanonical <> 0 THEN 'canonical = ' || r.rngcanonical::regproc::text END,
+         CASE WHEN r.rngsubdiff <> 0 THEN 'subtype_diff = ' || r.rngsubdiff::regproc::text END,
+         'multirange_type_name = ' || r.rngmultitypid::regtype::text], NULL),
+       {type_comment}, {type_acl}
+FROM {type} JOIN pg_catalog.pg_range r ON r.rngtypid = t.oid
+JOIN pg_catalog.pg_type st ON st.oid = r.rngsubtype
+JOIN pg_catalog.pg_opclass o ON o.oid = r.rngsubopc JOIN pg_catalog.pg_namespace on_ ON on_.oid = o.opcnamespace
+WHERE {in_schemas} AND {type_member}""")
+
+# Kinds auto-sync does not manage, each with enough of its definition to see it change.
+_Q_UNMANAGED = _query("""
+SELECT n.nspname, 'aggregate ' || p.oid::regprocedure::text,
+       concat_ws(' ', a.aggtransfn::regproc::text, a.aggtranstype::regtype::text, a.aggfinalfn::regproc::text,
+                 a.agginitval, a.aggcombinefn::regproc::text)
+FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+JOIN pg_catalog.pg_aggregate a ON a.aggfnoid = p.oid
+WHERE {in_schemas} AND {proc_member}
+UNION ALL
+SELECT n.nspname, 'rule ' || quote_ident(r.rulename) || ' on ' || c.oid::regclass::text,
+       pg_catalog.pg_get_ruledef(r.oid)
+FROM pg_catalog.pg_rewrite r JOIN {rel} ON c.oid = r.ev_class
+WHERE r.rulename <> '_RETURN' AND {in_schemas} AND {class_member}
+UNION ALL
+SELECT n.nspname, 'statistics object ' || quote_ident(n.nspname) || '.' || quote_ident(s.stxname),
+       pg_catalog.pg_get_statisticsobjdef(s.oid)
+FROM pg_catalog.pg_statistic_ext s JOIN pg_catalog.pg_namespace n ON n.oid = s.stxnamespace
+WHERE {in_schemas}
+UNION ALL
+SELECT n.nspname, 'operator ' || o.oid::regoperator::text, o.oprcode::regproc::text
+FROM pg_catalog.pg_operator o JOIN pg_catalog.pg_namespace n ON n.oid = o.oprnamespace
+WHERE {in_schemas} AND {op_member}
+UNION ALL
+SELECT n.nspname, 'operator class ' || quote_ident(n.nspname) || '.' || quote_ident(o.opcname), ''
+FROM pg_catalog.pg_opclass o JOIN pg_catalog.pg_namespace n ON n.oid = o.opcnamespace
+WHERE {in_schemas} AND {opc_member}
+UNION ALL
+SELECT n.nspname, 'operator family ' || quote_ident(n.nspname) || '.' || quote_ident(o.opfname), ''
+FROM pg_catalog.pg_opfamily o JOIN pg_catalog.pg_namespace n ON n.oid = o.opfnamespace
+WHERE {in_schemas} AND {opf_member}
+UNION ALL
+SELECT n.nspname, 'text search configuration ' || c.oid::regconfig::text, ''
+FROM pg_catalog.pg_ts_config c JOIN pg_catalog.pg_namespace n ON n.oid = c.cfgnamespace
+WHERE {in_schemas} AND {cfg_member}
+UNION ALL
+SELECT n.nspname, 'text search dictionary ' || d.oid::regdictionary::text, coalesce(d.dictinitoption, '')
+FROM pg_catalog.pg_ts_dict d JOIN pg_catalog.pg_namespace n ON n.oid = d.dictnamespace
+WHERE {in_schemas} AND {dict_member}
+UNION ALL
+SELECT n.nspname, 'conversion ' || quote_ident(n.nspname) || '.' || quote_ident(v.conname), ''
+FROM pg_catalog.pg_conversion v JOIN pg_catalog.pg_namespace n ON n.oid = v.connamespace
+WHERE {in_schemas} AND {conv_member}
+UNION ALL
+SELECT n.nspname, 'foreign table ' || c.oid::regclass::text, ''
+FROM {rel} WHERE c.relkind = 'f' AND {in_schemas} AND {class_member}""",
+    op_member=_not_member("pg_operator", "o.oid"), opc_member=_not_member("pg_opclass", "o.oid"),
+    opf_member=_not_member("pg_opfamily", "o.oid"), cfg_member=_not_member("pg_ts_config", "c.oid"),
+    dict_member=_not_member("pg_ts_dict", "d.oid"), conv_member=_not_member("pg_conversion", "v.oid"),
 )
 
 # The order the rows come back in does not matter: build_snapshot sorts everything.
@@ -415,6 +387,10 @@ QUERIES: dict[str, sql.Composed] = {
     "triggers": _Q_TRIGGERS,
     "policies": _Q_POLICIES,
     "functions": _Q_FUNCTIONS,
+    "collations": _Q_COLLATIONS,
+    "ranges": _Q_RANGES,
+    "unmanaged": _Q_UNMANAGED,
+    "depends": _Q_DEPENDS,
 }
 
 _Q_USER_SCHEMAS = _query(
@@ -486,17 +462,23 @@ def build_snapshot(rows: dict[str, Rows]) -> Snapshot:
     """Assemble a snapshot from the rows of each query in ``QUERIES``."""
     children = _children(rows)
     return Snapshot(
-        schemas=_sorted(Schema(r[0], r[1]) for r in rows["schemas"]),
-        extensions=_sorted(Extension(r[0], r[1]) for r in rows["extensions"]),
-        enums=_sorted(Enum(r[0], r[1], tuple(r[2]), r[3]) for r in rows["enums"]),
+        schemas=_sorted(Schema(r[0], r[1], tuple(r[2])) for r in rows["schemas"]),
+        extensions=_sorted(Extension(*r) for r in rows["extensions"]),
+        enums=_sorted(Enum(r[0], r[1], tuple(r[2]), r[3], tuple(r[4])) for r in rows["enums"]),
         domains=_sorted(_domain(r, children) for r in rows["domains"]),
         composites=_sorted(
-            Composite(r[0], r[1], tuple(children["columns"][(r[0], r[1])]), r[2]) for r in rows["composites"]
+            Composite(r[0], r[1], tuple(children["columns"][(r[0], r[1])]), r[2], tuple(r[3]))
+            for r in rows["composites"]
         ),
-        sequences=_sorted(Sequence_(*r) for r in rows["sequences"]),
+        sequences=_sorted(dataclasses.replace(Sequence_(*r[:-1]), acl=tuple(r[-1])) for r in rows["sequences"]),
         tables=_sorted(_table(r, children) for r in rows["tables"]),
         views=_sorted(_view(r, children) for r in rows["views"]),
-        functions=_sorted(Function(*r) for r in rows["functions"]),
+        functions=_sorted(dataclasses.replace(Function(*r[:-2]), acl=tuple(r[-2]), signature=r[-1])
+                          for r in rows["functions"]),
+        collations=_sorted(Collation(*r) for r in rows["collations"]),
+        ranges=_sorted(Range(r[0], r[1], tuple(r[2]), r[3], tuple(r[4])) for r in rows["ranges"]),
+        unmanaged=_sorted(Unmanaged(*r) for r in rows["unmanaged"]),
+        depends=tuple(sorted((a, b) for a, b in rows["depends"] if a and b and a != b)),
     )
 
 
@@ -526,18 +508,24 @@ _GENERATED = {"s": "STORED", "v": "VIRTUAL"}
 
 
 def _column(r: tuple[Any, ...]) -> Column:
-    name, type_, not_null, default, identity, generated, gen_kind, collation, comment = r
+    (name, type_, not_null, default, identity, generated, gen_kind, collation, comment, local, storage,
+     compression, statistics, acl, identity_options) = r
     return Column(name, type_, not_null, default, _IDENTITY.get(identity, ""), generated,
-                  _GENERATED.get(gen_kind, ""), collation, comment)
+                  _GENERATED.get(gen_kind, ""), collation, comment, local, _STORAGE.get(storage),
+                  _COMPRESSION.get(compression, ""), statistics, tuple(acl), tuple(identity_options or ()))
+
+
+_STORAGE = {"p": "PLAIN", "e": "EXTERNAL", "x": "EXTENDED", "m": "MAIN"}
+_COMPRESSION = {"p": "pglz", "l": "lz4"}
 
 
 def _domain(r: tuple[Any, ...], children: Children) -> Domain:
     checks = _sorted(children["domain_constraints"][(r[0], r[1])])
-    return Domain(r[0], r[1], r[2], r[3], r[4], r[5], checks, r[6])
+    return Domain(r[0], r[1], r[2], r[3], r[4], r[5], checks, r[6], tuple(r[7]))
 
 
 def _table(r: tuple[Any, ...], children: Children) -> Table:
-    schema, name, key, parent, bound, unlogged, rls, forced, options, comment = r
+    schema, name, key, parent, bound, unlogged, rls, forced, options, comment, inherits, replident, acl = r
     own = (schema, name)
     return Table(
         schema, name, key, parent, bound, unlogged, rls, forced, tuple(sorted(options)),
@@ -547,11 +535,14 @@ def _table(r: tuple[Any, ...], children: Children) -> Table:
         triggers=_sorted(children["triggers"][own]),
         policies=_sorted(children["policies"][own]),
         comment=comment,
+        inherits=tuple(inherits),
+        replica_identity=replident,
+        acl=tuple(acl),
     )
 
 
 def _view(r: tuple[Any, ...], children: Children) -> View:
-    schema, name, definition, materialized, options, comment = r
+    schema, name, definition, materialized, options, comment, populated, acl = r
     own = (schema, name)
     return View(
         schema, name, normalize_sql(definition), materialized, tuple(sorted(options)),
@@ -559,6 +550,8 @@ def _view(r: tuple[Any, ...], children: Children) -> View:
         indexes=_sorted(children["indexes"][own]),
         triggers=_sorted(children["triggers"][own]),
         comment=comment,
+        populated=populated,
+        acl=tuple(acl),
     )
 
 
@@ -619,7 +612,7 @@ def _plain(value: Any) -> Any:
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {
     cls: tuple(f.name for f in dataclasses.fields(cls))
     for cls in (Column, Constraint, Index, Trigger, Policy, Table, View, Sequence_, Enum, Domain, Composite,
-                Function, Extension, Schema, Snapshot)
+                Function, Extension, Schema, Collation, Range, Unmanaged, Snapshot)
 }
 
 
@@ -633,8 +626,8 @@ def snapshot_from_json(text: str) -> Snapshot:
 
 
 def fingerprint(snapshot: Snapshot) -> str:
-    """sha256 hex of the canonical JSON."""
-    return hashlib.sha256(snapshot_to_json(snapshot).encode()).hexdigest()
+    """sha256 hex of the canonical JSON, dependencies aside (they follow from the objects)."""
+    return hashlib.sha256(snapshot_to_json(dataclasses.replace(snapshot, depends=())).encode()).hexdigest()
 
 
 def _decode(cls: Any, value: dict[str, Any]) -> Any:
@@ -662,119 +655,3 @@ def _decoder_for(tp: Any) -> Callable[[Any], Any]:
 
 def _same(value: Any) -> Any:
     return value
-
-
-# ---------------------------------------------------------------------------------------------
-# Human-readable comparison
-
-def describe_differences(old: Snapshot, new: Snapshot, limit: int = 50) -> list[str]:
-    """Lines saying how ``old`` (the database examined) differs from ``new`` (what it should be).
-
-    "missing": in ``new`` only; "unexpected": in ``old`` only; "differs": in both, not equal.
-    At most ``limit`` lines; a last line says how many more there were.
-    """
-    lines: list[str] = []
-    for label, field in _KINDS:
-        lines += _compare(label, getattr(old, field.name), getattr(new, field.name))
-    if len(lines) > limit:
-        return [*lines[: limit - 1], f"... and {len(lines) - limit + 1} more differences"]
-    return lines
-
-
-_KINDS = list(zip(
-    ["schema", "extension", "enum", "domain", "type", "sequence", "table", "view", "function"],
-    dataclasses.fields(Snapshot),
-    strict=True,
-))
-
-
-def qualified(item: Any) -> str:
-    """``schema.name`` (``name(args)`` for functions), quoted where SQL would need it."""
-    parts = [quote_ident(item.schema)] if hasattr(item, "schema") and not isinstance(item, Extension) else []
-    text = ".".join([*parts, quote_ident(item.name)])
-    return f"{text}({item.arguments})" if isinstance(item, Function) else text
-
-
-def _compare(label: str, old: tuple[Any, ...], new: tuple[Any, ...]) -> list[str]:
-    before = {qualified(o): o for o in old}
-    after = {qualified(o): o for o in new}
-    lines: list[str] = []
-    for name in sorted(before.keys() | after.keys()):
-        if name not in before:
-            lines.append(f"{label} {name} missing")
-        elif name not in after:
-            lines.append(f"{label} {name} unexpected")
-        elif before[name] != after[name]:
-            lines += _compare_members(f"{label} {name}", before[name], after[name])
-    return lines
-
-
-# Members compared one by one, so a line names the column or index that differs.
-_MEMBERS = {"columns": "column", "attributes": "attribute", "constraints": "constraint",
-            "indexes": "index", "triggers": "trigger", "policies": "policy"}
-
-
-def _compare_members(prefix: str, old: Any, new: Any) -> list[str]:
-    lines: list[str] = []
-    for f in dataclasses.fields(old):
-        a, b = getattr(old, f.name), getattr(new, f.name)
-        if a == b:
-            continue
-        if f.name not in _MEMBERS:
-            lines.append(f"{prefix}: {f.name.replace('_', ' ')} differs")
-            continue
-        lines += _compare_named(f"{prefix}: {_MEMBERS[f.name]}", a, b)
-    return lines or [f"{prefix} differs"]
-
-
-def _compare_named(prefix: str, old: tuple[Any, ...], new: tuple[Any, ...]) -> list[str]:
-    before = {o.name: o for o in old}
-    after = {o.name: o for o in new}
-    lines = []
-    for name in [*before, *(n for n in after if n not in before)]:
-        if name not in before:
-            lines.append(f"{prefix} {quote_ident(name)} missing")
-        elif name not in after:
-            lines.append(f"{prefix} {quote_ident(name)} unexpected")
-        elif before[name] != after[name]:
-            what = [f.name.replace("_", " ") for f in dataclasses.fields(before[name])
-                    if getattr(before[name], f.name) != getattr(after[name], f.name)]
-            lines.append(f"{prefix} {quote_ident(name)} differs ({', '.join(what)})")
-    if not lines and [o.name for o in old] != [o.name for o in new]:
-        lines.append(f"{prefix}s are in a different order")
-    return lines
-
-
-_PLAIN_IDENT = re.compile(r"[a-z_][a-z0-9_]*")
-
-
-def quote_ident(name: str) -> str:
-    """Quote an identifier the way PostgreSQL's quote_ident does (keywords are always quoted)."""
-    if _PLAIN_IDENT.fullmatch(name) and name.upper() not in _RESERVED:
-        return name
-    return '"' + name.replace('"', '""') + '"'
-
-
-# Every keyword PostgreSQL 18 does not accept as a bare identifier (pg_get_keywords, catcode <> U):
-# quoting one more than needed is harmless, one fewer is a syntax error.
-_RESERVED = frozenset([
-    "ALL", "ANALYSE", "ANALYZE", "AND", "ANY", "ARRAY", "AS", "ASC", "ASYMMETRIC", "AUTHORIZATION",
-    "BETWEEN", "BIGINT", "BINARY", "BIT", "BOOLEAN", "BOTH", "CASE", "CAST", "CHAR", "CHARACTER",
-    "CHECK", "COALESCE", "COLLATE", "COLLATION", "COLUMN", "CONCURRENTLY", "CONSTRAINT", "CREATE",
-    "CROSS", "CURRENT_CATALOG", "CURRENT_DATE", "CURRENT_ROLE", "CURRENT_SCHEMA", "CURRENT_TIME",
-    "CURRENT_TIMESTAMP", "CURRENT_USER", "DEC", "DECIMAL", "DEFAULT", "DEFERRABLE", "DESC", "DISTINCT",
-    "DO", "ELSE", "END", "EXCEPT", "EXISTS", "EXTRACT", "FALSE", "FETCH", "FLOAT", "FOR", "FOREIGN",
-    "FREEZE", "FROM", "FULL", "GRANT", "GREATEST", "GROUP", "GROUPING", "HAVING", "ILIKE", "IN",
-    "INITIALLY", "INNER", "INOUT", "INT", "INTEGER", "INTERSECT", "INTERVAL", "INTO", "IS", "ISNULL",
-    "JOIN", "JSON", "JSON_ARRAY", "JSON_ARRAYAGG", "JSON_EXISTS", "JSON_OBJECT", "JSON_OBJECTAGG",
-    "JSON_QUERY", "JSON_SCALAR", "JSON_SERIALIZE", "JSON_TABLE", "JSON_VALUE", "LATERAL", "LEADING",
-    "LEAST", "LEFT", "LIKE", "LIMIT", "LOCALTIME", "LOCALTIMESTAMP", "MERGE_ACTION", "NATIONAL",
-    "NATURAL", "NCHAR", "NONE", "NORMALIZE", "NOT", "NOTNULL", "NULL", "NULLIF", "NUMERIC", "OFFSET",
-    "ON", "ONLY", "OR", "ORDER", "OUT", "OUTER", "OVERLAPS", "OVERLAY", "PLACING", "POSITION",
-    "PRECISION", "PRIMARY", "REAL", "REFERENCES", "RETURNING", "RIGHT", "ROW", "SELECT", "SESSION_USER",
-    "SETOF", "SIMILAR", "SMALLINT", "SOME", "SUBSTRING", "SYMMETRIC", "SYSTEM_USER", "TABLE",
-    "TABLESAMPLE", "THEN", "TIME", "TIMESTAMP", "TO", "TRAILING", "TREAT", "TRIM", "TRUE", "UNION",
-    "UNIQUE", "USER", "USING", "VALUES", "VARCHAR", "VARIADIC", "VERBOSE", "WHEN", "WHERE", "WINDOW",
-    "WITH", "XMLATTRIBUTES", "XMLCONCAT", "XMLELEMENT", "XMLEXISTS", "XMLFOREST", "XMLNAMESPACES",
-    "XMLPARSE", "XMLPI", "XMLROOT", "XMLSERIALIZE", "XMLTABLE",
-])

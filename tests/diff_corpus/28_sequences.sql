@@ -1,5 +1,5 @@
--- Sequences: one new, one altered, one dropped.
--- expect: destructive
+-- Sequences: one new, one altered, one dropped (its value is forgotten, but no row is lost).
+-- expect: safe
 -- from
 CREATE SCHEMA app;
 CREATE SEQUENCE app.alter_me START 1 INCREMENT 1;

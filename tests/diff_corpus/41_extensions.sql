@@ -1,5 +1,5 @@
 -- An extension added and used by an index and a column; another removed.
--- expect: destructive
+-- expect: locking
 -- from
 CREATE SCHEMA app;
 CREATE EXTENSION hstore SCHEMA app;
