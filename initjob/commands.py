@@ -13,7 +13,7 @@ from typing import Any
 
 from initjob import job, logs, plan, source, sync
 from initjob.config import Config
-from initjob.db import apply, history, marker
+from initjob.db import activity, apply, history, lock, marker
 from initjob.errors import ConfigError, NotUpToDate
 from initjob.job import Connection, Report
 from initjob.schema import catalog
@@ -28,6 +28,8 @@ def _inspect(cfg: Config, conn: Connection) -> dict[str, Any]:
         "mode": cfg.mode, "managed_by": state.mode, "database": conn.info.dbname,
         "applied": [], "pending": [], "problems": [], "drift": False, "up_to_date": False,
         "last_marker": None,
+        # who runs a deploy right now, seen from here: read from the lock holder's session, never written
+        "deploy_in_progress": activity.deploy_in_progress(conn, lock.lock_key(cfg.history_schema)),
     }
     if state.last_marker is not None:
         m = state.last_marker
@@ -127,6 +129,7 @@ def _status_table(doc: dict[str, Any]) -> str:
         lines.append(f"{p['version'] or '':<16} {p['name'][:60]:<32} {'':<25} {'':<20} {'':>7}  pending")
     for problem in doc["problems"]:
         lines.append(f"problem: {problem}")
+    lines += activity.deploy_lines(doc.get("deploy_in_progress"))
     if doc["drift"]:
         lines += [f"drift: {d}" for d in doc["drift"]]
     return "\n".join(lines)

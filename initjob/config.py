@@ -43,6 +43,7 @@ _SETTINGS: tuple[tuple[str, str, str | None, str], ...] = (
     ("log_level", "INITJOB_LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR"),
     ("shadow_database_url", "INITJOB_SHADOW_DATABASE_URL", None, "scratch database for auto-sync's desired state"),
     ("release", "INITJOB_RELEASE", None, "release name recorded in backup markers"),
+    ("progress_interval", "INITJOB_PROGRESS_INTERVAL", "10", "seconds between progress events of a long statement"),
     ("force_mode_switch", "INITJOB_FORCE_MODE_SWITCH", "false", "allow auto-sync on a migrations-managed database"),
     ("termination_log", "INITJOB_TERMINATION_LOG", "/dev/termination-log", "where a failure's reason is also written"),
 )
@@ -68,6 +69,7 @@ class Config:
     log_level: str = "INFO"
     shadow_dsn: str | None = field(default=None, repr=False)
     release: str | None = None
+    progress_interval: float = 10.0
     force_mode_switch: bool = False
     termination_log: Path = Path("/dev/termination-log")
     applied_by: str = "unknown"
@@ -221,7 +223,8 @@ def _convert(raw: Mapping[str, str | None], environ: Mapping[str, str], problems
         if parsed is None:
             problems.append(f"{env} must be one of true/false/1/0/yes/no/on/off, got {raw[dest]!r}")
         out[dest] = bool(parsed)
-    for dest, minimum in (("wait_timeout", 0.0), ("lock_timeout", 0.0), ("ddl_lock_timeout", 0.001)):
+    for dest, minimum in (("wait_timeout", 0.0), ("lock_timeout", 0.0), ("ddl_lock_timeout", 0.001),
+                            ("progress_interval", 0.05)):
         out[dest] = _number(dest, raw[dest] or "", minimum, problems)
     out["dsn"] = _dsn(raw, environ, problems)
     if raw["shadow_database_url"]:

@@ -17,12 +17,14 @@ import psycopg
 from psycopg import sql
 
 from initjob import logs, sqltext
-from initjob.db import history
+from initjob.db import history, progress
 from initjob.errors import ConnectionLost, Interrupted, SqlFailed
 from initjob.source import Migration, SqlFile
 
 Connection = psycopg.Connection[Any]
 LOCK_RETRIES = 5
+LOCK_HINT = ("another session holds a lock on a table this file alters (`blockers` names it, with what to do); "
+             "see docs/troubleshooting.md#who-is-in-the-way")
 _LOST_SQLSTATES = {"57P01", "57P02", "57P03", "08000", "08003", "08006", "08001", "08004"}
 
 
@@ -53,7 +55,8 @@ def guarded(conn: Connection, label: str, text: str, offset: int = 0,
     be pinned to its statement by replaying in a transaction that is rolled back.
     """
     try:
-        yield
+        with progress.watch(conn, label, announce=bool(text)):  # signs of life from a long statement
+            yield
     except Interrupted:
         cancel_and_close(conn)
         raise
@@ -133,11 +136,14 @@ def with_lock_retries(label: str, action: Callable[[], None]) -> None:
             action()
             return
         except SqlFailed as exc:
-            if exc.fields.get("sqlstate") != "55P03" or attempt == LOCK_RETRIES:
+            if exc.fields.get("sqlstate") != "55P03":
                 raise
+            blockers = progress.take_blockers(label)  # seen by progress.watch while the statement waited
+            if attempt == LOCK_RETRIES:
+                raise SqlFailed(exc.reason, LOCK_HINT, **{**exc.fields, "blockers": blockers}) from None
             pause = delay * random.uniform(0.8, 1.2)
             logs.warning("migration.lock_timeout", file=label, attempt=attempt, next_delay_s=round(pause, 2),
-                         hint="a long transaction holds a lock on a table this file alters")
+                         blockers=blockers, hint=LOCK_HINT)
             time.sleep(pause)
             delay = min(delay * 2, 8.0)
 

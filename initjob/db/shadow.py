@@ -16,7 +16,7 @@ from psycopg import sql
 
 from initjob import logs
 from initjob.config import Config
-from initjob.db import apply, wait
+from initjob.db import activity, apply, wait
 from initjob.errors import ConfigError
 
 Connection = psycopg.Connection[Any]
@@ -42,7 +42,8 @@ def shadow(cfg: Config, live: Connection) -> Iterator[Connection]:
                           ) from None
     logs.debug("shadow.created", database=name)
     try:
-        conn = wait.connect_once(cfg.dsn, cfg.wait_timeout, dbname=name)
+        dsn = activity.with_application_name(cfg.dsn, cfg.applied_by, cfg.release)
+        conn = wait.connect_once(dsn, cfg.wait_timeout, dbname=name)
         try:
             conn.execute("BEGIN")
             yield conn

@@ -16,7 +16,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from initjob import logs
 from initjob.config import Config
-from initjob.db import watchdog
+from initjob.db import activity, progress, watchdog
 from initjob.errors import ConfigError, Unreachable
 
 if TYPE_CHECKING:
@@ -87,7 +87,8 @@ def connect(cfg: Config, dsn: str | None = None, deadline: float | None = None,
     The first attempt runs before tenacity is even imported (the database is up on almost every pod
     start); when it fails, tenacity replays its outcome as attempt 1 and goes on from there.
     """
-    target = cfg.dsn if dsn is None else dsn
+    # Sessions named after this deploy (initjob/<host>/<release>) unless the URL names them.
+    target = activity.with_application_name(cfg.dsn if dsn is None else dsn, cfg.applied_by, cfg.release)
     ensure = cfg.ensure_database if ensure is None else ensure
     start = time.monotonic()
     deadline = start + cfg.wait_timeout if deadline is None else deadline
@@ -153,6 +154,7 @@ def connect(cfg: Config, dsn: str | None = None, deadline: float | None = None,
         raise ConfigError(f"bad connection settings: {short_reason(exc)}", "fix DATABASE_URL") from None
     logs.event("db.connected", waited_s=round(time.monotonic() - start, 3),
                server_version=conn.info.server_version, database=conn.info.dbname)
+    progress.register(conn, conninfo(target, cfg.wait_timeout), cfg.progress_interval)
     return conn
 
 
