@@ -135,6 +135,11 @@ def _text_message(name: str, fields: dict[str, Any]) -> str:
 
 
 def _text_value(value: Any) -> str:
+    # Lists of records (the sessions blocking a statement) read as records, not as Python reprs.
+    if isinstance(value, (list, tuple)) and value:
+        return "[" + ", ".join(_text_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + " ".join(f"{k}={_text_value(v)}" for k, v in value.items()) + "}"
     text = str(value)
     return repr(text) if (" " in text or not text) else text
 

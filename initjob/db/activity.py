@@ -240,7 +240,7 @@ def deploy_lines(deploy: dict[str, Any] | None) -> list[str]:
     if deploy is None:
         return []
     lines = [f"deploy in progress: pid {deploy['pid']} ({deploy['application_name'] or '-'}, "
-             f"{deploy['user']}@{deploy['client'] or 'local'}) holds the lock since {deploy['since']}",
+             f"{deploy['user']}@{deploy['client'] or 'local'}) holds the lock; connected at {deploy['since']}",
              f"  file:     {deploy['file'] or '-'} (statement since {deploy['statement_since'] or '-'})"]
     p = deploy["progress"]
     if p:
