@@ -36,6 +36,7 @@ Connection = psycopg.Connection[Any]
 FIRST_LOOK_S = 0.25  # lock waits are looked for after this, then at doubling intervals up to MAX_LOOK_S
 MAX_LOOK_S = 1.0
 SIDE_CONNECT_TIMEOUT_S = 5
+JOIN_S = 1.0  # a reader stuck on a silent network is left behind (a daemon): the statement is what matters
 
 
 @dataclass
@@ -82,7 +83,7 @@ def watch(conn: Connection, label: str, announce: bool = True) -> Iterator[None]
         yield
     finally:
         stop.set()
-        thread.join(SIDE_CONNECT_TIMEOUT_S)
+        thread.join(JOIN_S)
 
 
 def _announce(conn: Connection, watched: _Watched, label: str) -> None:
