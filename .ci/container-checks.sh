@@ -83,6 +83,8 @@ t=$(date +%s)
 mkdir -p "$CACHE"
 need_apt=()
 for p in podman runc debootstrap; do command -v "$p" >/dev/null || need_apt+=("$p"); done
+# podman kube play needs a pause binary, which --no-install-recommends leaves out.
+command -v catatonit >/dev/null || [ -x /usr/libexec/podman/catatonit ] || need_apt+=(catatonit)
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v pg_config >/dev/null; then
   need_apt+=(postgresql)
 fi
