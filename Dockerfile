@@ -2,6 +2,7 @@
 #
 #   docker build -t initjob .                                   # the tool, no SQL in it
 #   docker build -t initjob:pgdump --build-arg WITH_PG_DUMP=true .   # + pg_dump for INITJOB_BACKUP_DIR
+#   docker build -t initjob:0.1.0-lint --build-arg WITH_LINT=true .  # + squawk for `initjob lint` (CI)
 #
 # Ship your SQL with a two-line image (examples/downstream/Dockerfile) or mount it at /app/sql.
 # The image has no SQL of its own on purpose: `COPY sql /app/sql` in a downstream image adds to
@@ -11,6 +12,9 @@
 #   BASE_IMAGE    a Debian-based Python >= 3.11 image with pip (python:3.12-slim-trixie)
 #   WITH_PG_DUMP  true: install the base's Debian postgresql-client (trixie: 17, bookworm: 15).
 #                 pg_dump refuses a server newer than itself: see docs/deployment.md.
+#   WITH_LINT     true: the `-lint` variant, with squawk (the [lint] extra, a 25 MB binary) so that
+#                 `initjob lint` works in the image; the default image for init containers has none
+#                 (docs/lint.md says why).
 #   PIP_INDEX_URL / PIP_NO_INDEX / PIP_FIND_LINKS
 #                 passed to pip in the build stage only: a mirror, or an offline wheelhouse mounted
 #                 with `podman build -v DIR:/wheelhouse:ro --build-arg PIP_NO_INDEX=1
@@ -23,6 +27,7 @@ ARG BASE_IMAGE=python:3.12-slim-trixie
 
 # ---- build: wheels for initjob and its dependencies, installed into a venv without pip ----
 FROM ${BASE_IMAGE} AS build
+ARG WITH_LINT=false
 ARG PIP_INDEX_URL
 ARG PIP_NO_INDEX
 ARG PIP_FIND_LINKS
@@ -35,11 +40,13 @@ WORKDIR /src
 COPY pyproject.toml README* LICENSE* ./
 COPY initjob/ initjob/
 # hadolint ignore=DL3013
-RUN python3 -m pip wheel --wheel-dir /wheels . \
+RUN extra=""; if [ "${WITH_LINT}" = "true" ]; then extra="[lint]"; fi \
+ && python3 -m pip wheel --wheel-dir /wheels ".${extra}" \
  && python3 -m venv --without-pip /opt/initjob \
- && python3 -m pip --python /opt/initjob/bin/python install --no-index --find-links /wheels initjob \
+ && python3 -m pip --python /opt/initjob/bin/python install --no-index --find-links /wheels "initjob${extra}" \
  && python3 -m compileall -q /opt/initjob/lib \
- && /opt/initjob/bin/initjob --version
+ && /opt/initjob/bin/initjob --version \
+ && if [ "${WITH_LINT}" = "true" ]; then /opt/initjob/bin/squawk --version; fi
 
 # ---- runtime: the base, the venv, a numeric non-root user ----
 FROM ${BASE_IMAGE}

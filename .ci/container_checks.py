@@ -272,6 +272,11 @@ def _workflow(root: Path, known_env: set[str]) -> None:
         if "jobs" not in doc:
             continue
         text = path.read_text()
+        # A workflow with the action (action.yml) says `command: verify` and `args: --against-schema`.
+        for job in doc["jobs"].values():
+            for step in job.get("steps", []):
+                if str(step.get("uses", "")).startswith("example/initjob@"):
+                    text += "\n" + " ".join([step["with"].get("command", ""), step["with"].get("args", "")])
         check(
             "verify --against-schema" in text and re.search(r"\bplan\b", text) is not None,
             f"{path.name}: runs verify --against-schema and plan",

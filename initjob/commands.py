@@ -17,7 +17,7 @@ import psycopg
 from initjob import facts, logs, migrate, plan, source, sync, transition
 from initjob import lint as lint_
 from initjob.config import Config
-from initjob.db import executor, history, marker
+from initjob.db import activity, executor, history, lock, marker
 from initjob.decide import Inspect, Migrate, Need, RecordState, Refuse, UpToDate, describe
 from initjob.errors import ConfigError, DestructiveRefused, NoMigrations, PendingWork, SqlFailed
 from initjob.facts import read_tree, settle
@@ -57,6 +57,8 @@ def _inspect(cfg: Config, conn: Connection, tree: Tree) -> dict[str, Any]:
         "mode": cfg.mode.name, "managed_by": state.mode, "database": conn.info.dbname,
         "applied": [], "pending": [], "problems": [], "drift": False, "up_to_date": False,
         "last_marker": None,
+        # who runs a deploy right now, seen from here: read from the lock holder's session, never written
+        "deploy_in_progress": activity.deploy_in_progress(conn, lock.lock_key(cfg.mode.history_schema)),
     }
     if state.last_marker is not None:
         m = state.last_marker
@@ -144,6 +146,7 @@ def _status_table(doc: dict[str, Any]) -> str:
         lines.append(f"{p['version'] or '':<16} {p['name'][:60]:<32} {'':<25} {'':<20} {'':>7}  pending")
     for problem in doc["problems"]:
         lines.append(f"problem: {problem}")
+    lines += activity.deploy_lines(doc.get("deploy_in_progress"))
     if doc["drift"]:
         lines += [f"drift: {d}" for d in doc["drift"]]
     return "\n".join(lines)

@@ -45,6 +45,7 @@ _SETTINGS: tuple[tuple[str, str, str | None, str], ...] = (
     ("log_level", "INITJOB_LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR"),
     ("shadow_database_url", "INITJOB_SHADOW_DATABASE_URL", None, "scratch database for auto-sync's desired state"),
     ("release", "INITJOB_RELEASE", None, "release name recorded in backup markers"),
+    ("progress_interval", "INITJOB_PROGRESS_INTERVAL", "10", "seconds between progress events of a long statement"),
     ("force_mode_switch", "INITJOB_FORCE_MODE_SWITCH", "false", "allow auto-sync on a migrations-managed database"),
     ("termination_log", "INITJOB_TERMINATION_LOG", "/dev/termination-log", "where a failure's reason is also written"),
 )
@@ -60,6 +61,10 @@ class ConnectionSettings:
     ensure_database: bool = False
     shadow_dsn: str | None = field(default=None, repr=False)
     writes: bool = True  # the command writes: a read-only server (a standby) is refused, see db.standby
+    # Sessions are named initjob/<applied_by>/<release>, so a deploy can be found from outside.
+    applied_by: str = "unknown"
+    release: str | None = None
+    progress_interval: float = 10.0  # seconds between progress events of a long statement
 
     @property
     def safe_dsn(self) -> str:
@@ -241,13 +246,13 @@ def load_config(argv: Sequence[str], environ: Mapping[str, str]) -> Config:
 def _assemble(ns: argparse.Namespace, v: Mapping[str, Any], environ: Mapping[str, str]) -> Config:
     """The checked values, split by concern."""
     schema = v["history_schema"]
+    by = environ.get("HOSTNAME") or socket.gethostname()
     return Config(
         command=ns.command,
         connection=ConnectionSettings(v["dsn"], v["wait_timeout"], v["ensure_database"], v.get("shadow_dsn"),
-                                      ns.command in WRITERS),
+                                      ns.command in WRITERS, by, v["release"], v["progress_interval"]),
         lock=LockSettings(v["lock_timeout"], schema),
-        apply=ApplySettings(v["ddl_lock_timeout"], v["allow_destructive"], schema,
-                            environ.get("HOSTNAME") or socket.gethostname()),
+        apply=ApplySettings(v["ddl_lock_timeout"], v["allow_destructive"], schema, by),
         backup=BackupSettings(v["backup_dir"], v["release"]),
         log=LogSettings(v["log_format"], v["log_level"], v["termination_log"]),
         mode=ModeSettings(v["use_migrations"], v["sql_dir"], schema, v["force_mode_switch"]),
@@ -275,7 +280,8 @@ def _convert(raw: Mapping[str, str | None], environ: Mapping[str, str], problems
         if parsed is None:
             problems.append(f"{env} must be one of true/false/1/0/yes/no/on/off, got {raw[dest]!r}")
         out[dest] = bool(parsed)
-    for dest, minimum in (("wait_timeout", 0.0), ("lock_timeout", 0.0), ("ddl_lock_timeout", 0.001)):
+    for dest, minimum in (("wait_timeout", 0.0), ("lock_timeout", 0.0), ("ddl_lock_timeout", 0.001),
+                            ("progress_interval", 0.05)):
         out[dest] = _number(dest, raw[dest] or "", minimum, problems)
     out["dsn"] = _dsn(raw, environ, problems)
     if raw["shadow_database_url"]:

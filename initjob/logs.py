@@ -135,6 +135,11 @@ def _text_message(name: str, fields: dict[str, Any]) -> str:
 
 
 def _text_value(value: Any) -> str:
+    # Lists of records (the sessions blocking a statement) read as records, not as Python reprs.
+    if isinstance(value, (list, tuple)) and value:
+        return "[" + ", ".join(_text_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + " ".join(f"{k}={_text_value(v)}" for k, v in value.items()) + "}"
     text = str(value)
     return repr(text) if (" " in text or not text) else text
 
@@ -163,3 +168,18 @@ def warning(name: str, /, **fields: Any) -> None:
 
 def debug(name: str, /, **fields: Any) -> None:
     event(name, logging.DEBUG, **fields)
+
+
+def live(text: str | None) -> bool:
+    """Text logs on a terminal: show ``text`` as one line updated in place (None clears it).
+
+    False anywhere else (JSON, a pipe, a file), where the caller logs an event instead: a line
+    redrawn with carriage returns is noise in a collected log.
+    """
+    handler = LOGGER.handlers[0] if LOGGER.handlers else None
+    if not (isinstance(handler, logging.StreamHandler) and isinstance(handler.formatter, _TextFormatter)
+            and handler.stream.isatty()):
+        return False
+    handler.stream.write("\r\033[K" + ("" if text is None else redact(text)[:160]))
+    handler.stream.flush()
+    return True

@@ -50,5 +50,5 @@ def initjob_backends(url: str, dbname: str, like: str | None = None) -> list[tup
     with psycopg.connect(url, autocommit=True) as c:
         return c.execute(
             "SELECT pid, state, query, wait_event_type, backend_xmin::text, xact_start FROM pg_stat_activity"
-            " WHERE datname = %s AND application_name = 'initjob' AND (%s::text IS NULL OR query LIKE %s)",
+            " WHERE datname = %s AND application_name LIKE 'initjob/%%' AND (%s::text IS NULL OR query LIKE %s)",
             (dbname, like, like)).fetchall()

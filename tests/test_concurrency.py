@@ -198,7 +198,7 @@ def test_waiting_runners_hold_no_transaction_and_name_the_holder(tmp_path: Path,
                     samples += c.execute(
                         "SELECT a.pid, a.backend_xmin::text, a.state,"
                         " EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = a.pid AND NOT l.granted)"
-                        " FROM pg_stat_activity a WHERE a.datname = %s AND a.application_name = 'initjob'",
+                        " FROM pg_stat_activity a WHERE a.datname = %s AND a.application_name LIKE 'initjob/%%'",
                         (dbname,)).fetchall()
                 time.sleep(0.05)
             blocked = [s for s in samples if (s[1] is not None and s[2] != "active") or s[3]]

@@ -96,7 +96,14 @@ def start_and_wait_for_sleep(env: dict[str, str], admin: str, dbname: str) -> tu
         if proc.poll() is not None:
             raise AssertionError(f"initjob exited early with {proc.returncode}: {proc.communicate()[1]}")
         rows = [r for r in initjob_backends(admin, dbname, like="%pg_sleep%") if r[1] == "active"]
-        return int(rows[0][0]) if rows else None
+        return int(rows[0][0]) if rows and progress_reader_connected() else None
+
+    def progress_reader_connected() -> bool:
+        # The progress reader's side connection opens a moment into the statement; wait for it, so
+        # that the connections a test counts from here on are the job's reaction to the fault alone.
+        with psycopg.connect(admin, autocommit=True) as c:
+            return bool(c.execute("SELECT 1 FROM pg_stat_activity WHERE datname = %s"
+                                  " AND application_name = 'initjob-progress'", (dbname,)).fetchone())
 
     try:
         pid = wait_until(sleeping, 60, "migration 0002 to be running")

@@ -19,7 +19,7 @@ from psycopg import sql
 
 from initjob import logs, sqltext
 from initjob.config import ApplySettings
-from initjob.db import history, standby
+from initjob.db import history, progress, standby
 from initjob.db.wait import cancel_and_close
 from initjob.errors import ConnectionLost, DdlLockTimeout, Interrupted, SqlFailed
 from initjob.retry import Attempt, Policy
@@ -44,7 +44,8 @@ def guarded(conn: Connection, label: str, text: str, offset: int = 0,
     be pinned to its statement by replaying in a transaction that is rolled back.
     """
     try:
-        yield
+        with progress.watch(conn, label, announce=bool(text)):  # signs of life from a long statement
+            yield
     except Interrupted:
         cancel_and_close(conn)
         raise
@@ -117,6 +118,10 @@ def _lock_timeout_sql(seconds: float, local: bool = True) -> str:
     return f"SET {'LOCAL ' if local else ''}lock_timeout = {ms}"
 
 
+LOCK_HINT = ("another session holds a lock on a table this file alters (`blockers` names it, with what to do); "
+             "see docs/troubleshooting.md#who-is-in-the-way")
+
+
 def _gave_up_on_lock(exc: BaseException) -> bool:
     return isinstance(exc, DdlLockTimeout)
 
@@ -129,10 +134,15 @@ def with_lock_retries(label: str, action: Callable[[], None], policy: Policy = D
     """Run ``action`` under the DDL-lock retry policy, saying before each retry what it waited for."""
 
     def tell(attempt: Attempt) -> None:
+        blockers = progress.take_blockers(label)  # seen by progress.watch while the statement waited
         logs.warning("migration.lock_timeout", file=label, attempt=attempt.number, next_delay_s=attempt.next_delay,
-                     hint="a long transaction holds a lock on a table this file alters")
+                     blockers=blockers, hint=LOCK_HINT)
 
-    policy.call(action, before_sleep=tell)
+    try:
+        policy.call(action, before_sleep=tell)
+    except DdlLockTimeout as exc:  # every retry spent: name who was in the way
+        raise DdlLockTimeout(exc.reason, LOCK_HINT, **{**exc.fields, "blockers": progress.take_blockers(label)}
+                             ) from None
 
 
 def transaction(conn: Connection, label: str, statements: Sequence[sql.Composable | str],

@@ -16,7 +16,7 @@ from psycopg import sql
 
 from initjob import logs
 from initjob.config import ConnectionSettings
-from initjob.db import standby, wait
+from initjob.db import activity, standby, wait
 from initjob.errors import ConfigError
 
 Connection = psycopg.Connection[Any]
@@ -44,7 +44,8 @@ def shadow(settings: ConnectionSettings, live: Connection) -> Iterator[Connectio
         raise standby.no_scratch_database() from None
     logs.debug("shadow.created", database=name)
     try:
-        conn = wait.connect_once(settings.dsn, settings.wait_timeout, dbname=name)
+        dsn = activity.with_application_name(settings.dsn, settings.applied_by, settings.release)
+        conn = wait.connect_once(dsn, settings.wait_timeout, dbname=name)
         try:
             conn.execute("BEGIN")
             yield conn

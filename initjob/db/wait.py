@@ -16,7 +16,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from initjob import logs
 from initjob.config import ConnectionSettings
-from initjob.db import standby, watchdog
+from initjob.db import activity, progress, standby, watchdog
 from initjob.errors import ConfigError, CredentialsRefused, InitJobError, Unreachable
 from initjob.retry import Attempt, Policy
 
@@ -90,7 +90,10 @@ CONNECT = Policy("connect", on=_worth_retrying, initial=0.1, maximum=4.0, jitter
 def connect(settings: ConnectionSettings, dsn: str | None = None, deadline: float | None = None,
             ensure: bool | None = None, policy: Policy = CONNECT) -> Connection:
     """Connect with retries until ``settings.wait_timeout``; create the database first when asked to."""
-    target = standby.prefer_writable(settings.dsn if dsn is None else dsn, settings.writes)
+    # Sessions named after this deploy (initjob/<host>/<release>) unless the URL names them.
+    target = activity.with_application_name(settings.dsn if dsn is None else dsn, settings.applied_by,
+                                            settings.release)
+    target = standby.prefer_writable(target, settings.writes)
     ensure = settings.ensure_database if ensure is None else ensure
     start = time.monotonic()
     deadline = start + settings.wait_timeout if deadline is None else deadline
@@ -121,6 +124,7 @@ def connect(settings: ConnectionSettings, dsn: str | None = None, deadline: floa
         raise ConfigError(f"bad connection settings: {short_reason(exc)}", "fix DATABASE_URL") from None
     logs.event("db.connected", waited_s=round(time.monotonic() - start, 3),
                server_version=conn.info.server_version, database=conn.info.dbname)
+    progress.register(conn, conninfo(target, settings.wait_timeout), settings.progress_interval)
     return conn
 
 

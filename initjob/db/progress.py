@@ -1,0 +1,208 @@
+"""Signs of life from a long statement: progress, heartbeats and the sessions in its way.
+
+``watch(conn, label)`` wraps the execution of a statement. While it runs longer than a moment, a
+daemon thread reads, on a second connection (the first one is busy with the statement),
+
+* whether the statement waits for a lock, and then who holds it (``statement.blocked``, at once);
+* every ``interval`` seconds, its progress view (``statement.progress``: phase, done/total,
+  percent, elapsed, an estimate of the time left) or, for statements without one, a heartbeat
+  (``statement.running``: elapsed, what it waits on).
+
+Text logs on a terminal get one live line instead of the events. A statement that finishes in a
+moment never opens the second connection. ``take_blockers`` hands the last blockers seen for a
+file to the lock-timeout retry, whose own statement was cancelled and can no longer be asked.
+
+Connections are registered by ``register`` where they are made; an unregistered one is not watched.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from initjob import logs
+from initjob.db import activity
+
+Connection = psycopg.Connection[Any]
+FIRST_LOOK_S = 0.25  # lock waits are looked for after this, then at doubling intervals up to MAX_LOOK_S
+MAX_LOOK_S = 1.0
+SIDE_CONNECT_TIMEOUT_S = 5
+JOIN_S = 1.0  # a reader stuck on a silent network is left behind (a daemon): the statement is what matters
+
+
+@dataclass
+class _Watched:
+    """What ``watch`` needs to know about a registered connection."""
+
+    conninfo: str = field(repr=False)
+    interval: float
+    app_base: str | None  # our application_name, None when the user chose one
+    file: str | None = None
+
+
+_REGISTRY: weakref.WeakKeyDictionary[Connection, _Watched] = weakref.WeakKeyDictionary()
+_BLOCKERS: dict[str, list[dict[str, Any]]] = {}
+_BLOCKERS_LOCK = threading.Lock()
+
+
+def register(conn: Connection, conninfo: str, interval: float) -> None:
+    """Watch statements run on ``conn``; ``conninfo`` opens the side connection, ``interval`` paces the events."""
+    base, _ = activity.split_application_name(conn.info.parameter_status("application_name"))
+    _REGISTRY[conn] = _Watched(conninfo, interval, base)
+
+
+def take_blockers(label: str) -> list[dict[str, Any]]:
+    """The blockers last seen while ``label`` waited for a lock (forgotten once taken)."""
+    with _BLOCKERS_LOCK:
+        return _BLOCKERS.pop(label, [])
+
+
+@contextmanager
+def watch(conn: Connection, label: str, announce: bool = True) -> Iterator[None]:
+    """Report on the statement run inside this block; ``announce`` names ``label`` in application_name."""
+    watched = _REGISTRY.get(conn)
+    if watched is None:
+        yield
+        return
+    if announce:
+        _announce(conn, watched, label)
+    stop = threading.Event()
+    thread = threading.Thread(target=_guarded_loop, args=(watched, conn.info.backend_pid, label, stop),
+                              name="initjob-progress", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(JOIN_S)
+
+
+def _announce(conn: Connection, watched: _Watched, label: str) -> None:
+    """Let ``initjob status`` elsewhere see which file runs: our application_name gets its name.
+
+    application_name, not a row: it costs no write, is visible to every session at once (a row
+    would wait for the migration's commit), and vanishes with the session, so a killed pod leaves
+    nothing stale behind. A name the user chose in DATABASE_URL is left alone.
+    """
+    file = PurePosixPath(label).name
+    if watched.app_base is None or watched.file == file:
+        return
+    host_release = watched.app_base.split("/", 1)[1]
+    host, _, release = host_release.partition("/")
+    name = activity.application_name(host, release or None, file)
+    conn.execute(sql.SQL("SET application_name = {}").format(sql.Literal(name)))
+    watched.file = file
+
+
+def _guarded_loop(watched: _Watched, pid: int, label: str, stop: threading.Event) -> None:
+    try:
+        _Reporter(watched, pid, label).loop(stop)
+    except Exception as exc:  # progress is a courtesy: it must never be what fails a run
+        logs.debug("statement.watch_stopped", file=label, reason=logs.redact(f"{exc.__class__.__name__}: {exc}"))
+
+
+class _Reporter:
+    """The side connection's loop for one statement, and what it remembers between readings."""
+
+    def __init__(self, watched: _Watched, pid: int, label: str) -> None:
+        self.watched, self.pid, self.label = watched, pid, label
+        self.start = time.monotonic()
+        self.phase: tuple[str, float, int] | None = None  # (phase, when first seen, done then)
+        self.blocked_by: frozenset[int] = frozenset()
+        self.live = False
+
+    def loop(self, stop: threading.Event) -> None:
+        look = min(FIRST_LOOK_S, self.watched.interval)
+        next_report = self.start + self.watched.interval
+        side: Connection | None = None
+        try:
+            while not stop.wait(look):
+                look = min(look * 2, MAX_LOOK_S, self.watched.interval)
+                if side is None:
+                    side = psycopg.connect(self.watched.conninfo, autocommit=True, application_name="initjob-progress",
+                                           connect_timeout=SIDE_CONNECT_TIMEOUT_S)
+                wait_type, wait_event = activity.read_wait(side, self.pid)
+                self.check_blockers(side, wait_type)
+                if time.monotonic() >= next_report and not stop.is_set():
+                    self.report(side, wait_type, wait_event)
+                    next_report += self.watched.interval
+        finally:
+            if self.live:
+                logs.live(None)
+            if side is not None:
+                side.close()
+
+    def check_blockers(self, side: Connection, wait_type: str | None) -> None:
+        """Name the sessions in our way, once per change of who they are."""
+        blockers = activity.read_blockers(side, self.pid) if wait_type == "Lock" else []
+        pids = frozenset(b.pid for b in blockers)
+        if pids == self.blocked_by:
+            return
+        self.blocked_by = pids
+        if not blockers:
+            return
+        fields = [b.as_fields() for b in blockers]
+        with _BLOCKERS_LOCK:
+            _BLOCKERS[self.label] = fields
+        self.clear_live()
+        logs.warning("statement.blocked", file=self.label, pid=self.pid, waited_s=self.elapsed(), blockers=fields,
+                     guide="docs/troubleshooting.md#who-is-in-the-way")
+
+    def report(self, side: Connection, wait_type: str | None, wait_event: str | None) -> None:
+        progress = activity.read_progress(side, self.pid)
+        if progress is None:
+            fields: dict[str, Any] = {"file": self.label, "pid": self.pid, "elapsed_s": self.elapsed(),
+                                      "waiting_on": f"{wait_type}:{wait_event}" if wait_type else None}
+            name = "statement.running"
+        else:
+            fields = {"file": self.label, "pid": self.pid, "command": progress.command, "phase": progress.phase,
+                      "relation": progress.relation, "done": progress.done, "total": progress.total,
+                      "unit": progress.unit, "percent": progress.percent, "elapsed_s": self.elapsed(),
+                      "eta_s": self.eta(progress)}
+            name = "statement.progress"
+        if logs.live(describe(name, fields)):
+            self.live = True
+        else:
+            logs.event(name, **fields)
+
+    def eta(self, progress: activity.Progress) -> float | None:
+        """Seconds left in this phase at the rate seen since the phase began; None until there is a rate."""
+        now, done = time.monotonic(), progress.done or 0
+        if self.phase is None or self.phase[0] != progress.phase:
+            self.phase = (progress.phase, now, done)
+            return None
+        _, since, done_then = self.phase
+        if not progress.total or done <= done_then or now <= since:
+            return None
+        rate = (done - done_then) / (now - since)
+        return round((progress.total - done) / rate, 1)
+
+    def elapsed(self) -> float:
+        return round(time.monotonic() - self.start, 1)
+
+    def clear_live(self) -> None:
+        if self.live:
+            logs.live(None)
+            self.live = False
+
+
+def describe(name: str, fields: dict[str, Any]) -> str:
+    """The live line of a terminal: ``0005_x.up.sql  building index: scanning table  41.5%  …``."""
+    file = PurePosixPath(str(fields["file"])).name
+    if name == "statement.running":
+        waiting = f", waiting on {fields['waiting_on']}" if fields.get("waiting_on") else ""
+        return f"{file}  running for {fields['elapsed_s']:g}s{waiting}"
+    amount = f"{fields['done']}/{fields['total']} {fields['unit']}" if fields["total"] else \
+        f"{fields['done']} {fields['unit']}"
+    percent = f"  {fields['percent']:g}%" if fields["percent"] is not None else ""
+    eta = f", ~{fields['eta_s']:g}s left in this phase" if fields.get("eta_s") is not None else ""
+    return f"{file}  {fields['command']}: {fields['phase']}  {amount}{percent}  ({fields['elapsed_s']:g}s{eta})"
