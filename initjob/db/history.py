@@ -128,8 +128,8 @@ def read_state(conn: psycopg.Connection[Any], schema: str) -> DbState:
         with conn.pipeline():
             layout_cur = conn.execute(_q("SELECT value FROM {s}.meta WHERE key = 'layout'", schema))
             state_cur = conn.execute(
-                sql.SQL("SELECT mode, fingerprint, schema_files, schemas, catalog_token, {h} FROM {s}.state WHERE id = 1"
-                        ).format(h=tree_hash, s=sql.Identifier(schema)))
+                sql.SQL("SELECT mode, fingerprint, schema_files, schemas, catalog_token, {h}"
+                        " FROM {s}.state WHERE id = 1").format(h=tree_hash, s=sql.Identifier(schema)))
             hist_cur = conn.execute(_q(
                 "SELECT version::bigint, version_text, name, kind, checksum, transactional, success, statements_done,"
                 " applied_at, applied_by, execution_ms FROM {s}.history ORDER BY version", schema))
