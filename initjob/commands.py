@@ -20,7 +20,7 @@ from initjob.config import Config
 from initjob.db import activity, executor, history, lock, marker
 from initjob.decide import Inspect, Migrate, Need, RecordState, Refuse, UpToDate, describe
 from initjob.errors import ConfigError, DestructiveRefused, NoMigrations, PendingWork, SqlFailed
-from initjob.facts import read_tree, settle
+from initjob.facts import read_tree, settle, settle_facts
 from initjob.render import render_plan
 from initjob.report import Report
 from initjob.schema import catalog
@@ -34,20 +34,22 @@ Connection = psycopg.Connection[Any]
 # ------------------------------------------------------------------ read-only: verify, status, plan
 
 
-def _judge(conn: Connection, cfg: Config, tree: Tree) -> tuple[bool, list[str], list[str]]:
-    """Up to date?  With the pending work and the problems: the decider's answer, read-only.
+def _judge(conn: Connection, cfg: Config, tree: Tree, state: DbState
+           ) -> tuple[bool, list[str], list[str], tuple[str, ...] | None]:
+    """Up to date?  With the pending work, the problems and the drift if it was read: the decider's
+    answer, read-only.
 
     A decision that would only record the state (changed files that build the same schema) is up
     to date: nothing in the schema differs.
     """
-    decision = settle(conn, cfg, tree, stop_at=frozenset({Need.BASELINE}))
+    decision, known = settle_facts(conn, cfg, tree, state, stop_at=frozenset({Need.BASELINE}))
     if isinstance(decision, UpToDate | RecordState):
-        return True, [], []
+        return True, [], [], known.drift
     if isinstance(decision, Refuse):
-        return False, [], [decision.error.reason]
+        return False, [], [decision.error.reason], known.drift
     if isinstance(decision, Inspect):  # the transition is pending
-        return False, [], describe(decision)
-    return False, describe(decision), []
+        return False, [], describe(decision), known.drift
+    return False, describe(decision), [], known.drift
 
 
 def _inspect(cfg: Config, conn: Connection, tree: Tree) -> dict[str, Any]:
@@ -70,7 +72,7 @@ def _inspect(cfg: Config, conn: Connection, tree: Tree) -> dict[str, Any]:
          "state": "applied" if a.success else f"half-done ({a.statements_done} statements)"}
         for a in state.applied
     ]
-    up_to_date, pending, problems = _judge(conn, cfg, tree)
+    up_to_date, pending, problems, drift = _judge(conn, cfg, tree, state)
     if cfg.mode.use_migrations:
         p = plan.plan_migrations(list(tree.migrations), state.applied)
         doc["pending"] = [{"version": m.version_text, "name": m.name} for m in p.work]
@@ -80,7 +82,9 @@ def _inspect(cfg: Config, conn: Connection, tree: Tree) -> dict[str, Any]:
         problems.append("initjob has never run on this database")
     doc["problems"] = problems
     if state.fingerprint is not None:
-        doc["drift"] = facts.drift(conn, cfg.mode.history_schema, state) or False
+        if drift is None:  # the decision did not need it: read it for the report
+            drift = tuple(facts.drift(conn, cfg.mode.history_schema, state))
+        doc["drift"] = list(drift) or False
     doc["up_to_date"] = up_to_date
     return doc
 

@@ -38,10 +38,16 @@ def initial(cfg: Config, tree: Tree, state: DbState) -> Facts:
 
 def settle(conn: Connection, cfg: Config, tree: Tree, stop_at: frozenset[Need] = frozenset()) -> Decision:
     """Read the state, then read each fact the decider asks for until it decides (or asks for one in ``stop_at``)."""
-    facts = initial(cfg, tree, history.read_state(conn, cfg.mode.history_schema))
+    return settle_facts(conn, cfg, tree, history.read_state(conn, cfg.mode.history_schema), stop_at)[0]
+
+
+def settle_facts(conn: Connection, cfg: Config, tree: Tree, state: DbState,
+                 stop_at: frozenset[Need] = frozenset()) -> tuple[Decision, Facts]:
+    """``settle`` from a state already read, with the facts it read (for ``status``, which shows them)."""
+    facts = initial(cfg, tree, state)
     while isinstance(decision := decide.decide(facts), Inspect) and decision.need not in stop_at:
         facts = supply(conn, cfg, tree, facts, decision.need)
-    return decision
+    return decision, facts
 
 
 def supply(conn: Connection, cfg: Config, tree: Tree, facts: Facts, need: Need) -> Facts:

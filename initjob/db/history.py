@@ -116,16 +116,20 @@ def read_state(conn: psycopg.Connection[Any], schema: str) -> DbState:
     The first asks whether the meta table exists (reads never create anything, nor fail on a
     database initjob has not seen); the second reads the layout and every table, pipelined.
     """
-    row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f'"{schema}".meta',)).fetchone()
+    # Whether the tables exist, and whether the state has its tree_hash column yet (layout 2): the
+    # column is read by name, never through the whole row, which holds the recorded snapshot (MBs).
+    row = conn.execute("SELECT to_regclass(%s) IS NOT NULL, EXISTS (SELECT 1 FROM pg_attribute"
+                       " WHERE attrelid = to_regclass(%s) AND attname = 'tree_hash' AND NOT attisdropped)",
+                       (f'"{schema}".meta', f'"{schema}".state')).fetchone()
     if not row or not row[0]:
         return DbState()
+    tree_hash = sql.Identifier("tree_hash") if row[1] else sql.SQL("NULL::text")
     try:
         with conn.pipeline():
             layout_cur = conn.execute(_q("SELECT value FROM {s}.meta WHERE key = 'layout'", schema))
             state_cur = conn.execute(
-                # to_jsonb: a database still at layout 1 (no tree_hash column) reads as NULL, not an error.
-                _q("SELECT mode, fingerprint, schema_files, schemas, catalog_token, to_jsonb(t) ->> 'tree_hash'"
-                   " FROM {s}.state t WHERE id = 1", schema))
+                sql.SQL("SELECT mode, fingerprint, schema_files, schemas, catalog_token, {h}"
+                        " FROM {s}.state WHERE id = 1").format(h=tree_hash, s=sql.Identifier(schema)))
             hist_cur = conn.execute(_q(
                 "SELECT version::bigint, version_text, name, kind, checksum, transactional, success, statements_done,"
                 " applied_at, applied_by, execution_ms FROM {s}.history ORDER BY version", schema))
