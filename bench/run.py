@@ -39,6 +39,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import curves  # noqa: E402  (bench/, this script's directory, is on sys.path)
 import psycopg  # noqa: E402
 from psycopg import sql  # noqa: E402
 
@@ -322,6 +323,9 @@ class Bench:
             d.mkdir(parents=True)
             tool.write(d, migrations)
         return d
+
+    def run_cmd(self, argv: list[str], extra: dict[str, str]) -> Sample:
+        return run_timed(argv, self.env(extra))
 
     def run_tool(self, tool: Tool, d: Path, db: str, check: bool = True) -> Sample:
         argv, extra = tool.command(d, db)
@@ -877,6 +881,8 @@ def markdown(res: dict[str, Any]) -> str:
                          f"{o.get('dbmate', '-')} | {v.get('verify-migrations', '-')} | "
                          f"{v.get('verify-auto-sync', '-')} |")
         lines.append("")
+    if res.get("curves"):
+        lines += ["### Growth curves (bench/curves.py)", "", curves.markdown(res["curves"])]
     lines += ["### Targets", "", "| target | value | limit | met |", "|---|---:|---:|:---:|"]
     for t in res.get("targets", []):
         met = {True: "yes", False: "**no**", None: "-"}[t["met"]]
@@ -984,15 +990,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, initjob only, install nothing (CI)")
     parser.add_argument("--no-peers", action="store_true", help="initjob and the floors only")
-    parser.add_argument("--no-growth", action="store_true", help="skip the 10/100/1,000/10,000 growth series")
+    parser.add_argument("--no-growth", action="store_true",
+                        help="skip the 10/100/1,000/10,000 growth series and the curves")
     parser.add_argument("--reps", type=int, default=None, help="rounds per workload (default 7; smoke 2)")
     parser.add_argument("--only", action="append", default=[],
                         help="run only these workloads: noop, apply, example, verify, roundtrips, import, "
-                             "snapshot, growth (repeatable)")
+                             "snapshot, growth, curves (repeatable)")
     parser.add_argument("--plot", nargs=2, metavar=("RESULTS_JSON", "PNG"), help=argparse.SUPPRESS)
+    parser.add_argument("--plot-curves", nargs=3, metavar=("RESULTS_JSON", "PNG", "TITLE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.plot:
         return 0 if plot(Path(args.plot[0]), Path(args.plot[1])) else 1
+    if args.plot_curves:
+        data = json.loads(Path(args.plot_curves[0]).read_text()).get("curves", {})
+        return 0 if curves.plot(data, Path(args.plot_curves[1]), args.plot_curves[2]) else 1
     # SIGTERM (a CI timeout, a kill) unwinds like an exception: the server is stopped, the scratch removed.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     started = time.monotonic()
@@ -1000,12 +1011,15 @@ def main(argv: list[str] | None = None) -> int:
     reps = args.reps or (2 if args.smoke else 7)
     if args.smoke:
         sizes = {"many": 20, "apply": 20, "verify": [10, 30], "growth": [5, 20]}
+        curve_sizes = curves.SMOKE
     else:
         sizes = {"many": 500, "apply": 500, "verify": [300, 3000], "growth": [10, 100, 1000, 10000]}
+        curve_sizes = curves.FULL
     bench.sizes = sizes
-    only = set(args.only) or {"noop", "apply", "example", "verify", "roundtrips", "import", "snapshot", "growth"}
+    only = set(args.only) or {"noop", "apply", "example", "verify", "roundtrips", "import", "snapshot", "growth",
+                              "curves"}
     if args.no_growth:
-        only.discard("growth")
+        only -= {"growth", "curves"}
     if not args.smoke:
         bench.install()
     bench.define_tools()
@@ -1039,6 +1053,9 @@ def main(argv: list[str] | None = None) -> int:
                 bench.snapshot_bench()
             if "growth" in only:
                 bench.growth(sizes["growth"], 2 if args.smoke else 3)
+            if "curves" in only:
+                # Smoke: one round per point is enough to run every line of the curves.
+                curves.Curves(bench, curve_sizes, 1 if args.smoke else (args.reps or 5), small_migrations).run()
             bench.server = None
     finally:
         shutil.rmtree(bench.work, ignore_errors=True)
@@ -1047,6 +1064,15 @@ def main(argv: list[str] | None = None) -> int:
     res["duration_s"] = round(time.monotonic() - started, 1)
     (OUT / "results.json").write_text(json.dumps(res, indent=2) + "\n")
     (OUT / "results.md").write_text(markdown(res))
+    if res.get("curves"):
+        (OUT / "curves.md").write_text(curves.markdown(res["curves"]))
+        if not args.smoke:
+            subtitle = f"{res['started'][:16]}Z, {res['machine']['summary']}, PostgreSQL {res.get('postgres', '?')}"
+            # matplotlib lives in the bench venv; ./dev runs this script with .venv's Python.
+            drew = curves.plot(res["curves"], OUT / "curves.png", subtitle) or quiet(
+                [bench.py, __file__, "--plot-curves", str(OUT / "results.json"), str(OUT / "curves.png"), subtitle]
+            ).returncode == 0
+            log(f"curves plot: {OUT / 'curves.png'}" if drew else "curves plot: matplotlib unavailable, no PNG")
     png = OUT / "ratios.png"
     if not args.smoke:
         drew = plot(OUT / "results.json", png) or quiet([bench.py, __file__, "--plot", str(OUT / "results.json"),
