@@ -1002,7 +1002,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.plot:
         return 0 if plot(Path(args.plot[0]), Path(args.plot[1])) else 1
     if args.plot_curves:
+        # Also the way to report a run cut short: every point is in results.json as soon as it is measured.
         data = json.loads(Path(args.plot_curves[0]).read_text()).get("curves", {})
+        Path(args.plot_curves[1]).with_suffix(".md").write_text(curves.markdown(data))
         return 0 if curves.plot(data, Path(args.plot_curves[1]), args.plot_curves[2]) else 1
     # SIGTERM (a CI timeout, a kill) unwinds like an exception: the server is stopped, the scratch removed.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
