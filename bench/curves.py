@@ -41,9 +41,9 @@ Command = tuple[list[str], dict[str, str]]  # argv and the environment added to 
 FULL = {"trees": [10, 100, 1000, 5000], "files": [1, 100], "migrations": [10, 100, 500, 2000],
         "verify_plan": [1000, 5000]}
 SMOKE = {"trees": [3, 10], "files": [1, 4], "migrations": [3, 10], "verify_plan": [10]}
-# Above these sizes a point gets fewer rounds: one round of the 5,000-table fresh apply runs four
-# whole applies of a 4 MB tree, and a plan builds the tree in a shadow database every time.
-BIG_TREE, BIG_HISTORY = 1000, 1000
+# Above these sizes a point gets half the rounds (at least 2): one round of the 1,000-table fresh apply
+# runs four whole applies of a 0.8 MB tree, and a plan builds the tree in a shadow database every time.
+BIG_TREE, BIG_HISTORY = 100, 500
 
 CURVES = {
     "tree_noop": ("No-op `initjob run` (auto-sync) on a generated tree vs the Python floor", "tables",
@@ -150,8 +150,9 @@ class Curves:
         first = next(iter(dbs.values()))
         cmds = {f"initjob, {label}": self.initjob("run", d, dbs[label]) for label, d in layouts.items()}
         cmds["python floor"] = self.floor(first)
+        # The no-op is cheap at every size: all rounds; verify and plan (a shadow build) fewer when big.
+        self.point("tree_noop", n, list(cmds), lambda name, _r: self.timed(cmds[name]), self.reps, "python floor")
         reps = self.reps_for(n, BIG_TREE)
-        self.point("tree_noop", n, list(cmds), lambda name, _r: self.timed(cmds[name]), reps, "python floor")
         if n in self.sizes["verify_plan"]:
             inspect = {f"{command}, {label}": self.initjob(command, d, dbs[label])
                        for command in ("verify", "plan") for label, d in layouts.items()}
@@ -219,22 +220,26 @@ class Curves:
         def noop_one(name: str, _r: int) -> Sample:
             return self.timed(floor) if name == "python floor" else b.run_tool(b.tools[name], dirs[name], dbs[name])
 
-        self.point("migrations_noop", n, [*names, "python floor"], noop_one, reps, "python floor")
+        self.point("migrations_noop", n, [*names, "python floor"], noop_one, self.reps, "python floor")
         for db in dbs.values():
             b.drop_db(db)
 
     def run(self) -> None:
-        """Curve by curve, all sizes of one before the next, with the load before and after each."""
+        """The migrations curve, then the trees size by size (no-op, verify and plan, fresh apply).
+
+        Cheapest first, and every point is saved as it is measured: a run cut short (a timeout on a
+        loaded machine) still has every curve up to some size, the 5,000-table points last.
+        """
         self.data["load_start"] = load()
-        # Cheapest first: each point is saved as it is measured, so a run cut short (a timeout on a
-        # loaded machine) still has whole curves; the 5,000-table fresh applies come last.
-        for curve, work, sizes in (("migrations", self.migrations, self.sizes["migrations"]),
-                                   ("tree no-op, verify, plan", self.tree_noop_and_inspect, self.sizes["trees"]),
-                                   ("tree fresh apply", self.tree_apply, self.sizes["trees"])):
-            before = load()
-            for n in sizes:
-                work(n)
-            self.data.setdefault("curve_load", {})[curve] = {"before": before, "after": load()}
+        before = load()
+        for n in self.sizes["migrations"]:
+            self.migrations(n)
+        self.data.setdefault("curve_load", {})["migrations"] = {"before": before, "after": load()}
+        before = load()
+        for n in self.sizes["trees"]:
+            self.tree_noop_and_inspect(n)
+            self.tree_apply(n)
+        self.data["curve_load"]["trees"] = {"before": before, "after": load()}
         self.data["load_end"] = load()
         self.bench.save()
 

@@ -988,6 +988,10 @@ def server_for(args: argparse.Namespace) -> Iterator[pgserver.PgServer]:
 # Main
 
 
+def _sizes(text: str) -> list[int]:
+    return [int(x) for x in text.split(",") if x.strip()]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, initjob only, install nothing (CI)")
@@ -998,6 +1002,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", action="append", default=[],
                         help="run only these workloads: noop, apply, example, verify, roundtrips, import, "
                              "snapshot, growth, curves (repeatable)")
+    parser.add_argument("--curve-tables", type=_sizes, default=None,
+                        help="tree sizes of the curves (default 10,100,1000,5000; smoke 3,10)")
+    parser.add_argument("--curve-migrations", type=_sizes, default=None,
+                        help="history sizes of the curves (default 10,100,500,2000; '' for none)")
     parser.add_argument("--plot", nargs=2, metavar=("RESULTS_JSON", "PNG"), help=argparse.SUPPRESS)
     parser.add_argument("--plot-curves", nargs=3, metavar=("RESULTS_JSON", "PNG", "TITLE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -1019,6 +1027,10 @@ def main(argv: list[str] | None = None) -> int:
     else:
         sizes = {"many": 500, "apply": 500, "verify": [300, 3000], "growth": [10, 100, 1000, 10000]}
         curve_sizes = curves.FULL
+    if args.curve_tables is not None:
+        curve_sizes = {**curve_sizes, "trees": args.curve_tables}
+    if args.curve_migrations is not None:
+        curve_sizes = {**curve_sizes, "migrations": args.curve_migrations}
     bench.sizes = sizes
     only = set(args.only) or {"noop", "apply", "example", "verify", "roundtrips", "import", "snapshot", "growth",
                               "curves"}
