@@ -50,8 +50,7 @@ CURVES = {
                   "python floor"),
     "tree_apply": ("Fresh apply of a generated tree: auto-sync on an empty database vs `psql -1 -f`", "tables",
                    "psql, 1 file"),
-    "migrations": ("N small migrations: fresh apply vs dbmate, and the no-op with N applied vs the floor",
-                   "migrations", "no-op: python floor"),
+    "migrations": ("N small migrations on a fresh database: initjob vs dbmate", "migrations", "dbmate"),
     "verify_plan": ("`initjob verify` and `initjob plan` (auto-sync) on the large trees", "tables", "python floor"),
 }
 
@@ -298,6 +297,7 @@ def plot(curves: dict[str, Any], png: Path, subtitle: str) -> bool:
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        import matplotlib.ticker
     except ImportError:
         return False
     keys = [k for k in ("tree_noop", "tree_apply", "migrations", "migrations_noop", "verify_plan")
@@ -321,6 +321,11 @@ def plot(curves: dict[str, Any], png: Path, subtitle: str) -> bool:
             ax.errorbar(xs, med, yerr=err, marker="o", markersize=4, linestyle=style, capsize=3, label=name)
         ax.set_xscale("log")
         ax.set_yscale("log")
+        # Plain numbers on the log axes (2, 0.5), not 2x10^0: the seconds are read off the plot.
+        plain = matplotlib.ticker.FuncFormatter(lambda v, _pos: f"{v:g}")
+        for axis in (ax.xaxis, ax.yaxis):
+            axis.set_major_formatter(plain)
+            axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_xlabel(c["x"])
         ax.set_ylabel("seconds (median, min-max)")
         ax.set_title(c["title"].replace("`", ""), fontsize=8, loc="left", wrap=True)
