@@ -4,7 +4,8 @@ the floor and its peers, side by side in one run.
     ./dev bench --only curves            the full curves (sizes below)
     ./dev bench --smoke                  a tiny version of each curve, so this code cannot rot
 
-Four curves, every point measured in alternating rounds (the order rotating) on one server:
+Four curves (five tables: the migrations curve has the apply and the no-op), every point measured
+in alternating rounds (the order rotating) on one server:
 
 - ``tree_noop``: no-op ``initjob run`` (auto-sync) on generated trees (bench/gentree.py) in one file
   and in 100 files, against the Python floor ``python -c "import psycopg; psycopg.connect(URL)
@@ -45,13 +46,13 @@ SMOKE = {"trees": [3, 10], "files": [1, 4], "migrations": [3, 10], "verify_plan"
 # runs four whole applies of a 0.8 MB tree, and a plan builds the tree in a shadow database every time.
 BIG_TREE, BIG_HISTORY = 100, 500
 
+# Each curve's title and x axis; the reference series of a point is chosen where it is measured.
 CURVES = {
-    "tree_noop": ("No-op `initjob run` (auto-sync) on a generated tree vs the Python floor", "tables",
-                  "python floor"),
-    "tree_apply": ("Fresh apply of a generated tree: auto-sync on an empty database vs `psql -1 -f`", "tables",
-                   "psql, 1 file"),
-    "migrations": ("N small migrations on a fresh database: initjob vs dbmate", "migrations", "dbmate"),
-    "verify_plan": ("`initjob verify` and `initjob plan` (auto-sync) on the large trees", "tables", "python floor"),
+    "tree_noop": ("No-op `initjob run` (auto-sync) on a generated tree vs the Python floor", "tables"),
+    "tree_apply": ("Fresh apply of a generated tree: auto-sync on an empty database vs `psql -1 -f`", "tables"),
+    "migrations": ("N small migrations on a fresh database: initjob vs dbmate", "migrations"),
+    "migrations_noop": ("No-op `initjob run` (migrations mode) with N applied vs dbmate and the floor", "migrations"),
+    "verify_plan": ("`initjob verify` and `initjob plan` (auto-sync) on the large trees", "tables"),
 }
 
 
@@ -240,10 +241,6 @@ class Curves:
         self.data["curve_load"]["trees"] = {"before": before, "after": load()}
         self.data["load_end"] = load()
         self.bench.save()
-
-
-CURVES["migrations_noop"] = ("No-op `initjob run` (migrations mode) with N applied vs dbmate and the floor",
-                             "migrations", "python floor")
 
 
 def log(text: str) -> None:
