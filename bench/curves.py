@@ -318,8 +318,11 @@ def plot(curves: dict[str, Any], png: Path, subtitle: str) -> bool:
             ax.errorbar(xs, med, yerr=err, marker="o", markersize=4, linestyle=style, capsize=3, label=name)
         ax.set_xscale("log")
         ax.set_yscale("log")
-        # Plain numbers on the log axes (2, 0.5), not 2x10^0: the seconds are read off the plot.
+        # Plain numbers on the log axes (0.5, 2, 5000), not 2x10^0: the seconds are read off the plot.
+        # Ticks at 1, 2, 5 per decade so a curve within one decade still has labels; x at the sizes.
         plain = matplotlib.ticker.FuncFormatter(lambda v, _pos: f"{v:g}")
+        ax.yaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.set_xticks(sorted({p["size"] for p in c["points"]}))
         for axis in (ax.xaxis, ax.yaxis):
             axis.set_major_formatter(plain)
             axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
