@@ -1082,13 +1082,15 @@ def main(argv: list[str] | None = None) -> int:
     (OUT / "results.md").write_text(markdown(res))
     if res.get("curves"):
         (OUT / "curves.md").write_text(curves.markdown(res["curves"]))
-        if not args.smoke:
-            subtitle = f"{res['started'][:16]}Z, {res['machine']['summary']}, PostgreSQL {res.get('postgres', '?')}"
-            # matplotlib lives in the bench venv; ./dev runs this script with .venv's Python.
-            drew = curves.plot(res["curves"], OUT / "curves.png", subtitle) or quiet(
-                [bench.py, __file__, "--plot-curves", str(OUT / "results.json"), str(OUT / "curves.png"), subtitle]
-            ).returncode == 0
-            log(f"curves plot: {OUT / 'curves.png'}" if drew else "curves plot: matplotlib unavailable, no PNG")
+        # Drawn in smoke runs too (where matplotlib is installed), so the plotting code runs in CI.
+        loads = [x for k in ("load_start", "load_end") for x in res["curves"].get(k, [])[:1]]
+        subtitle = (f"{res['started'][:16]}Z, {res['machine']['summary']}, PostgreSQL {res.get('postgres', '?')}, "
+                    f"load average {'-'.join(str(x) for x in loads)}")
+        # matplotlib lives in the bench venv; ./dev runs this script with .venv's Python.
+        drew = curves.plot(res["curves"], OUT / "curves.png", subtitle) or quiet(
+            [bench.py, __file__, "--plot-curves", str(OUT / "results.json"), str(OUT / "curves.png"), subtitle]
+        ).returncode == 0
+        log(f"curves plot: {OUT / 'curves.png'}" if drew else "curves plot: matplotlib unavailable, no PNG")
     png = OUT / "ratios.png"
     if not args.smoke:
         drew = plot(OUT / "results.json", png) or quiet([bench.py, __file__, "--plot", str(OUT / "results.json"),
