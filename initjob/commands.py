@@ -18,7 +18,7 @@ from initjob import facts, logs, migrate, plan, source, sync, transition
 from initjob import lint as lint_
 from initjob.config import Config
 from initjob.db import executor, history, marker
-from initjob.decide import Inspect, Migrate, Need, RecordState, Refuse, UpToDate, describe
+from initjob.decide import Inspect, Migrate, Need, RecordState, Refuse, Repeat, UpToDate, describe
 from initjob.errors import ConfigError, DestructiveRefused, NoMigrations, PendingWork
 from initjob.facts import read_tree, settle
 from initjob.render import render_plan
@@ -41,7 +41,7 @@ def _judge(conn: Connection, cfg: Config, tree: Tree) -> tuple[bool, list[str], 
     to date: nothing in the schema differs.
     """
     decision = settle(conn, cfg, tree, stop_at=frozenset({Need.BASELINE}))
-    if isinstance(decision, UpToDate | RecordState):
+    if isinstance(decision, UpToDate | RecordState) or (isinstance(decision, Repeat) and not decision.files):
         return True, [], []
     if isinstance(decision, Refuse):
         return False, [], [decision.error.reason]
@@ -65,6 +65,7 @@ def _inspect(cfg: Config, conn: Connection, tree: Tree) -> dict[str, Any]:
     doc["applied"] = [
         {"version": a.version_text, "name": a.name, "checksum": a.checksum, "applied_at": a.applied_at.isoformat(),
          "applied_by": a.applied_by, "execution_ms": a.execution_ms, "kind": a.kind,
+         "source": a.source_tool or "initjob",
          "state": "applied" if a.success else f"half-done ({a.statements_done} statements)"}
         for a in state.applied
     ]
@@ -139,7 +140,8 @@ def _status_table(doc: dict[str, Any]) -> str:
         lines += ["", f"{'VERSION':<16} {'NAME':<32} {'APPLIED AT':<25} {'BY':<20} {'MS':>7}  STATE"]
         for a in doc["applied"]:
             lines.append(f"{a['version']:<16} {a['name'][:32]:<32} {a['applied_at'][:25]:<25} "
-                         f"{a['applied_by'][:20]:<20} {a['execution_ms'] or 0:>7}  {a['kind']}/{a['state']}")
+                         f"{a['applied_by'][:20]:<20} {a['execution_ms'] or 0:>7}  {a['kind']}/{a['state']}"
+                         + (f" (from {a['source']})" if a["source"] != "initjob" else ""))
     for p in doc["pending"]:
         lines.append(f"{p['version'] or '':<16} {p['name'][:60]:<32} {'':<25} {'':<20} {'':>7}  pending")
     for problem in doc["problems"]:

@@ -39,6 +39,8 @@ _SETTINGS: tuple[tuple[str, str, str | None, str], ...] = (
     ("backup_dir", "INITJOB_BACKUP_DIR", None, "also pg_dump there before changing anything"),
     ("allow_destructive", "INITJOB_ALLOW_DESTRUCTIVE", "false", "let auto-sync drop or narrow"),
     ("history_schema", "INITJOB_HISTORY_SCHEMA", "initjob", "schema of initjob's own tables"),
+    ("migrations_format", "INITJOB_MIGRATIONS_FORMAT", None,
+     "layout of sql/migrations/: initjob, flyway, golang-migrate, dbmate, goose or prisma (default: detected)"),
     ("log_format", "INITJOB_LOG_FORMAT", None, "json or text (default json; text on a terminal)"),
     ("log_level", "INITJOB_LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR"),
     ("shadow_database_url", "INITJOB_SHADOW_DATABASE_URL", None, "scratch database for auto-sync's desired state"),
@@ -46,6 +48,8 @@ _SETTINGS: tuple[tuple[str, str, str | None, str], ...] = (
     ("force_mode_switch", "INITJOB_FORCE_MODE_SWITCH", "false", "allow auto-sync on a migrations-managed database"),
     ("termination_log", "INITJOB_TERMINATION_LOG", "/dev/termination-log", "where a failure's reason is also written"),
 )
+# The layouts ``layouts`` reads; "auto" (the variable unset) detects one from the file names.
+MIGRATIONS_FORMATS = ("initjob", "flyway", "golang-migrate", "dbmate", "goose", "prisma")
 _BOOLS = {"use_migrations", "ensure_database", "allow_destructive", "force_mode_switch"}
 
 
@@ -104,6 +108,7 @@ class ModeSettings:
     sql_dir: Path = Path("./sql")
     history_schema: str = "initjob"
     force_mode_switch: bool = False
+    migrations_format: str = "auto"
 
     @property
     def name(self) -> str:
@@ -246,7 +251,8 @@ def _assemble(ns: argparse.Namespace, v: Mapping[str, Any], environ: Mapping[str
                             environ.get("HOSTNAME") or socket.gethostname()),
         backup=BackupSettings(v["backup_dir"], v["release"]),
         log=LogSettings(v["log_format"], v["log_level"], v["termination_log"]),
-        mode=ModeSettings(v["use_migrations"], v["sql_dir"], schema, v["force_mode_switch"]),
+        mode=ModeSettings(v["use_migrations"], v["sql_dir"], schema, v["force_mode_switch"],
+                          v["migrations_format"]),
         args=CommandArgs(
             json=bool(getattr(ns, "json", False)),
             steps=getattr(ns, "steps", None),
@@ -287,6 +293,11 @@ def _convert(raw: Mapping[str, str | None], environ: Mapping[str, str], problems
             f"INITJOB_HISTORY_SCHEMA must be a lower-case identifier (a-z, 0-9, _), not public or pg_*, got {schema!r}"
         )
     out["history_schema"] = schema
+    fmt = (raw["migrations_format"] or "auto").strip().lower()
+    if fmt not in (*MIGRATIONS_FORMATS, "auto"):
+        problems.append(f"INITJOB_MIGRATIONS_FORMAT must be one of {', '.join(MIGRATIONS_FORMATS)}, "
+                        f"got {raw['migrations_format']!r}")
+    out["migrations_format"] = fmt
     log_format = raw["log_format"] or ("text" if sys.stderr.isatty() else "json")
     if log_format not in ("json", "text"):
         problems.append(f"INITJOB_LOG_FORMAT must be json or text, got {log_format!r}")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from initjob import source
+from initjob import layouts, source
 from initjob.source import Migration, SqlFile
 
 
@@ -24,26 +24,53 @@ class Tree:
     use_migrations: bool
     history_schema: str
     hash: str
+    tool: str = layouts.INITJOB  # the layout of migrations/ (resolved: never "auto")
+    repeatable_hash: str = ""    # of the repeatable files, apart: "" when there are none
 
     @cached_property
+    def chain(self) -> layouts.Chain:
+        if not self.use_migrations:
+            return layouts.Chain(self.tool, ())
+        return layouts.read_chain(self.sql_dir, self.tool, self.history_schema)
+
+    @property
     def migrations(self) -> tuple[Migration, ...]:
-        return tuple(source.read_migrations(self.sql_dir, self.history_schema)) if self.use_migrations else ()
+        return self.chain.migrations
+
+    @cached_property
+    def repeatables(self) -> tuple[SqlFile, ...]:
+        return layouts.read_repeatables(self.sql_dir, self.tool, self.history_schema)
 
     @cached_property
     def schema_files(self) -> tuple[SqlFile, ...]:
         return () if self.use_migrations else tuple(source.read_schema_files(self.sql_dir, self.history_schema))
 
 
-def scan(sql_dir: Path, use_migrations: bool, history_schema: str) -> Tree:
-    return Tree(sql_dir, use_migrations, history_schema, tree_hash(sql_dir, use_migrations))
+def scan(sql_dir: Path, use_migrations: bool, history_schema: str, fmt: str = layouts.INITJOB) -> Tree:
+    tool = layouts.resolve(sql_dir, fmt) if use_migrations else layouts.INITJOB
+    repeatable = layouts.repeatable_paths(sql_dir, tool)
+    return Tree(sql_dir, use_migrations, history_schema, tree_hash(sql_dir, use_migrations, tool), tool,
+                _hash(b"repeatable", repeatable) if repeatable else "")
 
 
-def tree_hash(sql_dir: Path, use_migrations: bool) -> str:
-    """sha256 over each file's path, size and bytes, in path order; "" when the directory is missing."""
+def tree_hash(sql_dir: Path, use_migrations: bool, tool: str = layouts.INITJOB) -> str:
+    """sha256 over each file's path, size and bytes, in path order; "" when the directory is missing.
+
+    Another tool's layout is part of the hash (the same files read another way are another tree);
+    initjob's own is not, so a database recorded before layouts existed still matches.
+    """
     root = sql_dir / ("migrations" if use_migrations else "schema")
-    digest = hashlib.sha256(b"migrations" if use_migrations else b"schema")
+    seed = b"migrations" if use_migrations else b"schema"
     try:
-        paths = _migration_files(root) if use_migrations else _schema_files(root)
+        paths = layouts.migration_paths(root) if use_migrations else _schema_files(root)
+    except OSError:
+        return ""  # unreadable: the parse that follows says why
+    return _hash(seed if tool == layouts.INITJOB else seed + b":" + tool.encode(), paths)
+
+
+def _hash(seed: bytes, paths: list[tuple[str, str]]) -> str:
+    digest = hashlib.sha256(seed)
+    try:
         for rel, full in paths:
             with open(full, "rb") as f:
                 data = f.read()
@@ -52,11 +79,6 @@ def tree_hash(sql_dir: Path, use_migrations: bool) -> str:
     except OSError:
         return ""  # unreadable: the parse that follows says why
     return digest.hexdigest()
-
-
-def _migration_files(root: Path) -> list[tuple[str, str]]:
-    with os.scandir(root) as listing:
-        return sorted((e.name, e.path) for e in listing if e.name.endswith(".sql"))
 
 
 def _schema_files(root: Path) -> list[tuple[str, str]]:
