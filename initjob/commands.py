@@ -14,7 +14,7 @@ from typing import Any
 
 import psycopg
 
-from initjob import facts, logs, migrate, plan, source, sync, transition
+from initjob import facts, layouts, logs, migrate, plan, source, sync, transition
 from initjob import lint as lint_
 from initjob.config import Config
 from initjob.db import executor, history, marker
@@ -195,12 +195,23 @@ def _locked_write(cfg: Config, work: Callable[[Connection, DbState], Report]) ->
     return with_connection(cfg.connection, session)
 
 
+def _version_arg(tree: Tree, text: str | None) -> str | None:
+    """A version given on the command line as the layout writes it (Flyway's ``1.2``), as initjob's integer."""
+    if text is None:
+        return None
+    key = layouts.version_key(tree.tool, text)
+    if key is None:
+        raise ConfigError(f"{text!r} is not a {tree.tool} version", "give a version from sql/migrations/")
+    return str(key)
+
+
 def rollback(cfg: Config) -> Report:
     _require_migrations(cfg, "rollback")
-    files = source.read_migrations(cfg.mode.sql_dir, cfg.mode.history_schema)
+    tree = read_tree(cfg)
+    files, to_version = list(tree.migrations), _version_arg(tree, cfg.args.to_version)
 
     def work(conn: Connection, state: DbState) -> Report:
-        targets, problems = plan.rollback_targets(files, state.applied, cfg.args.steps, cfg.args.to_version)
+        targets, problems = plan.rollback_targets(files, state.applied, cfg.args.steps, to_version)
         if problems:
             raise ConfigError("cannot roll back: " + "; ".join(problems), "write the missing .down.sql files")
         taken = marker.before_change(conn, cfg.backup, cfg.apply, cfg.connection.dsn, state.fingerprint,
@@ -222,8 +233,8 @@ def rollback(cfg: Config) -> Report:
 
 def baseline(cfg: Config) -> Report:
     _require_migrations(cfg, "baseline")
-    files = source.read_migrations(cfg.mode.sql_dir, cfg.mode.history_schema)
-    version = int(cfg.args.version or 0)
+    tree = read_tree(cfg)
+    files, version = list(tree.migrations), int(_version_arg(tree, cfg.args.version) or 0)
     if version not in {m.version for m in files}:
         raise ConfigError(f"no migration has version {cfg.args.version}", "pick a version from sql/migrations/")
 

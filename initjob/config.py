@@ -24,7 +24,7 @@ _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
-_VERSION = re.compile(r"^[0-9]+$")
+_VERSION = re.compile(r"^[0-9]+(?:[._][0-9]+)*$")  # digits, or a Flyway version such as 1.2 or 1_2_3
 
 # (flag dest, environment variable, default, help)
 _SETTINGS: tuple[tuple[str, str, str | None, str], ...] = (
@@ -378,7 +378,7 @@ def _check_command_args(ns: argparse.Namespace, problems: list[str]) -> None:
     for attr, flag in (("to_version", "--to"), ("version", "--version")):
         value = getattr(ns, attr, None)
         if value is not None and not _VERSION.match(value):
-            problems.append(f"{flag} must be a migration version (digits), got {value!r}")
+            problems.append(f"{flag} must be a migration version (digits, or Flyway's 1.2), got {value!r}")
     name = getattr(ns, "name", None)
     if name is not None and not _NAME.match(name):
         problems.append(f"NAME must be letters, digits, '_' or '-' (at most 100), got {name!r}")
