@@ -168,7 +168,8 @@ def plan_command(cfg: Config) -> Report:
                                    f"{m.up.text.rstrip()}\n" for m in work) or "-- nothing to do"
             return Report(cfg.mode.name, output=output)
         state = history.read_state(conn, cfg.mode.history_schema)
-        comparison = sync.compare(conn, cfg.connection, cfg.mode.history_schema, state, list(tree.schema_files))
+        comparison = sync.compare(conn, cfg.connection, cfg.mode.history_schema, state,
+                                  list(tree.schema_files) + list(tree.repeatables))
         diff_plan = comparison.plan
         if cfg.args.json:
             return Report(cfg.mode.name, output=json.dumps([asdict(s) for s in diff_plan.steps], indent=2))
