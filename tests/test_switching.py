@@ -198,3 +198,41 @@ def test_dbmate_fresh_database_applies_all(tmp_path: Path, db_url: str, conn: Co
     assert result.code == 0, result.stderr
     assert conn.execute("SELECT to_regclass('items') IS NOT NULL").fetchone() == (True,)
     shutil.rmtree(sql_dir)
+
+
+def test_layout_2_database_upgrades_in_place(tmp_path: Path, db_url: str, conn: Conn) -> None:
+    """A database an older initjob left at layout 2 gets the adopted kind, the source column and the
+    repeatable table; its rows stay as they were."""
+    from initjob.db import history
+
+    conn.execute("CREATE SCHEMA initjob")
+    for step in history._LAYOUT[:2]:
+        conn.execute(sql.SQL(step).format(s=sql.Identifier("initjob")))
+    conn.execute("INSERT INTO initjob.meta VALUES ('layout', '2')")
+    conn.execute(ITEMS)
+    conn.execute("INSERT INTO initjob.history (version, version_text, name, kind, checksum, success, applied_by) "
+                 "VALUES (1, '0001', 'items', 'migration', %s, true, 'old')",
+                 (hashlib.sha256(ITEMS.encode()).hexdigest(),))
+    sql_dir = tmp_path / "sql"
+    write(sql_dir, {"0001_items.up.sql": ITEMS, "0002_tags.up.sql": TAGS})
+    (sql_dir / "repeatable").mkdir()
+    (sql_dir / "repeatable" / "view.sql").write_text("CREATE OR REPLACE VIEW titles AS SELECT title FROM items;\n")
+    result = initjob("run", **env(db_url, sql_dir, None))
+    assert result.code == 0, result.stderr
+    assert conn.execute("SELECT value FROM initjob.meta WHERE key = 'layout'").fetchone() == ("3",)
+    assert conn.execute("SELECT version_text, kind, source_tool FROM initjob.history ORDER BY version").fetchall() == [
+        ("0001", "migration", None), ("0002", "migration", None)]
+    assert conn.execute("SELECT path FROM initjob.repeatable").fetchall() == [("repeatable/view.sql",)]
+
+
+def test_flyway_rollback_to_a_dotted_version(tmp_path: Path, db_url: str, conn: Conn) -> None:
+    """`rollback --to 1.1` takes the version as Flyway writes it, and runs the U files newest first."""
+    sql_dir = tmp_path / "sql"
+    new = flyway(conn, sql_dir)
+    write(sql_dir, new | {"U2__tags.sql": "DROP TABLE tags;\n", "U2.0.1__idx.sql": "DROP INDEX items_title_idx;\n"})
+    assert initjob("run", **env(db_url, sql_dir, "flyway")).code == 0
+    back = initjob("rollback", "--to", "1.1", **env(db_url, sql_dir, "flyway"))
+    assert back.code == 0, back.stderr
+    assert [e["version"] for e in back.events if e["event"] == "migration.rolled_back"] == ["2.0.1", "2"]
+    assert conn.execute("SELECT version_text FROM initjob.history ORDER BY version").fetchall() == [("1",), ("1.1",)]
+    assert conn.execute("SELECT to_regclass('tags')").fetchone() == (None,)
