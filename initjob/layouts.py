@@ -46,6 +46,9 @@ _GOOSE_ENVSUB = re.compile(r"^--\s*\+goose\s+envsub\s+on\b", re.IGNORECASE | re.
 _WRAP_HEAD = re.compile(r"\A(?:\s|--[^\n]*\n)*(?P<stmt>(?:BEGIN|START\s+TRANSACTION)(?:\s+(?:WORK|TRANSACTION))?\s*;)",
                         re.IGNORECASE)
 _WRAP_TAIL = re.compile(r"(?P<stmt>(?:COMMIT|END)(?:\s+(?:WORK|TRANSACTION))?\s*;)(?:\s|--[^\n]*)*\Z", re.IGNORECASE)
+# What the tool's own files say where initjob's say "-- initjob:no-transaction".
+_NO_TX_HINTS = {"dbmate": "add transaction:false to its '-- migrate:up' line",
+                "goose": "add a '-- +goose NO TRANSACTION' line"}
 _FLYWAY_PART_DIGITS = 6
 _FLYWAY_MORE_PARTS = 4
 
@@ -165,9 +168,13 @@ def read_chain(sql_dir: Path, tool: str, history_schema: str) -> Chain:
         if m.version in found:
             problems.append(f"{m.up.path}: duplicate version {m.version_text} (also {found[m.version].up.path})")
             continue
-        problems += source.check_migration_text(m.up, m.transactional, history_schema)
+        found_now = source.check_migration_text(m.up, m.transactional, history_schema)
         if m.down is not None and m.down.text.strip():
-            problems += source.check_migration_text(m.down, m.transactional, history_schema)
+            found_now += source.check_migration_text(m.down, m.transactional, history_schema)
+        if tool in _NO_TX_HINTS:
+            initjob_hint = f"make '{source.NO_TRANSACTION}' the file's first line"
+            found_now = [p.replace(initjob_hint, _NO_TX_HINTS[tool]) for p in found_now]
+        problems += found_now
         found[m.version] = m
         if tool_sum is not None:
             sums[m.version] = tool_sum

@@ -137,6 +137,8 @@ def test_one_file_layouts(tmp_path: Path, tool: str, text: str, transactional: b
     ("dbmate", "CREATE TABLE a (id int);\n", "expected one up marker"),
     ("dbmate", "-- migrate:down\nSELECT 1;\n-- migrate:up\nSELECT 2;\n", "expected one up marker"),
     ("goose", "-- +goose ENVSUB ON\n-- +goose Up\nSELECT '${X}';\n", "ENVSUB"),
+    ("dbmate", "-- migrate:up\nCREATE INDEX CONCURRENTLY i ON t (a);\n", "add transaction:false"),
+    ("goose", "-- +goose Up\nCREATE INDEX CONCURRENTLY i ON t (a);\n", "NO TRANSACTION"),
 ])
 def test_one_file_problems(tmp_path: Path, tool: str, text: str, problem: str) -> None:
     """A file without its up marker, markers out of order, or a goose feature initjob cannot honour."""
