@@ -118,15 +118,18 @@ def detect(sql_dir: Path) -> str:
     except OSError:
         return INITJOB  # the reader says why
     found: set[str] = set()
-    for name, is_dir in entries:
+    one_file: str | None = None
+    for name, is_dir in sorted(entries):
         if is_dir and (root / name / "migration.sql").is_file():
             found.add("prisma")
         elif _FLYWAY.match(name) or _FLYWAY_REPEATABLE.match(name):
             found.add("flyway")
         elif _GOLANG_MIGRATE.match(name):
             found.add(INITJOB)
-        elif _ONE_FILE.match(name):
-            found.add(_one_file_tool(root / name))
+        elif _ONE_FILE.match(name) and one_file is None:
+            # The first file's markers name the tool (read once: this runs on every pod start).
+            one_file = _one_file_tool(root / name)
+            found.add(one_file)
     found.discard("")
     if len(found) > 1:
         raise ConfigError(f"sql/migrations/ mixes layouts ({', '.join(sorted(found))})",
