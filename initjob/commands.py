@@ -151,6 +151,13 @@ def _status_table(doc: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _repeatable_plan(decision: Repeat, as_json: bool) -> str:
+    if as_json:
+        return json.dumps([{"version": None, "name": f.path, "file": f.path, "transactional": True, "sql": f.text}
+                           for f in decision.files], indent=2)
+    return "\n".join(f"-- {f.path} (repeatable)\n{f.text.rstrip()}\n" for f in decision.files) or "-- nothing to do"
+
+
 def plan_command(cfg: Config) -> Report:
     tree = read_tree(cfg)
 
@@ -158,6 +165,8 @@ def plan_command(cfg: Config) -> Report:
         decision = settle(conn, cfg, tree, stop_at=frozenset({Need.BASELINE}))
         if isinstance(decision, Refuse) and not isinstance(decision.error, DestructiveRefused):
             raise decision.error
+        if isinstance(decision, Repeat):  # the schema is up to date: only repeatable files would run
+            return Report(cfg.mode.name, output=_repeatable_plan(decision, cfg.args.json))
         if cfg.mode.use_migrations:
             work = decision.plan.work if isinstance(decision, Migrate) else ()
             if cfg.args.json:
