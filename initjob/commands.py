@@ -72,7 +72,9 @@ def _inspect(cfg: Config, conn: Connection, tree: Tree) -> dict[str, Any]:
     up_to_date, pending, problems = _judge(conn, cfg, tree)
     if cfg.mode.use_migrations:
         p = plan.plan_migrations(list(tree.migrations), state.applied)
-        doc["pending"] = [{"version": m.version_text, "name": m.name} for m in p.work]
+        labels = {m.label for m in p.work}  # the decider's other work: a takeover, repeatable files
+        doc["pending"] = [{"version": m.version_text, "name": m.name} for m in p.work] + [
+            {"version": None, "name": line} for line in pending if line not in labels]
     else:
         doc["pending"] = [{"version": None, "name": line} for line in pending]
     if not state.known and not problems:

@@ -49,7 +49,8 @@ def test_applied_once_then_only_when_changed(mode: str, tmp_path: Path, db_url: 
     second = run("run", db_url, sql_dir, mode)
     assert second.code == 0 and "run.nothing_to_do" in second.names() and not repeated(second), second.stderr
     (sql_dir / "repeatable" / "20_fn.sql").write_text(FN.replace("count(*)", "count(*) + 0"))
-    assert run("verify", db_url, sql_dir, mode).code == 3
+    stale = run("verify", db_url, sql_dir, mode)
+    assert stale.code == 3 and "repeatable/20_fn.sql" in stale.failure["reason"], stale.stderr
     planned = run("plan", db_url, sql_dir, mode)
     assert planned.code == 0 and "-- repeatable/20_fn.sql (repeatable)" in planned.stdout, planned.stderr
     assert "10_view" not in planned.stdout
