@@ -226,3 +226,13 @@ def test_prisma_rows() -> None:
 def test_dbmate_rows() -> None:
     assert [v.version for v in adopt.dbmate("t", [("20260101000000",), ("20260102000000",)]).versions] == [
         20260101000000, 20260102000000]
+
+
+def test_format_setting() -> None:
+    """Unset is detection; a tool's name in any case is that tool; anything else is exit 2 naming the choices."""
+    from initjob.config import load_config
+
+    assert load_config(["run"], {}).mode.migrations_format == "auto"
+    assert load_config(["run"], {"INITJOB_MIGRATIONS_FORMAT": "Flyway"}).mode.migrations_format == "flyway"
+    with pytest.raises(ConfigError, match="INITJOB_MIGRATIONS_FORMAT must be one of initjob, flyway"):
+        load_config(["run"], {"INITJOB_MIGRATIONS_FORMAT": "liquibase"})
