@@ -236,3 +236,15 @@ def test_flyway_rollback_to_a_dotted_version(tmp_path: Path, db_url: str, conn: 
     assert [e["version"] for e in back.events if e["event"] == "migration.rolled_back"] == ["2.0.1", "2"]
     assert conn.execute("SELECT version_text FROM initjob.history ORDER BY version").fetchall() == [("1",), ("1.1",)]
     assert conn.execute("SELECT to_regclass('tags')").fetchone() == (None,)
+
+
+def test_flyway_repeatable_runs_once_on_takeover(tmp_path: Path, db_url: str, conn: Conn) -> None:
+    """An R__ file is a repeatable file: applied once on the first run, then only when it changes."""
+    sql_dir = tmp_path / "sql"
+    flyway(conn, sql_dir)
+    write(sql_dir, {"R__titles.sql": "CREATE OR REPLACE VIEW titles AS SELECT title FROM items;\n"})
+    first = initjob("run", **env(db_url, sql_dir, "flyway"))
+    assert first.code == 0, first.stderr
+    assert [e["file"] for e in first.events if e["event"] == "repeatable.applied"] == ["migrations/R__titles.sql"]
+    second = initjob("run", **env(db_url, sql_dir, "flyway"))
+    assert "run.nothing_to_do" in second.names(), second.stderr
