@@ -70,7 +70,7 @@ def _run(conn: Connection, cfg: Config, tree: Tree) -> Report:
 def _record_applied(conn: Connection, cfg: Config, decision: Baseline | Adopt) -> list[str]:
     """The transition's baseline, or another tool's history taken over: recorded, nothing run."""
     if isinstance(decision, Adopt):
-        from initjob import migrate
+        from initjob import migrate  # the snapshot model: kept off the no-op path for speed
 
         return migrate.record_adopted(conn, cfg.apply, decision.tool, decision.table, decision.migrations)
     from initjob import transition  # the shadow replay: kept off the no-op path for speed
@@ -100,7 +100,7 @@ def _planned(decision: Decision) -> list[str]:
 def _apply(conn: Connection, cfg: Config, tree: Tree, decision: Decision) -> list[str]:
     # Each mode's edges are imported only when there is work: the no-op path needs neither.
     if isinstance(decision, Repeat):
-        from initjob import repeat
+        from initjob import repeat  # the snapshot model: kept off the no-op path for speed
 
         return repeat.apply(conn, cfg.apply, decision.files, tree.repeatable_hash)
     if isinstance(decision, Migrate):
