@@ -219,10 +219,17 @@ def _migrations(facts: Facts) -> Decision:
             "migration history and files disagree: " + "; ".join(plan.problems),
             "restore the original files (history is append-only), or see docs/troubleshooting.md#exit-3",
             problems=list(plan.problems)))
-    if not state.applied and facts.tool != "initjob":
+    # Another tool's history: taken over when the layout is that tool's; in initjob's own layout, a
+    # database initjob has never recorded is checked for golang-migrate's table (the same file names).
+    if not state.applied and (facts.tool != "initjob" or state.mode is None):
         if facts.foreign is None:
             return Inspect(Need.FOREIGN)
-        adopt = _adopt(facts, facts.foreign)
+        if facts.tool == "initjob" and not facts.foreign.empty:
+            return Refuse(ForeignHistoryMismatch(
+                f"the database holds golang-migrate's history ({facts.foreign.table}) and no initjob history: "
+                "run as initjob's own layout, every file would run again from the first",
+                "set INITJOB_MIGRATIONS_FORMAT=golang-migrate to take that history over (docs/switching.md)"))
+        adopt = _adopt(facts, facts.foreign) if facts.tool != "initjob" else None
         if adopt is not None:
             return adopt
     if state.mode == AUTO_SYNC and not state.applied:

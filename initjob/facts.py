@@ -11,7 +11,7 @@ from typing import Any
 
 import psycopg
 
-from initjob import decide, source
+from initjob import decide, layouts, source
 from initjob.config import Config
 from initjob.db import adopt, history
 from initjob.decide import Decision, Facts, Inspect, Need
@@ -48,6 +48,8 @@ def supply(conn: Connection, cfg: Config, tree: Tree, facts: Facts, need: Need) 
             return facts.with_(migrations=tree.migrations, tool_checksums=tree.chain.tool_checksums)
         return facts.with_(schema_files=source.checksums(list(tree.schema_files)))
     if need is Need.FOREIGN:
+        if tree.tool == layouts.INITJOB:
+            return facts.with_(foreign=adopt.golang_migrate_look_alike(conn))
         return facts.with_(foreign=adopt.read_foreign(conn, tree.tool))
     if need is Need.REPEATABLES:
         return facts.with_(repeatables=tree.repeatables, repeatables_applied=history.read_repeatables(conn, schema))

@@ -94,7 +94,7 @@ def autosync(st: DbState, **known: object) -> Facts:
 
 CASES: list[tuple[str, Facts, type, object]] = [
     # migrations mode
-    ("fresh database: apply all", migrations(state(None)), Migrate, (1, 2)),
+    ("fresh database: apply all", migrations(state(None), foreign=ForeignHistory("initjob")), Migrate, (1, 2)),
     ("one pending after drift check", migrations(state("migrations", (row(1),)), drift=()), Migrate, (2,)),
     ("drift not read yet: ask for it", migrations(state("migrations", (row(1),))), Inspect, Need.DRIFT),
     ("drift blocks new work", migrations(state("migrations", (row(1),)), drift=("table t added",)), Refuse, Drift),
@@ -173,7 +173,12 @@ CASES: list[tuple[str, Facts, type, object]] = [
                                           tool_checksums={1: "12"}), Adopt, (1,)),
     ("taken over already: their table is not read again", other_tool(state("migrations", (row(1),)), None,
                                                                        drift=()), Migrate, (2,)),
-    ("initjob's own layout never reads another table", migrations(state(None), foreign=None), Migrate, (1, 2)),
+    ("initjob's layout, never recorded: look for golang-migrate's table", migrations(state(None)), Inspect,
+     Need.FOREIGN),
+    ("initjob's layout over golang-migrate's history: refused", migrations(state(None), foreign=foreign(
+        "golang-migrate", 2, up_to=2)), Refuse, ForeignHistoryMismatch),
+    ("initjob's layout, recorded by auto-sync: no other table read",
+     migrations(state("auto-sync"), baseline=BaselineMatch(1)), Baseline, 1),
     # repeatable files: after the schema is up to date, by their own hash
     ("repeatables as recorded", unparsed("migrations", replace(state("migrations", (row(1),), tree="h:1"),
                                                                repeatable_hash="r"), repeatable_hash="r", drift=()),

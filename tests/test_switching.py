@@ -190,6 +190,16 @@ def test_golang_migrate_dirty_is_exit_3(tmp_path: Path, db_url: str, conn: Conn)
     assert "version 2 dirty" in result.failure["reason"]
 
 
+def test_golang_migrate_history_without_the_setting_is_exit_3(tmp_path: Path, db_url: str, conn: Conn) -> None:
+    """Its file names are initjob's own: without the setting initjob would run the chain again, so it says so."""
+    sql_dir = tmp_path / "sql"
+    golang_migrate(conn, sql_dir)
+    write(sql_dir, {"1_items.up.sql": ITEMS})  # no BEGIN/COMMIT of its own: a valid file in initjob's layout too
+    result = initjob("run", **env(db_url, sql_dir, None))
+    assert result.code == 3, result.stderr
+    assert "INITJOB_MIGRATIONS_FORMAT=golang-migrate" in result.failure["reason"]
+
+
 def test_dbmate_fresh_database_applies_all(tmp_path: Path, db_url: str, conn: Conn) -> None:
     """No dbmate table: a detected dbmate layout is applied from the start, both sections honoured."""
     sql_dir = tmp_path / "sql"

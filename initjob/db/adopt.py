@@ -52,6 +52,17 @@ def read_foreign(conn: psycopg.Connection[Any], tool: str) -> ForeignHistory:
     return _INTERPRET[tool](found[0], rows)
 
 
+def golang_migrate_look_alike(conn: psycopg.Connection[Any]) -> ForeignHistory:
+    """golang-migrate's table, if the database has one: its file names are initjob's own, so a chain
+    written for it reads as initjob's layout and would otherwise be run again from the first file."""
+    found = conn.execute(
+        "SELECT to_regclass('schema_migrations')::text, EXISTS (SELECT 1 FROM pg_attribute"
+        " WHERE attrelid = to_regclass('schema_migrations') AND attname = 'dirty' AND NOT attisdropped)").fetchone()
+    if not found or found[0] is None or not found[1]:
+        return ForeignHistory(layouts.INITJOB)
+    return read_foreign(conn, "golang-migrate")
+
+
 def _version(tool: str, text: str, table: str) -> ForeignVersion:
     key = layouts.version_key(tool, text)
     if key is None:
