@@ -27,7 +27,7 @@ from initjob.schema import catalog
 from initjob.schema.diff import plan_sync
 from initjob.session import locked, with_connection
 from initjob.state import DbState
-from initjob.tree import Tree
+from initjob.tree import Tree, scan
 
 Connection = psycopg.Connection[Any]
 
@@ -111,7 +111,8 @@ def verify(cfg: Config) -> Report:
 
 def _chain_vs_schema(cfg: Config, conn: Connection) -> list[str]:
     """Differences between the migration chain's result and sql/schema/, both built in shadows."""
-    migrations = source.read_migrations(cfg.mode.sql_dir, cfg.mode.history_schema)
+    # In the configured layout, whichever mode this verify runs in.
+    migrations = list(scan(cfg.mode.sql_dir, True, cfg.mode.history_schema, cfg.mode.migrations_format).migrations)
     schema_files = source.read_schema_files(cfg.mode.sql_dir, cfg.mode.history_schema)
     desired, schemas = sync.desired_state(conn, cfg.connection, cfg.mode.history_schema, schema_files)
     chain = transition.chain_snapshots(conn, cfg.connection, cfg.mode.history_schema, migrations, schemas)
