@@ -14,11 +14,11 @@ from typing import Any
 
 import psycopg
 
-from initjob import facts, logs, migrate, plan, source, sync, transition
+from initjob import facts, layouts, logs, migrate, plan, source, sync, transition
 from initjob import lint as lint_
 from initjob.config import Config
 from initjob.db import activity, executor, history, lock, marker
-from initjob.decide import Inspect, Migrate, Need, RecordState, Refuse, UpToDate, describe
+from initjob.decide import Inspect, Migrate, Need, RecordState, Refuse, Repeat, UpToDate, describe
 from initjob.errors import ConfigError, DestructiveRefused, NoMigrations, PendingWork, SqlFailed
 from initjob.facts import read_tree, settle, settle_facts
 from initjob.render import render_plan
@@ -27,7 +27,7 @@ from initjob.schema import catalog
 from initjob.schema.diff import plan_sync
 from initjob.session import locked, with_connection
 from initjob.state import DbState
-from initjob.tree import Tree
+from initjob.tree import Tree, scan
 
 Connection = psycopg.Connection[Any]
 
@@ -43,7 +43,7 @@ def _judge(conn: Connection, cfg: Config, tree: Tree, state: DbState
     to date: nothing in the schema differs.
     """
     decision, known = settle_facts(conn, cfg, tree, state, stop_at=frozenset({Need.BASELINE}))
-    if isinstance(decision, UpToDate | RecordState):
+    if isinstance(decision, UpToDate | RecordState) or (isinstance(decision, Repeat) and not decision.files):
         return True, [], [], known.drift
     if isinstance(decision, Refuse):
         return False, [], [decision.error.reason], known.drift
@@ -69,13 +69,16 @@ def _inspect(cfg: Config, conn: Connection, tree: Tree) -> dict[str, Any]:
     doc["applied"] = [
         {"version": a.version_text, "name": a.name, "checksum": a.checksum, "applied_at": a.applied_at.isoformat(),
          "applied_by": a.applied_by, "execution_ms": a.execution_ms, "kind": a.kind,
+         "source": a.source_tool or "initjob",
          "state": "applied" if a.success else f"half-done ({a.statements_done} statements)"}
         for a in state.applied
     ]
     up_to_date, pending, problems, drift = _judge(conn, cfg, tree, state)
     if cfg.mode.use_migrations:
         p = plan.plan_migrations(list(tree.migrations), state.applied)
-        doc["pending"] = [{"version": m.version_text, "name": m.name} for m in p.work]
+        labels = {m.label for m in p.work}  # the decider's other work: a takeover, repeatable files
+        doc["pending"] = [{"version": m.version_text, "name": m.name} for m in p.work] + [
+            {"version": None, "name": line} for line in pending if line not in labels]
     else:
         doc["pending"] = [{"version": None, "name": line} for line in pending]
     if not state.known and not problems:
@@ -114,7 +117,8 @@ def verify(cfg: Config) -> Report:
 
 def _chain_vs_schema(cfg: Config, conn: Connection) -> list[str]:
     """Differences between the migration chain's result and sql/schema/, both built in shadows."""
-    migrations = source.read_migrations(cfg.mode.sql_dir, cfg.mode.history_schema)
+    # In the configured layout, whichever mode this verify runs in.
+    migrations = list(scan(cfg.mode.sql_dir, True, cfg.mode.history_schema, cfg.mode.migrations_format).migrations)
     schema_files = source.read_schema_files(cfg.mode.sql_dir, cfg.mode.history_schema)
     desired, schemas = sync.desired_state(conn, cfg.connection, cfg.mode.history_schema, schema_files)
     chain = transition.chain_snapshots(conn, cfg.connection, cfg.mode.history_schema, migrations, schemas)
@@ -145,7 +149,8 @@ def _status_table(doc: dict[str, Any]) -> str:
         lines += ["", f"{'VERSION':<16} {'NAME':<32} {'APPLIED AT':<25} {'BY':<20} {'MS':>7}  STATE"]
         for a in doc["applied"]:
             lines.append(f"{a['version']:<16} {a['name'][:32]:<32} {a['applied_at'][:25]:<25} "
-                         f"{a['applied_by'][:20]:<20} {a['execution_ms'] or 0:>7}  {a['kind']}/{a['state']}")
+                         f"{a['applied_by'][:20]:<20} {a['execution_ms'] or 0:>7}  {a['kind']}/{a['state']}"
+                         + (f" (from {a['source']})" if a["source"] != "initjob" else ""))
     for p in doc["pending"]:
         lines.append(f"{p['version'] or '':<16} {p['name'][:60]:<32} {'':<25} {'':<20} {'':>7}  pending")
     for problem in doc["problems"]:
@@ -156,6 +161,13 @@ def _status_table(doc: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _repeatable_plan(decision: Repeat, as_json: bool) -> str:
+    if as_json:
+        return json.dumps([{"version": None, "name": f.path, "file": f.path, "transactional": True, "sql": f.text}
+                           for f in decision.files], indent=2)
+    return "\n".join(f"-- {f.path} (repeatable)\n{f.text.rstrip()}\n" for f in decision.files) or "-- nothing to do"
+
+
 def plan_command(cfg: Config) -> Report:
     tree = read_tree(cfg)
 
@@ -163,6 +175,8 @@ def plan_command(cfg: Config) -> Report:
         decision = settle(conn, cfg, tree, stop_at=frozenset({Need.BASELINE}))
         if isinstance(decision, Refuse) and not isinstance(decision.error, DestructiveRefused):
             raise decision.error
+        if isinstance(decision, Repeat):  # the schema is up to date: only repeatable files would run
+            return Report(cfg.mode.name, output=_repeatable_plan(decision, cfg.args.json))
         if cfg.mode.use_migrations:
             work = decision.plan.work if isinstance(decision, Migrate) else ()
             if cfg.args.json:
@@ -173,7 +187,8 @@ def plan_command(cfg: Config) -> Report:
                                    f"{m.up.text.rstrip()}\n" for m in work) or "-- nothing to do"
             return Report(cfg.mode.name, output=output)
         state = history.read_state(conn, cfg.mode.history_schema)
-        comparison = sync.compare(conn, cfg.connection, cfg.mode.history_schema, state, list(tree.schema_files))
+        comparison = sync.compare(conn, cfg.connection, cfg.mode.history_schema, state,
+                                  list(tree.schema_files) + list(tree.repeatables))
         diff_plan = comparison.plan
         if cfg.args.json:
             return Report(cfg.mode.name, output=json.dumps([asdict(s) for s in diff_plan.steps], indent=2))
@@ -200,12 +215,23 @@ def _locked_write(cfg: Config, work: Callable[[Connection, DbState], Report]) ->
     return with_connection(cfg.connection, session)
 
 
+def _version_arg(tree: Tree, text: str | None) -> str | None:
+    """A version given on the command line as the layout writes it (Flyway's ``1.2``), as initjob's integer."""
+    if text is None:
+        return None
+    key = layouts.version_key(tree.tool, text)
+    if key is None:
+        raise ConfigError(f"{text!r} is not a {tree.tool} version", "give a version from sql/migrations/")
+    return str(key)
+
+
 def rollback(cfg: Config) -> Report:
     _require_migrations(cfg, "rollback")
-    files = source.read_migrations(cfg.mode.sql_dir, cfg.mode.history_schema)
+    tree = read_tree(cfg)
+    files, to_version = list(tree.migrations), _version_arg(tree, cfg.args.to_version)
 
     def work(conn: Connection, state: DbState) -> Report:
-        targets, problems = plan.rollback_targets(files, state.applied, cfg.args.steps, cfg.args.to_version)
+        targets, problems = plan.rollback_targets(files, state.applied, cfg.args.steps, to_version)
         if problems:
             raise ConfigError("cannot roll back: " + "; ".join(problems), "write the missing .down.sql files")
         taken = marker.before_change(conn, cfg.backup, cfg.apply, cfg.connection.dsn, state.fingerprint,
@@ -233,8 +259,8 @@ def rollback(cfg: Config) -> Report:
 
 def baseline(cfg: Config) -> Report:
     _require_migrations(cfg, "baseline")
-    files = source.read_migrations(cfg.mode.sql_dir, cfg.mode.history_schema)
-    version = int(cfg.args.version or 0)
+    tree = read_tree(cfg)
+    files, version = list(tree.migrations), int(_version_arg(tree, cfg.args.version) or 0)
     if version not in {m.version for m in files}:
         raise ConfigError(f"no migration has version {cfg.args.version}", "pick a version from sql/migrations/")
 

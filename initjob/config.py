@@ -26,7 +26,7 @@ _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
-_VERSION = re.compile(r"^[0-9]+$")
+_VERSION = re.compile(r"^[0-9]+(?:[._][0-9]+)*$")  # digits, or a Flyway version such as 1.2 or 1_2_3
 
 # (flag dest, environment variable, default, help)
 _SETTINGS: tuple[tuple[str, str, str | None, str], ...] = (
@@ -41,6 +41,8 @@ _SETTINGS: tuple[tuple[str, str, str | None, str], ...] = (
     ("backup_dir", "INITJOB_BACKUP_DIR", None, "also pg_dump there before changing anything"),
     ("allow_destructive", "INITJOB_ALLOW_DESTRUCTIVE", "false", "let auto-sync drop or narrow"),
     ("history_schema", "INITJOB_HISTORY_SCHEMA", "initjob", "schema of initjob's own tables"),
+    ("migrations_format", "INITJOB_MIGRATIONS_FORMAT", None,
+     "layout of sql/migrations/: initjob, flyway, golang-migrate, dbmate, goose or prisma (default: detected)"),
     ("log_format", "INITJOB_LOG_FORMAT", None, "json or text (default json; text on a terminal)"),
     ("log_level", "INITJOB_LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR"),
     ("shadow_database_url", "INITJOB_SHADOW_DATABASE_URL", None, "scratch database for auto-sync's desired state"),
@@ -49,6 +51,8 @@ _SETTINGS: tuple[tuple[str, str, str | None, str], ...] = (
     ("force_mode_switch", "INITJOB_FORCE_MODE_SWITCH", "false", "allow auto-sync on a migrations-managed database"),
     ("termination_log", "INITJOB_TERMINATION_LOG", "/dev/termination-log", "where a failure's reason is also written"),
 )
+# The layouts ``layouts`` reads; "auto" (the variable unset) detects one from the file names.
+MIGRATIONS_FORMATS = ("initjob", "flyway", "golang-migrate", "dbmate", "goose", "prisma")
 _BOOLS = {"use_migrations", "ensure_database", "allow_destructive", "force_mode_switch"}
 
 
@@ -112,6 +116,7 @@ class ModeSettings:
     sql_dir: Path = Path("./sql")
     history_schema: str = "initjob"
     force_mode_switch: bool = False
+    migrations_format: str = "auto"
 
     @property
     def name(self) -> str:
@@ -255,7 +260,8 @@ def _assemble(ns: argparse.Namespace, v: Mapping[str, Any], environ: Mapping[str
         apply=ApplySettings(v["ddl_lock_timeout"], v["allow_destructive"], schema, by),
         backup=BackupSettings(v["backup_dir"], v["release"]),
         log=LogSettings(v["log_format"], v["log_level"], v["termination_log"]),
-        mode=ModeSettings(v["use_migrations"], v["sql_dir"], schema, v["force_mode_switch"]),
+        mode=ModeSettings(v["use_migrations"], v["sql_dir"], schema, v["force_mode_switch"],
+                          v["migrations_format"]),
         args=CommandArgs(
             json=bool(getattr(ns, "json", False)),
             steps=getattr(ns, "steps", None),
@@ -297,6 +303,11 @@ def _convert(raw: Mapping[str, str | None], environ: Mapping[str, str], problems
             f"INITJOB_HISTORY_SCHEMA must be a lower-case identifier (a-z, 0-9, _), not public or pg_*, got {schema!r}"
         )
     out["history_schema"] = schema
+    fmt = (raw["migrations_format"] or "auto").strip().lower()
+    if fmt not in (*MIGRATIONS_FORMATS, "auto"):
+        problems.append(f"INITJOB_MIGRATIONS_FORMAT must be one of {', '.join(MIGRATIONS_FORMATS)}, "
+                        f"got {raw['migrations_format']!r}")
+    out["migrations_format"] = fmt
     log_format = raw["log_format"] or ("text" if sys.stderr.isatty() else "json")
     if log_format not in ("json", "text"):
         problems.append(f"INITJOB_LOG_FORMAT must be json or text, got {log_format!r}")
@@ -377,7 +388,7 @@ def _check_command_args(ns: argparse.Namespace, problems: list[str]) -> None:
     for attr, flag in (("to_version", "--to"), ("version", "--version")):
         value = getattr(ns, attr, None)
         if value is not None and not _VERSION.match(value):
-            problems.append(f"{flag} must be a migration version (digits), got {value!r}")
+            problems.append(f"{flag} must be a migration version (digits, or Flyway's 1.2), got {value!r}")
     name = getattr(ns, "name", None)
     if name is not None and not _NAME.match(name):
         problems.append(f"NAME must be letters, digits, '_' or '-' (at most 100), got {name!r}")

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING
 from initjob.errors import (
     DestructiveRefused,
     Drift,
+    ForeignHistoryBroken,
+    ForeignHistoryMismatch,
     HistoryMismatch,
     ModeSwitchRefused,
     NoBaseline,
@@ -28,7 +30,8 @@ from initjob.errors import (
 )
 from initjob.plan import MigrationPlan, plan_migrations
 from initjob.render import render_plan
-from initjob.state import DbState
+from initjob.source import Migration, SqlFile
+from initjob.state import DbState, ForeignHistory
 
 if TYPE_CHECKING:  # types only: the SQL reader and the diff engine stay off the no-op path
     from initjob.schema.catalog import Snapshot
@@ -47,6 +50,8 @@ class Need(Enum):
     COMPARISON = "comparison"  # the live schema against the desired state, and the plan between them
     BASELINE = "baseline"      # the newest migration prefix equal to the live schema
     TREE = "tree"              # the files parsed (decoded, split, checked): not while the tree hash is as recorded
+    FOREIGN = "foreign"        # another tool's history table (INITJOB_MIGRATIONS_FORMAT), before initjob has one
+    REPEATABLES = "repeatables"  # the repeatable files parsed, and the checksums they were last applied with
 
 
 @dataclass(frozen=True)
@@ -85,6 +90,12 @@ class Facts:
     live_empty: bool | None = None
     comparison: Comparison | None = None
     baseline: BaselineMatch | None = None
+    tool: str = "initjob"  # the layout of sql/migrations/, and so whose history table may be taken over
+    tool_checksums: Mapping[int, str] | None = None  # version → checksum as that tool computes it (with TREE)
+    foreign: ForeignHistory | None = None
+    repeatable_hash: str = ""  # of today's repeatable files; "" when there are none
+    repeatables: tuple[SqlFile, ...] | None = None
+    repeatables_applied: Mapping[str, str] | None = None  # path → checksum last applied
 
     def with_(self, **known: object) -> Facts:
         return replace(self, **known)  # type: ignore[arg-type]
@@ -114,6 +125,24 @@ class Baseline:
 
 
 @dataclass(frozen=True)
+class Adopt:
+    """Another tool's history taken over: record ``migrations`` as applied (kind ``adopted``), then decide again."""
+
+    tool: str
+    table: str
+    migrations: tuple[Migration, ...]
+
+
+@dataclass(frozen=True)
+class Repeat:
+    """The schema is up to date; these repeatable files changed (or are new): apply each, then record
+    their combined hash (also when ``files`` is empty: a file was removed)."""
+
+    mode: str
+    files: tuple[SqlFile, ...]
+
+
+@dataclass(frozen=True)
 class ApplyFiles:
     """An empty database gets the schema files as written, in one transaction."""
 
@@ -138,12 +167,30 @@ class Refuse:
     error: NotUpToDate
 
 
-Decision = Inspect | UpToDate | Migrate | Baseline | ApplyFiles | Sync | RecordState | Refuse
-WORK = (Migrate, Baseline, ApplyFiles, Sync, RecordState)
+Decision = Inspect | UpToDate | Migrate | Baseline | Adopt | ApplyFiles | Sync | RecordState | Repeat | Refuse
+WORK = (Migrate, Baseline, Adopt, ApplyFiles, Sync, RecordState, Repeat)
 
 
 def decide(facts: Facts) -> Decision:
-    """What to do with this database, or which fact is needed first."""
+    """What to do with this database, or which fact is needed first: the schema first, then the
+    repeatable files, which run after the migrations or the sync."""
+    decision = _schema(facts)
+    if isinstance(decision, UpToDate):
+        return _repeatables(facts, decision)
+    return decision
+
+
+def _repeatables(facts: Facts, done: UpToDate) -> Decision:
+    """Their own hash as recorded: nothing to do without parsing; else the files whose checksum changed."""
+    if (facts.state.repeatable_hash or "") == facts.repeatable_hash:
+        return done
+    if facts.repeatables is None or facts.repeatables_applied is None:
+        return Inspect(Need.REPEATABLES)
+    applied = facts.repeatables_applied
+    return Repeat(done.mode, tuple(f for f in facts.repeatables if applied.get(f.path) != f.checksum))
+
+
+def _schema(facts: Facts) -> Decision:
     if _tree_as_recorded(facts):
         # The no-op of every pod start: the tree a complete run recorded, the catalog as it left it.
         if facts.drift is None:
@@ -174,6 +221,19 @@ def _migrations(facts: Facts) -> Decision:
             "migration history and files disagree: " + "; ".join(plan.problems),
             "restore the original files (history is append-only), or see docs/troubleshooting.md#exit-3",
             problems=list(plan.problems)))
+    # Another tool's history: taken over when the layout is that tool's; in initjob's own layout, a
+    # database initjob has never recorded is checked for golang-migrate's table (the same file names).
+    if not state.applied and (facts.tool != "initjob" or state.mode is None):
+        if facts.foreign is None:
+            return Inspect(Need.FOREIGN)
+        if facts.tool == "initjob" and not facts.foreign.empty:
+            return Refuse(ForeignHistoryMismatch(
+                f"the database holds golang-migrate's history ({facts.foreign.table}) and no initjob history: "
+                "run as initjob's own layout, every file would run again from the first",
+                "set INITJOB_MIGRATIONS_FORMAT=golang-migrate to take that history over (docs/switching.md)"))
+        adopt = _adopt(facts, facts.foreign) if facts.tool != "initjob" else None
+        if adopt is not None:
+            return adopt
     if state.mode == AUTO_SYNC and not state.applied:
         return _transition(facts)
     # Drift blocks new work; a half-done file may have left an invalid index behind, which is its own work.
@@ -199,6 +259,34 @@ def _transition(facts: Facts) -> Decision:
             "`initjob baseline --version V` after checking",
             closest=match.closest, differences=list(match.differences)))
     return Baseline(match.version, tuple(m for m in facts.migrations or () if m.version <= match.version))
+
+
+def _adopt(facts: Facts, foreign: ForeignHistory) -> Decision | None:
+    """The versions another tool applied, checked against the files; None when it applied none."""
+    if foreign.broken:
+        return Refuse(ForeignHistoryBroken(
+            "; ".join(foreign.broken),
+            f"initjob takes over {foreign.tool}'s history only once it is clean; see docs/switching.md",
+            problems=list(foreign.broken)))
+    files = {m.version: m for m in facts.migrations or ()}
+    sums = facts.tool_checksums or {}
+    problems = []
+    for v in foreign.versions:
+        m = files.get(v.version)
+        if m is None:
+            problems.append(f"{foreign.table} holds {v.version_text} as applied, but sql/migrations/ has no file "
+                            "for it")
+        elif v.checksum is not None and v.version in sums and sums[v.version] != v.checksum:
+            problems.append(f"{m.up.path} was changed after {foreign.tool} applied it (checksum "
+                            f"{v.checksum} recorded, {sums[v.version]} now)")
+    if problems:
+        return Refuse(ForeignHistoryMismatch(
+            f"{foreign.tool}'s history and the files disagree: " + "; ".join(problems),
+            "restore the files as they were applied (docs/switching.md)", problems=problems))
+    held = {v.version for v in foreign.versions}
+    adopted = tuple(m for m in facts.migrations or ()
+                    if m.version in held or (foreign.up_to is not None and m.version <= foreign.up_to))
+    return Adopt(foreign.tool, foreign.table or "", adopted) if adopted else None
 
 
 def _autosync(facts: Facts) -> Decision:
@@ -265,6 +353,10 @@ def describe(decision: Decision) -> list[str]:
         return [m.label for m in decision.plan.work]
     if isinstance(decision, Baseline):
         return [f"transition: baseline at {decision.version}"]
+    if isinstance(decision, Adopt):
+        return [f"take over {len(decision.migrations)} version(s) from {decision.tool} ({decision.table})"]
+    if isinstance(decision, Repeat):
+        return [f"repeatable {f.path}" for f in decision.files]
     if isinstance(decision, ApplyFiles):
         return ["apply sql/schema/ to an empty database"]
     if isinstance(decision, Sync):

@@ -79,6 +79,18 @@ class HistoryMismatch(NotUpToDate):
     kind = "history_mismatch"
 
 
+class ForeignHistoryBroken(NotUpToDate):
+    """Another tool's history holds a failed or dirty migration: that tool would not run past it either."""
+
+    kind = "foreign_history_broken"
+
+
+class ForeignHistoryMismatch(NotUpToDate):
+    """Another tool's history and the files disagree: a version without its file, or a changed checksum."""
+
+    kind = "foreign_history_mismatch"
+
+
 class Drift(NotUpToDate):
     """The live schema was changed by hand since initjob recorded it."""
 

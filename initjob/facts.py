@@ -11,9 +11,9 @@ from typing import Any
 
 import psycopg
 
-from initjob import decide
+from initjob import decide, layouts
 from initjob.config import Config
-from initjob.db import history
+from initjob.db import adopt, history
 from initjob.decide import Decision, Facts, Inspect, Need
 from initjob.schema import token
 from initjob.state import DbState
@@ -25,14 +25,15 @@ Connection = psycopg.Connection[Any]
 def read_tree(cfg: Config) -> Tree:
     """Find and hash the mode's files (one walk, raw bytes); parsing waits until a decision needs it,
     unless the walk saw something the reader would refuse: then it parses now, before any connection."""
-    tree = scan(cfg.mode.sql_dir, cfg.mode.use_migrations, cfg.mode.history_schema)
+    tree = scan(cfg.mode.sql_dir, cfg.mode.use_migrations, cfg.mode.history_schema, cfg.mode.migrations_format)
     if not tree.hash:
         _ = tree.migrations if cfg.mode.use_migrations else tree.schema_files  # raises the exit-2 error
     return tree
 
 
 def initial(cfg: Config, tree: Tree, state: DbState) -> Facts:
-    return Facts(mode=cfg.mode.name, state=state, tree_hash=tree.hash,
+    return Facts(mode=cfg.mode.name, state=state, tree_hash=tree.hash, tool=tree.tool,
+                 repeatable_hash=tree.repeatable_hash,
                  allow_destructive=cfg.apply.allow_destructive, force_mode_switch=cfg.mode.force_mode_switch)
 
 
@@ -54,8 +55,14 @@ def supply(conn: Connection, cfg: Config, tree: Tree, facts: Facts, need: Need) 
     schema = cfg.mode.history_schema
     if need is Need.TREE:  # a malformed tree is exit 2 here, before any change
         if cfg.mode.use_migrations:
-            return facts.with_(migrations=tree.migrations)
+            return facts.with_(migrations=tree.migrations, tool_checksums=tree.chain.tool_checksums)
         return facts.with_(schema_files={f.path: f.checksum for f in tree.schema_files})
+    if need is Need.FOREIGN:
+        if tree.tool == layouts.INITJOB:
+            return facts.with_(foreign=adopt.golang_migrate_look_alike(conn))
+        return facts.with_(foreign=adopt.read_foreign(conn, tree.tool))
+    if need is Need.REPEATABLES:
+        return facts.with_(repeatables=tree.repeatables, repeatables_applied=history.read_repeatables(conn, schema))
     if need is Need.DRIFT:
         return facts.with_(drift=tuple(drift(conn, schema, facts.state)))
     if need is Need.LIVE_EMPTY:
@@ -63,8 +70,9 @@ def supply(conn: Connection, cfg: Config, tree: Tree, facts: Facts, need: Need) 
         return facts.with_(live_empty=sync.live_is_empty(conn, schema))
     if need is Need.COMPARISON:
         from initjob import sync  # the snapshot model and the diff: kept off the no-op path for speed
+        # The desired state includes what the repeatable files create, so the plan never drops it.
         return facts.with_(comparison=sync.compare(conn, cfg.connection, schema, facts.state,
-                                                   list(tree.schema_files)))
+                                                   list(tree.schema_files) + list(tree.repeatables)))
     from initjob import sync, transition  # the shadow replay: kept off the no-op path for speed
     schemas = list(facts.state.schemas) or sync.managed_schemas(conn, schema)
     return facts.with_(baseline=transition.find_baseline(conn, cfg.connection, schema, list(tree.migrations), schemas))

@@ -15,7 +15,19 @@ import psycopg
 from initjob import logs
 from initjob.config import Config
 from initjob.db import history
-from initjob.decide import WORK, ApplyFiles, Baseline, Decision, Migrate, RecordState, Refuse, Sync, UpToDate
+from initjob.decide import (
+    WORK,
+    Adopt,
+    ApplyFiles,
+    Baseline,
+    Decision,
+    Migrate,
+    RecordState,
+    Refuse,
+    Repeat,
+    Sync,
+    UpToDate,
+)
 from initjob.facts import read_tree, settle
 from initjob.report import Report
 from initjob.session import locked, with_connection
@@ -37,10 +49,8 @@ def _run(conn: Connection, cfg: Config, tree: Tree) -> Report:
         history.ensure(conn, cfg.mode.history_schema)
         decision = settle(conn, cfg, tree)
         baselined: list[str] = []
-        while isinstance(decision, Baseline):  # the transition: record the baseline, then decide again
-            from initjob import transition  # the shadow replay: kept off the no-op path for speed
-
-            baselined += transition.record_baseline(conn, cfg.apply, decision.version, decision.migrations)
+        while isinstance(decision, Baseline | Adopt):  # record what is already applied, then decide again
+            baselined += _record_applied(conn, cfg, decision)
             decision = settle(conn, cfg, tree)
         if not isinstance(decision, WORK):
             return _conclude(decision, cfg, baselined)
@@ -50,7 +60,24 @@ def _run(conn: Connection, cfg: Config, tree: Tree) -> Report:
                                      history.read_state(conn, cfg.mode.history_schema).fingerprint,
                                      cfg.mode.name, _planned(decision))
         applied = _apply(conn, cfg, tree, decision)  # 7. apply; 8. verify (auto-sync compares the result)
+        if not isinstance(decision, Repeat):  # the repeatable files come after the migrations or the sync
+            decision = settle(conn, cfg, tree)
+            if isinstance(decision, Repeat):
+                applied += _apply(conn, cfg, tree, decision)
+            elif isinstance(decision, Refuse):
+                raise decision.error
     return Report(cfg.mode.name, tuple(applied), tuple(baselined), taken)  # 9. report (cli logs it)
+
+
+def _record_applied(conn: Connection, cfg: Config, decision: Baseline | Adopt) -> list[str]:
+    """The transition's baseline, or another tool's history taken over: recorded, nothing run."""
+    if isinstance(decision, Adopt):
+        from initjob import migrate  # the snapshot model: kept off the no-op path for speed
+
+        return migrate.record_adopted(conn, cfg.apply, decision.tool, decision.table, decision.migrations)
+    from initjob import transition  # the shadow replay: kept off the no-op path for speed
+
+    return transition.record_baseline(conn, cfg.apply, decision.version, decision.migrations)
 
 
 def _conclude(decision: Decision, cfg: Config, baselined: list[str] | None = None) -> Report:
@@ -67,11 +94,17 @@ def _planned(decision: Decision) -> list[str]:
         return [m.label for m in decision.plan.work]
     if isinstance(decision, Sync):
         return [f"{s.kind}: {s.object}" for s in decision.comparison.plan.steps]
+    if isinstance(decision, Repeat):
+        return [f.path for f in decision.files]
     return []
 
 
 def _apply(conn: Connection, cfg: Config, tree: Tree, decision: Decision) -> list[str]:
     # Each mode's edges are imported only when there is work: the no-op path needs neither.
+    if isinstance(decision, Repeat):
+        from initjob import repeat  # the snapshot model: kept off the no-op path for speed
+
+        return repeat.apply(conn, cfg.apply, decision.files, tree.repeatable_hash)
     if isinstance(decision, Migrate):
         from initjob import migrate
 

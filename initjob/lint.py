@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 
-from initjob import logs, source, sqltext, sync
+from initjob import logs, sqltext, sync
 from initjob.config import Config
 from initjob.db import history
 from initjob.decide import ApplyFiles, Migrate, Need, Sync
@@ -31,7 +31,7 @@ from initjob.facts import read_tree, settle
 from initjob.report import Report
 from initjob.session import with_connection
 from initjob.source import NO_TRANSACTION, Migration, normalise
-from initjob.tree import Tree
+from initjob.tree import Tree, scan
 
 if TYPE_CHECKING:
     from initjob.schema.diff import Plan
@@ -479,7 +479,7 @@ def command(cfg: Config) -> Report:
 def _lint_every_migration(cfg: Config, squawk: str) -> Result:
     logs.event("lint.every_file", reason="--all" if cfg.args.lint_all else "no database configured",
                sql_dir=str(cfg.mode.sql_dir / "migrations"))
-    migrations = source.read_migrations(cfg.mode.sql_dir, cfg.mode.history_schema)
+    migrations = scan(cfg.mode.sql_dir, True, cfg.mode.history_schema, cfg.mode.migrations_format).migrations
     return lint_targets(migration_targets(cfg.mode.sql_dir, migrations), squawk)
 
 

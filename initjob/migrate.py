@@ -9,9 +9,10 @@ from psycopg import sql
 
 from initjob import logs, sync
 from initjob.config import ApplySettings, Config
-from initjob.db import executor
+from initjob.db import executor, history
 from initjob.db import record as recorded
 from initjob.plan import MigrationPlan
+from initjob.source import Migration
 
 
 def apply(conn: psycopg.Connection[Any], cfg: Config, plan: MigrationPlan, tree_hash: str) -> list[str]:
@@ -41,3 +42,18 @@ def record(conn: psycopg.Connection[Any], settings: ApplySettings, tree_hash: st
     """The state of a migrations-managed database, with nothing applied: after a baseline or a rollback
     (no ``tree_hash``: files are pending), or a run that found nothing pending (its tree's hash)."""
     executor.transaction(conn, "state", _state(conn, settings, tree_hash))
+
+
+def record_adopted(conn: psycopg.Connection[Any], settings: ApplySettings, tool: str, table: str,
+                   migrations: tuple[Migration, ...]) -> list[str]:
+    """Another tool's applied versions as initjob's history (kind ``adopted``), with an event and the
+    state, in one transaction; the tool's own table is left as it is."""
+    schema, by = settings.history_schema, settings.applied_by
+    rows = [history.history_insert(schema, m.version, m.version_text, m.name, "adopted", m.up.checksum,
+                                   m.transactional, True, by, timed=False, source_tool=tool) for m in migrations]
+    rows.append(history.event_insert(schema, "adopt", by, migrations[-1].version,
+                                     {"tool": tool, "table": table, "adopted": [m.label for m in migrations]}))
+    executor.transaction(conn, "adopt", rows + _state(conn, settings, None))
+    logs.event("history.adopted", tool=tool, table=table, adopted=len(migrations),
+               newest=migrations[-1].version_text)
+    return [m.label for m in migrations]

@@ -113,6 +113,13 @@ def _check_text(f: SqlFile, transactional: bool, history_schema: str, problems: 
             problems.append(f"{where}: touches initjob's own schema {history_schema!r}")
 
 
+def check_migration_text(f: SqlFile, transactional: bool, history_schema: str) -> list[str]:
+    """The problems of one migration text, for the readers of other tools' layouts (``layouts``)."""
+    problems: list[str] = []
+    _check_text(f, transactional, history_schema, problems)
+    return problems
+
+
 def read_schema_files(sql_dir: Path, history_schema: str) -> list[SqlFile]:
     """``schema/**/*.sql`` in lexical path order (auto-sync's desired state)."""
     root = sql_dir / "schema"

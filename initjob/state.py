@@ -21,6 +21,7 @@ class Applied:
     applied_at: datetime
     applied_by: str
     execution_ms: int | None
+    source_tool: str | None = None  # the tool whose history this version was taken over from ("adopted")
 
     @property
     def label(self) -> str:
@@ -46,9 +47,40 @@ class DbState:
     schemas: tuple[str, ...] = ()
     catalog_token: str | None = None
     tree_hash: str | None = None  # "<hash of the SQL tree>:<history rows>" after a complete run, else None
+    repeatable_hash: str | None = None  # of the repeatable files, once all of them were applied
     applied: tuple[Applied, ...] = ()
     last_marker: MarkerRow | None = None
 
     @property
     def known(self) -> bool:
         return self.layout > 0
+
+
+@dataclass(frozen=True)
+class ForeignVersion:
+    """A version another tool's history table holds as applied, with the checksum it recorded (if any)."""
+
+    version: int
+    version_text: str
+    checksum: str | None = None
+
+
+@dataclass(frozen=True)
+class ForeignHistory:
+    """Another tool's history table as it stands: what it holds as applied, and what it holds as broken.
+
+    ``up_to``: every version up to it counts as applied (golang-migrate keeps only its current
+    version; a Flyway baseline row stands for everything below it).  ``broken``: rows the tool
+    itself would refuse to run past (a failed Flyway or Prisma migration, a dirty golang-migrate
+    version), each said with what that tool's own remedy would have meant.
+    """
+
+    tool: str
+    table: str | None = None  # None: no such table, nothing to take over
+    versions: tuple[ForeignVersion, ...] = ()
+    up_to: int | None = None
+    broken: tuple[str, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return not self.versions and self.up_to is None and not self.broken

