@@ -101,10 +101,12 @@ def normalise_dump(text: str) -> list[str]:
 
 
 def _sort_columns(lines: list[str]) -> str:
-    if not lines[0].startswith(("CREATE TABLE", "CREATE UNLOGGED TABLE")) or not lines[-1].startswith(")"):
+    closing = [i for i, line in enumerate(lines) if line.startswith(")")]
+    if not lines[0].startswith(("CREATE TABLE", "CREATE UNLOGGED TABLE")) or not closing:
         return "\n".join(lines)
-    body = sorted(line.strip().rstrip(",") for line in lines[1:-1])
-    return "\n".join([lines[0], *body, lines[-1]])
+    end = closing[-1]  # ")" then maybe INHERITS, PARTITION BY, WITH
+    body = sorted(line.strip().rstrip(",") for line in lines[1:end])
+    return "\n".join([lines[0], *body, *lines[end:]])
 
 
 def initjob(srv: PgServer, dbname: str, sql_dir: Path, *args: str, destructive: bool = False) -> tuple[
