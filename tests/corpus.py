@@ -207,10 +207,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--major", type=int, action="append", help="PostgreSQL major (default: all available)")
     parser.add_argument("--jobs", type=int, default=3)
     parser.add_argument("--every", type=int, default=1, help="run every Nth case only")
+    parser.add_argument("--start", type=int, default=0, help="skip the cases before this index")
     parser.add_argument("--only", default="", help="run the cases whose name contains this")
     parser.add_argument("--verbose", action="store_true")
     opts = parser.parse_args(argv)
-    cases = [c for c in all_cases()[:: opts.every] if opts.only in c.name]
+    cases = [c for c in all_cases()[opts.start:: opts.every] if opts.only in c.name]
     bindirs = {server_major(b): b for b in available_bindirs()}
     failed_total = 0
     for major in opts.major or sorted(bindirs):
