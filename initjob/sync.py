@@ -102,8 +102,7 @@ def sync_locked(cfg: Config, conn: Connection, files: list[SqlFile], report: Rep
         snap = catalog.read_snapshot(conn, list(state.schemas))
         if catalog.fingerprint(snap) == state.fingerprint:
             return report  # another runner synced it while we waited for the lock
-        recorded = history.read_snapshot_json(conn, cfg.history_schema)
-        desired, schemas = catalog.snapshot_from_json(recorded or "{}"), list(state.schemas)
+        desired, schemas = _recorded_or_built(cfg, conn, files, state)
         logs.warning("sync.drift", hint="the live schema was changed by hand; putting it back")
     else:
         existing = catalog.user_schemas(conn, exclude=[cfg.history_schema])
@@ -151,6 +150,18 @@ def sync_locked(cfg: Config, conn: Connection, files: list[SqlFile], report: Rep
     # Drift is judged against what the database really holds, column order included.
     _record(cfg, conn, sums, after, schemas)
     return report
+
+
+def _recorded_or_built(cfg: Config, conn: Connection, files: list[SqlFile], state: history.DbState
+                       ) -> tuple[catalog.Snapshot, list[str]]:
+    """The desired state recorded at the last sync; built again from the files when there is none or
+    it was recorded by an older initjob (its snapshot format is not this one's)."""
+    recorded = history.read_snapshot_json(conn, cfg.history_schema)
+    try:
+        return catalog.snapshot_from_json(recorded or "{}"), list(state.schemas)
+    except ValueError:
+        logs.event("sync.rebuilding_desired", reason="no recorded snapshot in this format")
+        return desired_state(cfg, live=conn, files=files)
 
 
 def _record(cfg: Config, conn: Connection, sums: dict[str, str], snap: catalog.Snapshot,
