@@ -570,8 +570,12 @@ def _plan_sequences(p: _Planner) -> None:
             p.add(_Phase.SEQUENCES, f"CREATE SEQUENCE {name} {_sequence_options(None, seq)}",
                   f"sequence {name}", "new sequence")
         elif options := _sequence_options(old, seq):
-            p.add(_Phase.SEQUENCES, f"ALTER SEQUENCE {name} {options}", f"sequence {name}",
-                  "parameters changed")
+            # Narrowed bounds may leave the current value outside them: start again inside.
+            narrowed = seq.minimum > old.minimum or seq.maximum < old.maximum
+            restart = f" RESTART WITH {seq.start}" if narrowed else ""
+            p.add(_Phase.SEQUENCES, f"ALTER SEQUENCE {name} {options}{restart}", f"sequence {name}",
+                  "parameters changed" + ("; restarted inside the new bounds" if narrowed else ""),
+                  hazards=(Hazard.MAY_FAIL,) if narrowed else ())
         if (old.owned_by if old else None) != seq.owned_by:
             p.add(_Phase.OWNERSHIP, f"ALTER SEQUENCE {name} OWNED BY {seq.owned_by or 'NONE'}",
                   f"sequence {name}", "owner column changed")
