@@ -828,8 +828,9 @@ def _alter_partition_columns(p: _Planner, old: Table, new: Table) -> None:
         if was.default != col.default:
             sql = f"{alter} SET DEFAULT {col.default}" if col.default is not None else f"{alter} DROP DEFAULT"
             p.add(_Phase.CHILD_COLUMNS, sql, target, "partition's own default")
-        if was.not_null and col.not_null and was.not_null_name != col.not_null_name and col.not_null_name:
-            p.add(_Phase.CHILD_COLUMNS, f"ALTER TABLE {name} RENAME CONSTRAINT {quote_ident(was.not_null_name or '')}"
+        if was.not_null and col.not_null and was.not_null_name and col.not_null_name \
+                and was.not_null_name != col.not_null_name:
+            p.add(_Phase.CHILD_COLUMNS, f"ALTER TABLE {name} RENAME CONSTRAINT {quote_ident(was.not_null_name)}"
                   f" TO {quote_ident(col.not_null_name)}", target, "NOT NULL constraint renamed")
 
 
@@ -934,9 +935,10 @@ def _alter_column(p: _Planner, table: str, old: Column, new: Column, target: str
     if new.default is not None and (old.default != new.default or retype):
         p.add(_Phase.ALTER_TABLES, f"{alter} SET DEFAULT {new.default}", target, "default changed")
     _alter_nullability(p, alter, old, new, target)
-    if old.not_null and new.not_null and old.not_null_name != new.not_null_name and new.not_null_name:
+    if old.not_null and new.not_null and old.not_null_name and new.not_null_name \
+            and old.not_null_name != new.not_null_name:
         table = alter.split(" ALTER COLUMN ")[0]
-        p.add(_Phase.CONSTRAINTS, f"{table} RENAME CONSTRAINT {quote_ident(old.not_null_name or '')} TO "
+        p.add(_Phase.CONSTRAINTS, f"{table} RENAME CONSTRAINT {quote_ident(old.not_null_name)} TO "
               f"{quote_ident(new.not_null_name)}", target, "NOT NULL constraint renamed")
     if new.identity and old.identity != new.identity:
         options = f" ({' '.join(new.identity_options)})" if new.identity_options else ""
