@@ -631,7 +631,17 @@ def snapshot_from_json(text: str) -> Snapshot:
 
 def fingerprint(snapshot: Snapshot) -> str:
     """sha256 hex of the canonical JSON, dependencies aside (they follow from the objects)."""
-    return hashlib.sha256(snapshot_to_json(dataclasses.replace(snapshot, depends=())).encode()).hexdigest()
+    return hashlib.sha256(snapshot_to_json(_comparable(snapshot)).encode()).hexdigest()
+
+
+def _comparable(snapshot: Snapshot) -> Snapshot:
+    """The snapshot without what equality leaves out: dependencies and NOT NULL constraint names."""
+    tables = tuple(
+        dataclasses.replace(t, columns=tuple(dataclasses.replace(c, not_null_name=None) for c in t.columns))
+        if any(c.not_null_name for c in t.columns) else t
+        for t in snapshot.tables
+    )
+    return dataclasses.replace(snapshot, depends=(), tables=tables)
 
 
 def _decode(cls: Any, value: dict[str, Any]) -> Any:
