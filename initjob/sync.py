@@ -114,9 +114,9 @@ def compare(conn: Connection, settings: ConnectionSettings, history_schema: str,
     """The live schema against the desired state (built from the files, or the recorded one when they
     are unchanged), and the plan between them."""
     from_record = state.mode == "auto-sync" and state.schema_files == checksums(files)
-    recorded = history.read_snapshot_json(conn, history_schema) if from_record else None
+    recorded = _recorded(conn, history_schema) if from_record else None
     if recorded is not None:
-        desired, schemas = catalog.snapshot_from_json(recorded), list(state.schemas)
+        desired, schemas = recorded, list(state.schemas)
     else:
         desired, schemas = desired_state(conn, settings, history_schema, files)
     live_schemas = compared_schemas(conn, history_schema, schemas, state.schemas)
@@ -124,6 +124,17 @@ def compare(conn: Connection, settings: ConnectionSettings, history_schema: str,
     desired = keep_public(desired, live)
     return Comparison(plan_sync(live, desired), tuple(differences(live, desired)), recorded is not None,
                       desired=desired, schemas=tuple(schemas), live_schemas=tuple(live_schemas))
+
+
+def _recorded(conn: Connection, history_schema: str) -> catalog.Snapshot | None:
+    """The desired state recorded at the last sync; None when there is none or an older initjob
+    recorded it (its snapshot format is not this one's): then it is built again from the files."""
+    text = history.read_snapshot_json(conn, history_schema)
+    try:
+        return catalog.snapshot_from_json(text) if text else None
+    except ValueError:
+        logs.event("sync.rebuilding_desired", reason="no recorded snapshot in this format")
+        return None
 
 
 def apply_files(conn: Connection, settings: ApplySettings, files: list[SqlFile], tree_hash: str) -> list[str]:

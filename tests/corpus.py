@@ -101,10 +101,12 @@ def normalise_dump(text: str) -> list[str]:
 
 
 def _sort_columns(lines: list[str]) -> str:
-    if not lines[0].startswith(("CREATE TABLE", "CREATE UNLOGGED TABLE")) or not lines[-1].startswith(")"):
+    closing = [i for i, line in enumerate(lines) if line.startswith(")")]
+    if not lines[0].startswith(("CREATE TABLE", "CREATE UNLOGGED TABLE")) or not closing:
         return "\n".join(lines)
-    body = sorted(line.strip().rstrip(",") for line in lines[1:-1])
-    return "\n".join([lines[0], *body, lines[-1]])
+    end = closing[-1]  # ")" then maybe INHERITS, PARTITION BY, WITH
+    body = sorted(line.strip().rstrip(",") for line in lines[1:end])
+    return "\n".join([lines[0], *body, *lines[end:]])
 
 
 def initjob(srv: PgServer, dbname: str, sql_dir: Path, *args: str, destructive: bool = False) -> tuple[
@@ -205,10 +207,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--major", type=int, action="append", help="PostgreSQL major (default: all available)")
     parser.add_argument("--jobs", type=int, default=3)
     parser.add_argument("--every", type=int, default=1, help="run every Nth case only")
+    parser.add_argument("--start", type=int, default=0, help="skip the cases before this index")
     parser.add_argument("--only", default="", help="run the cases whose name contains this")
     parser.add_argument("--verbose", action="store_true")
     opts = parser.parse_args(argv)
-    cases = [c for c in all_cases()[:: opts.every] if opts.only in c.name]
+    cases = [c for c in all_cases()[opts.start:: opts.every] if opts.only in c.name]
     bindirs = {server_major(b): b for b in available_bindirs()}
     failed_total = 0
     for major in opts.major or sorted(bindirs):

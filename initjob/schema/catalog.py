@@ -195,7 +195,10 @@ SELECT n.nspname, c.relname, a.attnum, a.attname, pg_catalog.format_type(a.attty
                        CASE WHEN s.seqcycle THEN 'CYCLE' ELSE 'NO CYCLE' END]
             FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_sequence s ON s.seqrelid = d.objid
            WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass
-             AND d.refobjid = a.attrelid AND d.refobjsubid = a.attnum AND d.deptype = 'i') END
+             AND d.refobjid = a.attrelid AND d.refobjsubid = a.attnum AND d.deptype = 'i') END,
+       CASE WHEN a.attnotnull AND NOT c.relispartition THEN  -- a partition's follow how it was made
+         (SELECT k.conname FROM pg_catalog.pg_constraint k
+           WHERE k.conrelid = a.attrelid AND k.contype = 'n' AND k.conkey[1] = a.attnum) END
 FROM pg_catalog.pg_attribute a
 JOIN {rel} ON c.oid = a.attrelid
 JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
@@ -509,10 +512,11 @@ _GENERATED = {"s": "STORED", "v": "VIRTUAL"}
 
 def _column(r: tuple[Any, ...]) -> Column:
     (name, type_, not_null, default, identity, generated, gen_kind, collation, comment, local, storage,
-     compression, statistics, acl, identity_options) = r
+     compression, statistics, acl, identity_options, not_null_name) = r
     return Column(name, type_, not_null, default, _IDENTITY.get(identity, ""), generated,
                   _GENERATED.get(gen_kind, ""), collation, comment, local, _STORAGE.get(storage),
-                  _COMPRESSION.get(compression, ""), statistics, tuple(acl), tuple(identity_options or ()))
+                  _COMPRESSION.get(compression, ""), statistics, tuple(acl), tuple(identity_options or ()),
+                  not_null_name)
 
 
 _STORAGE = {"p": "PLAIN", "e": "EXTERNAL", "x": "EXTENDED", "m": "MAIN"}
@@ -627,7 +631,17 @@ def snapshot_from_json(text: str) -> Snapshot:
 
 def fingerprint(snapshot: Snapshot) -> str:
     """sha256 hex of the canonical JSON, dependencies aside (they follow from the objects)."""
-    return hashlib.sha256(snapshot_to_json(dataclasses.replace(snapshot, depends=())).encode()).hexdigest()
+    return hashlib.sha256(snapshot_to_json(_comparable(snapshot)).encode()).hexdigest()
+
+
+def _comparable(snapshot: Snapshot) -> Snapshot:
+    """The snapshot without what equality leaves out: dependencies and NOT NULL constraint names."""
+    tables = tuple(
+        dataclasses.replace(t, columns=tuple(dataclasses.replace(c, not_null_name=None) for c in t.columns))
+        if any(c.not_null_name for c in t.columns) else t
+        for t in snapshot.tables
+    )
+    return dataclasses.replace(snapshot, depends=(), tables=tables)
 
 
 def _decode(cls: Any, value: dict[str, Any]) -> Any:

@@ -570,8 +570,12 @@ def _plan_sequences(p: _Planner) -> None:
             p.add(_Phase.SEQUENCES, f"CREATE SEQUENCE {name} {_sequence_options(None, seq)}",
                   f"sequence {name}", "new sequence")
         elif options := _sequence_options(old, seq):
-            p.add(_Phase.SEQUENCES, f"ALTER SEQUENCE {name} {options}", f"sequence {name}",
-                  "parameters changed")
+            # Narrowed bounds may leave the current value outside them: start again inside.
+            narrowed = seq.minimum > old.minimum or seq.maximum < old.maximum
+            restart = f" RESTART WITH {seq.start}" if narrowed else ""
+            p.add(_Phase.SEQUENCES, f"ALTER SEQUENCE {name} {options}{restart}", f"sequence {name}",
+                  "parameters changed" + ("; restarted inside the new bounds" if narrowed else ""),
+                  hazards=(Hazard.MAY_FAIL,) if narrowed else ())
         if (old.owned_by if old else None) != seq.owned_by:
             p.add(_Phase.OWNERSHIP, f"ALTER SEQUENCE {name} OWNED BY {seq.owned_by or 'NONE'}",
                   f"sequence {name}", "owner column changed")
@@ -653,6 +657,12 @@ def _plan_tables(p: _Planner) -> None:
     for key, t in live.items():
         if key in want and _table_shape(t) != _table_shape(want[key]):
             p.recreated_tables.add(key[:2])
+    # Partitions of a re-created (or dropped) parent go with it, and come back with the new one.
+    doomed_parents = {qname(*k[:2]) for k in p.recreated_tables} | {qname(*k[:2]) for k in live if k not in want}
+    while more := {k[:2] for k, t in live.items() if t.parent in doomed_parents and k in want
+                   and k[:2] not in p.recreated_tables}:
+        p.recreated_tables |= more
+        doomed_parents |= {qname(*k) for k in more}
     gone = [t for k, t in live.items() if k not in want or k[:2] in p.recreated_tables]
     for t in gone:
         p.changed.add(qname(t.schema, t.name))
@@ -818,6 +828,10 @@ def _alter_partition_columns(p: _Planner, old: Table, new: Table) -> None:
         if was.default != col.default:
             sql = f"{alter} SET DEFAULT {col.default}" if col.default is not None else f"{alter} DROP DEFAULT"
             p.add(_Phase.CHILD_COLUMNS, sql, target, "partition's own default")
+        if was.not_null and col.not_null and was.not_null_name and col.not_null_name \
+                and was.not_null_name != col.not_null_name:
+            p.add(_Phase.CHILD_COLUMNS, f"ALTER TABLE {name} RENAME CONSTRAINT {quote_ident(was.not_null_name)}"
+                  f" TO {quote_ident(col.not_null_name)}", target, "NOT NULL constraint renamed")
 
 
 def _move_partition(p: _Planner, old: Table, new: Table) -> None:
@@ -921,6 +935,11 @@ def _alter_column(p: _Planner, table: str, old: Column, new: Column, target: str
     if new.default is not None and (old.default != new.default or retype):
         p.add(_Phase.ALTER_TABLES, f"{alter} SET DEFAULT {new.default}", target, "default changed")
     _alter_nullability(p, alter, old, new, target)
+    if old.not_null and new.not_null and old.not_null_name and new.not_null_name \
+            and old.not_null_name != new.not_null_name:
+        table = alter.split(" ALTER COLUMN ")[0]
+        p.add(_Phase.CONSTRAINTS, f"{table} RENAME CONSTRAINT {quote_ident(old.not_null_name)} TO "
+              f"{quote_ident(new.not_null_name)}", target, "NOT NULL constraint renamed")
     if new.identity and old.identity != new.identity:
         options = f" ({' '.join(new.identity_options)})" if new.identity_options else ""
         sql = (f"{alter} SET GENERATED {new.identity}" if old.identity

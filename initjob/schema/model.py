@@ -31,6 +31,9 @@ class Column:
     statistics: int | None = None  # per-column statistics target, None for the default
     acl: tuple[str, ...] = ()  # column privileges, "grantee=PRIVILEGE" ("*" when grantable)
     identity_options: tuple[str, ...] = ()  # the identity sequence's clauses ("INCREMENT BY 5", ...)
+    # PostgreSQL 18 names NOT NULL constraints (None before, and on partitions, whose names follow how
+    # they were made): renamed where known, but not held against the database.
+    not_null_name: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
