@@ -30,13 +30,12 @@ from initjob.errors import (
 )
 from initjob.plan import MigrationPlan, plan_migrations
 from initjob.render import render_plan
-from initjob.source import Migration, SqlFile
 from initjob.state import DbState, ForeignHistory
 
 if TYPE_CHECKING:  # types only: the SQL reader and the diff engine stay off the no-op path
     from initjob.schema.catalog import Snapshot
     from initjob.schema.diff import Plan
-    from initjob.source import Migration
+    from initjob.source import Migration, SqlFile
 
 MIGRATIONS = "migrations"
 AUTO_SYNC = "auto-sync"

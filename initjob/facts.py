@@ -11,9 +11,9 @@ from typing import Any
 
 import psycopg
 
-from initjob import decide, layouts, logs
+from initjob import decide, discover, logs
 from initjob.config import Config
-from initjob.db import adopt, history
+from initjob.db import history
 from initjob.decide import Decision, Facts, Inspect, Need
 from initjob.schema import token
 from initjob.state import DbState
@@ -58,7 +58,9 @@ def supply(conn: Connection, cfg: Config, tree: Tree, facts: Facts, need: Need) 
             return facts.with_(migrations=tree.migrations, tool_checksums=tree.chain.tool_checksums)
         return facts.with_(schema_files={f.path: f.checksum for f in tree.schema_files})
     if need is Need.FOREIGN:
-        if tree.tool == layouts.INITJOB:
+        from initjob.db import adopt  # other tools' tables and layouts: kept off the no-op path for speed
+
+        if tree.tool == discover.INITJOB:
             return facts.with_(foreign=adopt.golang_migrate_look_alike(conn))
         return facts.with_(foreign=adopt.read_foreign(conn, tree.tool))
     if need is Need.REPEATABLES:

@@ -13,10 +13,14 @@ import os
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from initjob import layouts, source
+from initjob import discover
 from initjob.names import MIGRATION_NAME
-from initjob.source import Migration, SqlFile
+
+if TYPE_CHECKING:  # the reader and splitter stay off the no-op path
+    from initjob import layouts
+    from initjob.source import Migration, SqlFile
 
 
 @dataclass(frozen=True)
@@ -27,11 +31,13 @@ class Tree:
     use_migrations: bool
     history_schema: str
     hash: str
-    tool: str = layouts.INITJOB  # the layout of migrations/ (resolved: never "auto")
+    tool: str = discover.INITJOB  # the layout of migrations/ (resolved: never "auto")
     repeatable_hash: str = ""    # of the repeatable files, apart: "" when there are none
 
     @cached_property
     def chain(self) -> layouts.Chain:
+        from initjob import layouts  # the reader: only when the tree changed
+
         if not self.use_migrations:
             return layouts.Chain(self.tool, ())
         return layouts.read_chain(self.sql_dir, self.tool, self.history_schema)
@@ -42,16 +48,20 @@ class Tree:
 
     @cached_property
     def repeatables(self) -> tuple[SqlFile, ...]:
+        from initjob import layouts  # the reader: only when a repeatable file changed
+
         return layouts.read_repeatables(self.sql_dir, self.tool, self.history_schema)
 
     @cached_property
     def schema_files(self) -> tuple[SqlFile, ...]:
+        from initjob import source  # the reader and splitter: only when the tree changed
+
         return () if self.use_migrations else tuple(source.read_schema_files(self.sql_dir, self.history_schema))
 
 
-def scan(sql_dir: Path, use_migrations: bool, history_schema: str, fmt: str = layouts.INITJOB) -> Tree:
-    tool = layouts.resolve(sql_dir, fmt) if use_migrations else layouts.INITJOB
-    repeatable = layouts.repeatable_paths(sql_dir, tool)
+def scan(sql_dir: Path, use_migrations: bool, history_schema: str, fmt: str = discover.INITJOB) -> Tree:
+    tool = discover.resolve(sql_dir, fmt) if use_migrations else discover.INITJOB
+    repeatable = discover.repeatable_paths(sql_dir, tool)
     return Tree(sql_dir, use_migrations, history_schema, tree_hash(sql_dir, use_migrations, tool), tool,
                 _hash(sql_dir, b"repeatable", repeatable) if repeatable else "")
 
@@ -60,7 +70,7 @@ class _Suspect(Exception):
     """Something the reader would refuse: the tree must be parsed now, before any connection."""
 
 
-def tree_hash(sql_dir: Path, use_migrations: bool, tool: str = layouts.INITJOB) -> str:
+def tree_hash(sql_dir: Path, use_migrations: bool, tool: str = discover.INITJOB) -> str:
     """sha256 over each file's path, size and bytes, in path order; "" when the directory is missing
     or holds something the reader would refuse.
 
@@ -70,12 +80,12 @@ def tree_hash(sql_dir: Path, use_migrations: bool, tool: str = layouts.INITJOB) 
     root = sql_dir / ("migrations" if use_migrations else "schema")
     seed = b"migrations" if use_migrations else b"schema"
     try:
-        paths = layouts.migration_paths(root) if use_migrations else _schema_files(root)
-        if use_migrations and tool == layouts.INITJOB and any(not MIGRATION_NAME.match(rel) for rel, _ in paths):
+        paths = discover.migration_paths(root) if use_migrations else _schema_files(root)
+        if use_migrations and tool == discover.INITJOB and any(not MIGRATION_NAME.match(rel) for rel, _ in paths):
             return ""
     except (OSError, _Suspect):
         return ""  # the parse that follows says why
-    return _hash(sql_dir, seed if tool == layouts.INITJOB else seed + b":" + tool.encode(), paths)
+    return _hash(sql_dir, seed if tool == discover.INITJOB else seed + b":" + tool.encode(), paths)
 
 
 def _hash(sql_dir: Path, seed: bytes, paths: list[tuple[str, str]]) -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from initjob import layouts
+from initjob import discover, layouts
 from initjob.db import adopt
 from initjob.errors import ConfigError, SqlTreeInvalid
 from initjob.state import ForeignVersion
@@ -65,7 +65,7 @@ def test_flyway_layout(tmp_path: Path) -> None:
     assert chain.migrations[1].down is not None and chain.migrations[1].down.text == "SELECT 3;\n"
     assert chain.tool_checksums[chain.migrations[0].version] == layouts.flyway_checksum(b"CREATE TABLE a (id int);\n")
     assert [f.path for f in layouts.read_repeatables(sql, "flyway", "initjob")] == ["migrations/R__views.sql"]
-    assert layouts.detect(sql) == "flyway"
+    assert discover.detect(sql) == "flyway"
 
 
 def test_flyway_non_transactional_statement(tmp_path: Path) -> None:
@@ -130,7 +130,7 @@ def test_one_file_layouts(tmp_path: Path, tool: str, text: str, transactional: b
     assert m.up.text.split("\n")[first_sql] == lines[first_sql]
     assert "DROP" not in m.up.text
     assert m.down is not None and "DROP" in m.down.text
-    assert layouts.detect(sql) == tool
+    assert discover.detect(sql) == tool
 
 
 @pytest.mark.parametrize(("tool", "text", "problem"), [
@@ -154,9 +154,9 @@ def test_prisma_layout(tmp_path: Path) -> None:
     (m,) = chain.migrations
     assert (m.version, m.name, m.up.path) == (20260101000000, "init", "migrations/20260101000000_init/migration.sql")
     assert chain.tool_checksums[m.version] == layouts.prisma_checksum(raw)
-    assert layouts.detect(sql) == "prisma"
+    assert discover.detect(sql) == "prisma"
     assert ("20260101000000_init/migration.sql", str(sql / "migrations/20260101000000_init/migration.sql")) in \
-        layouts.migration_paths(sql / "migrations")
+        discover.migration_paths(sql / "migrations")
 
 
 @pytest.mark.parametrize(("files", "found"), [
@@ -166,13 +166,13 @@ def test_prisma_layout(tmp_path: Path) -> None:
 def test_detect(tmp_path: Path, files: dict[str, str | bytes], found: str) -> None:
     """initjob's layout (golang-migrate's names too: taking over its table needs the setting)."""
     (tmp_path / "sql" / "migrations").mkdir(parents=True)
-    assert layouts.detect(tree(tmp_path, files)) == found
+    assert discover.detect(tree(tmp_path, files)) == found
 
 
 def test_detect_refuses_a_mix(tmp_path: Path) -> None:
     """Two layouts in one directory: the operator must say which (exit 2)."""
     with pytest.raises(ConfigError, match="mixes layouts"):
-        layouts.detect(tree(tmp_path, {"V1__a.sql": "SELECT 1;\n", "0002_b.up.sql": "SELECT 1;\n"}))
+        discover.detect(tree(tmp_path, {"V1__a.sql": "SELECT 1;\n", "0002_b.up.sql": "SELECT 1;\n"}))
 
 
 # ------------------------------------------------------------------ the tools' history rows

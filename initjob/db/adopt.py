@@ -14,7 +14,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from initjob import layouts
+from initjob import discover, layouts
 from initjob.errors import ForeignHistoryMismatch
 from initjob.state import ForeignHistory, ForeignVersion
 
@@ -59,7 +59,7 @@ def golang_migrate_look_alike(conn: psycopg.Connection[Any]) -> ForeignHistory:
         "SELECT to_regclass('schema_migrations')::text, EXISTS (SELECT 1 FROM pg_attribute"
         " WHERE attrelid = to_regclass('schema_migrations') AND attname = 'dirty' AND NOT attisdropped)").fetchone()
     if not found or found[0] is None or not found[1]:
-        return ForeignHistory(layouts.INITJOB)
+        return ForeignHistory(discover.INITJOB)
     return read_foreign(conn, "golang-migrate")
 
 
