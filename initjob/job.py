@@ -21,7 +21,9 @@ from initjob.decide import (
     ApplyFiles,
     Baseline,
     Decision,
+    Inspect,
     Migrate,
+    Need,
     RecordState,
     Refuse,
     Repeat,
@@ -42,8 +44,10 @@ def run(cfg: Config) -> Report:
 
 
 def _run(conn: Connection, cfg: Config, tree: Tree) -> Report:
-    decision = settle(conn, cfg, tree)  # 5. decide unlocked first: the no-op of every pod start takes no lock
-    if not isinstance(decision, WORK):
+    # 5. decide unlocked first: the no-op of every pod start takes no lock. A fact that needs a shadow
+    # database means work: it is read once, under the lock, not here and again there.
+    decision = settle(conn, cfg, tree, stop_at=frozenset({Need.COMPARISON, Need.BASELINE}))
+    if not isinstance(decision, (*WORK, Inspect)):
         return _conclude(decision, cfg)
     with locked(conn, cfg.lock, cfg.connection):  # 4. lock, then read the state again
         history.ensure(conn, cfg.mode.history_schema)
