@@ -14,6 +14,12 @@ from corpus_cases import Case, all_cases, base_cases
 
 SAMPLE = all_cases()[::16]
 
+# Known bug (issue 16 is open for it): on PostgreSQL 18 an attached or detached partition keeps the
+# NOT NULL constraint name it was made with, so pg_dump prints a name psql's build does not have. The
+# run converges and verify agrees; only the dump comparison differs. The case still runs: any other
+# problem fails it, and the day it passes the test fails too, to have the name taken off this list.
+PG18_PARTITION_NAMES = {"partition/attach", "partition/attach+rows", "partition/detach", "partition/detach+rows"}
+
 
 def test_corpus_covers_every_kind_with_enough_cases() -> None:
     """The issue asks for at least 400 before/after cases, each kind created, dropped and changed."""
@@ -33,4 +39,8 @@ def test_corpus_sample(any_server: Server, case: Case) -> None:
     if any_server.handle is None:
         pytest.skip("needs a server this suite started (its pg_dump and psql)")
     problems = run_case(any_server.handle, case)
+    if any_server.major >= 18 and case.name in PG18_PARTITION_NAMES:
+        assert problems, f"{case.name} passes on PostgreSQL 18 now: take it off PG18_PARTITION_NAMES"
+        assert all(p.startswith("dump differs") and "NOT NULL" in p for p in problems), "\n".join(problems)
+        pytest.xfail("PostgreSQL 18 keeps a partition's own NOT NULL constraint name (known bug, issue 16)")
     assert not problems, "\n".join(problems)

@@ -242,7 +242,7 @@ def test_standby_promoted_while_the_job_waits(tmp_path: Path, pair: pgserver.Pai
 
 def running_statement(admin: str, dbname: str, pattern: str) -> bool:
     with psycopg.connect(admin, autocommit=True) as c:
-        row = c.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND application_name = 'initjob'"
+        row = c.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND application_name LIKE 'initjob%%'"
                         " AND state = 'active' AND query LIKE %s", (dbname, pattern)).fetchone()
     return bool(row and row[0])
 
