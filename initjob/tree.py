@@ -79,6 +79,8 @@ def tree_hash(sql_dir: Path, use_migrations: bool, tool: str = discover.INITJOB)
     """
     root = sql_dir / ("migrations" if use_migrations else "schema")
     seed = b"migrations" if use_migrations else b"schema"
+    if not root.is_dir():
+        return ""  # missing (os.walk would say nothing): the reader names it, before any connection
     try:
         paths = discover.migration_paths(root) if use_migrations else _schema_files(root)
         if use_migrations and tool == discover.INITJOB and any(not MIGRATION_NAME.match(rel) for rel, _ in paths):

@@ -272,3 +272,13 @@ def test_nothing_read_outside_the_tree(tmp_path: Path) -> None:
     assert result.code == 2
     assert "leaked" not in result.stderr + result.stdout
     assert os.path.islink(sql_dir / "migrations" / "0002_leak.up.sql")
+
+
+@pytest.mark.parametrize("use_migrations", ["true", "false"])
+def test_missing_mode_directory_is_exit_2_before_connecting(tmp_path: Path, use_migrations: str) -> None:
+    """No schema/ or migrations/ at all: exit 2 naming it, even with no database to reach (the tree
+    walk cannot hash what is not there, so the reader runs before any connection)."""
+    result = initjob("run", DATABASE_URL="postgresql://u@127.0.0.1:1/db", USE_MIGRATIONS=use_migrations,
+                     INITJOB_SQL_DIR=str(tmp_path), INITJOB_WAIT_TIMEOUT="30")
+    assert result.code == 2, result.stderr
+    assert "is not a directory" in result.failure["reason"]
