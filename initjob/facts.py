@@ -39,7 +39,13 @@ def initial(cfg: Config, tree: Tree, state: DbState) -> Facts:
 
 def settle(conn: Connection, cfg: Config, tree: Tree, stop_at: frozenset[Need] = frozenset()) -> Decision:
     """Read the state, then read each fact the decider asks for until it decides (or asks for one in ``stop_at``)."""
-    return settle_facts(conn, cfg, tree, history.read_state(conn, cfg.mode.history_schema), stop_at)[0]
+    return settle_known(conn, cfg, tree, stop_at)[0]
+
+
+def settle_known(conn: Connection, cfg: Config, tree: Tree, stop_at: frozenset[Need] = frozenset()
+                 ) -> tuple[Decision, Facts]:
+    """``settle``, with the facts it read (the state among them), for a caller that needs them next."""
+    return settle_facts(conn, cfg, tree, history.read_state(conn, cfg.mode.history_schema), stop_at)
 
 
 def settle_facts(conn: Connection, cfg: Config, tree: Tree, state: DbState,

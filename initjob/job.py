@@ -30,7 +30,7 @@ from initjob.decide import (
     Sync,
     UpToDate,
 )
-from initjob.facts import read_tree, settle
+from initjob.facts import read_tree, settle, settle_known
 from initjob.report import Report
 from initjob.session import locked, with_connection
 from initjob.tree import Tree
@@ -51,17 +51,17 @@ def _run(conn: Connection, cfg: Config, tree: Tree) -> Report:
         return _conclude(decision, cfg)
     with locked(conn, cfg.lock, cfg.connection):  # 4. lock, then read the state again
         history.ensure(conn, cfg.mode.history_schema)
-        decision = settle(conn, cfg, tree)
+        decision, known = settle_known(conn, cfg, tree)
         baselined: list[str] = []
         while isinstance(decision, Baseline | Adopt):  # record what is already applied, then decide again
             baselined += _record_applied(conn, cfg, decision)
-            decision = settle(conn, cfg, tree)
+            decision, known = settle_known(conn, cfg, tree)
         if not isinstance(decision, WORK):
             return _conclude(decision, cfg, baselined)
         from initjob.db import marker  # pg_dump's machinery: kept off the no-op path for speed
 
         taken = marker.before_change(conn, cfg.backup, cfg.apply, cfg.connection.dsn,  # 6. backup marker
-                                     history.read_state(conn, cfg.mode.history_schema).fingerprint,
+                                     known.state.fingerprint,
                                      cfg.mode.name, _planned(decision))
         applied = _apply(conn, cfg, tree, decision)  # 7. apply; 8. verify (auto-sync compares the result)
         if not isinstance(decision, Repeat):  # the repeatable files come after the migrations or the sync
