@@ -72,7 +72,10 @@ def supply(conn: Connection, cfg: Config, tree: Tree, facts: Facts, need: Need) 
     if need is Need.REPEATABLES:
         return facts.with_(repeatables=tree.repeatables, repeatables_applied=history.read_repeatables(conn, schema))
     if need is Need.DRIFT:
-        return facts.with_(drift=tuple(drift(conn, schema, facts.state)))
+        # Auto-sync can rebuild the desired state from the files, so a record it cannot read counts as
+        # drift there (compared afresh, re-recorded); migrations mode has only the record to go by.
+        lines = drift(conn, schema, facts.state, unreadable_is_drift=not cfg.mode.use_migrations)
+        return facts.with_(drift=tuple(lines))
     if need is Need.LIVE_EMPTY:
         from initjob import sync  # the snapshot model: kept off the no-op path for speed
         return facts.with_(live_empty=sync.live_is_empty(conn, schema))
@@ -86,7 +89,7 @@ def supply(conn: Connection, cfg: Config, tree: Tree, facts: Facts, need: Need) 
     return facts.with_(baseline=transition.find_baseline(conn, cfg.connection, schema, list(tree.migrations), schemas))
 
 
-def drift(conn: Connection, history_schema: str, state: DbState) -> list[str]:
+def drift(conn: Connection, history_schema: str, state: DbState, unreadable_is_drift: bool = False) -> list[str]:
     """Hand-made changes since initjob last recorded the schema; empty when none.
 
     The catalog token (row versions of the catalog rows a snapshot reads) costs one cheap query;
@@ -113,7 +116,10 @@ def drift(conn: Connection, history_schema: str, state: DbState) -> list[str]:
         then = catalog.snapshot_from_json(recorded)
     except ValueError:
         # Recorded by an older initjob whose snapshot (and fingerprint) had another format: the two
-        # cannot be compared, and an upgrade must not read as drift. The next change re-records it.
+        # cannot be compared. In migrations mode an upgrade must not read as drift (the next change
+        # re-records it); auto-sync compares with the files instead (``unreadable_is_drift``).
+        if unreadable_is_drift:
+            return ["the recorded schema is in an older format: compared with sql/schema/ again"]
         logs.warning("state.older_format", hint="drift is judged again once this release has recorded the schema")
         return []
     return catalog.describe_differences(live, then) or ["fingerprint differs"]
