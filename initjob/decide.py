@@ -63,6 +63,7 @@ class Comparison:
     desired: Snapshot | None = None    # carried to the apply step, which compares the result with it
     schemas: tuple[str, ...] = ()      # the schemas of the desired state
     live_schemas: tuple[str, ...] = ()  # those plus the ones the database was managing
+    live: Snapshot | None = None       # what the plan starts from: rehearsed on a copy before it runs
 
 
 @dataclass(frozen=True)

@@ -119,7 +119,7 @@ def _apply(conn: Connection, cfg: Config, tree: Tree, decision: Decision) -> lis
         if decision.comparison is None:
             migrate.record(conn, cfg.apply, tree.hash)
             return []
-        return sync.apply_plan(conn, cfg.apply, decision.comparison, list(tree.schema_files), tree.hash)
+        return sync.apply_plan(conn, cfg.apply, cfg.connection, decision.comparison, list(tree.schema_files), tree.hash)
     from initjob import sync
 
     if isinstance(decision, ApplyFiles):
@@ -128,5 +128,5 @@ def _apply(conn: Connection, cfg: Config, tree: Tree, decision: Decision) -> lis
     if decision.adopting:
         logs.event("sync.adopting", hint="the database already holds objects: initjob compares instead of "
                    "applying the files as written")
-    return sync.apply_plan(conn, cfg.apply, decision.comparison, list(tree.schema_files), tree.hash)
+    return sync.apply_plan(conn, cfg.apply, cfg.connection, decision.comparison, list(tree.schema_files), tree.hash)
 

@@ -9,6 +9,7 @@ the result is compared again on the full model before anything is recorded.
 from __future__ import annotations
 
 import dataclasses
+import time
 from typing import Any
 
 import psycopg
@@ -19,9 +20,9 @@ from initjob.config import ApplySettings, ConnectionSettings
 from initjob.db import executor, history, shadow
 from initjob.db import record as recorded
 from initjob.decide import Comparison
-from initjob.errors import NotConverged
+from initjob.errors import NotConverged, SqlFailed
 from initjob.schema import catalog
-from initjob.schema.diff import plan_sync
+from initjob.schema.diff import Plan, plan_sync
 from initjob.source import SqlFile, checksums
 from initjob.state import DbState
 
@@ -123,7 +124,7 @@ def compare(conn: Connection, settings: ConnectionSettings, history_schema: str,
     live = catalog.read_snapshot(conn, live_schemas)
     desired = keep_public(desired, live)
     return Comparison(plan_sync(live, desired), tuple(differences(live, desired)), recorded is not None,
-                      desired=desired, schemas=tuple(schemas), live_schemas=tuple(live_schemas))
+                      desired=desired, schemas=tuple(schemas), live_schemas=tuple(live_schemas), live=live)
 
 
 def _recorded(conn: Connection, history_schema: str) -> catalog.Snapshot | None:
@@ -150,15 +151,17 @@ def apply_files(conn: Connection, settings: ApplySettings, files: list[SqlFile],
     return [f.path for f in files]
 
 
-def apply_plan(conn: Connection, settings: ApplySettings, comparison: Comparison, files: list[SqlFile],
-               tree_hash: str) -> list[str]:
-    """The plan in its own order, then the result compared on the full model before it is recorded.
+def apply_plan(conn: Connection, settings: ApplySettings, connection: ConnectionSettings, comparison: Comparison,
+               files: list[SqlFile], tree_hash: str) -> list[str]:
+    """The plan rehearsed on a copy, then run in its own order, then the result compared on the full
+    model before it is recorded.
 
     The state is recorded only after the result is verified; a run that dies half-way leaves the
     old file checksums, so the next run compares again from what the database then holds.
     """
     plan, desired = comparison.plan, comparison.desired
     assert desired is not None, "a comparison made by compare() carries its desired state"
+    rehearse(conn, connection, settings.ddl_lock_timeout, comparison)
     batches = [[(s.object, s.sql, s.transactional) for s in batch] for batch in plan.batches()]
     applied = executor.run_batches(conn, batches, settings.ddl_lock_timeout)
     logs.event("sync.applied", steps=len(plan.steps), transactions=len(batches))
@@ -170,6 +173,65 @@ def apply_plan(conn: Connection, settings: ApplySettings, comparison: Comparison
     # Drift is judged against what the database really holds, column order included.
     record(conn, settings, checksums(files), list(comparison.schemas), after, tree_hash)
     return applied
+
+
+def rehearse(conn: Connection, settings: ConnectionSettings, ddl_lock_timeout: float, comparison: Comparison) -> None:
+    """Run the plan on a copy of the live schema in a scratch database, batch by batch as it will run
+    here; the live database is touched only when the copy then equals the desired state.
+
+    The copy is built from the live model (the planner's own create path) and must equal the live
+    schema first; when it cannot be built faithfully the rehearsal is skipped and says why, rather
+    than judging the plan on a different start.  The copy holds no rows, so a step that fails only on
+    data (a NOT NULL over NULLs) is not caught here: the apply's own transaction handles that.
+    """
+    plan, live, desired = comparison.plan, comparison.live, comparison.desired
+    if not plan.steps or live is None or desired is None:
+        return
+    if settings.shadow_dsn and not all(s.transactional for s in plan.steps):
+        # INITJOB_SHADOW_DATABASE_URL's database is used inside one rolled-back transaction, where a
+        # step that must run outside a transaction cannot.
+        logs.event("sync.rehearsal_skipped", reason="a step runs outside a transaction and the shadow database "
+                   "is used inside one")
+        return
+    schemas = list(comparison.live_schemas)
+    started = time.monotonic()
+    with shadow.shadow(settings, conn, transaction=False) as sh:
+        def run(steps: Plan) -> None:
+            for batch in steps.batches():
+                replayed = [(s.object, s.sql, s.transactional) for s in batch]
+                if settings.shadow_dsn:  # already inside the shadow's transaction: the steps go in it
+                    for _, stmt, _ in replayed:
+                        sh.execute(stmt.encode())
+                else:
+                    executor.run_batch(sh, replayed, ddl_lock_timeout)
+
+        if settings.shadow_dsn:
+            sh.execute("SET LOCAL check_function_bodies = off")
+        try:
+            run(plan_sync(catalog.read_snapshot(sh, schemas), live))
+        except (SqlFailed, psycopg.Error) as exc:
+            logs.event("sync.rehearsal_skipped", reason="the live schema could not be rebuilt from its model: "
+                       + logs.redact(str(exc).splitlines()[0] if str(exc) else type(exc).__name__))
+            return
+        copy = catalog.read_snapshot(sh, schemas)
+        if not same_schema(copy, live):
+            logs.event("sync.rehearsal_skipped", reason="the live schema could not be rebuilt from its model",
+                       differences=differences(copy, live)[:5])
+            return
+        try:
+            run(plan)
+        except (SqlFailed, psycopg.Error) as exc:
+            reason = exc.reason if isinstance(exc, SqlFailed) else str(exc).splitlines()[0]
+            raise NotConverged("the plan fails on a copy of the live schema, so nothing was applied: "
+                               + logs.redact(reason), "report this plan as a bug; `initjob plan` prints it",
+                               rehearsal="failed") from None
+        after = catalog.read_snapshot(sh, schemas)
+    if not same_schema(after, desired):
+        left = differences(after, desired)
+        raise NotConverged("on a copy of the live schema the plan does not reach the desired state, so nothing was "
+                           "applied: " + "; ".join(left[:10]), "report this plan as a bug; `initjob plan` prints it",
+                           drift=left, rehearsal="differs")
+    logs.event("sync.rehearsed", steps=len(plan.steps), duration_ms=round((time.monotonic() - started) * 1000))
 
 
 def record(conn: Connection, settings: ApplySettings, sums: dict[str, str], schemas: list[str],

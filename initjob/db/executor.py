@@ -9,6 +9,7 @@ its history row, COMMIT): one round trip per file, and the file and its row comm
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -334,35 +335,38 @@ def run_down(conn: Connection, settings: ApplySettings, row: Applied, m: Migrati
                                                            trailer))
 
 
+def run_batch(conn: Connection, batch: Sequence[tuple[str, str, bool]], ddl_lock_timeout: float) -> None:
+    """One batch of a plan: its ``(object, sql, transactional)`` steps in one transaction when
+    transactional, else statement by statement.  No retry: ``run_batches`` adds that."""
+    if batch[0][2]:
+        # A function body may call one created later in the plan: bodies are checked when called.
+        head = "BEGIN;\n" + _lock_timeout_sql(ddl_lock_timeout) + ";\nSET LOCAL check_function_bodies = off;\n"
+        parts = [stmt.rstrip().rstrip(";") for _, stmt, _ in batch]
+        with guarded(conn, "plan step " + ", ".join(o for o, _, _ in batch), ";\n".join(parts)):
+            conn.execute((head + ";\n".join(parts) + ";\nCOMMIT").encode())
+        return
+    for obj, stmt, _ in batch:  # a step that cannot share a transaction still waits for locks briefly
+        with guarded(conn, f"plan step {obj}", stmt):
+            conn.execute(_lock_timeout_sql(ddl_lock_timeout, local=False).encode())
+            try:
+                conn.execute(stmt.encode())
+            finally:
+                if not conn.closed and not conn.broken:
+                    conn.execute("RESET lock_timeout")
+
+
 def run_batches(conn: Connection, batches: Sequence[Sequence[tuple[str, str, bool]]], ddl_lock_timeout: float,
                 ) -> list[str]:
-    """An auto-sync plan in its own order: each batch of ``(object, sql, transactional)`` steps in one
-    transaction when transactional, else statement by statement.  Returns the objects applied.
+    """An auto-sync plan in its own order, each batch by ``run_batch`` under the DDL-lock retry policy.
+    Returns the objects applied.
 
     On a failure the error names the steps that were committed by earlier batches (``committed``):
     a step that cannot share the transaction is never hidden behind "nothing was applied".
     """
     done: list[str] = []
-    # A function body may call one created later in the plan: bodies are checked when called.
-    head = "BEGIN;\n" + _lock_timeout_sql(ddl_lock_timeout) + ";\nSET LOCAL check_function_bodies = off;\n"
     for batch in batches:
-        def run_batch(batch: Sequence[tuple[str, str, bool]] = batch) -> None:
-            if batch[0][2]:
-                parts = [stmt.rstrip().rstrip(";") for _, stmt, _ in batch]
-                with guarded(conn, "plan step " + ", ".join(o for o, _, _ in batch), ";\n".join(parts)):
-                    conn.execute((head + ";\n".join(parts) + ";\nCOMMIT").encode())
-                return
-            for obj, stmt, _ in batch:  # a step that cannot share a transaction still waits for locks briefly
-                with guarded(conn, f"plan step {obj}", stmt):
-                    conn.execute(_lock_timeout_sql(ddl_lock_timeout, local=False).encode())
-                    try:
-                        conn.execute(stmt.encode())
-                    finally:
-                        if not conn.closed and not conn.broken:
-                            conn.execute("RESET lock_timeout")
-
         try:
-            with_lock_retries("plan", run_batch)
+            with_lock_retries("plan", functools.partial(run_batch, conn, batch, ddl_lock_timeout))
         except SqlFailed as exc:
             exc.fields["committed"] = list(done)
             if done:

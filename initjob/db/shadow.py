@@ -23,8 +23,10 @@ Connection = psycopg.Connection[Any]
 
 
 @contextmanager
-def shadow(settings: ConnectionSettings, live: Connection) -> Iterator[Connection]:
-    """A connection to an empty scratch database, inside a transaction, removed afterwards."""
+def shadow(settings: ConnectionSettings, live: Connection, transaction: bool = True) -> Iterator[Connection]:
+    """A connection to an empty scratch database, removed afterwards.  Inside a transaction unless
+    ``transaction`` is false, which only a temporary database allows (INITJOB_SHADOW_DATABASE_URL's
+    database is someone's: everything there is rolled back)."""
     if settings.shadow_dsn:
         conn = wait.connect(settings, dsn=settings.shadow_dsn, ensure=False)
         try:
@@ -47,7 +49,8 @@ def shadow(settings: ConnectionSettings, live: Connection) -> Iterator[Connectio
         dsn = activity.with_application_name(settings.dsn, settings.applied_by, settings.release)
         conn = wait.connect_once(dsn, settings.wait_timeout, dbname=name)
         try:
-            conn.execute("BEGIN")
+            if transaction:
+                conn.execute("BEGIN")
             yield conn
         finally:
             wait.cancel_and_close(conn)
