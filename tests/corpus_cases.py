@@ -680,10 +680,145 @@ def _chains() -> list[Case]:
     ]
 
 
+def _more() -> list[Case]:
+    """A second round, for properties and pairs the first round left out."""
+    fk2 = S + ("CREATE TABLE app.p (a int, b int, PRIMARY KEY (a, b));\n"
+               "CREATE TABLE app.c (id int PRIMARY KEY, a int, b int);\n")
+    fk2_rows = "INSERT INTO app.p VALUES (1, 1); INSERT INTO app.c VALUES (1, 1, 1);"
+    fkc = FK.replace("REFERENCES app.p", "REFERENCES app.p ON UPDATE CASCADE")
+    et = E + "CREATE TABLE app.t (id int PRIMARY KEY, m app.mood);\n"
+    et_rows = "INSERT INTO app.t VALUES (1, 'ok');"
+    comp = S + "CREATE TYPE app.pair AS (x int, y text);\n"
+    proc = S + "CREATE PROCEDURE app.p(a int) LANGUAGE sql AS $$SELECT a$$;\n"
+    return [
+        # tables
+        _c("more/table-autovacuum-option", T, T.replace("b int);", "b int) WITH (autovacuum_enabled = false);"),
+           rows=T_ROWS),
+        dataclasses.replace(_c("more/refused-typed-table", comp, comp + "CREATE TABLE app.tp OF app.pair;"),
+                            refused=True),
+        _c("more/table-comment-drop", T + "COMMENT ON TABLE app.t IS 'x';", T, rows=T_ROWS),
+        _c("more/table-two-schemas-fk", T, T + "CREATE SCHEMA b;\nCREATE TABLE b.r (id int REFERENCES app.t);",
+           rows=T_ROWS),
+        # columns
+        _c("more/column-uuid-default", T, T.replace("b int);", "b int, u uuid DEFAULT gen_random_uuid());"),
+           rows=T_ROWS),
+        _c("more/column-now-default", T, T.replace("b int);", "b int, at timestamptz NOT NULL DEFAULT now());"),
+           rows=T_ROWS),
+        _c("more/column-interval", T, T.replace("b int);", "b int, span interval);"), rows=T_ROWS),
+        _c("more/column-text-to-jsonb", S + "CREATE TABLE app.t (x text);", S + "CREATE TABLE app.t (x jsonb);",
+           True, "INSERT INTO app.t VALUES ('{}');"),
+        _c("more/column-smallint-to-int", S + "CREATE TABLE app.t (x smallint);", S + "CREATE TABLE app.t (x int);",
+           rows="INSERT INTO app.t VALUES (3);"),
+        _c("more/column-drop-identity-column", ID, S + "CREATE TABLE app.t (a text);", True, ID_ROWS),
+        _c("more/column-not-null-and-default", T, T.replace("b int);", "b int NOT NULL DEFAULT 0);"), rows=T_ROWS),
+        _c("more/column-collation-indexed", T + "CREATE INDEX t_a ON app.t (a);",
+           T.replace("a text", 'a text COLLATE "C"') + "CREATE INDEX t_a ON app.t (a);", rows=T_ROWS),
+        _c("more/column-generated-on-rows", T, T.replace("b int);", "b int, b2 int GENERATED ALWAYS AS (b * 2) STORED);"),
+           rows=T_ROWS),
+        _c("more/column-array-default", T, T.replace("b int);", "b int, tags text[] NOT NULL DEFAULT '{}');"),
+           rows=T_ROWS),
+        # constraints
+        _c("more/fk-multi-column", fk2, fk2 + "ALTER TABLE app.c ADD FOREIGN KEY (a, b) REFERENCES app.p;", rows=fk2_rows),
+        _c("more/fk-on-update-cascade", FK, fkc, rows=FK_ROWS),
+        _c("more/fk-set-default", FK, FK.replace("REFERENCES app.p", "DEFAULT 1 REFERENCES app.p ON DELETE SET DEFAULT"),
+           rows=FK_ROWS),
+        _c("more/fk-initially-deferred", FK.replace("REFERENCES app.p", "REFERENCES app.p DEFERRABLE"),
+           FK.replace("REFERENCES app.p", "REFERENCES app.p DEFERRABLE INITIALLY DEFERRED"), rows=FK_ROWS),
+        _c("more/check-rename", T + "ALTER TABLE app.t ADD CONSTRAINT c1 CHECK (b > 0);",
+           T + "ALTER TABLE app.t ADD CONSTRAINT c2 CHECK (b > 0);", rows=T_ROWS),
+        _c("more/unique-rename", T + "ALTER TABLE app.t ADD CONSTRAINT u1 UNIQUE (a);",
+           T + "ALTER TABLE app.t ADD CONSTRAINT u2 UNIQUE (a);", rows=T_ROWS),
+        _c("more/pk-include", S + "CREATE TABLE app.t (id int PRIMARY KEY, a text);",
+           S + "CREATE TABLE app.t (id int, a text, PRIMARY KEY (id) INCLUDE (a));", rows="INSERT INTO app.t VALUES (1, 'x');"),
+        _c("more/exclusion-deferrable", T + "ALTER TABLE app.t ADD CONSTRAINT ex EXCLUDE (id WITH =);",
+           T + "ALTER TABLE app.t ADD CONSTRAINT ex EXCLUDE (id WITH =) DEFERRABLE;", rows=T_ROWS),
+        _c("more/check-on-partitioned", P1, P1 + "ALTER TABLE app.m ADD CONSTRAINT idpos CHECK (id > 0);", rows=P_ROWS),
+        # indexes
+        _c("more/index-unique-nulls-not-distinct", T, T + "CREATE UNIQUE INDEX t_a ON app.t (a) NULLS NOT DISTINCT;",
+           rows=T_ROWS),
+        _c("more/index-multi-expression", T, T + "CREATE INDEX t_ab ON app.t (lower(a), (b + 1));", rows=T_ROWS),
+        _c("more/index-partial-to-full", T + "CREATE INDEX t_a ON app.t (a) WHERE b > 0;",
+           T + "CREATE INDEX t_a ON app.t (a);", rows=T_ROWS),
+        _c("more/index-on-partition-only", P2, P2 + "CREATE INDEX m_2025_v ON app.m_2025 (v);", rows=P_ROWS),
+        _c("more/index-partitioned-unique", P1, P1 + "CREATE UNIQUE INDEX m_id_at ON app.m (id, at);", rows=P_ROWS),
+        # partitions and inheritance
+        _c("more/partition-default-add", P1, P1 + "CREATE TABLE app.m_rest PARTITION OF app.m DEFAULT;", rows=P_ROWS),
+        _c("more/partition-column-default", P1, P1.replace("v text)", "v text DEFAULT 'n')"), rows=P_ROWS),
+        _c("more/inherit-drop-parent", PAR, S + "CREATE TABLE app.child (id int, a text, extra int);", True, PAR_ROWS),
+        # sequences
+        _c("more/sequence-start", SEQ, S + "CREATE SEQUENCE app.s START 100;"),
+        _c("more/sequence-minvalue", SEQ, S + "CREATE SEQUENCE app.s MINVALUE 5;"),
+        _c("more/sequence-owned-by-change", S + "CREATE TABLE app.t (a int, b int);\nCREATE SEQUENCE app.s OWNED BY app.t.a;",
+           S + "CREATE TABLE app.t (a int, b int);\nCREATE SEQUENCE app.s OWNED BY app.t.b;"),
+        # views and materialized views
+        _c("more/view-security-invoker", V, V.replace("CREATE VIEW app.v AS", "CREATE VIEW app.v WITH (security_invoker) AS"),
+           rows=T_ROWS),
+        _c("more/view-column-names", V, V.replace("CREATE VIEW app.v AS", "CREATE VIEW app.v (k, label) AS"), rows=T_ROWS),
+        _c("more/view-rename-column", V, V.replace("SELECT id, a", "SELECT id, a AS label"), rows=T_ROWS),
+        _c("more/view-column-retyped", V, V.replace("SELECT id, a", "SELECT id::bigint AS id, a"), rows=T_ROWS),
+        _c("more/view-over-two-tables-drop-one", FK + "CREATE VIEW app.pc AS SELECT c.id FROM app.c JOIN app.p ON p.id = c.p_id;",
+           FK + "CREATE VIEW app.pc AS SELECT c.id FROM app.c;", rows=FK_ROWS),
+        _c("more/matview-over-function", T + FN, T + FN + "CREATE MATERIALIZED VIEW app.mv AS SELECT app.two() AS k;"),
+        _c("more/matview-two-indexes", MV, MV + "CREATE UNIQUE INDEX mv_id ON app.mv (id);\nCREATE INDEX mv_a ON app.mv (a);",
+           rows=T_ROWS),
+        # functions and procedures
+        _c("more/function-language-change", F, S + "CREATE FUNCTION app.two() RETURNS int LANGUAGE plpgsql IMMUTABLE AS "
+           "$$BEGIN RETURN 2; END$$;"),
+        _c("more/function-leakproof", F, F.replace("IMMUTABLE", "IMMUTABLE LEAKPROOF")),
+        _c("more/function-returns-setof", S + "CREATE FUNCTION app.nums() RETURNS SETOF int LANGUAGE sql AS 'SELECT 1';",
+           S + "CREATE FUNCTION app.nums() RETURNS SETOF int LANGUAGE sql AS 'SELECT 1 UNION ALL SELECT 2';"),
+        _c("more/function-variadic", S, S + "CREATE FUNCTION app.total(VARIADIC xs int[]) RETURNS int LANGUAGE sql "
+           "AS 'SELECT sum(x)::int FROM unnest(xs) x';"),
+        _c("more/function-set-config", F, F.replace("IMMUTABLE", "IMMUTABLE SET work_mem = '8MB'")),
+        _c("more/function-grant-execute", F + ROLE, F + "REVOKE EXECUTE ON FUNCTION app.two() FROM PUBLIC;\n" + ROLE
+           + "GRANT EXECUTE ON FUNCTION app.two() TO corpus_reader;"),
+        _c("more/procedure-args", proc, proc.replace("(a int)", "(a int, b int)")),
+        _c("more/procedure-security-definer", proc, proc.replace("LANGUAGE sql", "LANGUAGE sql SECURITY DEFINER")),
+        # triggers
+        _c("more/trigger-before-to-after", TRG, TRG.replace("BEFORE INSERT", "AFTER INSERT"), rows=T_ROWS),
+        _c("more/trigger-update-of", TRG, TRG.replace("BEFORE INSERT", "BEFORE UPDATE OF a"), rows=T_ROWS),
+        _c("more/trigger-rename", TRG, TRG.replace("t_touch", "t_touch2"), rows=T_ROWS),
+        _c("more/trigger-constraint-deferred", T + TRG_FN.replace("BEGIN NEW.b", "BEGIN RETURN NULL; NEW.b"),
+           T + TRG_FN.replace("BEGIN NEW.b", "BEGIN RETURN NULL; NEW.b")
+           + "CREATE CONSTRAINT TRIGGER ct AFTER INSERT ON app.t DEFERRABLE INITIALLY DEFERRED "
+           "FOR EACH ROW EXECUTE FUNCTION app.touch();", rows=T_ROWS),
+        # row-level security
+        _c("more/policy-permissive-to-restrictive", RLS, RLS.replace("CREATE POLICY own ON app.t",
+                                                                     "CREATE POLICY own ON app.t AS RESTRICTIVE"), rows=T_ROWS),
+        _c("more/policy-rename", RLS, RLS.replace("POLICY own", "POLICY mine"), rows=T_ROWS),
+        # types
+        _c("more/enum-add-with-rows", et, et.replace("'happy')", "'happy', 'great')"), rows=et_rows),
+        _c("more/enum-rename-type", et, et.replace("app.mood", "app.feeling"), True, et_rows),
+        _c("more/domain-drop-not-null", D.replace("AS int", "AS int NOT NULL"), D),
+        _c("more/domain-check-change", D, D.replace("VALUE > 0", "VALUE >= 0")),
+        _c("more/domain-drop-default", D.replace("AS int", "AS int DEFAULT 1"), D),
+        _c("more/composite-rename-attribute", comp, comp.replace("y text", "label text"), True),
+        _c("more/range-multirange-used", S + "CREATE TYPE app.fr AS RANGE (subtype = float8);",
+           S + "CREATE TYPE app.fr AS RANGE (subtype = float8);\nCREATE TABLE app.t (r app.fr, mr app.fr_multirange);"),
+        # grants and comments
+        _c("more/grant-revoke-all", T + ROLE + "GRANT ALL ON app.t TO corpus_reader;", T + ROLE, rows=T_ROWS),
+        _c("more/grant-schema-create", S + ROLE, S + ROLE + "GRANT CREATE ON SCHEMA app TO corpus_reader;"),
+        _c("more/grant-column-revoke", T + ROLE + "GRANT SELECT (a, b) ON app.t TO corpus_reader;",
+           T + ROLE + "GRANT SELECT (a) ON app.t TO corpus_reader;", rows=T_ROWS),
+        _c("more/comment-on-index", T + "CREATE INDEX t_a ON app.t (a);",
+           T + "CREATE INDEX t_a ON app.t (a);\nCOMMENT ON INDEX app.t_a IS 'lookup';", rows=T_ROWS),
+        _c("more/comment-on-trigger", TRG, TRG + "COMMENT ON TRIGGER t_touch ON app.t IS 'touch';", rows=T_ROWS),
+        _c("more/comment-on-policy", RLS, RLS + "COMMENT ON POLICY own ON app.t IS 'own rows';", rows=T_ROWS),
+        _c("more/comment-on-domain", D, D + "COMMENT ON DOMAIN app.pos IS 'positive';"),
+        _c("more/comment-on-constraint", T + "ALTER TABLE app.t ADD CONSTRAINT pos CHECK (b > 0);",
+           T + "ALTER TABLE app.t ADD CONSTRAINT pos CHECK (b > 0);\nCOMMENT ON CONSTRAINT pos ON app.t IS 'positive';",
+           rows=T_ROWS),
+        # refused
+        dataclasses.replace(_c("more/refused-default-privileges", S + ROLE, S + ROLE
+                               + "ALTER DEFAULT PRIVILEGES IN SCHEMA app GRANT SELECT ON TABLES TO corpus_reader;"),
+                            refused=True),
+    ]
+
+
 def base_cases() -> list[Case]:
     return [*_schemas(), *_tables(), *_columns(), *_constraints(), *_indexes(), *_partitions(), *_inheritance(),
             *_sequences(), *_views(), *_functions(), *_triggers(), *_rls(), *_types(), *_extensions(), *_grants(),
-            *_refused(), *_chains()]
+            *_refused(), *_chains(), *_more()]
 
 
 def all_cases() -> list[Case]:

@@ -368,7 +368,15 @@ FROM pg_catalog.pg_conversion v JOIN pg_catalog.pg_namespace n ON n.oid = v.conn
 WHERE {in_schemas} AND {conv_member}
 UNION ALL
 SELECT n.nspname, 'foreign table ' || c.oid::regclass::text, ''
-FROM {rel} WHERE c.relkind = 'f' AND {in_schemas} AND {class_member}""",
+FROM {rel} WHERE c.relkind = 'f' AND {in_schemas} AND {class_member}
+UNION ALL
+SELECT n.nspname, 'typed table ' || c.oid::regclass::text, c.reloftype::regtype::text
+FROM {rel} WHERE c.reloftype <> 0 AND c.relkind IN ('r', 'p') AND {in_schemas} AND {class_member}
+UNION ALL
+SELECT n.nspname, 'default privileges of ' || quote_ident(pg_catalog.pg_get_userbyid(d.defaclrole)) || ' in schema '
+       || quote_ident(n.nspname) || ' on ' || d.defaclobjtype::text, array_to_string(d.defaclacl, ',')
+FROM pg_catalog.pg_default_acl d JOIN pg_catalog.pg_namespace n ON n.oid = d.defaclnamespace
+WHERE {in_schemas}""",
     op_member=_not_member("pg_operator", "o.oid"), opc_member=_not_member("pg_opclass", "o.oid"),
     opf_member=_not_member("pg_opfamily", "o.oid"), cfg_member=_not_member("pg_ts_config", "c.oid"),
     dict_member=_not_member("pg_ts_dict", "d.oid"), conv_member=_not_member("pg_conversion", "v.oid"),
