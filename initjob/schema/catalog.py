@@ -196,7 +196,7 @@ SELECT n.nspname, c.relname, a.attnum, a.attname, pg_catalog.format_type(a.attty
             FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_sequence s ON s.seqrelid = d.objid
            WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass
              AND d.refobjid = a.attrelid AND d.refobjsubid = a.attnum AND d.deptype = 'i') END,
-       CASE WHEN a.attnotnull AND NOT c.relispartition THEN  -- a partition's follow how it was made
+       CASE WHEN a.attnotnull THEN  -- PostgreSQL 18 names NOT NULL constraints
          (SELECT k.conname FROM pg_catalog.pg_constraint k
            WHERE k.conrelid = a.attrelid AND k.contype = 'n' AND k.conkey[1] = a.attnum) END
 FROM pg_catalog.pg_attribute a

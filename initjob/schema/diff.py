@@ -389,8 +389,17 @@ def _plan_enums(p: _Planner) -> None:
 
 def _drop_type(p: _Planner, word: str, item: Any, label: str) -> None:
     name = qname(item.schema, item.name)
-    p.add(_Phase.DROP_TYPES, f"DROP {word} {name}", f"{label} {name}",
+    # A column of a table that stays keeps the type until ALTER_TABLES converts or drops it (a renamed
+    # enum: the column moves to the new type first); only then can the old one go.
+    phase = _Phase.DROP_OLD_TYPES if _used_by_kept_column(p, name) else _Phase.DROP_TYPES
+    p.add(phase, f"DROP {word} {name}", f"{label} {name}",
           "not in the desired schema; fails while a column still uses it", hazards=(Hazard.OBJECT_DROP,))
+
+
+def _used_by_kept_column(p: _Planner, type_name: str) -> bool:
+    kept = {_key(t) for t in p.desired.tables}
+    return any(c.type.removesuffix("[]") == type_name
+               for t in p.live.tables if _key(t) in kept for c in t.columns)
 
 
 def _create_enum(p: _Planner, enum: Enum) -> None:
@@ -780,7 +789,27 @@ def _alter_table(p: _Planner, old: Table, new: Table) -> None:
         _alter_columns(p, old, new)
     else:
         _alter_partition_columns(p, old, new)
+    _rename_not_nulls(p, old, new)
     _plan_table_children(p, old, new)
+
+
+def _rename_not_nulls(p: _Planner, old: Table, new: Table) -> None:
+    """PostgreSQL 18 names NOT NULL constraints, and pg_dump prints a name that differs from the one a
+    fresh build would give. A constraint can be renamed only while it is the table's own: on a table
+    that is not (or no longer, after DETACH) a partition or child, or that becomes a partition (before
+    its ATTACH, which then merges it under the kept name)."""
+    if old.inherits or new.inherits or (old.parent is not None and new.parent is not None):
+        return
+    name = qname(new.schema, new.name)
+    before = _by_name(old.columns)
+    for col in new.columns:
+        was = before.get(col.name)
+        if was is None or not (was.not_null and col.not_null and was.not_null_name and col.not_null_name) \
+                or was.not_null_name == col.not_null_name:
+            continue
+        p.add(_Phase.ALTER_TABLES, f"ALTER TABLE {name} RENAME CONSTRAINT {quote_ident(was.not_null_name)} TO "
+              f"{quote_ident(col.not_null_name)}", f"column {name}.{quote_ident(col.name)}",
+              "NOT NULL constraint renamed")
 
 
 def _replica_identity(p: _Planner, old: Table | None, new: Table) -> None:
@@ -828,10 +857,6 @@ def _alter_partition_columns(p: _Planner, old: Table, new: Table) -> None:
         if was.default != col.default:
             sql = f"{alter} SET DEFAULT {col.default}" if col.default is not None else f"{alter} DROP DEFAULT"
             p.add(_Phase.CHILD_COLUMNS, sql, target, "partition's own default")
-        if was.not_null and col.not_null and was.not_null_name and col.not_null_name \
-                and was.not_null_name != col.not_null_name:
-            p.add(_Phase.CHILD_COLUMNS, f"ALTER TABLE {name} RENAME CONSTRAINT {quote_ident(was.not_null_name)}"
-                  f" TO {quote_ident(col.not_null_name)}", target, "NOT NULL constraint renamed")
 
 
 def _move_partition(p: _Planner, old: Table, new: Table) -> None:
@@ -935,11 +960,6 @@ def _alter_column(p: _Planner, table: str, old: Column, new: Column, target: str
     if new.default is not None and (old.default != new.default or retype):
         p.add(_Phase.ALTER_TABLES, f"{alter} SET DEFAULT {new.default}", target, "default changed")
     _alter_nullability(p, alter, old, new, target)
-    if old.not_null and new.not_null and old.not_null_name and new.not_null_name \
-            and old.not_null_name != new.not_null_name:
-        table = alter.split(" ALTER COLUMN ")[0]
-        p.add(_Phase.CONSTRAINTS, f"{table} RENAME CONSTRAINT {quote_ident(old.not_null_name)} TO "
-              f"{quote_ident(new.not_null_name)}", target, "NOT NULL constraint renamed")
     if new.identity and old.identity != new.identity:
         options = f" ({' '.join(new.identity_options)})" if new.identity_options else ""
         sql = (f"{alter} SET GENERATED {new.identity}" if old.identity
