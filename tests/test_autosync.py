@@ -225,3 +225,16 @@ def test_state_recorded_by_an_older_release_is_compared_again(db_url: str, synce
     assert conn.execute("SELECT to_regclass('shop.sneaky_idx')").fetchone() == (None,)
     assert conn.execute("SELECT snapshot ->> 'format' <> '1' FROM initjob.state").fetchone() == (True,)
     assert initjob("verify", **sync_env(db_url, synced)).code == 0
+
+
+def test_default_privileges_set_by_hand_are_seen_and_refused(db_url: str, synced: Path,
+                                                             conn: psycopg.Connection[Any]) -> None:
+    """A kind auto-sync does not manage is never ignored: the no-op's catalog token sees it change,
+    verify reports it, and run refuses it by name."""
+    conn.execute("ALTER DEFAULT PRIVILEGES IN SCHEMA shop GRANT SELECT ON TABLES TO PUBLIC")
+    verify = initjob("verify", **sync_env(db_url, synced))
+    assert verify.code == 3 and "default privileges" in verify.stderr, verify.stderr
+    run = initjob("run", **sync_env(db_url, synced))
+    assert run.code == 3 and "default privileges" in run.stderr and "not managed" in run.stderr, run.stderr
+    conn.execute("ALTER DEFAULT PRIVILEGES IN SCHEMA shop REVOKE SELECT ON TABLES FROM PUBLIC")
+    assert initjob("run", **sync_env(db_url, synced)).code == 0

@@ -55,6 +55,7 @@ SELECT concat_ws(' ', {parts})""").format(parts=sql.SQL(", ").join([
         _versions("pg_depend", f"deptype = 'e' OR (deptype IN ('a', 'i') AND objid {_IN_REL})",
                   "objid::bigint * 7 + refobjid::bigint * 3 + refobjsubid"),
         _versions("pg_description", "true", "objoid::bigint + objsubid"),
+        _versions("pg_default_acl", f"defaclnamespace {_IN_NS}", "oid::bigint"),
     ]))
 
 
