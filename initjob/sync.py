@@ -99,7 +99,7 @@ def desired_state(conn: Connection, settings: ConnectionSettings, history_schema
     with shadow.shadow(settings, conn) as sh:
         for index, f in enumerate(files):
             with executor.guarded(sh, f.path, f.text, replay=[earlier.text for earlier in files[:index]]):
-                sh.execute(b"RESET search_path")  # each file starts where psql would: no set_config leaks in
+                sh.execute(executor.FILE_RESET.encode())  # each file starts where psql would: no SET leaks in
                 sh.execute(f.text.encode())
         schemas = managed_schemas(sh, history_schema)
         snap = catalog.read_snapshot(sh, schemas)

@@ -30,7 +30,7 @@ def run_in_shadow(sh: Connection, m: Migration) -> None:
         text = ";\n".join(_CONCURRENTLY.sub("", s.text) if sqltext.needs_no_transaction(s) else s.text
                           for s in sqltext.split_statements(text))
     with executor.guarded(sh, m.up.path, text):
-        sh.execute(b"RESET search_path")  # each file starts where psql would: no set_config leaks in
+        sh.execute(executor.FILE_RESET.encode())  # each file starts where psql would: no SET leaks in
         sh.execute(text.encode())
 
 

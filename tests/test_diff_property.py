@@ -2,11 +2,13 @@
 
 ``initjob run`` (with data loss allowed) exits 0, ``verify`` exits 0, and ``pg_dump --schema-only``
 of the result equals psql's build of B, up to object order and appended columns. Hypothesis draws
-the pairs with a fixed seed and a small budget, so CI runs the same examples every time.
+the pairs with a fixed seed and a small budget, so CI runs the same examples every time;
+``INITJOB_PROPERTY_EXAMPLES=200 ./dev test tests/test_diff_property.py`` draws more.
 """
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from corpus import database, initjob, normalise_dump, pg_dump, psql, write_schem
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
+EXAMPLES = int(os.environ.get("INITJOB_PROPERTY_EXAMPLES", "6"))  # per major
 TYPES = {"int": "7", "bigint": "7", "text": "'x'", "varchar(10)": "'x'", "boolean": "true",
          "numeric(8,2)": "1.5", "date": "'2024-01-01'"}
 
@@ -30,6 +33,10 @@ def tables(draw: st.DrawFn, name: str) -> str:
         lines.append(f"c{i} {type_}{extra}")
     if draw(st.booleans()):
         lines.append("PRIMARY KEY (c0)")
+    elif draw(st.booleans()):
+        lines.append(f"CONSTRAINT {name}_u UNIQUE (c0)")
+    if draw(st.booleans()):
+        lines.append(f"CONSTRAINT {name}_ck CHECK (c0 IS NOT NULL OR {draw(st.sampled_from(['true', 'false']))})")
     text = f"CREATE TABLE app.{name} ({', '.join(lines)});\n"
     if draw(st.booleans()):
         text += f"CREATE INDEX {name}_c0 ON app.{name} (c0);\n"
@@ -37,6 +44,8 @@ def tables(draw: st.DrawFn, name: str) -> str:
         text += f"COMMENT ON TABLE app.{name} IS '{name} v{draw(st.integers(0, 2))}';\n"
     if draw(st.booleans()):
         text += f"CREATE VIEW app.{name}_v AS SELECT c0 FROM app.{name};\n"  # noqa: S608 (names drawn from a fixed list)
+        if draw(st.booleans()):  # a chain: a view over the view
+            text += f"CREATE VIEW app.{name}_vv AS SELECT c0 FROM app.{name}_v;\n"  # noqa: S608
     return text
 
 
@@ -49,12 +58,17 @@ def schemas(draw: st.DrawFn) -> str:
             f"'{m}'" for m in draw(st.lists(st.sampled_from(["x", "y", "z"]), unique=True, min_size=1))) + ");\n"
     if draw(st.booleans()):
         text += f"CREATE FUNCTION app.f() RETURNS int LANGUAGE sql RETURN {draw(st.integers(1, 3))};\n"
+    if draw(st.booleans()):
+        base = draw(st.sampled_from(["int", "bigint"]))
+        text += f"CREATE DOMAIN app.d AS {base} CHECK (VALUE > {draw(st.integers(0, 1))});\n"
+    if draw(st.booleans()):
+        text += f"CREATE SEQUENCE app.s INCREMENT BY {draw(st.integers(1, 3))};\n"
     return text
 
 
 @pytest.mark.both_majors
 @seed(16)
-@settings(max_examples=6, deadline=None, derandomize=True, database=None,
+@settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(before=schemas(), after=schemas())
 def test_autosync_converges_on_generated_pairs(any_server: Server, before: str, after: str) -> None:

@@ -103,6 +103,38 @@ def test_pg_dump_migration_then_default_search_path(tmp_path: Path, db_url: str,
     assert tables(conn) == ["child", "parent"]
 
 
+# Fails the file it is in when a setting a pg_dump file made has leaked into it.
+NOTHING_LEAKED = """DO $$BEGIN
+  IF current_setting('lock_timeout') = '0' OR current_setting('statement_timeout') <> '0'
+     OR current_setting('check_function_bodies') <> 'on' OR current_setting('row_security') <> 'on' THEN
+    RAISE EXCEPTION 'a setting leaked: lock_timeout=% check_function_bodies=% row_security=%',
+      current_setting('lock_timeout'), current_setting('check_function_bodies'), current_setting('row_security');
+  END IF;
+END$$;
+"""
+
+
+@pytest.mark.parametrize("mode", ["auto-sync", "migrations"])
+def test_settings_of_a_pg_dump_file_do_not_leak_into_the_next(tmp_path: Path, db_url: str, mode: str) -> None:
+    """pg_dump's SET lock_timeout = 0 (and the rest) stays in its file: the next file runs under
+    initjob's DDL lock timeout and the server's defaults, in both modes and in the shadow build."""
+    dump = DUMP_HEAD + DUMP_BODY + DUMP_TAIL
+    if mode == "migrations":
+        sql_dir = write_migrations(tmp_path, {"0001_dump.up.sql": dump, "0002_check.up.sql": NOTHING_LEAKED})
+        env = {"DATABASE_URL": db_url, "INITJOB_SQL_DIR": str(sql_dir), "USE_MIGRATIONS": "true"}
+    else:
+        sql_dir = write_schema(tmp_path, {"00_dump.sql": dump, "10_check.sql": NOTHING_LEAKED})
+        env = {"DATABASE_URL": db_url, "INITJOB_SQL_DIR": str(sql_dir)}
+    result = initjob("run", **env)
+    assert result.code == 0, result.stderr
+    if mode == "auto-sync":  # a changed tree is built in the shadow database, one session again
+        # There the server's own lock_timeout (0) is right: only the other settings can tell a leak.
+        shadow_check = NOTHING_LEAKED.replace("current_setting('lock_timeout') = '0' OR ", "")
+        (sql_dir / "schema" / "10_check.sql").write_text(shadow_check + CHILD)
+        result = initjob("run", **env)
+        assert result.code == 0, result.stderr
+
+
 @pytest.mark.skipif(shutil.which("pg_dump") is None, reason="needs the pg_dump client")
 def test_real_pg_dump_output_loads(tmp_path: Path, server: Server, db_url: str, conn: psycopg.Connection[Any]
                                    ) -> None:

@@ -114,6 +114,17 @@ def sql_failed(exc: psycopg.Error, label: str, text: str, offset: int = 0, line:
     )
 
 
+# What a file may SET for the rest of the session (pg_dump writes most of these: search_path through
+# set_config, lock_timeout = 0, statement_timeout = 0, check_function_bodies = false, ...): reset
+# before each file, so that it starts where psql would start it and none of it leaks into the next
+# file (a dumped lock_timeout = 0 turned off the DDL lock timeout of every file after it).
+# client_encoding is left alone: the driver follows it.
+FILE_RESET = ("RESET search_path; RESET lock_timeout; RESET statement_timeout; "
+              "RESET idle_in_transaction_session_timeout; RESET check_function_bodies; RESET client_min_messages; "
+              "RESET row_security; RESET default_tablespace; RESET default_table_access_method; RESET xmloption; "
+              "RESET standard_conforming_strings")
+
+
 def _lock_timeout_sql(seconds: float, local: bool = True) -> str:
     ms = max(int(seconds * 1000), 1)
     return f"SET {'LOCAL ' if local else ''}lock_timeout = {ms}"
@@ -165,10 +176,10 @@ def run_transactional(conn: Connection, label: str, body: str, ddl_lock_timeout:
                       trailer: list[sql.Composed], commit: bool = True) -> None:
     """BEGIN; lock timeout; body; trailer statements; COMMIT — as one message, one round trip.
 
-    The session's default search_path is restored first: a pg_dump-written file sets it to '' for the
-    rest of the session, and the next file must not inherit that.
+    The session's defaults are restored first (``FILE_RESET``): a pg_dump-written file sets search_path
+    to '' for the rest of the session, and the next file must not inherit that.
     """
-    head = f"BEGIN;\n{_lock_timeout_sql(ddl_lock_timeout)};\nRESET search_path;\n"
+    head = f"BEGIN;\n{FILE_RESET};\n{_lock_timeout_sql(ddl_lock_timeout)};\n"
     tail = "".join(";\n" + s.as_string(conn) for s in trailer)
     text = head + body + "\n" + tail + (";\nCOMMIT;" if commit else ";")
     with guarded(conn, label, body, offset=len(head), replay=[_lock_timeout_sql(ddl_lock_timeout)]):
@@ -311,7 +322,7 @@ def run_files_in_transaction(conn: Connection, files: list[SqlFile], ddl_lock_ti
     for index, f in enumerate(files):
         with guarded(conn, f.path, f.text, replay=[_lock_timeout_sql(ddl_lock_timeout)] +
                      [earlier.text for earlier in files[:index]]):
-            conn.execute(b"RESET search_path")  # each file starts where psql would: no set_config leaks in
+            conn.execute(f"{FILE_RESET}; {_lock_timeout_sql(ddl_lock_timeout)}".encode())  # no SET leaks in
             conn.execute(f.text.encode())
         logs.event("schema.file_applied", file=f.path)
     commit_with(conn, "state", finish())
