@@ -39,11 +39,6 @@ def differences(checked: catalog.Snapshot, expected: catalog.Snapshot) -> list[s
     return catalog.describe_differences(catalog.ignore_column_order(checked), catalog.ignore_column_order(expected))
 
 
-def has_objects(snap: catalog.Snapshot) -> bool:
-    return any((snap.tables, snap.views, snap.functions, snap.enums, snap.domains, snap.composites,
-                snap.sequences, snap.extensions, snap.collations, snap.ranges, snap.unmanaged))
-
-
 def managed_schemas(conn: Connection, history_schema: str) -> list[str]:
     return catalog.user_schemas(conn, exclude=[history_schema])
 
@@ -68,29 +63,44 @@ def keep_public(desired: catalog.Snapshot, live: catalog.Snapshot) -> catalog.Sn
 
 
 def nonempty_schemas(conn: Connection, history_schema: str) -> list[str]:
-    schemas = managed_schemas(conn, history_schema)
-    return [s for s in schemas if s != "public" or has_objects(catalog.read_snapshot(conn, ["public"]))]
+    """The application schemas, public only when something is in it."""
+    return without_empty_public(conn, managed_schemas(conn, history_schema))
 
 
-# Anything of the database's own: a schema other than public, or a relation, routine, type,
-# collation or extension (plpgsql aside) outside the system schemas and initjob's own.
-_LIVE_OBJECTS = """
-WITH ns AS (SELECT oid, nspname FROM pg_namespace
-            WHERE nspname NOT LIKE 'pg\\_%%' AND nspname <> 'information_schema' AND nspname <> %(own)s)
-SELECT EXISTS (SELECT 1 FROM ns WHERE nspname <> 'public')
-    OR EXISTS (SELECT 1 FROM pg_class WHERE relnamespace IN (SELECT oid FROM ns))
+def without_empty_public(conn: Connection, schemas: list[str]) -> list[str]:
+    return [s for s in schemas if s != "public" or holds_objects(conn, ["public"])]
+
+
+# The one definition of "holds objects of its own", for a database (live_is_empty) and for public
+# (nonempty_schemas): a relation, routine, type (arrays and table row types aside), collation,
+# extension or object of a refused kind in the given schemas.
+_HOLDS_OBJECTS = """
+WITH ns AS (SELECT oid FROM pg_namespace WHERE nspname = ANY(%(schemas)s))
+SELECT EXISTS (SELECT 1 FROM pg_class WHERE relnamespace IN (SELECT oid FROM ns))
     OR EXISTS (SELECT 1 FROM pg_proc WHERE pronamespace IN (SELECT oid FROM ns))
     OR EXISTS (SELECT 1 FROM pg_type WHERE typnamespace IN (SELECT oid FROM ns) AND typrelid = 0
                AND typcategory <> 'A')
     OR EXISTS (SELECT 1 FROM pg_collation WHERE collnamespace IN (SELECT oid FROM ns))
-    OR EXISTS (SELECT 1 FROM pg_extension WHERE extname <> 'plpgsql')
+    OR EXISTS (SELECT 1 FROM pg_extension WHERE extnamespace IN (SELECT oid FROM ns))
+    OR EXISTS (SELECT 1 FROM pg_operator WHERE oprnamespace IN (SELECT oid FROM ns))
+    OR EXISTS (SELECT 1 FROM pg_opfamily WHERE opfnamespace IN (SELECT oid FROM ns))
+    OR EXISTS (SELECT 1 FROM pg_ts_config WHERE cfgnamespace IN (SELECT oid FROM ns))
+    OR EXISTS (SELECT 1 FROM pg_ts_dict WHERE dictnamespace IN (SELECT oid FROM ns))
+    OR EXISTS (SELECT 1 FROM pg_conversion WHERE connamespace IN (SELECT oid FROM ns))
+    OR EXISTS (SELECT 1 FROM pg_statistic_ext WHERE stxnamespace IN (SELECT oid FROM ns))
 """
 
 
+def holds_objects(conn: Connection, schemas: list[str]) -> bool:
+    row = conn.execute(_HOLDS_OBJECTS, {"schemas": schemas}).fetchone()
+    return bool(row and row[0])
+
+
 def live_is_empty(conn: Connection, history_schema: str) -> bool:
-    """True when the database holds nothing of its own: the files may be applied as written."""
-    row = conn.execute(_LIVE_OBJECTS, {"own": history_schema}).fetchone()
-    return not (row and row[0])
+    """True when the database holds nothing of its own (no schema but an empty public): the files may
+    be applied as written."""
+    schemas = managed_schemas(conn, history_schema)
+    return not any(s != "public" for s in schemas) and not holds_objects(conn, schemas)
 
 
 def desired_state(conn: Connection, settings: ConnectionSettings, history_schema: str, files: list[SqlFile]
@@ -101,12 +111,9 @@ def desired_state(conn: Connection, settings: ConnectionSettings, history_schema
             with executor.guarded(sh, f.path, f.text, replay=[earlier.text for earlier in files[:index]]):
                 sh.execute(executor.FILE_RESET.encode())  # each file starts where psql would: no SET leaks in
                 sh.execute(f.text.encode())
-        schemas = managed_schemas(sh, history_schema)
+        # An unused public is not claimed: what others keep there stays theirs.
+        schemas = nonempty_schemas(sh, history_schema)
         snap = catalog.read_snapshot(sh, schemas)
-        if "public" in schemas and not has_objects(catalog.read_snapshot(sh, ["public"])):
-            # An unused public is not claimed: what others keep there stays theirs.
-            schemas.remove("public")
-            snap = catalog.read_snapshot(sh, schemas)
     return snap, schemas
 
 
@@ -142,7 +149,8 @@ def apply_files(conn: Connection, settings: ApplySettings, files: list[SqlFile],
     """A database with nothing in it gets the files as written, and the state, in one transaction."""
     def finish() -> list[sql.Composed]:
         # An empty desired state still records what it covers (public), or verify would compare everything.
-        schemas = nonempty_schemas(conn, settings.history_schema) or managed_schemas(conn, settings.history_schema)
+        schemas = managed_schemas(conn, settings.history_schema)
+        schemas = without_empty_public(conn, schemas) or schemas
         return recorded.state_statements(conn, settings, "auto-sync", schemas, checksums(files), tree_hash=tree_hash)
 
     executor.with_lock_retries("schema", lambda: executor.run_files_in_transaction(
