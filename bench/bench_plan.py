@@ -12,6 +12,7 @@ plans and applies. Prints the plan's size and the time of planning alone (in-pro
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -46,7 +47,8 @@ def changes(tables: int, count: int) -> list[str]:
     return [kinds[n % len(kinds)]((n * step) % tables) for n in range(count)]
 
 
-def initjob_run(url: str, sql_dir: Path) -> float:
+def initjob_run(url: str, sql_dir: Path) -> tuple[float, dict[str, int]]:
+    """The run's wall time, and the duration_ms of its events that carry one (the rehearsal's)."""
     env = {**{k: v for k, v in os.environ.items() if not k.startswith(("PG", "INITJOB_", "DATABASE_URL"))},
            "DATABASE_URL": url, "INITJOB_SQL_DIR": str(sql_dir), "INITJOB_LOG_FORMAT": "json"}
     start = time.monotonic()
@@ -54,7 +56,8 @@ def initjob_run(url: str, sql_dir: Path) -> float:
                           cwd=ROOT)
     if done.returncode:
         raise SystemExit(f"initjob run failed ({done.returncode}):\n{done.stderr[-3000:]}")
-    return time.monotonic() - start
+    events = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
+    return time.monotonic() - start, {str(e["event"]): int(e["duration_ms"]) for e in events if "duration_ms" in e}
 
 
 def uri(srv: PgServer, dbname: str) -> str:
@@ -71,7 +74,7 @@ def bench(srv: PgServer, tables: int, count: int) -> None:
         schema_dir = Path(tmp) / "sql" / "schema"
         schema_dir.mkdir(parents=True)
         (schema_dir / "schema.sql").write_text(base)
-        first = initjob_run(uri(srv, "bench_plan"), Path(tmp) / "sql")
+        first, _ = initjob_run(uri(srv, "bench_plan"), Path(tmp) / "sql")
         with psycopg.connect(srv.url("bench_plan"), autocommit=True) as conn:
             live = catalog.read_snapshot(conn, ["bench"])
             conn.execute("CREATE DATABASE bench_desired")
@@ -82,10 +85,13 @@ def bench(srv: PgServer, tables: int, count: int) -> None:
         plan = plan_sync(live, desired)
         planning = time.monotonic() - start
         (schema_dir / "schema.sql").write_text(changed)
-        second = initjob_run(uri(srv, "bench_plan"), Path(tmp) / "sql")
+        second, timed = initjob_run(uri(srv, "bench_plan"), Path(tmp) / "sql")
+    rehearsal = timed.get("sync.rehearsed")
     print(f"pg{srv.major}: {tables} tables, {count} changes -> {len(plan.steps)} steps; "
           f"first build {first:.1f}s; plan only {planning * 1000:.0f} ms; "
-          f"initjob run (shadow build + 2 snapshots + plan + apply + verify) {second:.1f}s")
+          f"initjob run (shadow build + 2 snapshots + plan + rehearsal + apply + verify) {second:.1f}s, "
+          f"of which the rehearsal on a copy {rehearsal / 1000 if rehearsal is not None else float('nan'):.1f}s; "
+          f"load {os.getloadavg()[0]:.1f}")
 
 
 def main(argv: list[str]) -> int:
