@@ -17,6 +17,7 @@ first so that later steps may use the new label; ``CREATE INDEX CONCURRENTLY`` c
 
 from __future__ import annotations
 
+import functools
 import gc
 import graphlib
 import re
@@ -184,7 +185,20 @@ def _refers_to(definition: str, target: str) -> bool:
     return re.search(r"(?<![\w.\"$])" + re.escape(target) + tail, definition) is not None
 
 
+_WORD = re.compile(r"[\w$]+")
+
+
+@functools.lru_cache(maxsize=4096)
+def _words(text: str) -> frozenset[str]:
+    return frozenset(_WORD.findall(text))
+
+
 def _mentions(text: str, name: str) -> bool:
+    """Does ``text`` hold ``name`` as a whole word? A plain name is looked up in the text's words,
+    split once: a regex per (definition, name) pair overflowed re's cache and recompiled every time,
+    13 s of planning on 1,000 tables."""
+    if _WORD.fullmatch(name):
+        return name in _words(text)
     return re.search(r"(?<![\w$])" + re.escape(name) + r"(?![\w$])", text) is not None
 
 
