@@ -30,8 +30,11 @@ Connection = psycopg.Connection[Any]
 
 
 def same_schema(a: catalog.Snapshot, b: catalog.Snapshot) -> bool:
-    """Equal but for column order, which ADD COLUMN cannot choose: how auto-sync judges "up to date"."""
-    return catalog.fingerprint(catalog.ignore_column_order(a)) == catalog.fingerprint(catalog.ignore_column_order(b))
+    """Equal but for column order, which ADD COLUMN cannot choose: how auto-sync judges "up to date".
+
+    Model equality leaves out what the fingerprint leaves out (dependencies, NOT NULL names) and
+    costs milliseconds, where two fingerprints (JSON of both snapshots) took 2 s on 1,000 tables."""
+    return catalog.ignore_column_order(a) == catalog.ignore_column_order(b)
 
 
 def differences(checked: catalog.Snapshot, expected: catalog.Snapshot) -> list[str]:
