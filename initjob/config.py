@@ -11,13 +11,14 @@ import re
 import socket
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any, NoReturn
 
 from initjob import __version__
 from initjob.errors import ConfigError
 from initjob.logs import redact, register_secret
+from initjob.record import record
 
 COMMANDS = ("run", "verify", "status", "plan", "rollback", "baseline", "new", "diff", "lint")
 # The commands that write to the target database; the others only read and may run on a replica.
@@ -56,7 +57,7 @@ MIGRATIONS_FORMATS = ("initjob", "flyway", "golang-migrate", "dbmate", "goose", 
 _BOOLS = {"use_migrations", "ensure_database", "allow_destructive", "force_mode_switch"}
 
 
-@dataclass(frozen=True)
+@record
 class ConnectionSettings:
     """How to reach the database; the DSNs stay out of ``repr`` so they never land in a log."""
 
@@ -75,7 +76,7 @@ class ConnectionSettings:
         return redact(self.dsn) if self.dsn else "(libpq environment)"
 
 
-@dataclass(frozen=True)
+@record
 class LockSettings:
     """The migration lock: which one (per history schema) and how long to wait for it."""
 
@@ -83,7 +84,7 @@ class LockSettings:
     history_schema: str = "initjob"
 
 
-@dataclass(frozen=True)
+@record
 class ApplySettings:
     """How changes are written: DDL lock timeout, what may be lost, who is recorded."""
 
@@ -93,7 +94,7 @@ class ApplySettings:
     applied_by: str = "unknown"
 
 
-@dataclass(frozen=True)
+@record
 class BackupSettings:
     """The backup marker: optional pg_dump directory and the release recorded with it."""
 
@@ -101,14 +102,14 @@ class BackupSettings:
     release: str | None = None
 
 
-@dataclass(frozen=True)
+@record
 class LogSettings:
     format: str = "json"
     level: str = "INFO"
     termination_log: Path = Path("/dev/termination-log")
 
 
-@dataclass(frozen=True)
+@record
 class ModeSettings:
     """Which mode, where the SQL tree is, and where the job keeps its own tables."""
 
@@ -123,7 +124,7 @@ class ModeSettings:
         return "migrations" if self.use_migrations else "auto-sync"
 
 
-@dataclass(frozen=True)
+@record
 class CommandArgs:
     """The arguments of the command given on the command line."""
 
@@ -138,7 +139,7 @@ class CommandArgs:
     fail_on: str = "error"
 
 
-@dataclass(frozen=True)
+@record
 class Config:
     """Small settings values by concern, built once by the CLI; each function takes only what it uses."""
 

@@ -12,7 +12,7 @@ asks again, so the cheap no-op path reads nothing it does not need.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from enum import Enum
 from typing import TYPE_CHECKING
 
@@ -29,6 +29,7 @@ from initjob.errors import (
     Unmanaged,
 )
 from initjob.plan import MigrationPlan, plan_migrations
+from initjob.record import record
 from initjob.render import render_plan
 from initjob.state import DbState, ForeignHistory
 
@@ -53,7 +54,7 @@ class Need(Enum):
     REPEATABLES = "repeatables"  # the repeatable files parsed, and the checksums they were last applied with
 
 
-@dataclass(frozen=True)
+@record
 class Comparison:
     """The live schema against the desired state: what differs, and the plan that would fix it."""
 
@@ -66,7 +67,7 @@ class Comparison:
     live: Snapshot | None = None       # what the plan starts from: rehearsed on a copy before it runs
 
 
-@dataclass(frozen=True)
+@record
 class BaselineMatch:
     """The transition's search: the newest matching version, or the closest miss."""
 
@@ -75,7 +76,7 @@ class BaselineMatch:
     differences: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@record
 class Facts:
     """Everything a decision depends on; ``None`` means "not read yet"."""
 
@@ -101,22 +102,22 @@ class Facts:
         return replace(self, **known)  # type: ignore[arg-type]
 
 
-@dataclass(frozen=True)
+@record
 class Inspect:
     need: Need
 
 
-@dataclass(frozen=True)
+@record
 class UpToDate:
     mode: str
 
 
-@dataclass(frozen=True)
+@record
 class Migrate:
     plan: MigrationPlan
 
 
-@dataclass(frozen=True)
+@record
 class Baseline:
     """Auto-sync → migrations: record ``migrations`` as applied without running them, then decide again."""
 
@@ -124,7 +125,7 @@ class Baseline:
     migrations: tuple[Migration, ...]
 
 
-@dataclass(frozen=True)
+@record
 class Adopt:
     """Another tool's history taken over: record ``migrations`` as applied (kind ``adopted``), then decide again."""
 
@@ -133,7 +134,7 @@ class Adopt:
     migrations: tuple[Migration, ...]
 
 
-@dataclass(frozen=True)
+@record
 class Repeat:
     """The schema is up to date; these repeatable files changed (or are new): apply each, then record
     their combined hash (also when ``files`` is empty: a file was removed)."""
@@ -142,18 +143,18 @@ class Repeat:
     files: tuple[SqlFile, ...]
 
 
-@dataclass(frozen=True)
+@record
 class ApplyFiles:
     """An empty database gets the schema files as written, in one transaction."""
 
 
-@dataclass(frozen=True)
+@record
 class Sync:
     comparison: Comparison
     adopting: bool  # the first sync of a database that already holds objects
 
 
-@dataclass(frozen=True)
+@record
 class RecordState:
     """Nothing to apply, but the recorded mode and schema must be written (a mode's first run, or
     changed files that build the schema the database already has: ``comparison`` says so)."""
@@ -162,7 +163,7 @@ class RecordState:
     comparison: Comparison | None = None
 
 
-@dataclass(frozen=True)
+@record
 class Refuse:
     error: NotUpToDate
 

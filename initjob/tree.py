@@ -10,20 +10,20 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from initjob import discover
 from initjob.names import MIGRATION_NAME
+from initjob.record import record
 
 if TYPE_CHECKING:  # the reader and splitter stay off the no-op path
     from initjob import layouts
     from initjob.source import Migration, SqlFile
 
 
-@dataclass(frozen=True)
+@record
 class Tree:
     """A mode's files: their combined hash now, their parsed values on first use."""
 

@@ -22,7 +22,6 @@ import time
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -39,14 +38,21 @@ SIDE_CONNECT_TIMEOUT_S = 5
 JOIN_S = 1.0  # a reader stuck on a silent network is left behind (a daemon): the statement is what matters
 
 
-@dataclass
 class _Watched:
-    """What ``watch`` needs to know about a registered connection."""
+    """What ``watch`` needs to know about a registered connection.
 
-    conninfo: str = field(repr=False)
-    interval: float
-    app_base: str | None  # our application_name, None when the user chose one
-    file: str | None = None
+    A plain class, not a dataclass: it is made on every run (the no-op path too), is never compared
+    or shown, and ``file`` changes; a generated dataclass cost more import time than its uses.
+    The default repr shows no field, so the conninfo (a password, maybe) stays out of logs.
+    """
+
+    __slots__ = ("app_base", "conninfo", "file", "interval")
+
+    def __init__(self, conninfo: str, interval: float, app_base: str | None, file: str | None = None) -> None:
+        self.conninfo = conninfo
+        self.interval = interval
+        self.app_base = app_base  # our application_name, None when the user chose one
+        self.file = file
 
 
 _REGISTRY: weakref.WeakKeyDictionary[Connection, _Watched] = weakref.WeakKeyDictionary()
