@@ -25,9 +25,10 @@ COMMANDS = ("run", "verify", "status", "plan", "rollback", "baseline", "new", "d
 WRITERS = frozenset({"run", "rollback", "baseline"})
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
-_SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
-_VERSION = re.compile(r"^[0-9]+(?:[._][0-9]+)*$")  # digits, or a Flyway version such as 1.2 or 1_2_3
+# Patterns as text: ``re`` compiles and caches each on first use, so a `run` compiles only the one it checks.
+_SCHEMA_NAME = r"^[a-z_][a-z0-9_]{0,62}$"
+_NAME = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$"
+_VERSION = r"^[0-9]+(?:[._][0-9]+)*$"  # digits, or a Flyway version such as 1.2 or 1_2_3
 
 # (flag dest, environment variable, default, help)
 _SETTINGS: tuple[tuple[str, str, str | None, str], ...] = (
@@ -299,7 +300,7 @@ def _convert(raw: Mapping[str, str | None], environ: Mapping[str, str], problems
     out["sql_dir"] = Path(sql_dir)
     out["backup_dir"] = Path(raw["backup_dir"]) if raw["backup_dir"] else None
     schema = raw["history_schema"] or ""
-    if not _SCHEMA_NAME.match(schema) or schema.startswith("pg_") or schema in ("public", "information_schema"):
+    if not re.match(_SCHEMA_NAME, schema) or schema.startswith("pg_") or schema in ("public", "information_schema"):
         problems.append(
             f"INITJOB_HISTORY_SCHEMA must be a lower-case identifier (a-z, 0-9, _), not public or pg_*, got {schema!r}"
         )
@@ -388,8 +389,8 @@ def _check_command_args(ns: argparse.Namespace, problems: list[str]) -> None:
         problems.append(f"--steps must be at least 1, got {steps}")
     for attr, flag in (("to_version", "--to"), ("version", "--version")):
         value = getattr(ns, attr, None)
-        if value is not None and not _VERSION.match(value):
+        if value is not None and not re.match(_VERSION, value):
             problems.append(f"{flag} must be a migration version (digits, or Flyway's 1.2), got {value!r}")
     name = getattr(ns, "name", None)
-    if name is not None and not _NAME.match(name):
+    if name is not None and not re.match(_NAME, name):
         problems.append(f"NAME must be letters, digits, '_' or '-' (at most 100), got {name!r}")

@@ -28,12 +28,11 @@ from initjob.errors import (
     NotUpToDate,
     Unmanaged,
 )
-from initjob.plan import MigrationPlan, plan_migrations
 from initjob.record import record
-from initjob.render import render_plan
 from initjob.state import DbState, ForeignHistory
 
-if TYPE_CHECKING:  # types only: the SQL reader and the diff engine stay off the no-op path
+if TYPE_CHECKING:  # types only: the planner, the SQL reader and the diff engine stay off the no-op path
+    from initjob.plan import MigrationPlan
     from initjob.schema.catalog import Snapshot
     from initjob.schema.diff import Plan
     from initjob.source import Migration, SqlFile
@@ -216,6 +215,8 @@ def _tree_as_recorded(facts: Facts) -> bool:
 def _migrations(facts: Facts) -> Decision:
     state = facts.state
     assert facts.migrations is not None
+    from initjob.plan import plan_migrations  # off the no-op path: only a changed tree is planned
+
     plan = plan_migrations(list(facts.migrations), state.applied)
     if plan.problems:
         return Refuse(HistoryMismatch(
@@ -318,6 +319,8 @@ def _autosync(facts: Facts) -> Decision:
 
 def _judge(comparison: Comparison, facts: Facts, adopting: bool) -> Decision:
     """Up to date only when nothing differs on the full model; a plan that cannot close the gap is refused."""
+    from initjob.render import render_plan  # off the no-op path: a comparison is made only for work
+
     plan = comparison.plan
     if plan.refused:
         return Refuse(Unmanaged(

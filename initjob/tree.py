@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -83,8 +84,10 @@ def tree_hash(sql_dir: Path, use_migrations: bool, tool: str = discover.INITJOB)
         return ""  # missing (os.walk would say nothing): the reader names it, before any connection
     try:
         paths = discover.migration_paths(root) if use_migrations else _schema_files(root)
-        if use_migrations and tool == discover.INITJOB and any(not MIGRATION_NAME.match(rel) for rel, _ in paths):
-            return ""
+        if use_migrations and tool == discover.INITJOB:
+            named = re.compile(MIGRATION_NAME).match  # compiled here, not at import: auto-sync never needs it
+            if any(not named(rel) for rel, _ in paths):
+                return ""
     except (OSError, _Suspect):
         return ""  # the parse that follows says why
     return _hash(sql_dir, seed if tool == discover.INITJOB else seed + b":" + tool.encode(), paths)

@@ -23,13 +23,16 @@ import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg import sql
 
 from initjob import logs
-from initjob.db import activity
+from initjob.db import appname
+
+if TYPE_CHECKING:
+    from initjob.db import activity
 
 Connection = psycopg.Connection[Any]
 FIRST_LOOK_S = 0.25  # lock waits are looked for after this, then at doubling intervals up to MAX_LOOK_S
@@ -62,7 +65,7 @@ _BLOCKERS_LOCK = threading.Lock()
 
 def register(conn: Connection, conninfo: str, interval: float) -> None:
     """Watch statements run on ``conn``; ``conninfo`` opens the side connection, ``interval`` paces the events."""
-    base, _ = activity.split_application_name(conn.info.parameter_status("application_name"))
+    base, _ = appname.split_application_name(conn.info.parameter_status("application_name"))
     _REGISTRY[conn] = _Watched(conninfo, interval, base)
 
 
@@ -104,7 +107,7 @@ def _announce(conn: Connection, watched: _Watched, label: str) -> None:
         return
     host_release = watched.app_base.split("/", 1)[1]
     host, _, release = host_release.partition("/")
-    name = activity.application_name(host, release or None, file)
+    name = appname.application_name(host, release or None, file)
     conn.execute(sql.SQL("SET application_name = {}").format(sql.Literal(name)))
     watched.file = file
 
@@ -127,6 +130,10 @@ class _Reporter:
         self.live = False
 
     def loop(self, stop: threading.Event) -> None:
+        # The views are read only here, once a statement runs: `activity` stays off the no-op path,
+        # which registers its connection but runs no statement under `watch`.
+        from initjob.db import activity
+
         look = min(FIRST_LOOK_S, self.watched.interval)
         next_report = self.start + self.watched.interval
         side: Connection | None = None
@@ -149,6 +156,8 @@ class _Reporter:
 
     def check_blockers(self, side: Connection, wait_type: str | None) -> None:
         """Name the sessions in our way, once per change of who they are."""
+        from initjob.db import activity  # imported by `loop` already: off the no-op path
+
         blockers = activity.read_blockers(side, self.pid) if wait_type == "Lock" else []
         pids = frozenset(b.pid for b in blockers)
         if pids == self.blocked_by:
@@ -164,6 +173,8 @@ class _Reporter:
                      guide="docs/troubleshooting.md#who-is-in-the-way")
 
     def report(self, side: Connection, wait_type: str | None, wait_event: str | None) -> None:
+        from initjob.db import activity  # imported by `loop` already: off the no-op path
+
         progress = activity.read_progress(side, self.pid)
         if progress is None:
             fields: dict[str, Any] = {"file": self.label, "pid": self.pid, "elapsed_s": self.elapsed(),
