@@ -11,22 +11,24 @@ import re
 import socket
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any, NoReturn
 
 from initjob import __version__
 from initjob.errors import ConfigError
 from initjob.logs import redact, register_secret
+from initjob.record import record
 
 COMMANDS = ("run", "verify", "status", "plan", "rollback", "baseline", "new", "diff", "lint")
 # The commands that write to the target database; the others only read and may run on a replica.
 WRITERS = frozenset({"run", "rollback", "baseline"})
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
-_SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
-_VERSION = re.compile(r"^[0-9]+(?:[._][0-9]+)*$")  # digits, or a Flyway version such as 1.2 or 1_2_3
+# Patterns as text: ``re`` compiles and caches each on first use, so a `run` compiles only the one it checks.
+_SCHEMA_NAME = r"^[a-z_][a-z0-9_]{0,62}$"
+_NAME = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$"
+_VERSION = r"^[0-9]+(?:[._][0-9]+)*$"  # digits, or a Flyway version such as 1.2 or 1_2_3
 
 # (flag dest, environment variable, default, help)
 _SETTINGS: tuple[tuple[str, str, str | None, str], ...] = (
@@ -56,7 +58,7 @@ MIGRATIONS_FORMATS = ("initjob", "flyway", "golang-migrate", "dbmate", "goose", 
 _BOOLS = {"use_migrations", "ensure_database", "allow_destructive", "force_mode_switch"}
 
 
-@dataclass(frozen=True)
+@record
 class ConnectionSettings:
     """How to reach the database; the DSNs stay out of ``repr`` so they never land in a log."""
 
@@ -75,7 +77,7 @@ class ConnectionSettings:
         return redact(self.dsn) if self.dsn else "(libpq environment)"
 
 
-@dataclass(frozen=True)
+@record
 class LockSettings:
     """The migration lock: which one (per history schema) and how long to wait for it."""
 
@@ -83,7 +85,7 @@ class LockSettings:
     history_schema: str = "initjob"
 
 
-@dataclass(frozen=True)
+@record
 class ApplySettings:
     """How changes are written: DDL lock timeout, what may be lost, who is recorded."""
 
@@ -93,7 +95,7 @@ class ApplySettings:
     applied_by: str = "unknown"
 
 
-@dataclass(frozen=True)
+@record
 class BackupSettings:
     """The backup marker: optional pg_dump directory and the release recorded with it."""
 
@@ -101,14 +103,14 @@ class BackupSettings:
     release: str | None = None
 
 
-@dataclass(frozen=True)
+@record
 class LogSettings:
     format: str = "json"
     level: str = "INFO"
     termination_log: Path = Path("/dev/termination-log")
 
 
-@dataclass(frozen=True)
+@record
 class ModeSettings:
     """Which mode, where the SQL tree is, and where the job keeps its own tables."""
 
@@ -123,7 +125,7 @@ class ModeSettings:
         return "migrations" if self.use_migrations else "auto-sync"
 
 
-@dataclass(frozen=True)
+@record
 class CommandArgs:
     """The arguments of the command given on the command line."""
 
@@ -138,7 +140,7 @@ class CommandArgs:
     fail_on: str = "error"
 
 
-@dataclass(frozen=True)
+@record
 class Config:
     """Small settings values by concern, built once by the CLI; each function takes only what it uses."""
 
@@ -298,7 +300,7 @@ def _convert(raw: Mapping[str, str | None], environ: Mapping[str, str], problems
     out["sql_dir"] = Path(sql_dir)
     out["backup_dir"] = Path(raw["backup_dir"]) if raw["backup_dir"] else None
     schema = raw["history_schema"] or ""
-    if not _SCHEMA_NAME.match(schema) or schema.startswith("pg_") or schema in ("public", "information_schema"):
+    if not re.match(_SCHEMA_NAME, schema) or schema.startswith("pg_") or schema in ("public", "information_schema"):
         problems.append(
             f"INITJOB_HISTORY_SCHEMA must be a lower-case identifier (a-z, 0-9, _), not public or pg_*, got {schema!r}"
         )
@@ -387,8 +389,8 @@ def _check_command_args(ns: argparse.Namespace, problems: list[str]) -> None:
         problems.append(f"--steps must be at least 1, got {steps}")
     for attr, flag in (("to_version", "--to"), ("version", "--version")):
         value = getattr(ns, attr, None)
-        if value is not None and not _VERSION.match(value):
+        if value is not None and not re.match(_VERSION, value):
             problems.append(f"{flag} must be a migration version (digits, or Flyway's 1.2), got {value!r}")
     name = getattr(ns, "name", None)
-    if name is not None and not _NAME.match(name):
+    if name is not None and not re.match(_NAME, name):
         problems.append(f"NAME must be letters, digits, '_' or '-' (at most 100), got {name!r}")

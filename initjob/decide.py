@@ -12,7 +12,7 @@ asks again, so the cheap no-op path reads nothing it does not need.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from enum import Enum
 from typing import TYPE_CHECKING
 
@@ -28,11 +28,11 @@ from initjob.errors import (
     NotUpToDate,
     Unmanaged,
 )
-from initjob.plan import MigrationPlan, plan_migrations
-from initjob.render import render_plan
+from initjob.record import record
 from initjob.state import DbState, ForeignHistory
 
-if TYPE_CHECKING:  # types only: the SQL reader and the diff engine stay off the no-op path
+if TYPE_CHECKING:  # types only: the planner, the SQL reader and the diff engine stay off the no-op path
+    from initjob.plan import MigrationPlan
     from initjob.schema.catalog import Snapshot
     from initjob.schema.diff import Plan
     from initjob.source import Migration, SqlFile
@@ -53,7 +53,7 @@ class Need(Enum):
     REPEATABLES = "repeatables"  # the repeatable files parsed, and the checksums they were last applied with
 
 
-@dataclass(frozen=True)
+@record
 class Comparison:
     """The live schema against the desired state: what differs, and the plan that would fix it."""
 
@@ -66,7 +66,7 @@ class Comparison:
     live: Snapshot | None = None       # what the plan starts from: rehearsed on a copy before it runs
 
 
-@dataclass(frozen=True)
+@record
 class BaselineMatch:
     """The transition's search: the newest matching version, or the closest miss."""
 
@@ -75,7 +75,7 @@ class BaselineMatch:
     differences: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@record
 class Facts:
     """Everything a decision depends on; ``None`` means "not read yet"."""
 
@@ -101,22 +101,22 @@ class Facts:
         return replace(self, **known)  # type: ignore[arg-type]
 
 
-@dataclass(frozen=True)
+@record
 class Inspect:
     need: Need
 
 
-@dataclass(frozen=True)
+@record
 class UpToDate:
     mode: str
 
 
-@dataclass(frozen=True)
+@record
 class Migrate:
     plan: MigrationPlan
 
 
-@dataclass(frozen=True)
+@record
 class Baseline:
     """Auto-sync → migrations: record ``migrations`` as applied without running them, then decide again."""
 
@@ -124,7 +124,7 @@ class Baseline:
     migrations: tuple[Migration, ...]
 
 
-@dataclass(frozen=True)
+@record
 class Adopt:
     """Another tool's history taken over: record ``migrations`` as applied (kind ``adopted``), then decide again."""
 
@@ -133,7 +133,7 @@ class Adopt:
     migrations: tuple[Migration, ...]
 
 
-@dataclass(frozen=True)
+@record
 class Repeat:
     """The schema is up to date; these repeatable files changed (or are new): apply each, then record
     their combined hash (also when ``files`` is empty: a file was removed)."""
@@ -142,18 +142,18 @@ class Repeat:
     files: tuple[SqlFile, ...]
 
 
-@dataclass(frozen=True)
+@record
 class ApplyFiles:
     """An empty database gets the schema files as written, in one transaction."""
 
 
-@dataclass(frozen=True)
+@record
 class Sync:
     comparison: Comparison
     adopting: bool  # the first sync of a database that already holds objects
 
 
-@dataclass(frozen=True)
+@record
 class RecordState:
     """Nothing to apply, but the recorded mode and schema must be written (a mode's first run, or
     changed files that build the schema the database already has: ``comparison`` says so)."""
@@ -162,7 +162,7 @@ class RecordState:
     comparison: Comparison | None = None
 
 
-@dataclass(frozen=True)
+@record
 class Refuse:
     error: NotUpToDate
 
@@ -215,6 +215,8 @@ def _tree_as_recorded(facts: Facts) -> bool:
 def _migrations(facts: Facts) -> Decision:
     state = facts.state
     assert facts.migrations is not None
+    from initjob.plan import plan_migrations  # off the no-op path: only a changed tree is planned
+
     plan = plan_migrations(list(facts.migrations), state.applied)
     if plan.problems:
         return Refuse(HistoryMismatch(
@@ -317,6 +319,8 @@ def _autosync(facts: Facts) -> Decision:
 
 def _judge(comparison: Comparison, facts: Facts, adopting: bool) -> Decision:
     """Up to date only when nothing differs on the full model; a plan that cannot close the gap is refused."""
+    from initjob.render import render_plan  # off the no-op path: a comparison is made only for work
+
     plan = comparison.plan
     if plan.refused:
         return Refuse(Unmanaged(

@@ -14,10 +14,12 @@ INITJOB = "initjob"
 AUTO = "auto"
 FOREIGN = tuple(f for f in MIGRATIONS_FORMATS if f != INITJOB)
 
-_FLYWAY = re.compile(r"^(?P<prefix>[VU])(?P<version>[0-9]+(?:[._][0-9]+)*)__(?P<name>.+)\.sql$")
-_FLYWAY_REPEATABLE = re.compile(r"^R__(?P<name>.+)\.sql$")
-_GOLANG_MIGRATE = re.compile(r"^(?P<version>[0-9]+)_(?P<name>.*)\.(?P<dir>up|down)\.sql$")
-_ONE_FILE = re.compile(r"^(?P<version>[0-9]+)_(?P<name>.+)\.sql$")  # dbmate and goose
+# The layouts' file names, as text: ``re`` compiles (and caches) each when a migrations/ folder is
+# first looked at, which an auto-sync run never does.
+_FLYWAY = r"^(?P<prefix>[VU])(?P<version>[0-9]+(?:[._][0-9]+)*)__(?P<name>.+)\.sql$"
+_FLYWAY_REPEATABLE = r"^R__(?P<name>.+)\.sql$"
+_GOLANG_MIGRATE = r"^(?P<version>[0-9]+)_(?P<name>.*)\.(?P<dir>up|down)\.sql$"
+_ONE_FILE = r"^(?P<version>[0-9]+)_(?P<name>.+)\.sql$"  # dbmate and goose
 
 
 def detect(sql_dir: Path) -> str:
@@ -34,11 +36,11 @@ def detect(sql_dir: Path) -> str:
     for name, is_dir in sorted(entries):
         if is_dir and (root / name / "migration.sql").is_file():
             found.add("prisma")
-        elif _FLYWAY.match(name) or _FLYWAY_REPEATABLE.match(name):
+        elif re.match(_FLYWAY, name) or re.match(_FLYWAY_REPEATABLE, name):
             found.add("flyway")
-        elif _GOLANG_MIGRATE.match(name):
+        elif re.match(_GOLANG_MIGRATE, name):
             found.add(INITJOB)
-        elif _ONE_FILE.match(name) and one_file is None:
+        elif re.match(_ONE_FILE, name) and one_file is None:
             # The first file's markers name the tool (read once: this runs on every pod start).
             one_file = _one_file_tool(root / name)
             found.add(one_file)
@@ -81,7 +83,7 @@ def migration_paths(root: Path) -> list[tuple[str, str]]:
 def repeatable_paths(sql_dir: Path, tool: str) -> list[tuple[str, str]]:
     """``repeatable/*.sql``, and Flyway's ``migrations/R__*.sql``, as (shown path, full path), in lexical order."""
     found: list[tuple[str, str]] = []
-    for folder, wanted in (("repeatable", r".*\.sql"), ("migrations", _FLYWAY_REPEATABLE.pattern)):
+    for folder, wanted in (("repeatable", r".*\.sql"), ("migrations", _FLYWAY_REPEATABLE)):
         if folder == "migrations" and tool != "flyway":
             continue
         try:

@@ -21,18 +21,17 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from initjob import source, sqltext
-from initjob.discover import (
-    _FLYWAY,
-    _FLYWAY_REPEATABLE,
-    _GOLANG_MIGRATE,
-    _ONE_FILE,
-    INITJOB,
-    repeatable_paths,
-)
+from initjob import discover, source, sqltext
+from initjob.discover import INITJOB, repeatable_paths
 from initjob.errors import ConfigError, NoMigrations, SqlTreeInvalid
 from initjob.source import Migration, SqlFile
 
+# discover keeps the layouts' names as text (compiled on first use, off the no-op path); the reader
+# compiles them once here.
+_FLYWAY = re.compile(discover._FLYWAY)
+_FLYWAY_REPEATABLE = re.compile(discover._FLYWAY_REPEATABLE)
+_GOLANG_MIGRATE = re.compile(discover._GOLANG_MIGRATE)
+_ONE_FILE = re.compile(discover._ONE_FILE)
 _PRISMA_DIR = re.compile(r"^(?P<version>[0-9]+)_(?P<name>.+)$")
 _DBMATE_UP = re.compile(r"^--\s*migrate:up\b(?P<options>.*)$")
 _DBMATE_DOWN = re.compile(r"^--\s*migrate:down\b(?P<options>.*)$")

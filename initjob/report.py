@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any
+
+from initjob.record import record
 
 if TYPE_CHECKING:  # a type only: the marker's pg_dump machinery stays off the no-op path
     from initjob.db.marker import Marker
 
 
-@dataclass(frozen=True)
+@record
 class Report:
     mode: str
     applied: tuple[str, ...] = ()

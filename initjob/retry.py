@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, TypeVar
+
+from initjob.record import record
 
 if TYPE_CHECKING:
     from tenacity import RetryCallState
@@ -21,7 +23,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
+@record
 class Attempt:
     """What ``before_sleep`` is told about a failed attempt."""
 
@@ -31,7 +33,7 @@ class Attempt:
     waited: float
 
 
-@dataclass(frozen=True)
+@record
 class Policy:
     """When and how long to retry; ``call`` runs a function under it."""
 

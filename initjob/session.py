@@ -15,7 +15,7 @@ import psycopg
 
 from initjob import logs
 from initjob.config import ConnectionSettings, LockSettings
-from initjob.db import lock, pooler, wait
+from initjob.db import wait
 from initjob.errors import ConnectionLost, Interrupted
 from initjob.retry import Attempt, Policy
 
@@ -72,6 +72,8 @@ def _first_line(exc: BaseException) -> str:
 @contextlib.contextmanager
 def locked(conn: Connection, settings: LockSettings, connection: ConnectionSettings) -> Iterator[None]:
     """Hold the migration lock for the block; a lost session releases it by itself."""
+    from initjob.db import lock, pooler  # off the no-op path: it decides without the lock
+
     key = lock.lock_key(settings.history_schema)
     try:
         pooler.require_session(connection, conn)  # behind transaction pooling the lock would protect nothing

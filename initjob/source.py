@@ -159,7 +159,7 @@ def read_migrations(sql_dir: Path, history_schema: str) -> list[Migration]:
     with os.scandir(root) as listing:
         entries = sorted((e for e in listing if e.name.endswith(".sql")), key=lambda e: e.name)
     for entry in entries:
-        m = MIGRATION_NAME.match(entry.name)
+        m = re.match(MIGRATION_NAME, entry.name)
         if not m:
             problems.append(
                 f"migrations/{entry.name}: bad file name; expected <digits>_<name>.up.sql or .down.sql"

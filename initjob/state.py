@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import datetime
 
+from initjob.record import record
 
-@dataclass(frozen=True)
+
+@record
 class Applied:
     """One history row."""
 
@@ -28,7 +30,7 @@ class Applied:
         return f"{self.version_text}_{self.name}"
 
 
-@dataclass(frozen=True)
+@record
 class MarkerRow:
     taken_at: datetime
     lsn: str | None
@@ -36,7 +38,7 @@ class MarkerRow:
     dump_path: str | None
 
 
-@dataclass(frozen=True)
+@record
 class DbState:
     """What initjob knows of a database: nothing (``layout == 0``) or its own tables' contents."""
 
@@ -56,7 +58,7 @@ class DbState:
         return self.layout > 0
 
 
-@dataclass(frozen=True)
+@record
 class ForeignVersion:
     """A version another tool's history table holds as applied, with the checksum it recorded (if any)."""
 
@@ -65,7 +67,7 @@ class ForeignVersion:
     checksum: str | None = None
 
 
-@dataclass(frozen=True)
+@record
 class ForeignHistory:
     """Another tool's history table as it stands: what it holds as applied, and what it holds as broken.
 

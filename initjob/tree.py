@@ -10,20 +10,21 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
+import re
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from initjob import discover
 from initjob.names import MIGRATION_NAME
+from initjob.record import record
 
 if TYPE_CHECKING:  # the reader and splitter stay off the no-op path
     from initjob import layouts
     from initjob.source import Migration, SqlFile
 
 
-@dataclass(frozen=True)
+@record
 class Tree:
     """A mode's files: their combined hash now, their parsed values on first use."""
 
@@ -83,8 +84,10 @@ def tree_hash(sql_dir: Path, use_migrations: bool, tool: str = discover.INITJOB)
         return ""  # missing (os.walk would say nothing): the reader names it, before any connection
     try:
         paths = discover.migration_paths(root) if use_migrations else _schema_files(root)
-        if use_migrations and tool == discover.INITJOB and any(not MIGRATION_NAME.match(rel) for rel, _ in paths):
-            return ""
+        if use_migrations and tool == discover.INITJOB:
+            named = re.compile(MIGRATION_NAME).match  # compiled here, not at import: auto-sync never needs it
+            if any(not named(rel) for rel, _ in paths):
+                return ""
     except (OSError, _Suspect):
         return ""  # the parse that follows says why
     return _hash(sql_dir, seed if tool == discover.INITJOB else seed + b":" + tool.encode(), paths)

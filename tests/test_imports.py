@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import ast
 import graphlib
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "initjob"
@@ -86,3 +89,16 @@ def test_a_cycle_would_be_caught(tmp_path: Path) -> None:
         return
     raise AssertionError("a cycle went unnoticed")
 
+
+# Loaded on first use only: none is needed to find a database up to date (issue 15: import time).
+OFF_THE_NO_OP_PATH = {"initjob.db.activity", "initjob.db.lock", "initjob.db.pooler", "initjob.plan",
+                      "initjob.render", "initjob.source", "initjob.layouts", "initjob.sync",
+                      "initjob.schema.catalog", "initjob.db.marker"}
+
+
+def test_the_no_op_path_leaves_the_rest_unimported() -> None:
+    """What `initjob run` imports before it knows there is work (cli and job, as the entry point loads them)."""
+    code = "import sys, initjob.cli, initjob.job; print(' '.join(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": str(PACKAGE.parent)}).stdout.split()
+    assert "initjob.record" in out and not OFF_THE_NO_OP_PATH & set(out), sorted(OFF_THE_NO_OP_PATH & set(out))

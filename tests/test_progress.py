@@ -21,7 +21,7 @@ import pytest
 from conftest import Server, assert_no_secret, base_env, initjob, parse_events, spawn, write_migrations
 from psycopg import sql
 
-from initjob.db import activity
+from initjob.db import activity, appname
 
 ROWS = 2_000_000
 SECRET_LITERAL = "mail-of-a-customer@example.org"
@@ -39,22 +39,22 @@ SECRET_LITERAL = "mail-of-a-customer@example.org"
 def test_application_name_fits_63_bytes_and_keeps_the_file(host: str, release: str | None, file: str | None,
                                                            expected: str) -> None:
     """The file label survives truncation; the whole name fits the server's 63 bytes."""
-    name = activity.application_name(host, release, file)
+    name = appname.application_name(host, release, file)
     assert name == expected and len(name.encode()) <= 63
-    assert activity.split_application_name(name) == (name.partition(" ")[0], file)
+    assert appname.split_application_name(name) == (name.partition(" ")[0], file)
 
 
 def test_application_name_never_cuts_a_character() -> None:
     """Truncation counts bytes, as the server does, and never leaves half a UTF-8 character."""
-    name = activity.application_name("ü" * 40, "v1")
+    name = appname.application_name("ü" * 40, "v1")
     assert len(name.encode()) <= 63 and "\ufffd" not in name
 
 
 def test_a_user_chosen_application_name_is_kept() -> None:
     """DATABASE_URL's application_name wins; without one, the deploy names its sessions."""
     mine = "postgresql://u@h/db?application_name=mine"
-    assert activity.with_application_name(mine, "pod", "v1") == mine
-    assert "application_name=initjob/pod/v1" in activity.with_application_name("postgresql://u@h/db", "pod", "v1")
+    assert appname.with_application_name(mine, "pod", "v1") == mine
+    assert "application_name=initjob/pod/v1" in appname.with_application_name("postgresql://u@h/db", "pod", "v1")
 
 
 @pytest.mark.parametrize(("query", "masked"), [

@@ -3,7 +3,8 @@
 Read from PostgreSQL's own views, never from a table of ours: a progress view, the sessions that
 block ours (``pg_blocking_pids``), and the advisory lock holder with its ``application_name``.
 Nothing here writes, so ``initjob status`` stays read-only and a killed pod leaves nothing stale:
-everything it told the world vanishes with its session.
+everything it told the world vanishes with its session.  How our own sessions are named, which is
+what makes them recognisable here, is ``appname``.
 
 Query text read from ``pg_stat_activity`` goes through ``mask_literals`` before it is logged: a
 simple-protocol statement carries its values inline (``WHERE email = 'a@b.c'``), and a log line
@@ -17,50 +18,14 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import psycopg
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from initjob.db.appname import split_application_name
 
 Connection = psycopg.Connection[Any]
-APP_NAME_BYTES = 63  # NAMEDATALEN - 1: the server truncates longer names silently
 QUERY_CHARS = 100
 _STRING = re.compile(r"(?:[EeBbXxNnUu]&?)?'(?:[^']|'')*'")
 _DOLLAR = re.compile(r"\$(?P<tag>[A-Za-z_][A-Za-z0-9_]*)?\$.*?\$(?P=tag)?\$", re.S)
 _NUMBER = re.compile(r"(?<![\w$.])[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?(?![\w.])")
-
-
-# ------------------------------------------------------------------ application_name
-
-
-def application_name(host: str, release: str | None, file: str | None = None) -> str:
-    """``initjob/<host>/<release>[ <file>]`` in at most 63 bytes; the file label is kept whole first."""
-    base = "/".join(["initjob", host] + ([release] if release else []))
-    base = re.sub(r"\s+", "-", base)
-    suffix = f" {_clip(file, 40)}" if file else ""
-    return _clip(base, APP_NAME_BYTES - len(suffix.encode())) + suffix
-
-
-def _clip(text: str, limit: int) -> str:
-    """At most ``limit`` UTF-8 bytes, never cutting a character in two."""
-    return text.encode()[:max(limit, 0)].decode(errors="ignore")
-
-
-def split_application_name(name: str | None) -> tuple[str | None, str | None]:
-    """(base, file) from a name made by ``application_name``; (None, None) for anything else."""
-    if not name or not name.startswith("initjob/"):
-        return None, None
-    base, _, file = name.partition(" ")
-    return base, file or None
-
-
-def with_application_name(dsn: str, host: str, release: str | None) -> str:
-    """``dsn`` naming its sessions after this deploy, unless the user named them already."""
-    try:
-        params = dict(conninfo_to_dict(dsn)) if dsn else {}
-    except psycopg.ProgrammingError:
-        return dsn  # malformed: connecting reports it, as exit 2
-    if params.get("application_name"):
-        return dsn
-    params["application_name"] = application_name(host, release)
-    return make_conninfo("", **params)
 
 
 # ------------------------------------------------------------------ query text

@@ -22,15 +22,17 @@ import time
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg import sql
 
 from initjob import logs
-from initjob.db import activity
+from initjob.db import appname
+
+if TYPE_CHECKING:
+    from initjob.db import activity
 
 Connection = psycopg.Connection[Any]
 FIRST_LOOK_S = 0.25  # lock waits are looked for after this, then at doubling intervals up to MAX_LOOK_S
@@ -39,14 +41,21 @@ SIDE_CONNECT_TIMEOUT_S = 5
 JOIN_S = 1.0  # a reader stuck on a silent network is left behind (a daemon): the statement is what matters
 
 
-@dataclass
 class _Watched:
-    """What ``watch`` needs to know about a registered connection."""
+    """What ``watch`` needs to know about a registered connection.
 
-    conninfo: str = field(repr=False)
-    interval: float
-    app_base: str | None  # our application_name, None when the user chose one
-    file: str | None = None
+    A plain class, not a dataclass: it is made on every run (the no-op path too), is never compared
+    or shown, and ``file`` changes; a generated dataclass cost more import time than its uses.
+    The default repr shows no field, so the conninfo (a password, maybe) stays out of logs.
+    """
+
+    __slots__ = ("app_base", "conninfo", "file", "interval")
+
+    def __init__(self, conninfo: str, interval: float, app_base: str | None, file: str | None = None) -> None:
+        self.conninfo = conninfo
+        self.interval = interval
+        self.app_base = app_base  # our application_name, None when the user chose one
+        self.file = file
 
 
 _REGISTRY: weakref.WeakKeyDictionary[Connection, _Watched] = weakref.WeakKeyDictionary()
@@ -56,7 +65,7 @@ _BLOCKERS_LOCK = threading.Lock()
 
 def register(conn: Connection, conninfo: str, interval: float) -> None:
     """Watch statements run on ``conn``; ``conninfo`` opens the side connection, ``interval`` paces the events."""
-    base, _ = activity.split_application_name(conn.info.parameter_status("application_name"))
+    base, _ = appname.split_application_name(conn.info.parameter_status("application_name"))
     _REGISTRY[conn] = _Watched(conninfo, interval, base)
 
 
@@ -98,7 +107,7 @@ def _announce(conn: Connection, watched: _Watched, label: str) -> None:
         return
     host_release = watched.app_base.split("/", 1)[1]
     host, _, release = host_release.partition("/")
-    name = activity.application_name(host, release or None, file)
+    name = appname.application_name(host, release or None, file)
     conn.execute(sql.SQL("SET application_name = {}").format(sql.Literal(name)))
     watched.file = file
 
@@ -121,6 +130,10 @@ class _Reporter:
         self.live = False
 
     def loop(self, stop: threading.Event) -> None:
+        # The views are read only here, once a statement runs: `activity` stays off the no-op path,
+        # which registers its connection but runs no statement under `watch`.
+        from initjob.db import activity
+
         look = min(FIRST_LOOK_S, self.watched.interval)
         next_report = self.start + self.watched.interval
         side: Connection | None = None
@@ -143,6 +156,8 @@ class _Reporter:
 
     def check_blockers(self, side: Connection, wait_type: str | None) -> None:
         """Name the sessions in our way, once per change of who they are."""
+        from initjob.db import activity  # imported by `loop` already: off the no-op path
+
         blockers = activity.read_blockers(side, self.pid) if wait_type == "Lock" else []
         pids = frozenset(b.pid for b in blockers)
         if pids == self.blocked_by:
@@ -158,6 +173,8 @@ class _Reporter:
                      guide="docs/troubleshooting.md#who-is-in-the-way")
 
     def report(self, side: Connection, wait_type: str | None, wait_event: str | None) -> None:
+        from initjob.db import activity  # imported by `loop` already: off the no-op path
+
         progress = activity.read_progress(side, self.pid)
         if progress is None:
             fields: dict[str, Any] = {"file": self.label, "pid": self.pid, "elapsed_s": self.elapsed(),

@@ -16,7 +16,7 @@ from psycopg import sql
 
 from initjob import logs
 from initjob.config import ConnectionSettings
-from initjob.db import activity, standby, wait
+from initjob.db import appname, standby, wait
 from initjob.errors import ConfigError
 
 Connection = psycopg.Connection[Any]
@@ -46,7 +46,7 @@ def shadow(settings: ConnectionSettings, live: Connection, transaction: bool = T
         raise standby.no_scratch_database() from None
     logs.debug("shadow.created", database=name)
     try:
-        dsn = activity.with_application_name(settings.dsn, settings.applied_by, settings.release)
+        dsn = appname.with_application_name(settings.dsn, settings.applied_by, settings.release)
         conn = wait.connect_once(dsn, settings.wait_timeout, dbname=name)
         try:
             if transaction:

@@ -21,9 +21,10 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from initjob.errors import ConfigError, NotWritable
 
 READ_ONLY_SQLSTATE = "25006"  # read_only_sql_transaction: the session became read-only under us
-# What libpq says when target_session_attrs turned a host down (read-write, primary).
-_REFUSED = re.compile(r'server at "(?P<host>[^"]+)"(?: \([^)]*\))?, port (?P<port>\d+) failed: '
-                      r"(?P<why>session is read-only|server is in hot standby mode)")
+# What libpq says when target_session_attrs turned a host down (read-write, primary). Text, compiled
+# (and cached by ``re``) only when a connection is refused: off the no-op path.
+_REFUSED = (r'server at "(?P<host>[^"]+)"(?: \([^)]*\))?, port (?P<port>\d+) failed: '
+            r"(?P<why>session is read-only|server is in hot standby mode)")
 _HINT_ONE = ("point DATABASE_URL at the primary, or list every host of the cluster with "
              "target_session_attrs=read-write so the job waits for the writable one")
 _HINT_MANY = "no host became writable in time: check that a primary exists, or raise INITJOB_WAIT_TIMEOUT"
@@ -100,7 +101,7 @@ def check_writable(conn: psycopg.Connection[Any], dsn: str, writes: bool = True)
 def raise_if_refused(exc: psycopg.OperationalError, dsn: str) -> None:
     """libpq's target_session_attrs turned every reachable host down: name them, instead of a
     'refused the connection' that reads like a bad password."""
-    found = [f"{m['host']}:{m['port']} ({m['why']})" for m in _REFUSED.finditer(str(exc))]
+    found = [f"{m['host']}:{m['port']} ({m['why']})" for m in re.finditer(_REFUSED, str(exc))]
     if found:
         raise _not_writable("; ".join(found), dsn, server=", ".join(found)) from None
 

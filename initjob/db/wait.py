@@ -16,26 +16,27 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from initjob import logs
 from initjob.config import ConnectionSettings
-from initjob.db import activity, progress, standby, watchdog
+from initjob.db import appname, progress, standby, watchdog
 from initjob.errors import ConfigError, CredentialsRefused, InitJobError, Unreachable
 from initjob.retry import Attempt, Policy
 
 Connection = psycopg.Connection[Any]
 
 # Could heal by waiting: the server is down, starting, restarting, full, or its name not yet in DNS.
-_TRANSIENT = re.compile(
-    r"connection refused|could not translate host name|failed to resolve host|name or service not known|"
+# This and the two below are text, compiled (and cached by ``re``) when a connection first fails: the
+# no-op path connects at the first try and never needs them.
+_TRANSIENT = (
+    r"(?i)connection refused|could not translate host name|failed to resolve host|name or service not known|"
     r"temporary failure in name resolution|timeout expired|timed out|the database system is starting up|"
     r"the database system is shutting down|the database system is in recovery mode|"
     r"not yet accepting connections|too many clients|remaining connection slots are reserved|"
     r"server closed the connection unexpectedly|connection reset by peer|no such file or directory|"
     r"could not receive data from server|could not send data to server|network is unreachable|"
-    r"no route to host|cannot assign requested address|consistent recovery state has not been yet reached",
-    re.IGNORECASE,
+    r"no route to host|cannot assign requested address|consistent recovery state has not been yet reached"
 )
 _TRANSIENT_SQLSTATES = {"57P03", "53300", "08000", "08001", "08003", "08004", "08006", "57P01", "57P02"}
-_BAD_OPTION = re.compile(r'invalid \w+ value: "|invalid integer value "[^"]*" for connection option', re.IGNORECASE)
-_MISSING_DATABASE = re.compile(r'database "(?P<db>[^"]+)" does not exist', re.IGNORECASE)
+_BAD_OPTION = r'(?i)invalid \w+ value: "|invalid integer value "[^"]*" for connection option'
+_MISSING_DATABASE = r'(?i)database "(?P<db>[^"]+)" does not exist'
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -44,7 +45,7 @@ def is_transient(exc: BaseException) -> bool:
         return False
     if exc.sqlstate in _TRANSIENT_SQLSTATES:
         return True
-    return bool(_TRANSIENT.search(str(exc)))
+    return bool(re.search(_TRANSIENT, str(exc)))
 
 
 def short_reason(exc: BaseException) -> str:
@@ -91,8 +92,8 @@ def connect(settings: ConnectionSettings, dsn: str | None = None, deadline: floa
             ensure: bool | None = None, policy: Policy = CONNECT) -> Connection:
     """Connect with retries until ``settings.wait_timeout``; create the database first when asked to."""
     # Sessions named after this deploy (initjob/<host>/<release>) unless the URL names them.
-    target = activity.with_application_name(settings.dsn if dsn is None else dsn, settings.applied_by,
-                                            settings.release)
+    target = appname.with_application_name(settings.dsn if dsn is None else dsn, settings.applied_by,
+                                           settings.release)
     target = standby.prefer_writable(target, settings.writes)
     ensure = settings.ensure_database if ensure is None else ensure
     start = time.monotonic()
@@ -104,7 +105,7 @@ def connect(settings: ConnectionSettings, dsn: str | None = None, deadline: floa
             conn = connect_once(target, remaining)
         except psycopg.OperationalError as exc:
             standby.raise_if_refused(exc, target)  # target_session_attrs found no writable host
-            missing = _MISSING_DATABASE.search(str(exc))
+            missing = re.search(_MISSING_DATABASE, str(exc))
             if not (ensure and missing):
                 raise
             ensure_database(target, remaining, missing["db"])
@@ -130,14 +131,14 @@ def connect(settings: ConnectionSettings, dsn: str | None = None, deadline: floa
 
 def _unreachable(exc: psycopg.OperationalError, waited: float) -> InitJobError:
     """The condition behind a connection that never came: bad option, deadline, or a refusal."""
-    if _BAD_OPTION.search(str(exc)):  # libpq checks option values only when connecting: still exit 2
+    if re.search(_BAD_OPTION, str(exc)):  # libpq checks option values only when connecting: still exit 2
         return ConfigError(f"bad connection settings: {short_reason(exc)}", "fix DATABASE_URL")
     if is_transient(exc):
         return Unreachable(f"database not reachable after {waited}s: {short_reason(exc)}",
                            "check the host, port and network policy, or raise INITJOB_WAIT_TIMEOUT",
                            waited_s=waited)
     hint = "check the credentials and the database name in DATABASE_URL"
-    if _MISSING_DATABASE.search(str(exc)):
+    if re.search(_MISSING_DATABASE, str(exc)):
         hint = "create the database, or set INITJOB_ENSURE_DATABASE=true"
     return CredentialsRefused(f"database refused the connection: {short_reason(exc)}", hint, waited_s=waited)
 
@@ -160,7 +161,7 @@ def ensure_database(dsn: str, timeout: float, name: str) -> None:
     try:
         admin = connect_once(dsn, timeout, dbname="postgres")
     except psycopg.OperationalError as exc:
-        if not _MISSING_DATABASE.search(str(exc)):
+        if not re.search(_MISSING_DATABASE, str(exc)):
             raise
         admin = connect_once(dsn, timeout, dbname="template1")
     standby.check_writable(admin, dsn)
