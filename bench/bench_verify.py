@@ -51,7 +51,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--major", type=int, default=15)
     opts = parser.parse_args(argv)
     bindir = {server_major(b): b for b in available_bindirs()}[opts.major]
-    with running_server(bindir) as srv, tempfile.TemporaryDirectory() as tmp:
+    # As bench/run.py: a fresh apply of thousands of tables is one transaction, one lock per object.
+    with running_server(bindir, conf={"max_locks_per_transaction": "1024"}) as srv, \
+            tempfile.TemporaryDirectory() as tmp:
         with psycopg.connect(srv.url(), autocommit=True) as admin:
             admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier("bench_verify")))
         url = srv.url("bench_verify")
