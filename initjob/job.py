@@ -58,6 +58,7 @@ def _run(conn: Connection, cfg: Config, tree: Tree) -> Report:
             decision, known = settle_known(conn, cfg, tree)
         if not isinstance(decision, WORK):
             return _conclude(decision, cfg, baselined)
+        _rehearse(conn, cfg, decision)  # a sync plan on a copy first: a refused plan leaves no marker behind
         from initjob.db import marker  # pg_dump's machinery: kept off the no-op path for speed
 
         taken = marker.before_change(conn, cfg.backup, cfg.apply, cfg.connection.dsn,  # 6. backup marker
@@ -93,6 +94,14 @@ def _conclude(decision: Decision, cfg: Config, baselined: list[str] | None = Non
     return Report(cfg.mode.name, baselined=tuple(baselined or ()))
 
 
+def _rehearse(conn: Connection, cfg: Config, decision: Decision) -> None:
+    comparison = decision.comparison if isinstance(decision, Sync | RecordState) else None
+    if comparison is not None and comparison.plan.steps:
+        from initjob import sync  # the snapshot model: kept off the no-op path for speed
+
+        sync.rehearse(conn, cfg.connection, cfg.apply.ddl_lock_timeout, comparison)
+
+
 def _planned(decision: Decision) -> list[str]:
     if isinstance(decision, Migrate):
         return [m.label for m in decision.plan.work]
@@ -119,7 +128,7 @@ def _apply(conn: Connection, cfg: Config, tree: Tree, decision: Decision) -> lis
         if decision.comparison is None:
             migrate.record(conn, cfg.apply, tree.hash)
             return []
-        return sync.apply_plan(conn, cfg.apply, cfg.connection, decision.comparison, list(tree.schema_files), tree.hash)
+        return sync.apply_plan(conn, cfg.apply, decision.comparison, list(tree.schema_files), tree.hash)
     from initjob import sync
 
     if isinstance(decision, ApplyFiles):
@@ -128,5 +137,5 @@ def _apply(conn: Connection, cfg: Config, tree: Tree, decision: Decision) -> lis
     if decision.adopting:
         logs.event("sync.adopting", hint="the database already holds objects: initjob compares instead of "
                    "applying the files as written")
-    return sync.apply_plan(conn, cfg.apply, cfg.connection, decision.comparison, list(tree.schema_files), tree.hash)
+    return sync.apply_plan(conn, cfg.apply, decision.comparison, list(tree.schema_files), tree.hash)
 

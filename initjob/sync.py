@@ -162,18 +162,17 @@ def apply_files(conn: Connection, settings: ApplySettings, files: list[SqlFile],
     return [f.path for f in files]
 
 
-def apply_plan(conn: Connection, settings: ApplySettings, connection: ConnectionSettings, comparison: Comparison,
-               files: list[SqlFile], tree_hash: str) -> list[str]:
-    """The plan rehearsed on a copy, then run in its own order, then the result compared on the full
-    model before it is recorded.
+def apply_plan(conn: Connection, settings: ApplySettings, comparison: Comparison, files: list[SqlFile],
+               tree_hash: str) -> list[str]:
+    """The plan (rehearsed by ``rehearse`` before the backup marker) in its own order, then the result
+    compared on the full model before it is recorded.
 
     The state is recorded only after the result is verified; a run that dies half-way leaves the
     old file checksums, so the next run compares again from what the database then holds.
     """
     plan, desired = comparison.plan, comparison.desired
     assert desired is not None, "a comparison made by compare() carries its desired state"
-    rehearse(conn, connection, settings.ddl_lock_timeout, comparison)
-    batches = [[(s.object, s.sql, s.transactional) for s in batch] for batch in plan.batches()]
+    batches = _batches(plan)
     applied = executor.run_batches(conn, batches, settings.ddl_lock_timeout)
     logs.event("sync.applied", steps=len(plan.steps), transactions=len(batches))
     after = catalog.read_snapshot(conn, list(comparison.live_schemas))
@@ -184,6 +183,11 @@ def apply_plan(conn: Connection, settings: ApplySettings, connection: Connection
     # Drift is judged against what the database really holds, column order included.
     record(conn, settings, checksums(files), list(comparison.schemas), after, tree_hash)
     return applied
+
+
+def _batches(plan: Plan) -> list[list[tuple[str, str, bool]]]:
+    """The plan's batches as the executor takes them: (object, sql, transactional) per step."""
+    return [[(s.object, s.sql, s.transactional) for s in batch] for batch in plan.batches()]
 
 
 def rehearse(conn: Connection, settings: ConnectionSettings, ddl_lock_timeout: float, comparison: Comparison) -> None:
@@ -208,8 +212,7 @@ def rehearse(conn: Connection, settings: ConnectionSettings, ddl_lock_timeout: f
     started = time.monotonic()
     with shadow.shadow(settings, conn, transaction=False) as sh:
         def run(steps: Plan) -> None:
-            for batch in steps.batches():
-                replayed = [(s.object, s.sql, s.transactional) for s in batch]
+            for replayed in _batches(steps):
                 if settings.shadow_dsn:  # already inside the shadow's transaction: the steps go in it
                     for _, stmt, _ in replayed:
                         sh.execute(stmt.encode())

@@ -860,7 +860,9 @@ def _alter_partition_columns(p: _Planner, old: Table, new: Table) -> None:
     before = _by_name(old.columns)
     # A parent's SET NOT NULL reaches its children: doing it again on a child would, on PostgreSQL 18,
     # make the child's inherited NOT NULL constraint its own too (pg_dump then prints it on the child).
-    parents = {new.parent} if new.parent else set(new.inherits)
+    # Only while the table stays the same parent's child: one joining a parent must be NOT NULL first.
+    same_parents = (old.parent, set(old.inherits)) == (new.parent, set(new.inherits))
+    parents = ({new.parent} if new.parent else set(new.inherits)) if same_parents else set()
     from_parent = {c.name for t in p.desired.tables if qname(t.schema, t.name) in parents
                    for c in t.columns if c.not_null}
     for col in new.columns:
@@ -869,8 +871,7 @@ def _alter_partition_columns(p: _Planner, old: Table, new: Table) -> None:
             continue
         alter = f"ALTER TABLE {name} ALTER COLUMN {quote_ident(col.name)}"
         target = f"column {name}.{quote_ident(col.name)}"
-        if was.not_null != col.not_null and not (col.not_null and col.name in from_parent and old.parent == new.parent
-                                                 and set(old.inherits) == set(new.inherits)):
+        if was.not_null != col.not_null and not (col.not_null and col.name in from_parent):
             word = "SET" if col.not_null else "DROP"
             p.add(_Phase.CHILD_COLUMNS, f"{alter} {word} NOT NULL", target, "partition's own NOT NULL",
                   LOCKING if col.not_null else SAFE)

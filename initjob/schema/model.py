@@ -31,8 +31,8 @@ class Column:
     statistics: int | None = None  # per-column statistics target, None for the default
     acl: tuple[str, ...] = ()  # column privileges, "grantee=PRIVILEGE" ("*" when grantable)
     identity_options: tuple[str, ...] = ()  # the identity sequence's clauses ("INCREMENT BY 5", ...)
-    # PostgreSQL 18 names NOT NULL constraints (None before, and on partitions, whose names follow how
-    # they were made): renamed where known, but not held against the database.
+    # PostgreSQL 18 names NOT NULL constraints (None before 18): renamed where PostgreSQL allows it,
+    # but not held against the database (an inherited one keeps the name it was made with).
     not_null_name: str | None = field(default=None, compare=False)
 
 
