@@ -219,7 +219,7 @@ def _version_arg(tree: Tree, text: str | None) -> str | None:
     """A version given on the command line as the layout writes it (Flyway's ``1.2``), as initjob's integer."""
     if text is None:
         return None
-    key = layouts.version_key(tree.tool, text)
+    key = layouts.get(tree.tool).version_key(text)
     if key is None:
         raise ConfigError(f"{text!r} is not a {tree.tool} version", "give a version from sql/migrations/")
     return str(key)
@@ -242,7 +242,8 @@ def rollback(cfg: Config) -> Report:
             for row, m in targets:
                 assert m is not None
                 start = time.monotonic()
-                executor.run_down(conn, cfg.apply, row, m)
+                still = [a.version for a in state.applied if a.version < row.version]
+                executor.run_down(conn, cfg.apply, row, m, migrate.tool_rows_down(cfg, tree.chain, m, still))
                 undone.append(row.label)
                 logs.event("migration.rolled_back", version=row.version_text, name=row.name,
                            duration_ms=int((time.monotonic() - start) * 1000))

@@ -15,7 +15,7 @@ from dataclasses import field
 from pathlib import Path
 from typing import Any, NoReturn
 
-from initjob import __version__
+from initjob import __version__, layouts
 from initjob.errors import ConfigError
 from initjob.logs import redact, register_secret
 from initjob.record import record
@@ -44,7 +44,9 @@ _SETTINGS: tuple[tuple[str, str, str | None, str], ...] = (
     ("allow_destructive", "INITJOB_ALLOW_DESTRUCTIVE", "false", "let auto-sync drop or narrow"),
     ("history_schema", "INITJOB_HISTORY_SCHEMA", "initjob", "schema of initjob's own tables"),
     ("migrations_format", "INITJOB_MIGRATIONS_FORMAT", None,
-     "layout of sql/migrations/: initjob, flyway, golang-migrate, dbmate, goose or prisma (default: detected)"),
+     "layout of sql/migrations/: " + ", ".join(layouts.NAMES) + " (default: detected)"),
+    ("keep_tool_table", "INITJOB_KEEP_TOOL_TABLE", "true",
+     "in another tool's layout, also record each migration in that tool's history table"),
     ("log_format", "INITJOB_LOG_FORMAT", None, "json or text (default json; text on a terminal)"),
     ("log_level", "INITJOB_LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR"),
     ("shadow_database_url", "INITJOB_SHADOW_DATABASE_URL", None, "scratch database for auto-sync's desired state"),
@@ -54,8 +56,8 @@ _SETTINGS: tuple[tuple[str, str, str | None, str], ...] = (
     ("termination_log", "INITJOB_TERMINATION_LOG", "/dev/termination-log", "where a failure's reason is also written"),
 )
 # The layouts ``layouts`` reads; "auto" (the variable unset) detects one from the file names.
-MIGRATIONS_FORMATS = ("initjob", "flyway", "golang-migrate", "dbmate", "goose", "prisma")
-_BOOLS = {"use_migrations", "ensure_database", "allow_destructive", "force_mode_switch"}
+MIGRATIONS_FORMATS = layouts.NAMES
+_BOOLS = {"use_migrations", "ensure_database", "allow_destructive", "force_mode_switch", "keep_tool_table"}
 
 
 @record
@@ -119,6 +121,7 @@ class ModeSettings:
     history_schema: str = "initjob"
     force_mode_switch: bool = False
     migrations_format: str = "auto"
+    keep_tool_table: bool = True  # in another tool's layout, its history table kept in step (docs/switching.md)
 
     @property
     def name(self) -> str:
@@ -263,7 +266,7 @@ def _assemble(ns: argparse.Namespace, v: Mapping[str, Any], environ: Mapping[str
         backup=BackupSettings(v["backup_dir"], v["release"]),
         log=LogSettings(v["log_format"], v["log_level"], v["termination_log"]),
         mode=ModeSettings(v["use_migrations"], v["sql_dir"], schema, v["force_mode_switch"],
-                          v["migrations_format"]),
+                          v["migrations_format"], v["keep_tool_table"]),
         args=CommandArgs(
             json=bool(getattr(ns, "json", False)),
             steps=getattr(ns, "steps", None),

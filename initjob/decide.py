@@ -225,7 +225,10 @@ def _migrations(facts: Facts) -> Decision:
             problems=list(plan.problems)))
     # Another tool's history: taken over when the layout is that tool's; in initjob's own layout, a
     # database initjob has never recorded is checked for golang-migrate's table (the same file names).
-    if not state.applied and (facts.tool != "initjob" or state.mode is None):
+    # With a history of its own, another tool's table is read only when files are pending: the tool may
+    # have applied some of them since (going back to the tool and forth again).
+    if (facts.tool != "initjob" and (not state.applied or plan.pending)) or (not state.applied
+                                                                            and state.mode is None):
         if facts.foreign is None:
             return Inspect(Need.FOREIGN)
         if facts.tool == "initjob" and not facts.foreign.empty:
@@ -286,8 +289,9 @@ def _adopt(facts: Facts, foreign: ForeignHistory) -> Decision | None:
             f"{foreign.tool}'s history and the files disagree: " + "; ".join(problems),
             "restore the files as they were applied (docs/switching.md)", problems=problems))
     held = {v.version for v in foreign.versions}
-    adopted = tuple(m for m in facts.migrations or ()
-                    if m.version in held or (foreign.up_to is not None and m.version <= foreign.up_to))
+    known = {a.version for a in facts.state.applied}
+    adopted = tuple(m for m in facts.migrations or () if m.version not in known
+                    and (m.version in held or (foreign.up_to is not None and m.version <= foreign.up_to)))
     return Adopt(foreign.tool, foreign.table or "", adopted) if adopted else None
 
 

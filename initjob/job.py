@@ -121,7 +121,7 @@ def _apply(conn: Connection, cfg: Config, tree: Tree, decision: Decision) -> lis
     if isinstance(decision, Migrate):
         from initjob import migrate
 
-        return migrate.apply(conn, cfg, decision.plan, tree.hash)
+        return migrate.apply(conn, cfg, decision.plan, tree.hash, tree.chain)
     if isinstance(decision, RecordState):
         from initjob import migrate, sync
 

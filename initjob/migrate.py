@@ -2,35 +2,71 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
-from initjob import logs, sync
+from initjob import layouts, logs, sync
 from initjob.config import ApplySettings, Config
-from initjob.db import executor, history
+from initjob.db import adopt, executor, history
 from initjob.db import record as recorded
+from initjob.layouts import Layout
+from initjob.layouts.reading import Chain
 from initjob.plan import MigrationPlan
 from initjob.source import Migration
 
 
-def apply(conn: psycopg.Connection[Any], cfg: Config, plan: MigrationPlan, tree_hash: str) -> list[str]:
-    """Each file in its own transaction with its history row; the last one also records the state."""
+def apply(conn: psycopg.Connection[Any], cfg: Config, plan: MigrationPlan, tree_hash: str,
+          chain: Chain | None = None) -> list[str]:
+    """Each file in its own transaction with its history row (and the tool's, see ``tool_table``);
+    the last one also records the state."""
     work, settings = plan.work, cfg.apply
     if plan.has_history:  # a fresh database has no traffic to hurt: lint only when something ran before
         from initjob import lint  # squawk: kept off the no-op path for speed
 
         lint.log_findings(cfg.mode.sql_dir, work, conn.info.server_version)
+    tool = tool_table(cfg, chain)
+    if tool is not None:  # before the first file, as the tool makes it: a file may touch it
+        adopt.ensure_table(conn, tool.name)
+    sums = chain.tool_checksums if chain is not None else {}
     applied: list[str] = []
     for index, m in enumerate(work, start=1):
-        finish = (lambda: _state(conn, settings, tree_hash)) if index == len(work) else None
+        finish = _finish(conn, settings, tree_hash if index == len(work) else None, tool, m, sums.get(m.version))
         ms = executor.apply_migration(conn, settings, m, finish=finish,
                                       resume_from=plan.resume_from if m is plan.resume else 0)
         applied.append(m.label)
         logs.event("migration.applied", version=m.version_text, name=m.name, duration_ms=ms,
                    progress=f"{index}/{len(work)}", transactional=m.transactional)
     return applied
+
+
+def tool_table(cfg: Config, chain: Chain | None) -> Layout | None:
+    """The layout whose history table is kept in step: another tool's with a table, unless opted out."""
+    if chain is None or not cfg.mode.keep_tool_table:
+        return None
+    layout = layouts.get(chain.tool)
+    return layout if layout.table is not None and layout.name != layouts.INITJOB else None
+
+
+def _finish(conn: psycopg.Connection[Any], settings: ApplySettings, tree_hash: str | None, tool: Layout | None,
+            m: Migration, tool_sum: str | None) -> Callable[[], list[sql.Composed]] | None:
+    """What a file's transaction also writes: the tool's row, and after the last file the state."""
+    if tool is None and tree_hash is None:
+        return None
+    rows = tool.applied(m, tool_sum) if tool is not None else []
+    return lambda: rows + (_state(conn, settings, tree_hash) if tree_hash is not None else [])
+
+
+def tool_rows_down(cfg: Config, chain: Chain, m: Migration, applied: Sequence[int]) -> list[sql.Composed]:
+    """The tool's record of ``m`` rolled back (in the down's transaction); ``applied``: versions applied before."""
+    tool = tool_table(cfg, chain)
+    if tool is None:
+        return []
+    earlier = [v for v in applied if v < m.version]
+    by_version = {c.version: c for c in chain.migrations}
+    return tool.unapplied(m, by_version.get(max(earlier)) if earlier else None)
 
 
 def _state(conn: psycopg.Connection[Any], settings: ApplySettings, tree_hash: str | None) -> list[sql.Composed]:
@@ -47,7 +83,7 @@ def record(conn: psycopg.Connection[Any], settings: ApplySettings, tree_hash: st
 def record_adopted(conn: psycopg.Connection[Any], settings: ApplySettings, tool: str, table: str,
                    migrations: tuple[Migration, ...]) -> list[str]:
     """Another tool's applied versions as initjob's history (kind ``adopted``), with an event and the
-    state, in one transaction; the tool's own table is left as it is."""
+    state, in one transaction; the tool's own table already holds them."""
     schema, by = settings.history_schema, settings.applied_by
     rows = [history.history_insert(schema, m.version, m.version_text, m.name, "adopted", m.up.checksum,
                                    m.transactional, True, by, timed=False, source_tool=tool) for m in migrations]

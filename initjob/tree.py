@@ -15,12 +15,12 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from initjob import discover
+from initjob import discover, layouts
 from initjob.names import MIGRATION_NAME
 from initjob.record import record
 
 if TYPE_CHECKING:  # the reader and splitter stay off the no-op path
-    from initjob import layouts
+    from initjob.layouts.reading import Chain
     from initjob.source import Migration, SqlFile
 
 
@@ -36,12 +36,13 @@ class Tree:
     repeatable_hash: str = ""    # of the repeatable files, apart: "" when there are none
 
     @cached_property
-    def chain(self) -> layouts.Chain:
-        from initjob import layouts  # the reader: only when the tree changed
+    def chain(self) -> Chain:
+        from initjob.layouts import reading  # the reader: only when the tree changed
 
         if not self.use_migrations:
-            return layouts.Chain(self.tool, ())
-        return layouts.read_chain(self.sql_dir, self.tool, self.history_schema)
+            return reading.Chain(self.tool, ())
+        return reading.read_chain(self.sql_dir, layouts.get(self.tool), self.history_schema,
+                                  layouts.others(self.tool))
 
     @property
     def migrations(self) -> tuple[Migration, ...]:
@@ -49,9 +50,10 @@ class Tree:
 
     @cached_property
     def repeatables(self) -> tuple[SqlFile, ...]:
-        from initjob import layouts  # the reader: only when a repeatable file changed
+        from initjob.layouts import reading  # the reader: only when a repeatable file changed
 
-        return layouts.read_repeatables(self.sql_dir, self.tool, self.history_schema)
+        return reading.read_repeatables(self.sql_dir, discover.repeatable_paths(self.sql_dir, self.tool),
+                                        self.history_schema)
 
     @cached_property
     def schema_files(self) -> tuple[SqlFile, ...]:
@@ -83,7 +85,7 @@ def tree_hash(sql_dir: Path, use_migrations: bool, tool: str = discover.INITJOB)
     if not root.is_dir():
         return ""  # missing (os.walk would say nothing): the reader names it, before any connection
     try:
-        paths = discover.migration_paths(root) if use_migrations else _schema_files(root)
+        paths = discover.migration_paths(root, tool) if use_migrations else _schema_files(root)
         if use_migrations and tool == discover.INITJOB:
             named = re.compile(MIGRATION_NAME).match  # compiled here, not at import: auto-sync never needs it
             if any(not named(rel) for rel, _ in paths):

