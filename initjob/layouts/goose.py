@@ -33,7 +33,8 @@ class Goose(Layout):
     no_tx_hint: ClassVar[str | None] = "add a '-- +goose NO TRANSACTION' line"
 
     def fits(self, root: Path, name: str, is_dir: bool) -> bool:
-        return not is_dir and (bool(re.match(NAME, name)) or name.endswith(".go"))
+        # Its names are anyone's: its marker says it is goose's (a Go migration is goose's too).
+        return not is_dir and (name.endswith(".go") or self.claims(root, name, is_dir))
 
     def claims(self, root: Path, name: str, is_dir: bool) -> bool:
         return (not is_dir and bool(re.match(NAME, name))

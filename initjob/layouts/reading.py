@@ -35,11 +35,17 @@ def read_chain(sql_dir: Path, layout: Layout, history_schema: str, others: tuple
     In initjob's own layout, names that do not fit it but fit ``others`` are one problem naming
     those tools and the setting, instead of one "bad file name" per file.
     """
+    try:
+        return _read_chain(sql_dir, layout, history_schema)
+    except SqlTreeInvalid as exc:
+        if not any(": bad file name" in p for p in exc.fields.get("problems", ())):
+            raise
+        raise _advice(sql_dir / "migrations", layout, others) or exc from None
+
+
+def _read_chain(sql_dir: Path, layout: Layout, history_schema: str) -> Chain:
     if layout.name == INITJOB:
-        try:
-            return Chain(INITJOB, tuple(source.read_migrations(sql_dir, history_schema)))
-        except SqlTreeInvalid as exc:
-            raise _advice(sql_dir / "migrations", others) or exc from None
+        return Chain(INITJOB, tuple(source.read_migrations(sql_dir, history_schema)))
     root = sql_dir / "migrations"
     if not root.is_dir():
         raise ConfigError(f"{root} is not a directory", "migrations mode needs sql/migrations/; set INITJOB_SQL_DIR")
@@ -70,8 +76,8 @@ def read_chain(sql_dir: Path, layout: Layout, history_schema: str, others: tuple
     return Chain(layout.name, tuple(found[v] for v in sorted(found)), sums)
 
 
-def _advice(root: Path, others: tuple[Layout, ...]) -> SqlTreeInvalid | None:
-    """One problem when the names are not initjob's but fit other tools' layouts; None when none fits."""
+def _advice(root: Path, layout: Layout, others: tuple[Layout, ...]) -> SqlTreeInvalid | None:
+    """One problem when the names are not the layout's but fit other tools' layouts; None when none fits."""
     try:
         with os.scandir(root) as listing:
             entries = [(e.name, e.is_dir()) for e in listing if not e.name.startswith(".")]
@@ -81,14 +87,13 @@ def _advice(root: Path, others: tuple[Layout, ...]) -> SqlTreeInvalid | None:
                if entries and all(lay.fits(root, name, is_dir) for name, is_dir in entries)]
     if not fitting:
         return None
-    if len(fitting) == 1:
-        what = f"they fit {fitting[0]}'s layout"
-        hint = f"set INITJOB_MIGRATIONS_FORMAT={fitting[0]} (docs/switching.md)"
-    else:
-        what = f"they fit the layouts of {', '.join(fitting)}"
-        hint = f"set INITJOB_MIGRATIONS_FORMAT to the tool that wrote them: {' or '.join(fitting)} (docs/switching.md)"
-    problem = f"sql/migrations/: the {len(entries)} file name(s) are not initjob's <version>_<name>.up.sql, but {what}"
-    return SqlTreeInvalid(f"the SQL tree has 1 problem(s): {problem}", hint, problems=[problem], fits=fitting)
+    what = f"they fit {fitting[0]}'s layout" if len(fitting) == 1 else f"they fit the layouts of {', '.join(fitting)}"
+    hint = (f"set INITJOB_MIGRATIONS_FORMAT={fitting[0]}" if len(fitting) == 1 else
+            f"set INITJOB_MIGRATIONS_FORMAT to the tool that wrote them: {' or '.join(fitting)}")
+    problem = (f"sql/migrations/: the {len(entries)} name(s) are not {layout.name}'s ({layout.expected}), "
+               f"but {what}")
+    return SqlTreeInvalid(f"the SQL tree has 1 problem(s): {problem}", hint + " (docs/switching.md)",
+                          problems=[problem], fits=fitting)
 
 
 def read_repeatables(sql_dir: Path, paths: list[tuple[str, str]], history_schema: str) -> tuple[SqlFile, ...]:
@@ -200,7 +205,7 @@ def folder_chain(root: Path, pattern: str, up_name: str, down_name: str | None, 
             continue
         m = re.match(pattern, name)
         if not m or not (root / name).is_dir():
-            problems.append(f"migrations/{name}: expected {expected}")
+            problems.append(f"migrations/{name}: bad file name; expected {expected}")
             continue
         loaded = load(root / name / up_name, f"migrations/{name}/{up_name}", problems)
         down = None
