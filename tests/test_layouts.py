@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import zlib
 from pathlib import Path
 
@@ -275,3 +276,63 @@ def test_the_wrong_setting_names_the_right_tool(tmp_path: Path) -> None:
     with pytest.raises(SqlTreeInvalid, match="fit flyway's layout") as caught:
         read_chain(tree(tmp_path, {"V1__a.sql": "SELECT 1;\n", "V2__b.sql": "SELECT 1;\n"}), "prisma")
     assert "INITJOB_MIGRATIONS_FORMAT=flyway" in caught.value.hint
+
+
+def test_diesel_layout(tmp_path: Path) -> None:
+    """<version>_<name>/up.sql and down.sql; the version without its dashes, as diesel records it; metadata.toml
+    may run a migration outside a transaction; every file of a folder is hashed."""
+    sql = tree(tmp_path, {"00000000000000_diesel_initial_setup/up.sql": "SELECT 1;\n",
+                          "00000000000000_diesel_initial_setup/down.sql": "SELECT 2;\n",
+                          "2024-01-15-143022_create_users/up.sql": "CREATE TABLE users (id int);\n",
+                          "2024-01-15-143022_create_users/down.sql": "DROP TABLE users;\n",
+                          "2024-02-01-000000_idx/up.sql": "CREATE INDEX CONCURRENTLY i ON users (id);\n",
+                          "2024-02-01-000000_idx/metadata.toml": "run_in_transaction = false\n"})
+    chain = read_chain(sql, "diesel")
+    assert [(m.version, m.version_text, m.name, m.transactional) for m in chain.migrations] == [
+        (0, "00000000000000", "diesel_initial_setup", True), (20240115143022, "20240115143022", "create_users", True),
+        (20240201000000, "20240201000000", "idx", False)]
+    assert chain.migrations[1].down is not None and chain.migrations[2].down is None
+    assert discover.detect(sql) == "diesel"
+    assert [rel for rel, _ in discover.migration_paths(sql / "migrations", "diesel")] == [
+        "00000000000000_diesel_initial_setup/down.sql", "00000000000000_diesel_initial_setup/up.sql",
+        "2024-01-15-143022_create_users/down.sql", "2024-01-15-143022_create_users/up.sql",
+        "2024-02-01-000000_idx/metadata.toml", "2024-02-01-000000_idx/up.sql"]
+
+
+def test_diesel_no_transaction_needs_its_metadata(tmp_path: Path) -> None:
+    """A statement that cannot run in a transaction names diesel's own switch."""
+    with pytest.raises(SqlTreeInvalid, match="run_in_transaction = false"):
+        read_chain(tree(tmp_path, {"1_idx/up.sql": "CREATE INDEX CONCURRENTLY i ON t (a);\n"}), "diesel")
+
+
+def test_sqlx_layout(tmp_path: Path) -> None:
+    """Simple and reversible files; the sha384 of the file as written; -- no-transaction honoured."""
+    raw = b"CREATE TABLE a (id int);\r\n"
+    sql = tree(tmp_path, {"20260101000000_create_a.sql": raw,
+                          "20260102000000_b.up.sql": "CREATE TABLE b (id int);\n",
+                          "20260102000000_b.down.sql": "DROP TABLE b;\n",
+                          "20260103000000_idx.sql": "-- no-transaction\nCREATE INDEX CONCURRENTLY i ON a (id);\n"})
+    chain = read_chain(sql, "sqlx")
+    assert [(m.version, m.name, m.transactional, m.down is not None) for m in chain.migrations] == [
+        (20260101000000, "create_a", True, False), (20260102000000, "b", True, True), (20260103000000, "idx", False,
+                                                                                        False)]
+    assert chain.tool_checksums[20260101000000] == hashlib.sha384(raw).hexdigest()
+    assert discover.detect(sql) == "initjob", "its names are anyone's: only the setting says sqlx"
+
+
+def test_sqlx_rows() -> None:
+    """success = false is sqlx's dirty migration: broken; the checksum is read for the comparison."""
+    got = rows_of("sqlx", [("1", "ab", True, "a"), ("2", "cd", False, "b")])
+    assert [(v.version, v.checksum) for v in got.versions] == [(1, "ab"), (2, "cd")]
+    assert len(got.broken) == 1 and "dirty" in got.broken[0]
+
+
+def test_every_layout_is_registered_once() -> None:
+    """Config's choices are the registry's names; each has a reader, and a table unless it is initjob's."""
+    from initjob.config import MIGRATIONS_FORMATS
+
+    assert MIGRATIONS_FORMATS == layouts.NAMES == tuple(layouts.LAYOUTS)
+    for name in layouts.NAMES:
+        lay = layouts.get(name)
+        assert type(lay).read is not layouts.Layout.read or name == "initjob"
+        assert (lay.table is None) == (name == "initjob")

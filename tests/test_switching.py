@@ -120,10 +120,39 @@ def prisma(conn: Conn, sql_dir: Path) -> dict[str, str]:
     return {"20260103000000_tags/migration.sql": TAGS, "20260104000000_idx/migration.sql": IDX}
 
 
+def diesel(conn: Conn, sql_dir: Path) -> dict[str, str]:
+    """diesel: <version>_<name>/up.sql and down.sql, __diesel_schema_migrations with a row per version
+    (the folder's version with its dashes dropped)."""
+    write(sql_dir, {"2026-01-01-000000_items/up.sql": ITEMS, "2026-01-01-000000_items/down.sql": "DROP TABLE items;\n",
+                    "2026-01-02-000000_done/up.sql": DONE,
+                    "2026-01-02-000000_done/down.sql": "ALTER TABLE items DROP COLUMN done;\n"})
+    conn.execute("CREATE TABLE __diesel_schema_migrations (version varchar(50) PRIMARY KEY NOT NULL, "
+                 "run_on timestamp NOT NULL DEFAULT CURRENT_TIMESTAMP)")
+    conn.execute(ITEMS)
+    conn.execute(DONE)
+    conn.execute("INSERT INTO __diesel_schema_migrations (version) VALUES ('20260101000000'), ('20260102000000')")
+    return {"2026-01-03-000000_tags/up.sql": TAGS, "2026-01-03-000000_tags/down.sql": "DROP TABLE tags;\n",
+            "2026-01-04-000000_idx/up.sql": IDX, "2026-01-04-000000_idx/metadata.toml": "run_in_transaction = true\n"}
+
+
+def sqlx(conn: Conn, sql_dir: Path) -> dict[str, str]:
+    """sqlx: <version>_<description>.sql, _sqlx_migrations with the sha384 of each file and success."""
+    write(sql_dir, {"20260101000000_items.sql": ITEMS, "20260102000000_add_done.sql": DONE})
+    conn.execute("CREATE TABLE _sqlx_migrations (version bigint PRIMARY KEY, description text NOT NULL, "
+                 "installed_on timestamptz NOT NULL DEFAULT now(), success boolean NOT NULL, checksum bytea NOT NULL, "
+                 "execution_time bigint NOT NULL)")
+    for version, desc, text in ((20260101000000, "items", ITEMS), (20260102000000, "add done", DONE)):
+        conn.execute(text)
+        conn.execute("INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) "
+                     "VALUES (%s, %s, true, %s, 1)", (version, desc, hashlib.sha384(text.encode()).digest()))
+    return {"20260103000000_tags.sql": TAGS, "20260104000000_idx.sql": IDX}
+
+
 TOOLS: dict[str, tuple[Callable[[Conn, Path], dict[str, str]], str]] = {
     "flyway": (flyway, "flyway_schema_history"), "golang-migrate": (golang_migrate, "schema_migrations"),
     "dbmate": (dbmate, "schema_migrations"), "goose": (goose, "goose_db_version"),
-    "prisma": (prisma, "_prisma_migrations"),
+    "prisma": (prisma, "_prisma_migrations"), "diesel": (diesel, "__diesel_schema_migrations"),
+    "sqlx": (sqlx, "_sqlx_migrations"),
 }
 
 
@@ -156,7 +185,7 @@ def test_take_over(tool: str, keep: bool, tmp_path: Path, db_url: str, conn: Con
     seen_before = tool_sees(conn, tool)
     write(sql_dir, new)
     # golang-migrate's names are initjob's own: only the setting says whose table to take over.
-    setting = tool if tool in ("golang-migrate", "flyway") else None
+    setting = tool if tool in ("golang-migrate", "flyway", "sqlx") else None
     first = initjob("run", **env(db_url, sql_dir, setting), INITJOB_KEEP_TOOL_TABLE=str(keep).lower())
     assert first.code == 0, first.stderr
     assert first.event("history.adopted")["adopted"] == 2
@@ -363,3 +392,43 @@ def test_rollback_keeps_each_tool_table_in_step(tmp_path: Path, db_url: str, con
     assert conn.execute("SELECT version, dirty FROM schema_migrations").fetchall() == [(1, False)]
     assert initjob("rollback", "--steps", "1", **env(db_url, sql_dir, "golang-migrate")).code == 0
     assert conn.execute("SELECT count(*) FROM schema_migrations").fetchone() == (0,)
+
+
+FRESH: dict[str, tuple[dict[str, str], str, list[tuple[Any, ...]]]] = {
+    # tool: (files, query of its table, the rows the tool itself would have written)
+    "flyway": ({"V1__items.sql": ITEMS, "V1.1__add_done.sql": DONE},
+               "SELECT installed_rank, version, description, type, script, checksum, success FROM flyway_schema_history"
+               " ORDER BY installed_rank",
+               [(1, "1", "items", "SQL", "V1__items.sql", crc(ITEMS), True),
+                (2, "1.1", "add done", "SQL", "V1.1__add_done.sql", crc(DONE), True)]),
+    "golang-migrate": ({"1_items.up.sql": ITEMS, "2_done.up.sql": DONE},
+                       "SELECT version, dirty FROM schema_migrations", [(2, False)]),
+    "dbmate": ({"1_items.sql": f"-- migrate:up\n{ITEMS}", "2_done.sql": f"-- migrate:up\n{DONE}"},
+               "SELECT version FROM schema_migrations ORDER BY 1", [("1",), ("2",)]),
+    "goose": ({"1_items.sql": f"-- +goose Up\n{ITEMS}", "2_done.sql": f"-- +goose Up\n{DONE}"},
+              "SELECT version_id, is_applied FROM goose_db_version ORDER BY id", [(0, True), (1, True), (2, True)]),
+    "prisma": ({"1_items/migration.sql": ITEMS, "2_done/migration.sql": DONE},
+               "SELECT migration_name, checksum, finished_at IS NOT NULL, rolled_back_at, applied_steps_count"
+               " FROM _prisma_migrations ORDER BY started_at, migration_name",
+               [("1_items", hashlib.sha256(ITEMS.encode()).hexdigest(), True, None, 1),
+                ("2_done", hashlib.sha256(DONE.encode()).hexdigest(), True, None, 1)]),
+    "diesel": ({"2026-01-01-000000_items/up.sql": ITEMS, "2026-01-02-000000_done/up.sql": DONE},
+               "SELECT version FROM __diesel_schema_migrations ORDER BY 1", [("20260101000000",), ("20260102000000",)]),
+    "sqlx": ({"1_items.sql": ITEMS, "2_add_done.sql": DONE},
+             "SELECT version, description, success, checksum FROM _sqlx_migrations ORDER BY 1",
+             [(1, "items", True, hashlib.sha384(ITEMS.encode()).digest()),
+              (2, "add done", True, hashlib.sha384(DONE.encode()).digest())]),
+}
+
+
+@pytest.mark.parametrize("tool", list(FRESH))
+def test_fresh_database_gets_the_tool_table_in_its_format(tool: str, tmp_path: Path, db_url: str, conn: Conn) -> None:
+    """A chain in another tool's layout on a new database: the tool's table holds each version as the tool's
+    documentation says it writes it, so the tool would carry on from there."""
+    files, query, rows = FRESH[tool]
+    sql_dir = tmp_path / "sql"
+    write(sql_dir, files)
+    result = initjob("run", **env(db_url, sql_dir, tool))
+    assert result.code == 0, result.stderr
+    got = [tuple(bytes(v) if isinstance(v, memoryview) else v for v in r) for r in conn.execute(query).fetchall()]
+    assert got == rows
