@@ -68,7 +68,7 @@ def supply(conn: Connection, cfg: Config, tree: Tree, facts: Facts, need: Need) 
 
         if tree.tool == discover.INITJOB:
             return facts.with_(foreign=adopt.golang_migrate_look_alike(conn))
-        return facts.with_(foreign=adopt.read_foreign(conn, tree.tool))
+        return facts.with_(foreign=adopt.read_foreign(conn, tree.tool, tree.sql_dir / "migrations", tree.migrations))
     if need is Need.REPEATABLES:
         return facts.with_(repeatables=tree.repeatables, repeatables_applied=history.read_repeatables(conn, schema))
     if need is Need.DRIFT:

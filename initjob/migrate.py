@@ -47,7 +47,7 @@ def tool_table(cfg: Config, chain: Chain | None) -> Layout | None:
     if chain is None or not cfg.mode.keep_tool_table:
         return None
     layout = layouts.get(chain.tool)
-    return layout if layout.table is not None and layout.name != layouts.INITJOB else None
+    return layout if layout.table is not None and layout.keeps_table else None
 
 
 def _finish(conn: psycopg.Connection[Any], settings: ApplySettings, tree_hash: str | None, tool: Layout | None,

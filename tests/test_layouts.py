@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from initjob import discover, layouts
-from initjob.errors import ConfigError, SqlTreeInvalid
+from initjob.errors import ConfigError, ForeignHistoryMismatch, SqlTreeInvalid
 from initjob.layouts import reading
 from initjob.layouts.flyway import flyway_checksum, flyway_key
 from initjob.layouts.reading import Chain
@@ -336,3 +336,66 @@ def test_every_layout_is_registered_once() -> None:
         lay = layouts.get(name)
         assert type(lay).read is not layouts.Layout.read or name == "initjob"
         assert (lay.table is None) == (name == "initjob")
+
+
+SQITCH_PLAN = """%syntax-version=1.0.0
+%project=flipr
+%uri=https://example.com/flipr/
+
+appschema 2013-12-30T23:19:38Z Marge N. O'Vera <marge@example.com> # Add schema for all flipr objects.
+users [appschema] 2013-12-30T23:49:00Z Marge N. O'Vera <marge@example.com> # Creates table to track our users.
+@v1.0.0-dev1 2013-12-31T00:18:34Z Marge N. O'Vera <marge@example.com> # Tag v1.0.0-dev1.
+
+users [users@v1.0.0-dev1] 2014-01-02T10:00:00Z Marge N. O'Vera <marge@example.com> # Adds a column.
+"""
+
+
+def sqitch_tree(tmp_path: Path) -> Path:
+    return tree(tmp_path, {
+        "sqitch.plan": SQITCH_PLAN, "sqitch.conf": "[core]\n\tengine = pg\n",
+        "deploy/appschema.sql": "-- Deploy flipr:appschema to pg\n\nBEGIN;\n\nCREATE SCHEMA flipr;\n\nCOMMIT;\n",
+        "revert/appschema.sql": "BEGIN;\nDROP SCHEMA flipr;\nCOMMIT;\n",
+        "verify/appschema.sql": "BEGIN;\nSELECT pg_catalog.has_schema_privilege('flipr', 'usage');\nROLLBACK;\n",
+        "deploy/users@v1.0.0-dev1.sql": "BEGIN;\nCREATE TABLE flipr.users (nickname text PRIMARY KEY);\nCOMMIT;\n",
+        "revert/users@v1.0.0-dev1.sql": "BEGIN;\nDROP TABLE flipr.users;\nCOMMIT;\n",
+        "deploy/users.sql": "BEGIN;\nALTER TABLE flipr.users ADD COLUMN twitter text;\nCOMMIT;\n",
+        "revert/users.sql": "BEGIN;\nALTER TABLE flipr.users DROP COLUMN twitter;\nCOMMIT;\n",
+        "verify/users.sql": "BEGIN;\nSELECT nickname, twitter FROM flipr.users WHERE FALSE;\nROLLBACK;\n",
+    })
+
+
+def test_sqitch_layout(tmp_path: Path) -> None:
+    """The plan's order; a reworked change's earlier scripts by its tag; the verify script after the deploy;
+    the scripts' own BEGIN/COMMIT/ROLLBACK blanked, lines kept; every script and the plan hashed."""
+    sql = sqitch_tree(tmp_path)
+    chain = read_chain(sql, "sqitch")
+    assert [(m.version, m.name, m.up.path) for m in chain.migrations] == [
+        (1, "appschema", "migrations/deploy/appschema.sql"), (2, "users", "migrations/deploy/users@v1.0.0-dev1.sql"),
+        (3, "users", "migrations/deploy/users.sql")]
+    first = chain.migrations[0]
+    assert "BEGIN" not in first.up.text and "COMMIT" not in first.up.text and "ROLLBACK" not in first.up.text
+    assert first.up.text.split("\n")[4] == "CREATE SCHEMA flipr;" and "has_schema_privilege" in first.up.text
+    assert first.down is not None and "DROP SCHEMA flipr" in first.down.text
+    assert discover.detect(sql) == "sqitch"
+    hashed = [rel for rel, _ in discover.migration_paths(sql / "migrations", "sqitch")]
+    assert "sqitch.plan" in hashed and "verify/users.sql" in hashed and "deploy/users@v1.0.0-dev1.sql" in hashed
+
+
+@pytest.mark.parametrize(("plan", "problem"), [
+    ("%project=x\n\nnope\n", "sqitch.plan:3: a change line"),
+    ("%project=x\n-a 2013-12-30T23:19:38Z M <m@x>\n", "a revert entry"),
+    ("%project=x\nmissing 2013-12-30T23:19:38Z M <m@x>\n", "has no deploy/missing.sql"),
+])
+def test_sqitch_problems(tmp_path: Path, plan: str, problem: str) -> None:
+    with pytest.raises(SqlTreeInvalid, match=problem):
+        read_chain(tree(tmp_path, {"sqitch.plan": plan}), "sqitch")
+
+
+def test_sqitch_changes_match_the_plan_in_order(tmp_path: Path) -> None:
+    """The registry's deployed changes are the plan's first ones; another order is a mismatch."""
+    chain = read_chain(sqitch_tree(tmp_path), "sqitch").migrations
+    lay = layouts.get("sqitch")
+    got = lay.interpret_with("sqitch.changes", [("appschema", "t1"), ("users", "t2")], chain)
+    assert [v.version for v in got.versions] == [1, 2]
+    with pytest.raises(ForeignHistoryMismatch, match=r"where sqitch\.plan has appschema"):
+        lay.interpret_with("sqitch.changes", [("users", "t1")], chain)

@@ -148,11 +148,42 @@ def sqlx(conn: Conn, sql_dir: Path) -> dict[str, str]:
     return {"20260103000000_tags.sql": TAGS, "20260104000000_idx.sql": IDX}
 
 
+def sqitch(conn: Conn, sql_dir: Path) -> dict[str, str]:
+    """sqitch: sqitch.plan, deploy/revert/verify scripts wrapped in BEGIN/COMMIT, and its registry's changes
+    table (the columns its documentation lists) with a row per deployed change."""
+    plan = "%syntax-version=1.0.0\n%project=shop\n\n"
+    changes = [("items", ITEMS, "DROP TABLE items;"), ("done", DONE, "ALTER TABLE items DROP COLUMN done;"),
+               ("tags", TAGS, "DROP TABLE tags;"), ("idx", IDX, "DROP INDEX items_title_idx;")]
+    lines = [f"{name} 2026-01-01T00:00:00Z Dev <dev@example.com> # {name}\n" for name, _, _ in changes]
+    files = {}
+    for name, up, down in changes:
+        files |= {f"deploy/{name}.sql": f"-- Deploy shop:{name} to pg\n\nBEGIN;\n\n{up}\nCOMMIT;\n",
+                  f"revert/{name}.sql": f"BEGIN;\n{down}\nCOMMIT;\n",
+                  f"verify/{name}.sql": "BEGIN;\nSELECT 1/count(*) FROM pg_class WHERE relname = 'items';\nROLLBACK;\n"}
+    write(sql_dir, {"sqitch.plan": plan + "".join(lines[:2])} | {k: v for k, v in files.items()
+                                                                 if k.endswith(("/items.sql", "/done.sql"))})
+    conn.execute("CREATE SCHEMA sqitch")
+    conn.execute("""CREATE TABLE sqitch.changes (change_id text PRIMARY KEY, script_hash text, change text NOT NULL,
+        project text NOT NULL, note text NOT NULL DEFAULT '',
+        committed_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+        committer_name text NOT NULL, committer_email text NOT NULL, planned_at timestamptz NOT NULL,
+        planner_name text NOT NULL, planner_email text NOT NULL)""")
+    for name, up, _ in changes[:2]:
+        conn.execute(up)
+        conn.execute("INSERT INTO sqitch.changes (change_id, change, project, committer_name, committer_email, "
+                     "planned_at, planner_name, planner_email) VALUES (md5(%s), %s, 'shop', 'Dev', 'dev@example.com', "
+                     "now(), 'Dev', 'dev@example.com')", (name, name))
+    conn.execute("INSERT INTO sqitch.changes (change_id, change, project, committer_name, committer_email, planned_at, "
+                 "planner_name, planner_email) VALUES ('other', 'items', 'another-project', 'x', 'x', now(), 'x', 'x')")
+    tag = "@v1 2026-01-02T00:00:00Z Dev <dev@example.com> # the first release\n"
+    return {"sqitch.plan": plan + "".join(lines[:2]) + tag + "".join(lines[2:])} | files
+
+
 TOOLS: dict[str, tuple[Callable[[Conn, Path], dict[str, str]], str]] = {
     "flyway": (flyway, "flyway_schema_history"), "golang-migrate": (golang_migrate, "schema_migrations"),
     "dbmate": (dbmate, "schema_migrations"), "goose": (goose, "goose_db_version"),
     "prisma": (prisma, "_prisma_migrations"), "diesel": (diesel, "__diesel_schema_migrations"),
-    "sqlx": (sqlx, "_sqlx_migrations"),
+    "sqlx": (sqlx, "_sqlx_migrations"), "sqitch": (sqitch, "sqitch.changes"),
 }
 
 
@@ -161,11 +192,14 @@ def env(db_url: str, sql_dir: Path, tool: str | None) -> dict[str, str]:
     return extra | ({"INITJOB_MIGRATIONS_FORMAT": tool} if tool else {})
 
 
-def tool_sees(conn: Conn, tool: str) -> list[int]:
+def tool_sees(conn: Conn, tool: str, sql_dir: Path) -> list[int]:
     """The versions the tool's table holds as applied, read as initjob's takeover reads it."""
+    from initjob import layouts
     from initjob.db import adopt
+    from initjob.layouts import reading
 
-    found = adopt.read_foreign(conn, tool)
+    chain = reading.read_chain(sql_dir, layouts.get(tool), "initjob")
+    found = adopt.read_foreign(conn, tool, sql_dir / "migrations", chain.migrations)
     assert not found.broken, found.broken
     return sorted(v.version for v in found.versions) if found.up_to is None else [found.up_to]
 
@@ -180,9 +214,9 @@ def test_take_over(tool: str, keep: bool, tmp_path: Path, db_url: str, conn: Con
     build, table = TOOLS[tool]
     sql_dir = tmp_path / "sql"
     new = build(conn, sql_dir)
-    count = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))
+    count = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(*table.split(".")))
     before = conn.execute(count).fetchone()
-    seen_before = tool_sees(conn, tool)
+    seen_before = tool_sees(conn, tool, sql_dir)
     write(sql_dir, new)
     # golang-migrate's names are initjob's own: only the setting says whose table to take over.
     setting = tool if tool in ("golang-migrate", "flyway", "sqlx") else None
@@ -193,12 +227,12 @@ def test_take_over(tool: str, keep: bool, tmp_path: Path, db_url: str, conn: Con
     rows = conn.execute("SELECT kind, version, source_tool FROM initjob.history ORDER BY version").fetchall()
     assert [(k, t) for k, _, t in rows] == [("adopted", tool), ("adopted", tool), ("migration", None),
                                             ("migration", None)]
-    if keep:
+    if keep and tool != "sqitch":  # sqitch's registry is not written (docs/switching.md)
         versions = [v for _, v, _ in rows]
-        assert tool_sees(conn, tool) == (versions[-1:] if tool == "golang-migrate" else versions)
+        assert tool_sees(conn, tool, sql_dir) == (versions[-1:] if tool == "golang-migrate" else versions)
     else:
         assert conn.execute(count).fetchone() == before, "the tool's table is left as it was"
-        assert tool_sees(conn, tool) == seen_before
+        assert tool_sees(conn, tool, sql_dir) == seen_before
     assert initjob("verify", **env(db_url, sql_dir, setting)).code == 0
     second = initjob("run", **env(db_url, sql_dir, setting))
     assert second.code == 0 and "run.nothing_to_do" in second.names(), second.stderr

@@ -10,7 +10,9 @@ transaction.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg import sql
@@ -21,9 +23,14 @@ from initjob.errors import ForeignHistoryMismatch
 from initjob.layouts import golang_migrate
 from initjob.state import ForeignHistory
 
+if TYPE_CHECKING:
+    from initjob.source import Migration
 
-def read_foreign(conn: psycopg.Connection[Any], tool: str) -> ForeignHistory:
-    """``tool``'s history table on the search path; ``ForeignHistory(tool)`` (no table) when there is none."""
+
+def read_foreign(conn: psycopg.Connection[Any], tool: str, root: Path | None = None,
+                 migrations: Sequence[Migration] = ()) -> ForeignHistory:
+    """``tool``'s history table on the search path; ``ForeignHistory(tool)`` (no table) when there is none.
+    ``root`` (``sql/migrations/``) and ``migrations``: for a tool whose rows only the files explain (sqitch)."""
     layout = layouts.get(tool)
     if layout.table is None:
         return ForeignHistory(tool)
@@ -31,13 +38,14 @@ def read_foreign(conn: psycopg.Connection[Any], tool: str) -> ForeignHistory:
     if not found or found[0] is None:
         return ForeignHistory(tool)
     try:
-        rows = conn.execute(sql.SQL(layout.query).format(t=layout.ident)).fetchall()
+        params = layout.params(root) if root is not None else ()
+        rows = conn.execute(sql.SQL(layout.query).format(t=layout.ident), params or None).fetchall()
     except (psycopg.errors.UndefinedColumn, psycopg.errors.DatatypeMismatch, psycopg.errors.UndefinedFunction) as exc:
         conn.rollback()
         raise ForeignHistoryMismatch(
             f"{found[0]} is not {tool}'s history table (its columns differ: {exc.diag.message_primary})",
             "check INITJOB_MIGRATIONS_FORMAT (docs/switching.md)") from None
-    return layout.interpret(found[0], rows)
+    return layout.interpret_with(found[0], rows, migrations)
 
 
 def golang_migrate_look_alike(conn: psycopg.Connection[Any]) -> ForeignHistory:

@@ -14,14 +14,14 @@ import re
 from pathlib import Path
 
 from initjob.errors import ConfigError
-from initjob.layouts import dbmate, diesel, flyway, golang_migrate, goose, own, prisma, sqlx
+from initjob.layouts import dbmate, diesel, flyway, golang_migrate, goose, own, prisma, sqitch, sqlx
 from initjob.layouts.base import AUTO, INITJOB, Layout, Paths
 
 __all__ = ["AUTO", "INITJOB", "LAYOUTS", "NAMES", "Layout", "detect", "get", "resolve"]
 
 LAYOUTS: dict[str, Layout] = {lay.name: lay for lay in (
     own.LAYOUT, flyway.LAYOUT, golang_migrate.LAYOUT, dbmate.LAYOUT, goose.LAYOUT, prisma.LAYOUT, diesel.LAYOUT,
-    sqlx.LAYOUT)}
+    sqlx.LAYOUT, sqitch.LAYOUT)}
 NAMES = tuple(LAYOUTS)
 
 

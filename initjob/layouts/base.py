@@ -40,6 +40,7 @@ class Layout:
     table: ClassVar[str | None] = None  # its history table's default name, on the search path
     query: ClassVar[str] = ""          # the rows of that table that ``interpret`` reads ({t}: the table)
     no_tx_hint: ClassVar[str | None] = None  # what its files say where initjob's say -- initjob:no-transaction
+    keeps_table: ClassVar[bool] = True  # initjob writes a row per migration there (INITJOB_KEEP_TOOL_TABLE)
     # Its names are initjob's own too (golang-migrate, sqlx's .up/.down): only the setting says so.
     needs_setting: ClassVar[bool] = False
 
@@ -74,6 +75,14 @@ class Layout:
         raise NotImplementedError(self.name)
 
     # ------------------------------------------------------------------ its history table
+
+    def params(self, root: Path) -> tuple[str, ...]:
+        """The parameters of ``query`` (sqitch's project, named in its plan)."""
+        return ()
+
+    def interpret_with(self, table: str, rows: Sequence[Row], migrations: Sequence[Migration]) -> ForeignHistory:
+        """``interpret``, for a tool whose rows name changes that only the files put in order (sqitch)."""
+        return self.interpret(table, rows)
 
     def interpret(self, table: str, rows: Sequence[Row]) -> ForeignHistory:
         """A row per applied version (the default): what the table holds as applied."""
