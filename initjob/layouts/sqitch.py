@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 PLAN = "sqitch.plan"
 FOLDERS = ("deploy", "revert", "verify")
 _CHANGE = (r"^(?P<op>[+-])?(?P<name>[^\s@#:\[\]%]+)(?:\s+\[(?P<deps>[^\]]*)\])?\s+"
-           r"(?P<at>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)\s+(?P<planner>[^<]*)<(?P<email>[^>]*)>(?:\s+#\s?(?P<note>.*))?$")
+           r"(?P<at>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)\s+(?P<planner>[^<]*)<(?P<email>[^>]*)>(?:\s*#\s?(?P<note>.*))?$")
 _TAG = r"^@(?P<name>\S+)\s+(?P<at>\d{4}-\d\d-\d\dT\S+Z)\s"
 _PROJECT = r"(?m)^%project\s*=\s*(?P<name>\S+)\s*$"
 _HEAD = r"\A(?:\s|--[^\n]*\n)*(?P<stmt>(?:BEGIN|START\s+TRANSACTION)(?:\s+(?:WORK|TRANSACTION))?\s*;)"
