@@ -346,7 +346,7 @@ appschema 2013-12-30T23:19:38Z Marge N. O'Vera <marge@example.com> # Add schema 
 users [appschema] 2013-12-30T23:49:00Z Marge N. O'Vera <marge@example.com> # Creates table to track our users.
 @v1.0.0-dev1 2013-12-31T00:18:34Z Marge N. O'Vera <marge@example.com> # Tag v1.0.0-dev1.
 
-users [users@v1.0.0-dev1] 2014-01-02T10:00:00Z Marge N. O'Vera <marge@example.com> # Adds a column.
+users [users@v1.0.0-dev1] 2014-01-02T10:00:00Z Marge N. O'Vera <marge@example.com># Adds a column.
 """
 
 
