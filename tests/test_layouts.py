@@ -399,3 +399,11 @@ def test_sqitch_changes_match_the_plan_in_order(tmp_path: Path) -> None:
     assert [v.version for v in got.versions] == [1, 2]
     with pytest.raises(ForeignHistoryMismatch, match=r"where sqitch\.plan has appschema"):
         lay.interpret_with("sqitch.changes", [("users", "t1")], chain)
+
+
+def test_a_typo_in_an_initjob_chain_is_not_advice(tmp_path: Path) -> None:
+    """One name without its direction among initjob's: a bad file name, not 'set the format to sqlx'
+    (`sqlx migrate add` will not mix simple and reversible files either)."""
+    with pytest.raises(SqlTreeInvalid, match=r"0002_add\.sql: bad file name") as caught:
+        read_chain(tree(tmp_path, {"0001_init.up.sql": "SELECT 1;\n", "0002_add.sql": "SELECT 1;\n"}), "initjob")
+    assert "fits" not in caught.value.fields

@@ -50,6 +50,10 @@ class Layout:
         """The entry's name is one this tool reads (advice: which tools the names fit)."""
         return not is_dir and bool(re.match(self.pattern, name))
 
+    def fits_all(self, root: Path, entries: Sequence[tuple[str, bool]]) -> bool:
+        """Every entry of ``migrations/`` is one this tool reads (advice: which tools wrote the folder)."""
+        return bool(entries) and all(self.fits(root, name, is_dir) for name, is_dir in entries)
+
     def claims(self, root: Path, name: str, is_dir: bool) -> bool:
         """The entry shows this tool wrote the folder (detection: markers or folder shapes only it uses)."""
         return False

@@ -83,8 +83,7 @@ def _advice(root: Path, layout: Layout, others: tuple[Layout, ...]) -> SqlTreeIn
             entries = [(e.name, e.is_dir()) for e in listing if not e.name.startswith(".")]
     except OSError:
         return None
-    fitting = [lay.name for lay in others
-               if entries and all(lay.fits(root, name, is_dir) for name, is_dir in entries)]
+    fitting = [lay.name for lay in others if lay.fits_all(root, entries)]
     if not fitting:
         return None
     what = f"they fit {fitting[0]}'s layout" if len(fitting) == 1 else f"they fit the layouts of {', '.join(fitting)}"

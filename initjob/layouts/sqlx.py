@@ -37,6 +37,12 @@ class Sqlx(Layout):
     no_tx_hint: ClassVar[str | None] = f"make '{_NO_TX}' the file's first line"
     needs_setting: ClassVar[bool] = True  # its .up.sql names are initjob's own, its plain names dbmate's and goose's
 
+    def fits_all(self, root: Path, entries: Sequence[tuple[str, bool]]) -> bool:
+        # `sqlx migrate add` will not mix simple and reversible files: initjob's own .up.sql chain with a
+        # name missing its direction is a typo, not a sqlx chain.
+        kinds = {bool(m["dir"]) for name, _ in entries if (m := re.match(NAME, name))}
+        return super().fits_all(root, entries) and len(kinds) == 1
+
     def read(self, root: Path, problems: list[str]) -> Read:
         from initjob.layouts import reading  # the reader: off the no-op path
         from initjob.source import Migration
