@@ -331,7 +331,7 @@ def test_every_layout_is_registered_once() -> None:
     """Config's choices are the registry's names; each has a reader, and a table unless it is initjob's."""
     from initjob.config import MIGRATIONS_FORMATS
 
-    assert MIGRATIONS_FORMATS == layouts.NAMES == tuple(layouts.LAYOUTS)
+    assert MIGRATIONS_FORMATS == layouts.NAMES == tuple(lay.name for lay in layouts.layouts())
     for name in layouts.NAMES:
         lay = layouts.get(name)
         assert type(lay).read is not layouts.Layout.read or name == "initjob"

@@ -20,7 +20,6 @@ from psycopg import sql
 from initjob import layouts
 from initjob.db import executor
 from initjob.errors import ForeignHistoryMismatch
-from initjob.layouts import golang_migrate
 from initjob.state import ForeignHistory
 
 if TYPE_CHECKING:
@@ -51,13 +50,13 @@ def read_foreign(conn: psycopg.Connection[Any], tool: str, root: Path | None = N
 def golang_migrate_look_alike(conn: psycopg.Connection[Any]) -> ForeignHistory:
     """golang-migrate's table, if the database has one: its file names are initjob's own, so a chain
     written for it reads as initjob's layout and would otherwise be run again from the first file."""
-    table = golang_migrate.LAYOUT.table
+    table = layouts.get("golang-migrate").table
     found = conn.execute(
         "SELECT to_regclass(%s)::text, EXISTS (SELECT 1 FROM pg_attribute"
         " WHERE attrelid = to_regclass(%s) AND attname = 'dirty' AND NOT attisdropped)", (table, table)).fetchone()
     if not found or found[0] is None or not found[1]:
         return ForeignHistory(layouts.INITJOB)
-    return read_foreign(conn, golang_migrate.LAYOUT.name)
+    return read_foreign(conn, "golang-migrate")
 
 
 def ensure_table(conn: psycopg.Connection[Any], tool: str) -> None:
