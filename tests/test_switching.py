@@ -466,3 +466,35 @@ def test_fresh_database_gets_the_tool_table_in_its_format(tool: str, tmp_path: P
     assert result.code == 0, result.stderr
     got = [tuple(bytes(v) if isinstance(v, memoryview) else v for v in r) for r in conn.execute(query).fetchall()]
     assert got == rows
+
+
+@pytest.mark.parametrize(("tool", "files", "query", "after"), [
+    ("flyway", {"V1__items.sql": ITEMS, "V2__tags.sql": TAGS, "U2__tags.sql": "DROP TABLE tags;\n"},
+     "SELECT version, type, script, success FROM flyway_schema_history ORDER BY installed_rank",
+     [("1", "SQL", "V1__items.sql", True), ("2", "SQL", "V2__tags.sql", True),
+      ("2", "UNDO_SQL", "U2__tags.sql", True)]),
+    ("goose", {"1_items.sql": f"-- +goose Up\n{ITEMS}",
+               "2_tags.sql": f"-- +goose Up\n{TAGS}-- +goose Down\nDROP TABLE tags;\n"},
+     "SELECT version_id, is_applied FROM goose_db_version ORDER BY id", [(0, True), (1, True)]),
+    ("sqlx", {"1_items.up.sql": ITEMS, "1_items.down.sql": "DROP TABLE items;\n", "2_tags.up.sql": TAGS,
+              "2_tags.down.sql": "DROP TABLE tags;\n"}, "SELECT version FROM _sqlx_migrations", [(1,)]),
+])
+def test_rollback_is_recorded_as_the_tool_records_it(tool: str, files: dict[str, str], query: str,
+                                                      after: list[tuple[Any, ...]], tmp_path: Path, db_url: str,
+                                                      conn: Conn) -> None:
+    """Flyway gets its UNDO_SQL row, goose and sqlx lose the version's row; the tool then sees one applied."""
+    sql_dir = tmp_path / "sql"
+    write(sql_dir, files)
+    assert initjob("run", **env(db_url, sql_dir, tool)).code == 0
+    back = initjob("rollback", "--steps", "1", **env(db_url, sql_dir, tool))
+    assert back.code == 0, back.stderr
+    assert conn.execute(query).fetchall() == after
+    assert tool_sees(conn, tool, sql_dir) == [layouts_key(tool, "1")]
+
+
+def layouts_key(tool: str, text: str) -> int:
+    from initjob import layouts
+
+    key = layouts.get(tool).version_key(text)
+    assert key is not None
+    return key
