@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import psycopg
@@ -28,8 +28,12 @@ def apply(conn: psycopg.Connection[Any], cfg: Config, plan: MigrationPlan, tree_
 
         lint.log_findings(cfg.mode.sql_dir, work, conn.info.server_version)
     tool = tool_table(cfg, chain)
-    if tool is not None:  # before the first file, as the tool makes it: a file may touch it
-        adopt.ensure_table(conn, tool.name)
+    if tool is not None and not adopt.has_table(conn, tool.name):
+        # Made before the first file, as the tool makes it (a file may alter it), with what is applied
+        # already, and recorded with the schema: a file that then fails leaves no unrecorded table behind
+        # to be taken for drift.
+        done = [m for m in chain.migrations if m not in work] if chain is not None else []
+        _make_table(conn, settings, tool, done, chain.tool_checksums if chain is not None else {}, plan.has_history)
     sums = chain.tool_checksums if chain is not None else {}
     applied: list[str] = []
     for index, m in enumerate(work, start=1):
@@ -48,6 +52,19 @@ def tool_table(cfg: Config, chain: Chain | None) -> Layout | None:
         return None
     layout = layouts.get(chain.tool)
     return layout if layout.table is not None and layout.keeps_table else None
+
+
+def _make_table(conn: psycopg.Connection[Any], settings: ApplySettings, tool: Layout, done: list[Migration],
+                sums: Mapping[int, str], has_history: bool) -> None:
+    label = f"{tool.name} history table"
+    rows = tool.create_table() + [r for m in done for r in tool.applied(m, sums.get(m.version))]
+    body = ";\n".join(s.as_string(conn) for s in rows)
+    if not has_history:
+        executor.transaction(conn, label, [body])
+        return
+    # The state is read inside the transaction, after the table is made, so that it includes it.
+    executor.run_transactional(conn, label, body, settings.ddl_lock_timeout, [], commit=False)
+    executor.commit_with(conn, label, _state(conn, settings, None))
 
 
 def _finish(conn: psycopg.Connection[Any], settings: ApplySettings, tree_hash: str | None, tool: Layout | None,

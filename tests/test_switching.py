@@ -498,3 +498,21 @@ def layouts_key(tool: str, text: str) -> int:
     key = layouts.get(tool).version_key(text)
     assert key is not None
     return key
+
+
+def test_a_failed_file_after_the_tool_table_was_made_is_not_drift(tmp_path: Path, db_url: str, conn: Conn) -> None:
+    """A database initjob manages gets the tool's table (with what is applied already) made before a pending
+    file; the file fails; the fixed file then runs (the table was recorded with the schema, so it is not
+    taken for a hand-made change)."""
+    sql_dir = tmp_path / "sql"
+    write(sql_dir, {"1_items.sql": f"-- migrate:up\n{ITEMS}"})
+    assert initjob("run", **env(db_url, sql_dir, "dbmate"), INITJOB_KEEP_TOOL_TABLE="false").code == 0
+    assert conn.execute("SELECT to_regclass('schema_migrations')").fetchone() == (None,)
+    write(sql_dir, {"2_tags.sql": "-- migrate:up\nCREATE TABLE tags (id bigint PRIMARY KEY, oops);\n"})
+    failed = initjob("run", **env(db_url, sql_dir, "dbmate"))
+    assert failed.code == 5, failed.stderr
+    assert conn.execute("SELECT version FROM schema_migrations").fetchall() == [("1",)]
+    write(sql_dir, {"2_tags.sql": f"-- migrate:up\n{TAGS}"})
+    fixed = initjob("run", **env(db_url, sql_dir, "dbmate"))
+    assert fixed.code == 0, fixed.stderr
+    assert conn.execute("SELECT version FROM schema_migrations ORDER BY 1").fetchall() == [("1",), ("2",)]

@@ -1,11 +1,10 @@
-"""Another tool's history table: read as it stands (what it holds as applied, and as broken), and
-made as the tool makes it, so that the chain and the tool find it before the first file runs.
+"""Another tool's history table, read as it stands: what it holds as applied, and as broken.
 
 Each tool keeps its table in the connection's first schema on the search path, under its default
 name; initjob finds and creates it there the way the tool does.  What the rows mean is the layout's
 (``Layout.interpret``); whether to take those versions over, and what to refuse, is decided in
-``decide`` (pure).  Writing a row per migration is done with the migration (``migrate``), in its
-transaction.
+``decide`` (pure).  Making the table and writing a row per migration is done with the migrations
+(``migrate``), in their transactions.
 """
 
 from __future__ import annotations
@@ -18,7 +17,6 @@ import psycopg
 from psycopg import sql
 
 from initjob import layouts
-from initjob.db import executor
 from initjob.errors import ForeignHistoryMismatch
 from initjob.state import ForeignHistory
 
@@ -59,9 +57,8 @@ def golang_migrate_look_alike(conn: psycopg.Connection[Any]) -> ForeignHistory:
     return read_foreign(conn, "golang-migrate")
 
 
-def ensure_table(conn: psycopg.Connection[Any], tool: str) -> None:
-    """The tool's history table, made as the tool makes it before its first file, when missing: a chain
-    may touch it (a golang-migrate file that alters ``schema_migrations``), and the tool finds it."""
-    statements = layouts.get(tool).create_table()
-    if statements:
-        executor.transaction(conn, f"{tool} history table", statements)
+def has_table(conn: psycopg.Connection[Any], tool: str) -> bool:
+    """Whether the tool's history table is on the search path already."""
+    table = layouts.get(tool).table
+    found = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table,)).fetchone()
+    return bool(found and found[0])
