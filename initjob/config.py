@@ -52,7 +52,11 @@ _SETTINGS: tuple[tuple[str, str, str | None, str], ...] = (
     ("progress_interval", "INITJOB_PROGRESS_INTERVAL", "10", "seconds between progress events of a long statement"),
     ("force_mode_switch", "INITJOB_FORCE_MODE_SWITCH", "false", "allow auto-sync on a migrations-managed database"),
     ("termination_log", "INITJOB_TERMINATION_LOG", "/dev/termination-log", "where a failure's reason is also written"),
+    ("phase", "INITJOB_PHASE", "all",
+     "all; expand (before the rollout: only what the previous release survives); contract (after it: the rest)"),
 )
+# The phases of a zero-downtime deploy (docs/zero-downtime.md); "all" is both at once.
+PHASES = ("all", "expand", "contract")
 # The layouts ``layouts`` reads; "auto" (the variable unset) detects one from the file names.
 MIGRATIONS_FORMATS = ("initjob", "flyway", "golang-migrate", "dbmate", "goose", "prisma")
 _BOOLS = {"use_migrations", "ensure_database", "allow_destructive", "force_mode_switch"}
@@ -119,6 +123,7 @@ class ModeSettings:
     history_schema: str = "initjob"
     force_mode_switch: bool = False
     migrations_format: str = "auto"
+    phase: str = "all"  # PHASES: which half of a zero-downtime deploy this run applies
 
     @property
     def name(self) -> str:
@@ -263,7 +268,7 @@ def _assemble(ns: argparse.Namespace, v: Mapping[str, Any], environ: Mapping[str
         backup=BackupSettings(v["backup_dir"], v["release"]),
         log=LogSettings(v["log_format"], v["log_level"], v["termination_log"]),
         mode=ModeSettings(v["use_migrations"], v["sql_dir"], schema, v["force_mode_switch"],
-                          v["migrations_format"]),
+                          v["migrations_format"], v["phase"]),
         args=CommandArgs(
             json=bool(getattr(ns, "json", False)),
             steps=getattr(ns, "steps", None),
@@ -310,6 +315,10 @@ def _convert(raw: Mapping[str, str | None], environ: Mapping[str, str], problems
         problems.append(f"INITJOB_MIGRATIONS_FORMAT must be one of {', '.join(MIGRATIONS_FORMATS)}, "
                         f"got {raw['migrations_format']!r}")
     out["migrations_format"] = fmt
+    phase = (raw["phase"] or "all").strip().lower()
+    if phase not in PHASES:
+        problems.append(f"INITJOB_PHASE must be one of {', '.join(PHASES)}, got {raw['phase']!r}")
+    out["phase"] = phase
     log_format = raw["log_format"] or ("text" if sys.stderr.isatty() else "json")
     if log_format not in ("json", "text"):
         problems.append(f"INITJOB_LOG_FORMAT must be json or text, got {log_format!r}")

@@ -115,6 +115,18 @@ class NoBaseline(NotUpToDate):
     kind = "no_baseline"
 
 
+class ExpandNotDone(NotUpToDate):
+    """``contract`` asked before ``expand`` completed for the same files (INITJOB_PHASE)."""
+
+    kind = "expand_not_done"
+
+
+class ContractNotReady(NotUpToDate):
+    """A contract step the data does not allow yet: a SET NOT NULL over rows that hold NULL."""
+
+    kind = "contract_not_ready"
+
+
 class NotConverged(NotUpToDate):
     """After the plan (or with no plan possible) the live schema still differs from the desired one."""
 

@@ -65,6 +65,7 @@ def _run(conn: Connection, cfg: Config, tree: Tree) -> Report:
                                      known.state.fingerprint,
                                      cfg.mode.name, _planned(decision))
         applied = _apply(conn, cfg, tree, decision)  # 7. apply; 8. verify (auto-sync compares the result)
+        _mark_expanded(conn, cfg, tree, decision)
         if not isinstance(decision, Repeat):  # the repeatable files come after the migrations or the sync
             decision = settle(conn, cfg, tree)
             if isinstance(decision, Repeat):
@@ -72,6 +73,24 @@ def _run(conn: Connection, cfg: Config, tree: Tree) -> Report:
             elif isinstance(decision, Refuse):
                 raise decision.error
     return Report(cfg.mode.name, tuple(applied), tuple(baselined), taken)  # 9. report (cli logs it)
+
+
+def _mark_expanded(conn: Connection, cfg: Config, tree: Tree, decision: Decision) -> None:
+    """expand done, its contract half waiting: checked once more against the whole desired state
+    (only the deferred steps may remain), then recorded for contract's guard."""
+    deferred = decision.deferred if isinstance(decision, Sync | RecordState | Migrate) else ()
+    if cfg.mode.phase != "expand" or not deferred:
+        return
+    comparison = decision.comparison if isinstance(decision, Sync | RecordState) else None
+    if comparison is not None:
+        from initjob import sync  # the snapshot model: kept off the no-op path for speed
+
+        sync.check_only_deferred(conn, comparison)
+    from initjob.db import executor  # the SQL runner: kept off the no-op path for speed
+
+    executor.transaction(conn, "state", [history.expanded_upsert(cfg.mode.history_schema, tree.hash)])
+    logs.event("phase.expanded", mode=cfg.mode.name, deferred=list(deferred),
+               hint="run INITJOB_PHASE=contract after the rollout")
 
 
 def _record_applied(conn: Connection, cfg: Config, decision: Baseline | Adopt) -> list[str]:
@@ -90,7 +109,10 @@ def _conclude(decision: Decision, cfg: Config, baselined: list[str] | None = Non
     if isinstance(decision, Refuse):
         raise decision.error
     assert isinstance(decision, UpToDate), f"unexpected decision {decision!r}"
-    logs.event("run.nothing_to_do", mode=decision.mode)
+    if decision.deferred:
+        logs.event("run.nothing_to_do", mode=decision.mode, phase=cfg.mode.phase, deferred=list(decision.deferred))
+    else:
+        logs.event("run.nothing_to_do", mode=decision.mode)
     return Report(cfg.mode.name, baselined=tuple(baselined or ()))
 
 

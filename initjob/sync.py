@@ -121,9 +121,10 @@ def desired_state(conn: Connection, settings: ConnectionSettings, history_schema
 
 
 def compare(conn: Connection, settings: ConnectionSettings, history_schema: str, state: DbState,
-            files: list[SqlFile]) -> Comparison:
+            files: list[SqlFile], phase: str = "all") -> Comparison:
     """The live schema against the desired state (built from the files, or the recorded one when they
-    are unchanged), and the plan between them."""
+    are unchanged), and the plan between them; for ``expand``, against expand's target, with the
+    contract half as its deferred steps."""
     from_record = state.mode == "auto-sync" and state.schema_files == checksums(files)
     recorded = _recorded(conn, history_schema) if from_record else None
     if recorded is not None:
@@ -133,8 +134,56 @@ def compare(conn: Connection, settings: ConnectionSettings, history_schema: str,
     live_schemas = compared_schemas(conn, history_schema, schemas, state.schemas)
     live = catalog.read_snapshot(conn, live_schemas)
     desired = keep_public(desired, live)
+    if phase == "expand":
+        return _expand_half(live, desired, schemas, live_schemas)
     return Comparison(plan_sync(live, desired), tuple(differences(live, desired)), recorded is not None,
                       desired=desired, schemas=tuple(schemas), live_schemas=tuple(live_schemas), live=live)
+
+
+def _expand_half(live: catalog.Snapshot, desired: catalog.Snapshot, schemas: list[str], live_schemas: list[str]
+                 ) -> Comparison:
+    """expand: the plan to expand's target (what the previous release survives), which the apply
+    then checks the result against on the full model; the rest waits as the deferred steps."""
+    from initjob.schema.phases import split  # only a phased run cuts the plan
+
+    halves = split(live, desired)
+    return Comparison(halves.expand, tuple(differences(live, halves.target)), False, desired=halves.target,
+                      schemas=tuple(schemas), live_schemas=tuple(live_schemas), live=live,
+                      deferred=halves.contract.steps, final=desired)
+
+
+def check_only_deferred(conn: Connection, comparison: Comparison) -> None:
+    """After expand: planned afresh from what the database now holds to the whole desired state, only
+    the deferred steps remain (the same statements): expand's target was reached, nothing more, nothing less."""
+    if comparison.final is None:
+        return
+    after = catalog.read_snapshot(conn, list(comparison.live_schemas))
+    left = {(s.object, s.sql) for s in plan_sync(after, comparison.final).steps}
+    expected = {(s.object, s.sql) for s in comparison.deferred}
+    if left != expected:
+        extra = sorted(f"{o}: {q}" for o, q in left ^ expected)
+        raise NotConverged("after expand, the steps left to the desired state are not the deferred ones: "
+                           + "; ".join(extra[:10]), "report this plan as a bug; `initjob plan --phase contract` "
+                           "prints what is left", drift=extra)
+
+
+def nulls_before_not_null(conn: Connection, comparison: Comparison) -> dict[str, int]:
+    """Column → rows holding NULL, for each existing column the plan makes NOT NULL: contract refuses
+    such a step until the rows are backfilled (exit 3), rather than fail it half-way (exit 5)."""
+    live, desired = comparison.live, comparison.desired
+    if live is None or desired is None:
+        return {}
+    before = {(t.schema, t.name): {c.name: c for c in t.columns} for t in live.tables}
+    counts: dict[str, int] = {}
+    for table in desired.tables:
+        columns = before.get((table.schema, table.name), {})
+        for col in table.columns:
+            if col.not_null and col.name in columns and not columns[col.name].not_null and col.generated is None:
+                query = sql.SQL("SELECT count(*) FROM {} WHERE {} IS NULL").format(
+                    sql.Identifier(table.schema, table.name), sql.Identifier(col.name))
+                row = conn.execute(query).fetchone()
+                counts[f"{table.schema}.{table.name}.{col.name}"] = int(row[0]) if row else 0
+    return counts
 
 
 def _recorded(conn: Connection, history_schema: str) -> catalog.Snapshot | None:

@@ -1,0 +1,197 @@
+"""Zero-downtime deploys (INITJOB_PHASE): expand before the rollout, contract after it, in both modes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from conftest import initjob, write_migrations, write_schema
+
+from initjob.schema.model import Column, Constraint, Index, Snapshot, Table
+from initjob.schema.phases import expand_target, split
+
+V1 = """
+CREATE TABLE public.users (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name text NOT NULL,
+    legacy text
+);
+"""
+# The next release: `legacy` goes away, `email` is required.
+V2 = """
+CREATE TABLE public.users (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name text NOT NULL,
+    email text NOT NULL
+);
+"""
+
+
+def env(db_url: str, sql_dir: Path, **extra: str) -> dict[str, str]:
+    return {"DATABASE_URL": db_url, "INITJOB_SQL_DIR": str(sql_dir), **extra}
+
+
+def columns(conn: psycopg.Connection[Any]) -> dict[str, bool]:
+    rows = conn.execute("SELECT attname, attnotnull FROM pg_attribute WHERE attrelid = 'public.users'::regclass"
+                        " AND attnum > 0 AND NOT attisdropped").fetchall()
+    return {r[0]: r[1] for r in rows}
+
+
+class OldRelease:
+    """A client of the previous release: writes without the new column, reads the one that goes away."""
+
+    def __init__(self, url: str) -> None:
+        self.conn = psycopg.connect(url, autocommit=True)
+
+    def work(self) -> None:
+        self.conn.execute("INSERT INTO public.users (name, legacy) VALUES ('old', 'x')")
+        self.conn.execute("SELECT id, name, legacy FROM public.users ORDER BY id DESC LIMIT 5").fetchall()
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def test_autosync_expand_then_contract(db_url: str, tmp_path: Path, conn: psycopg.Connection[Any]) -> None:
+    """expand keeps the old release working; contract waits for the backfill, then converges."""
+    sql_dir = write_schema(tmp_path, {"app.sql": V1})
+    assert initjob("run", **env(db_url, sql_dir)).code == 0
+    old = OldRelease(db_url)
+    old.work()
+    (sql_dir / "schema" / "app.sql").write_text(V2)
+
+    early = initjob("run", **env(db_url, sql_dir, INITJOB_PHASE="contract", INITJOB_ALLOW_DESTRUCTIVE="true"))
+    assert early.code == 3 and early.failure["kind"] == "expand_not_done", early.stderr
+    assert "legacy" in columns(conn)
+
+    plan = initjob("plan", "--phase", "expand", **env(db_url, sql_dir))
+    assert plan.code == 0, plan.stderr
+    head, _, waiting = plan.stdout.partition("Deferred to INITJOB_PHASE=contract")
+    assert "ADD COLUMN email text" in head and "NOT NULL" not in head.split("ADD COLUMN email")[1].split(";")[0]
+    assert "DROP COLUMN legacy" in waiting and "SET NOT NULL" in waiting and "data-loss" in waiting
+
+    expand = initjob("run", **env(db_url, sql_dir, INITJOB_PHASE="expand"))
+    assert expand.code == 0, expand.stderr
+    assert any("legacy" in d for d in expand.event("phase.expanded")["deferred"])
+    assert columns(conn) == {"id": True, "name": True, "legacy": False, "email": False}
+    old.work()  # the old release, through expand: no error
+
+    again = initjob("run", **env(db_url, sql_dir, INITJOB_PHASE="expand"))
+    assert again.code == 0 and "run.nothing_to_do" in again.names(), again.stderr
+    assert initjob("verify", "--phase", "expand", **env(db_url, sql_dir)).code == 0
+    assert initjob("verify", **env(db_url, sql_dir)).code == 3
+
+    contract_plan = initjob("plan", "--phase", "contract", **env(db_url, sql_dir))
+    assert "DROP COLUMN legacy" in contract_plan.stdout and "ADD COLUMN" not in contract_plan.stdout
+
+    old.work()
+    refused = initjob("run", **env(db_url, sql_dir, INITJOB_PHASE="contract", INITJOB_ALLOW_DESTRUCTIVE="true"))
+    assert refused.code == 3 and refused.failure["kind"] == "contract_not_ready", refused.stderr
+    assert "public.users.email: 3 row(s)" in refused.failure["reason"]
+    old.close()
+
+    conn.execute("UPDATE public.users SET email = name || '@example.com' WHERE email IS NULL")  # the backfill
+    no_consent = initjob("run", **env(db_url, sql_dir, INITJOB_PHASE="contract"))
+    assert no_consent.code == 3 and no_consent.failure["kind"] == "destructive_refused", no_consent.stderr
+    done = initjob("run", **env(db_url, sql_dir, INITJOB_PHASE="contract", INITJOB_ALLOW_DESTRUCTIVE="true"))
+    assert done.code == 0, done.stderr
+    assert columns(conn) == {"id": True, "name": True, "email": True}
+    assert initjob("verify", **env(db_url, sql_dir)).code == 0
+    assert initjob("run", **env(db_url, sql_dir, INITJOB_PHASE="contract")).code == 0
+
+
+MIGRATIONS = {
+    "0001_users.up.sql": V1,
+    "0002_email.up.sql": "ALTER TABLE public.users ADD COLUMN email text;\n",
+    "0003_contract.up.sql": "-- initjob:contract\nALTER TABLE public.users DROP COLUMN legacy;\n"
+                            "ALTER TABLE public.users ALTER COLUMN email SET NOT NULL;\n",
+    "0004_index.up.sql": "-- initjob:no-transaction\nCREATE INDEX CONCURRENTLY users_name ON public.users (name);\n",
+}
+
+
+def test_migrations_expand_then_contract(db_url: str, tmp_path: Path, conn: psycopg.Connection[Any]) -> None:
+    """expand runs the regular migrations (a later one too) and leaves the contract one pending."""
+    sql_dir = write_migrations(tmp_path, {"0001_users.up.sql": V1})
+    mig = env(db_url, sql_dir, USE_MIGRATIONS="true")
+    assert initjob("run", **mig).code == 0
+    old = OldRelease(db_url)
+    old.work()
+    write_migrations(tmp_path, MIGRATIONS)
+
+    assert initjob("run", **mig, INITJOB_PHASE="contract").failure["kind"] == "expand_not_done"
+    plan = initjob("plan", "--phase", "expand", **mig)
+    assert "0002_email" in plan.stdout and "0004_index" in plan.stdout and "0003_contract" not in plan.stdout
+
+    expand = initjob("run", **mig, INITJOB_PHASE="expand")
+    assert expand.code == 0, expand.stderr
+    assert expand.event("phase.expanded")["deferred"] == ["0003_contract"]
+    old.work()
+    assert "legacy" in columns(conn)
+    assert initjob("run", **mig, INITJOB_PHASE="expand").code == 0
+
+    failed = initjob("run", **mig, INITJOB_PHASE="contract")  # the old rows hold no email yet
+    assert failed.code != 0 and "legacy" in columns(conn), failed.stderr
+    old.close()
+    conn.execute("UPDATE public.users SET email = 'x@example.com' WHERE email IS NULL")
+    done = initjob("run", **mig, INITJOB_PHASE="contract")
+    assert done.code == 0, done.stderr
+    assert columns(conn) == {"id": True, "name": True, "email": True}
+    assert initjob("verify", **mig).code == 0
+
+
+def test_bad_phase_is_a_configuration_error(tmp_path: Path) -> None:
+    """A phase that is not all, expand or contract stops before any connection (exit 2)."""
+    result = initjob("run", INITJOB_PHASE="later", DATABASE_URL="postgresql://nobody@127.0.0.1:1/x")
+    assert result.code == 2 and "INITJOB_PHASE" in result.stderr
+
+
+def _table(*cols: Column, constraints: tuple[Constraint, ...] = (), indexes: tuple[Index, ...] = ()) -> Snapshot:
+    return Snapshot(tables=(Table("app", "t", columns=cols, constraints=constraints, indexes=indexes),))
+
+
+UNIQUE = Index("app", "t_a", "CREATE UNIQUE INDEX t_a ON app.t USING btree (a)")
+PLAIN = Index("app", "t_b", "CREATE INDEX t_b ON app.t USING btree (a)")
+CHECK = Constraint("app", "t_a_check", "c", "CHECK ((a > 0))")
+
+
+@pytest.mark.parametrize(("live", "desired", "expected"), [
+    # a dropped column stays until contract
+    (_table(Column("a", "integer"), Column("b", "text")), _table(Column("a", "integer")),
+     _table(Column("a", "integer"), Column("b", "text"))),
+    # a new NOT NULL column without a default arrives nullable
+    (_table(Column("a", "integer")), _table(Column("a", "integer"), Column("c", "text", not_null=True)),
+     _table(Column("a", "integer"), Column("c", "text"))),
+    # ... with a default it arrives as it is
+    (_table(Column("a", "integer")), _table(Column("a", "integer"), Column("c", "text", True, "'x'::text")),
+     _table(Column("a", "integer"), Column("c", "text", True, "'x'::text"))),
+    # SET NOT NULL waits, DROP NOT NULL does not
+    (_table(Column("a", "integer"), Column("b", "text", not_null=True)),
+     _table(Column("a", "integer", not_null=True), Column("b", "text")),
+     _table(Column("a", "integer"), Column("b", "text"))),
+    # widening now, narrowing later
+    (_table(Column("a", "character varying(10)"), Column("b", "character varying(10)")),
+     _table(Column("a", "character varying(20)"), Column("b", "character varying(5)")),
+     _table(Column("a", "character varying(20)"), Column("b", "character varying(10)"))),
+    # a new check constraint and a unique index restrict writes; a plain index does not
+    (_table(Column("a", "integer")), _table(Column("a", "integer"), constraints=(CHECK,), indexes=(UNIQUE, PLAIN)),
+     _table(Column("a", "integer"), indexes=(PLAIN,))),
+    # a dropped table stays; a new one arrives whole
+    (Snapshot(tables=(Table("app", "old"),)), Snapshot(tables=(Table("app", "new", constraints=(CHECK,)),)),
+     Snapshot(tables=(Table("app", "new", constraints=(CHECK,)), Table("app", "old")))),
+])
+def test_expand_target(live: Snapshot, desired: Snapshot, expected: Snapshot) -> None:
+    """The rule, kind by kind: what expand applies and what waits for contract."""
+    assert expand_target(live, desired) == expected
+
+
+def test_split_halves_make_the_whole() -> None:
+    """The contract half starts where the expand half ends; the expand half loses no data."""
+    live = _table(Column("a", "integer"), Column("b", "text"))
+    desired = _table(Column("a", "integer", not_null=True), Column("c", "text", not_null=True))
+    halves = split(live, desired)
+    assert not halves.expand.destructive
+    assert [s.sql for s in halves.expand.steps] == ["ALTER TABLE app.t ADD COLUMN c text"]
+    assert {s.sql for s in halves.contract.steps} == {
+        "ALTER TABLE app.t DROP COLUMN b", "ALTER TABLE app.t ALTER COLUMN a SET NOT NULL",
+        "ALTER TABLE app.t ALTER COLUMN c SET NOT NULL"}
