@@ -210,7 +210,7 @@ def test_with_a_database_only_pending_migrations_are_linted(db_url: str, tmp_pat
     code, doc, _ = lint_json(**env)
     assert code == 3
     assert [Path(p).name for p in doc["linted"]] == ["0002_n.up.sql"]
-    assert [f["rule"] for f in doc["findings"]] == ["adding-not-nullable-field"]
+    assert [f["rule"] for f in doc["findings"]] == ["adding-not-nullable-field", "belongs-in-contract-migration"]
     code, doc, _ = lint_json("--all", **env)
     assert {Path(p).name for p in doc["linted"]} == {"0001_items.up.sql", "0002_n.up.sql"}
 

@@ -9,6 +9,7 @@ import psycopg
 import pytest
 from conftest import initjob, write_migrations, write_schema
 
+from initjob import lint
 from initjob.schema.model import Column, Constraint, Index, Snapshot, Table
 from initjob.schema.phases import expand_target, split
 
@@ -195,3 +196,18 @@ def test_split_halves_make_the_whole() -> None:
     assert {s.sql for s in halves.contract.steps} == {
         "ALTER TABLE app.t DROP COLUMN b", "ALTER TABLE app.t ALTER COLUMN a SET NOT NULL",
         "ALTER TABLE app.t ALTER COLUMN c SET NOT NULL"}
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("ALTER TABLE items ALTER COLUMN n SET NOT NULL;\n", [(1, "SET NOT NULL")]),
+    ("ALTER TABLE items ADD COLUMN n text;\nALTER TABLE items DROP COLUMN legacy;\n", [(2, "DROP COLUMN")]),
+    ("DROP TABLE old;\nALTER TABLE a RENAME TO b;\nALTER TABLE a ALTER COLUMN b TYPE integer;\n",
+     [(1, "DROP TABLE"), (2, "RENAME"), (3, "a type change")]),
+    ("-- initjob:contract\nALTER TABLE items DROP COLUMN legacy;\n", []),
+    ("CREATE INDEX CONCURRENTLY i ON items (n);\nDROP INDEX j;\nALTER TYPE mood ADD VALUE 'x';\n", []),
+])
+def test_lint_breaking_operation_belongs_in_a_contract_migration(text: str, expected: list[tuple[int, str]]) -> None:
+    """A regular migration that drops, renames, sets NOT NULL or changes a type is flagged; a contract one is not."""
+    found = lint.own_findings([lint.Target("0002_x.up.sql", text)])
+    assert [(f.line, f.message.split(" breaks")[0]) for f in found] == expected
+    assert all(f.rule == "belongs-in-contract-migration" for f in found)
