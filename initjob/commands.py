@@ -98,7 +98,24 @@ def _inspect(cfg: Config, conn: Connection, tree: Tree) -> dict[str, Any]:
             drift = tuple(facts.drift(conn, cfg.mode.history_schema, state))
         doc["drift"] = list(drift) or False
     doc["up_to_date"] = up_to_date
+    doc["phase"] = _phase_doc(cfg, conn, tree, state)
     return doc
+
+
+def _phase_doc(cfg: Config, conn: Connection, tree: Tree, state: DbState) -> dict[str, Any]:
+    """Where a zero-downtime deploy stands: whether expand completed for these files and its contract
+    half waits, and which steps (or contract migrations) wait for it."""
+    waiting = state.expanded is not None and state.expanded == tree.hash
+    deferred: list[str] = []
+    if cfg.mode.use_migrations:
+        pending = plan.plan_migrations(list(tree.migrations), state.applied).work
+        deferred = [m.label for m in pending if m.contract]
+    elif state.known and (waiting or cfg.mode.phase != "all"):
+        cleared = replace(state, schema_files={})  # the record may be expand's target: build from the files
+        comparison = sync.compare(conn, cfg.connection, cfg.mode.history_schema, cleared,
+                                  list(tree.schema_files) + list(tree.repeatables), phase="expand")
+        deferred = [f"{s.object}: {s.reason}" for s in comparison.deferred]
+    return {"phase": cfg.mode.phase, "expand_done": waiting, "contract_pending": deferred}
 
 
 def verify(cfg: Config) -> Report:
@@ -167,6 +184,10 @@ def _status_table(doc: dict[str, Any]) -> str:
     lines += activity.deploy_lines(doc.get("deploy_in_progress"))
     if doc["drift"]:
         lines += [f"drift: {d}" for d in doc["drift"]]
+    phase = doc.get("phase") or {}
+    if phase.get("expand_done"):
+        lines.append("phase:      expand done for these files; contract waits (INITJOB_PHASE=contract after rollout)")
+    lines += [f"waits for contract: {d}" for d in phase.get("contract_pending", ())]
     return "\n".join(lines)
 
 

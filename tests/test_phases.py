@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +83,10 @@ def test_autosync_expand_then_contract(db_url: str, tmp_path: Path, conn: psycop
     assert again.code == 0 and "run.nothing_to_do" in again.names(), again.stderr
     assert initjob("verify", "--phase", "expand", **env(db_url, sql_dir)).code == 0
     assert initjob("verify", **env(db_url, sql_dir)).code == 3
+    status = initjob("status", "--json", **env(db_url, sql_dir))
+    phase = json.loads(status.stdout)["phase"]
+    assert phase["expand_done"] is True and any("legacy" in d for d in phase["contract_pending"]), status.stdout
+    assert "waits for contract:" in initjob("status", **env(db_url, sql_dir)).stdout
 
     contract_plan = initjob("plan", "--phase", "contract", **env(db_url, sql_dir))
     assert "DROP COLUMN legacy" in contract_plan.stdout and "ADD COLUMN" not in contract_plan.stdout
