@@ -55,6 +55,12 @@ _SETTINGS: tuple[tuple[str, str, str | None, str], ...] = (
     ("phase", "INITJOB_PHASE", "all",
      "all; expand (before the rollout: only what the previous release survives); contract (after it: the rest)"),
 )
+_SETTINGS += (
+    ("contract_wait_for", "INITJOB_CONTRACT_WAIT_FOR", None,
+     "contract: first wait until no session whose application_name matches this LIKE pattern is connected"),
+    ("contract_wait_timeout", "INITJOB_CONTRACT_WAIT_TIMEOUT", "300",
+     "seconds contract waits for those sessions to leave before it refuses (exit 3)"),
+)
 # The phases of a zero-downtime deploy (docs/zero-downtime.md); "all" is both at once.
 PHASES = ("all", "expand", "contract")
 # The layouts ``layouts`` reads; "auto" (the variable unset) detects one from the file names.
@@ -124,6 +130,8 @@ class ModeSettings:
     force_mode_switch: bool = False
     migrations_format: str = "auto"
     phase: str = "all"  # PHASES: which half of a zero-downtime deploy this run applies
+    contract_wait_for: str | None = None  # LIKE pattern of the previous release's application_name
+    contract_wait_timeout: float = 300.0
 
     @property
     def name(self) -> str:
@@ -268,7 +276,8 @@ def _assemble(ns: argparse.Namespace, v: Mapping[str, Any], environ: Mapping[str
         backup=BackupSettings(v["backup_dir"], v["release"]),
         log=LogSettings(v["log_format"], v["log_level"], v["termination_log"]),
         mode=ModeSettings(v["use_migrations"], v["sql_dir"], schema, v["force_mode_switch"],
-                          v["migrations_format"], v["phase"]),
+                          v["migrations_format"], v["phase"], v["contract_wait_for"],
+                          v["contract_wait_timeout"]),
         args=CommandArgs(
             json=bool(getattr(ns, "json", False)),
             steps=getattr(ns, "steps", None),
@@ -294,7 +303,7 @@ def _convert(raw: Mapping[str, str | None], environ: Mapping[str, str], problems
             problems.append(f"{env} must be one of true/false/1/0/yes/no/on/off, got {raw[dest]!r}")
         out[dest] = bool(parsed)
     for dest, minimum in (("wait_timeout", 0.0), ("lock_timeout", 0.0), ("ddl_lock_timeout", 0.001),
-                            ("progress_interval", 0.05)):
+                            ("progress_interval", 0.05), ("contract_wait_timeout", 0.0)):
         out[dest] = _number(dest, raw[dest] or "", minimum, problems)
     out["dsn"] = _dsn(raw, environ, problems)
     if raw["shadow_database_url"]:
@@ -319,6 +328,7 @@ def _convert(raw: Mapping[str, str | None], environ: Mapping[str, str], problems
     if phase not in PHASES:
         problems.append(f"INITJOB_PHASE must be one of {', '.join(PHASES)}, got {raw['phase']!r}")
     out["phase"] = phase
+    out["contract_wait_for"] = raw["contract_wait_for"] or None
     log_format = raw["log_format"] or ("text" if sys.stderr.isatty() else "json")
     if log_format not in ("json", "text"):
         problems.append(f"INITJOB_LOG_FORMAT must be json or text, got {log_format!r}")

@@ -127,6 +127,12 @@ class ContractNotReady(NotUpToDate):
     kind = "contract_not_ready"
 
 
+class PreviousReleaseConnected(NotUpToDate):
+    """``contract`` waited (INITJOB_CONTRACT_WAIT_FOR) and sessions of the previous release stayed."""
+
+    kind = "previous_release_connected"
+
+
 class NotConverged(NotUpToDate):
     """After the plan (or with no plan possible) the live schema still differs from the desired one."""
 

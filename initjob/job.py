@@ -49,6 +49,10 @@ def _run(conn: Connection, cfg: Config, tree: Tree) -> Report:
     decision = settle(conn, cfg, tree, stop_at=frozenset({Need.COMPARISON, Need.BASELINE}))
     if not isinstance(decision, (*WORK, Inspect)):
         return _conclude(decision, cfg)
+    if cfg.mode.phase == "contract" and cfg.mode.contract_wait_for:
+        from initjob.db import previous  # only a contract that waits for the previous release
+
+        previous.wait_gone(conn, cfg.mode.contract_wait_for, cfg.mode.contract_wait_timeout)
     with locked(conn, cfg.lock, cfg.connection):  # 4. lock, then read the state again
         history.ensure(conn, cfg.mode.history_schema)
         decision, known = settle_known(conn, cfg, tree)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -216,3 +217,23 @@ def test_lint_breaking_operation_belongs_in_a_contract_migration(text: str, expe
     found = lint.own_findings([lint.Target("0002_x.up.sql", text)])
     assert [(f.line, f.message.split(" breaks")[0]) for f in found] == expected
     assert all(f.rule == "belongs-in-contract-migration" for f in found)
+
+
+def test_contract_waits_for_the_previous_release(db_url: str, tmp_path: Path) -> None:
+    """INITJOB_CONTRACT_WAIT_FOR: contract waits while the old release is connected, names it, and goes on
+    once it left."""
+    sql_dir = write_migrations(tmp_path, {"0001_users.up.sql": V1})
+    mig = env(db_url, sql_dir, USE_MIGRATIONS="true", INITJOB_CONTRACT_WAIT_FOR="shop-v1%")
+    assert initjob("run", **mig).code == 0
+    write_migrations(tmp_path, {"0002_drop.up.sql": "-- initjob:contract\nALTER TABLE users DROP COLUMN legacy;\n"})
+    assert initjob("run", **mig, INITJOB_PHASE="expand").code == 0
+    old = psycopg.connect(db_url, autocommit=True, application_name="shop-v1/pod-a")
+    stays = initjob("run", **mig, INITJOB_PHASE="contract", INITJOB_CONTRACT_WAIT_TIMEOUT="1")
+    assert stays.code == 3 and stays.failure["kind"] == "previous_release_connected", stays.stderr
+    assert "shop-v1/pod-a" in stays.failure["reason"]
+    timer = threading.Timer(1.5, old.close)
+    timer.start()
+    gone = initjob("run", **mig, INITJOB_PHASE="contract", INITJOB_CONTRACT_WAIT_TIMEOUT="60")
+    timer.join()
+    assert gone.code == 0, gone.stderr
+    assert "phase.waiting_for_previous_release" in gone.names()
