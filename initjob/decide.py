@@ -37,6 +37,7 @@ if TYPE_CHECKING:  # types only: the planner, the SQL reader and the diff engine
     from initjob.plan import MigrationPlan
     from initjob.schema.catalog import Snapshot
     from initjob.schema.diff import Plan, Step
+    from initjob.schema.renames import Rename
     from initjob.source import Migration, SqlFile
 
 MIGRATIONS = "migrations"
@@ -72,6 +73,7 @@ class Comparison:
     # expand (INITJOB_PHASE): ``plan`` is the expand half and ``desired`` its target; these wait for contract.
     deferred: tuple[Step, ...] = ()
     final: Snapshot | None = None      # expand: the whole desired state, which the deferred steps reach
+    renames: tuple[Rename, ...] = ()   # declared in sql/schema/ (-- initjob:renamed from=...)
 
 
 @record

@@ -23,6 +23,7 @@ from initjob.decide import Comparison
 from initjob.errors import NotConverged, SqlFailed
 from initjob.schema import catalog
 from initjob.schema.diff import Plan, plan_sync
+from initjob.schema.renames import MARK, Rename, declared_renames, plan_with_renames
 from initjob.source import SqlFile, checksums
 from initjob.state import DbState
 
@@ -134,22 +135,30 @@ def compare(conn: Connection, settings: ConnectionSettings, history_schema: str,
     live_schemas = compared_schemas(conn, history_schema, schemas, state.schemas)
     live = catalog.read_snapshot(conn, live_schemas)
     desired = keep_public(desired, live)
+    renames = _renames(files)
     if phase == "expand":
-        return _expand_half(live, desired, schemas, live_schemas)
-    return Comparison(plan_sync(live, desired), tuple(differences(live, desired)), recorded is not None,
-                      desired=desired, schemas=tuple(schemas), live_schemas=tuple(live_schemas), live=live)
+        return _expand_half(live, desired, schemas, live_schemas, renames)
+    plan = plan_with_renames(live, desired, renames) if renames else plan_sync(live, desired)
+    return Comparison(plan, tuple(differences(live, desired)), recorded is not None,
+                      desired=desired, schemas=tuple(schemas), live_schemas=tuple(live_schemas), live=live,
+                      renames=renames)
 
 
-def _expand_half(live: catalog.Snapshot, desired: catalog.Snapshot, schemas: list[str], live_schemas: list[str]
-                 ) -> Comparison:
+def _renames(files: list[SqlFile]) -> tuple[Rename, ...]:
+    """The renames declared in the files (``-- initjob:renamed from=OLD``)."""
+    return declared_renames((f.path, f.text) for f in files if MARK in f.text)
+
+
+def _expand_half(live: catalog.Snapshot, desired: catalog.Snapshot, schemas: list[str], live_schemas: list[str],
+                 renames: tuple[Rename, ...]) -> Comparison:
     """expand: the plan to expand's target (what the previous release survives), which the apply
     then checks the result against on the full model; the rest waits as the deferred steps."""
     from initjob.schema.phases import split  # only a phased run cuts the plan
 
-    halves = split(live, desired)
+    halves = split(live, desired, renames)
     return Comparison(halves.expand, tuple(differences(live, halves.target)), False, desired=halves.target,
                       schemas=tuple(schemas), live_schemas=tuple(live_schemas), live=live,
-                      deferred=halves.contract.steps, final=desired)
+                      deferred=halves.contract.steps, final=desired, renames=renames)
 
 
 def check_only_deferred(conn: Connection, comparison: Comparison) -> None:
@@ -158,7 +167,7 @@ def check_only_deferred(conn: Connection, comparison: Comparison) -> None:
     if comparison.final is None:
         return
     after = catalog.read_snapshot(conn, list(comparison.live_schemas))
-    left = {(s.object, s.sql) for s in plan_sync(after, comparison.final).steps}
+    left = {(s.object, s.sql) for s in plan_with_renames(after, comparison.final, comparison.renames).steps}
     expected = {(s.object, s.sql) for s in comparison.deferred}
     if left != expected:
         extra = sorted(f"{o}: {q}" for o, q in left ^ expected)

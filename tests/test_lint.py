@@ -170,7 +170,7 @@ def test_text_output_for_people(tmp_path: Path) -> None:
     assert lines[0].startswith(f"{path}:2:19: error [renaming-column] ")
     assert lines[1] == "    | ALTER TABLE items RENAME COLUMN title TO name;"
     assert lines[2] == f"    fix: {lint.RULES['renaming-column'].fix}"
-    assert lines[-1] == "1 error(s), 0 warning(s) in 1 file(s) (fail on: error): FAIL"
+    assert lines[-1] == "1 error(s), 1 warning(s) in 1 file(s) (fail on: error): FAIL"  # + belongs-in-contract
     failure = result.failure
     assert failure["exit_code"] == 3 and failure["guide"] == "docs/troubleshooting.md#exit-3"
     assert "renaming-column" in failure["reason"]

@@ -12,8 +12,10 @@ import pytest
 from conftest import initjob, write_migrations, write_schema
 
 from initjob import lint
+from initjob.errors import SqlTreeInvalid
 from initjob.schema.model import Column, Constraint, Index, Snapshot, Table
 from initjob.schema.phases import expand_target, split
+from initjob.schema.renames import Rename, declared_renames
 
 V1 = """
 CREATE TABLE public.users (
@@ -237,3 +239,57 @@ def test_contract_waits_for_the_previous_release(db_url: str, tmp_path: Path) ->
     timer.join()
     assert gone.code == 0, gone.stderr
     assert "phase.waiting_for_previous_release" in gone.names()
+
+
+RENAMED = """
+-- initjob:renamed from=persons
+CREATE TABLE public.people (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    -- initjob:renamed from=nickname
+    handle text UNIQUE,
+    born date
+);
+CREATE INDEX people_born_idx ON public.people (born);
+"""
+
+
+def test_declared_renames_keep_the_data(db_url: str, tmp_path: Path, conn: psycopg.Connection[Any]) -> None:
+    """`-- initjob:renamed from=OLD` renames the table and the column instead of dropping them: no consent
+    needed, the rows stay; in phases the rename waits for contract."""
+    sql_dir = write_schema(tmp_path, {"app.sql": "CREATE TABLE public.persons (id bigint GENERATED ALWAYS AS IDENTITY"
+                                                 " PRIMARY KEY, nickname text UNIQUE, born date);\n"
+                                                 "CREATE INDEX persons_born_idx ON public.persons (born);\n"})
+    assert initjob("run", **env(db_url, sql_dir)).code == 0
+    conn.execute("INSERT INTO public.persons (nickname) VALUES ('ada')")
+    (sql_dir / "schema" / "app.sql").write_text(RENAMED)
+    plan = initjob("plan", **env(db_url, sql_dir))
+    assert "RENAME TO people" in plan.stdout and "RENAME COLUMN nickname TO handle" in plan.stdout, plan.stdout
+    assert "DROP" not in plan.stdout and "DESTRUCTIVE" not in plan.stdout, plan.stdout
+
+    expand = initjob("run", **env(db_url, sql_dir, INITJOB_PHASE="expand"))
+    assert expand.code == 0, expand.stderr
+    assert conn.execute("SELECT nickname FROM public.persons").fetchall() == [("ada",)]
+    contract = initjob("run", **env(db_url, sql_dir, INITJOB_PHASE="contract"))
+    assert contract.code == 0, contract.stderr
+    assert conn.execute("SELECT handle FROM public.people").fetchall() == [("ada",)]
+    assert initjob("verify", **env(db_url, sql_dir)).code == 0
+    assert initjob("run", **env(db_url, sql_dir)).code == 0  # the declaration stays: nothing left to rename
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("CREATE TABLE app.t (\n  -- initjob:renamed from=old\n  new text\n);\n", [Rename("app", "t", "old", "new")]),
+    ('-- initjob:renamed from="Old T"\nCREATE TABLE "New T" (a int);\n', [Rename("public", "New T", "Old T")]),
+    ("CREATE UNLOGGED TABLE IF NOT EXISTS s.t (\n  a int,\n  --   initjob:renamed   from=B\n  c int);\n",
+     [Rename("s", "t", "b", "c")]),
+    ("-- initjob:renamed from=x\n\n-- a comment between\nCREATE TABLE y (a int);\n", [Rename("public", "y", "x")]),
+])
+def test_rename_declarations(text: str, expected: list[Rename]) -> None:
+    """The comment names the old name of the column or the table on the next line."""
+    assert list(declared_renames([("schema/a.sql", text)])) == expected
+
+
+def test_misplaced_rename_declaration_is_exit_2() -> None:
+    """A declaration before anything that is not a column or a CREATE TABLE is a malformed tree."""
+    with pytest.raises(SqlTreeInvalid) as raised:
+        declared_renames([("schema/a.sql", "-- initjob:renamed from=x\nCREATE INDEX i ON t (a);\n")])
+    assert raised.value.exit_code == 2 and "schema/a.sql:1" in raised.value.reason

@@ -19,7 +19,7 @@ schema, sequence, extension); narrowing or rewriting type changes; SET NOT NULL,
 a new NOT NULL column without a default (added nullable in expand: old pods insert without it);
 new or changed constraints and unique indexes on existing tables (they reject the old release's
 writes); changed domains and composite types; enum changes other than appended labels; turning on
-row-level security.
+row-level security; a declared rename (``-- initjob:renamed``; expand keeps the old name).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 
 from initjob.schema.diff import SAFE, Plan, classify_type_change, plan_sync
 from initjob.schema.model import Column, Enum, Snapshot, Table
+from initjob.schema.renames import Rename, plan_with_renames, with_old_names
 
 T = TypeVar("T")
 
@@ -43,10 +44,12 @@ class Split:
     contract: Plan
 
 
-def split(live: Snapshot, desired: Snapshot) -> Split:
-    """The two halves of ``plan_sync(live, desired)``."""
-    target = expand_target(live, desired)
-    return Split(target, plan_sync(live, target), plan_sync(target, desired))
+def split(live: Snapshot, desired: Snapshot, renames: Iterable[Rename] = ()) -> Split:
+    """The two halves of ``plan_sync(live, desired)``; a declared rename waits for contract (the
+    previous release still uses the old name), so expand's target keeps it."""
+    renames = tuple(renames)
+    target = expand_target(live, with_old_names(desired, live, renames) if renames else desired)
+    return Split(target, plan_sync(live, target), plan_with_renames(target, desired, renames))
 
 
 def expand_target(live: Snapshot, desired: Snapshot) -> Snapshot:
