@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
+from psycopg.sql import Composed
 
 from initjob import logs
 from initjob.config import Config
@@ -69,7 +70,9 @@ def _run(conn: Connection, cfg: Config, tree: Tree) -> Report:
                                      known.state.fingerprint,
                                      cfg.mode.name, _planned(decision))
         applied = _apply(conn, cfg, tree, decision)  # 7. apply; 8. verify (auto-sync compares the result)
-        _mark_expanded(conn, cfg, tree, decision)
+        if _deferred(cfg, decision):
+            logs.event("phase.expanded", mode=cfg.mode.name, deferred=list(_deferred(cfg, decision)),
+                       hint="run INITJOB_PHASE=contract after the rollout")
         if not isinstance(decision, Repeat):  # the repeatable files come after the migrations or the sync
             decision = settle(conn, cfg, tree)
             if isinstance(decision, Repeat):
@@ -79,22 +82,17 @@ def _run(conn: Connection, cfg: Config, tree: Tree) -> Report:
     return Report(cfg.mode.name, tuple(applied), tuple(baselined), taken)  # 9. report (cli logs it)
 
 
-def _mark_expanded(conn: Connection, cfg: Config, tree: Tree, decision: Decision) -> None:
-    """expand done, its contract half waiting: checked once more against the whole desired state
-    (only the deferred steps may remain), then recorded for contract's guard."""
-    deferred = decision.deferred if isinstance(decision, Sync | RecordState | Migrate) else ()
-    if cfg.mode.phase != "expand" or not deferred:
-        return
-    comparison = decision.comparison if isinstance(decision, Sync | RecordState) else None
-    if comparison is not None:
-        from initjob import sync  # the snapshot model: kept off the no-op path for speed
+def _deferred(cfg: Config, decision: Decision) -> tuple[str, ...]:
+    """What an expand leaves for contract (nothing in another phase)."""
+    if cfg.mode.phase != "expand" or not isinstance(decision, Sync | RecordState | Migrate):
+        return ()
+    return decision.deferred
 
-        sync.check_only_deferred(conn, comparison)
-    from initjob.db import executor  # the SQL runner: kept off the no-op path for speed
 
-    executor.transaction(conn, "state", [history.expanded_upsert(cfg.mode.history_schema, tree.hash)])
-    logs.event("phase.expanded", mode=cfg.mode.name, deferred=list(deferred),
-               hint="run INITJOB_PHASE=contract after the rollout")
+def _expanded(cfg: Config, tree: Tree, decision: Decision) -> list[Composed]:
+    """The mark that expand completed for this tree while its contract half waits (contract's guard),
+    written in the transaction that records the state expand left."""
+    return [history.expanded_upsert(cfg.mode.history_schema, tree.hash)] if _deferred(cfg, decision) else []
 
 
 def _record_applied(conn: Connection, cfg: Config, decision: Baseline | Adopt) -> list[str]:
@@ -147,14 +145,15 @@ def _apply(conn: Connection, cfg: Config, tree: Tree, decision: Decision) -> lis
     if isinstance(decision, Migrate):
         from initjob import migrate
 
-        return migrate.apply(conn, cfg, decision.plan, tree.hash)
+        return migrate.apply(conn, cfg, decision.plan, tree.hash, _expanded(cfg, tree, decision))
     if isinstance(decision, RecordState):
         from initjob import migrate, sync
 
         if decision.comparison is None:
-            migrate.record(conn, cfg.apply, tree.hash)
+            migrate.record(conn, cfg.apply, tree.hash, _expanded(cfg, tree, decision))
             return []
-        return sync.apply_plan(conn, cfg.apply, decision.comparison, list(tree.schema_files), tree.hash)
+        return sync.apply_plan(conn, cfg.apply, decision.comparison, list(tree.schema_files), tree.hash,
+                               _expanded(cfg, tree, decision))
     from initjob import sync
 
     if isinstance(decision, ApplyFiles):
@@ -163,5 +162,6 @@ def _apply(conn: Connection, cfg: Config, tree: Tree, decision: Decision) -> lis
     if decision.adopting:
         logs.event("sync.adopting", hint="the database already holds objects: initjob compares instead of "
                    "applying the files as written")
-    return sync.apply_plan(conn, cfg.apply, decision.comparison, list(tree.schema_files), tree.hash)
+    return sync.apply_plan(conn, cfg.apply, decision.comparison, list(tree.schema_files), tree.hash,
+                           _expanded(cfg, tree, decision))
 

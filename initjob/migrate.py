@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import psycopg
@@ -15,8 +16,10 @@ from initjob.plan import MigrationPlan
 from initjob.source import Migration
 
 
-def apply(conn: psycopg.Connection[Any], cfg: Config, plan: MigrationPlan, tree_hash: str) -> list[str]:
-    """Each file in its own transaction with its history row; the last one also records the state."""
+def apply(conn: psycopg.Connection[Any], cfg: Config, plan: MigrationPlan, tree_hash: str,
+          also: Sequence[sql.Composed] = ()) -> list[str]:
+    """Each file in its own transaction with its history row; the last one also records the state (and
+    ``also``: expand's mark, for contract's guard)."""
     work, settings = plan.work, cfg.apply
     if plan.has_history:  # a fresh database has no traffic to hurt: lint only when something ran before
         from initjob import lint  # squawk: kept off the no-op path for speed
@@ -24,7 +27,7 @@ def apply(conn: psycopg.Connection[Any], cfg: Config, plan: MigrationPlan, tree_
         lint.log_findings(cfg.mode.sql_dir, work, conn.info.server_version)
     applied: list[str] = []
     for index, m in enumerate(work, start=1):
-        finish = (lambda: _state(conn, settings, tree_hash)) if index == len(work) else None
+        finish = (lambda: [*_state(conn, settings, tree_hash), *also]) if index == len(work) else None
         ms = executor.apply_migration(conn, settings, m, finish=finish,
                                       resume_from=plan.resume_from if m is plan.resume else 0)
         applied.append(m.label)
@@ -38,10 +41,11 @@ def _state(conn: psycopg.Connection[Any], settings: ApplySettings, tree_hash: st
                                      tree_hash=tree_hash)
 
 
-def record(conn: psycopg.Connection[Any], settings: ApplySettings, tree_hash: str | None = None) -> None:
+def record(conn: psycopg.Connection[Any], settings: ApplySettings, tree_hash: str | None = None,
+           also: Sequence[sql.Composed] = ()) -> None:
     """The state of a migrations-managed database, with nothing applied: after a baseline or a rollback
     (no ``tree_hash``: files are pending), or a run that found nothing pending (its tree's hash)."""
-    executor.transaction(conn, "state", _state(conn, settings, tree_hash))
+    executor.transaction(conn, "state", [*_state(conn, settings, tree_hash), *also])
 
 
 def record_adopted(conn: psycopg.Connection[Any], settings: ApplySettings, tool: str, table: str,

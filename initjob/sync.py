@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import psycopg
@@ -161,12 +162,11 @@ def _expand_half(live: catalog.Snapshot, desired: catalog.Snapshot, schemas: lis
                       deferred=halves.contract.steps, final=desired, renames=renames)
 
 
-def check_only_deferred(conn: Connection, comparison: Comparison) -> None:
+def check_only_deferred(after: catalog.Snapshot, comparison: Comparison) -> None:
     """After expand: planned afresh from what the database now holds to the whole desired state, only
     the deferred steps remain (the same statements): expand's target was reached, nothing more, nothing less."""
     if comparison.final is None:
         return
-    after = catalog.read_snapshot(conn, list(comparison.live_schemas))
     left = {(s.object, s.sql) for s in plan_with_renames(after, comparison.final, comparison.renames).steps}
     expected = {(s.object, s.sql) for s in comparison.deferred}
     if left != expected:
@@ -221,7 +221,7 @@ def apply_files(conn: Connection, settings: ApplySettings, files: list[SqlFile],
 
 
 def apply_plan(conn: Connection, settings: ApplySettings, comparison: Comparison, files: list[SqlFile],
-               tree_hash: str) -> list[str]:
+               tree_hash: str, also: Sequence[sql.Composed] = ()) -> list[str]:
     """The plan (rehearsed by ``rehearse`` before the backup marker) in its own order, then the result
     compared on the full model before it is recorded.
 
@@ -238,8 +238,11 @@ def apply_plan(conn: Connection, settings: ApplySettings, comparison: Comparison
         left = differences(after, desired)
         raise NotConverged("after the sync the schema still differs: " + "; ".join(left[:10]),
                            "report this plan as a bug; `initjob plan` shows what is left", drift=left)
-    # Drift is judged against what the database really holds, column order included.
-    record(conn, settings, checksums(files), list(comparison.schemas), after, tree_hash)
+    if comparison.final is not None:  # expand: only the deferred steps may be left to the whole desired state
+        check_only_deferred(after, comparison)
+    # Drift is judged against what the database really holds, column order included; ``also`` (expand's
+    # mark, for contract's guard) goes in the same transaction, so the record never claims more than this.
+    record(conn, settings, checksums(files), list(comparison.schemas), after, tree_hash, also)
     return applied
 
 
@@ -307,10 +310,10 @@ def rehearse(conn: Connection, settings: ConnectionSettings, ddl_lock_timeout: f
 
 
 def record(conn: Connection, settings: ApplySettings, sums: dict[str, str], schemas: list[str],
-           snap: catalog.Snapshot | None, tree_hash: str) -> None:
+           snap: catalog.Snapshot | None, tree_hash: str, also: Sequence[sql.Composed] = ()) -> None:
     if not schemas:
         # An empty desired state: record what is left (public), or verify would compare everything.
         schemas = managed_schemas(conn, settings.history_schema)
         snap = None
-    executor.transaction(conn, "state", recorded.state_statements(conn, settings, "auto-sync", schemas, sums, snap,
-                                                                  tree_hash))
+    executor.transaction(conn, "state", [*recorded.state_statements(conn, settings, "auto-sync", schemas, sums,
+                                                                    snap, tree_hash), *also])

@@ -293,3 +293,18 @@ def test_misplaced_rename_declaration_is_exit_2() -> None:
     with pytest.raises(SqlTreeInvalid) as raised:
         declared_renames([("schema/a.sql", "-- initjob:renamed from=x\nCREATE INDEX i ON t (a);\n")])
     assert raised.value.exit_code == 2 and "schema/a.sql:1" in raised.value.reason
+
+
+def test_autosync_drop_only_release(db_url: str, tmp_path: Path, conn: psycopg.Connection[Any]) -> None:
+    """A release that only drops: expand changes nothing but records that it ran; contract drops."""
+    sql_dir = write_schema(tmp_path, {"app.sql": V1})
+    assert initjob("run", **env(db_url, sql_dir)).code == 0
+    (sql_dir / "schema" / "app.sql").write_text(V1.replace(",\n    legacy text", ""))
+    expand = initjob("run", **env(db_url, sql_dir, INITJOB_PHASE="expand"))
+    assert expand.code == 0 and "phase.expanded" in expand.names(), expand.stderr
+    assert "legacy" in columns(conn)
+    again = initjob("run", **env(db_url, sql_dir, INITJOB_PHASE="expand"))
+    assert again.code == 0 and "marker.taken" not in again.names(), again.stderr
+    done = initjob("run", **env(db_url, sql_dir, INITJOB_PHASE="contract", INITJOB_ALLOW_DESTRUCTIVE="true"))
+    assert done.code == 0, done.stderr
+    assert "legacy" not in columns(conn)
