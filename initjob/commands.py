@@ -243,7 +243,12 @@ def plan_command(cfg: Config) -> Report:
                           + "\n".join(("-- " + line) if line and not line.startswith("--") else line
                                        for line in waiting))
         if cfg.args.json:
-            return Report(cfg.mode.name, output=json.dumps([asdict(s) for s in diff_plan.steps], indent=2))
+            steps = [asdict(s) for s in diff_plan.steps]
+            if cfg.mode.phase != "all":  # each step says its phase; expand also lists what waits
+                steps = [{**s, "phase": cfg.mode.phase} for s in steps] + (
+                    [{**asdict(s), "phase": "contract"} for s in comparison.deferred]
+                    if cfg.mode.phase == "expand" else [])
+            return Report(cfg.mode.name, output=json.dumps(steps, indent=2))
         return Report(cfg.mode.name, output=render_plan(diff_plan) or "-- nothing to do")
 
     return with_connection(cfg.connection, work)

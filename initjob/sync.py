@@ -242,7 +242,9 @@ def apply_plan(conn: Connection, settings: ApplySettings, comparison: Comparison
         check_only_deferred(after, comparison)
     # Drift is judged against what the database really holds, column order included; ``also`` (expand's
     # mark, for contract's guard) goes in the same transaction, so the record never claims more than this.
-    record(conn, settings, checksums(files), list(comparison.schemas), after, tree_hash, also)
+    # After expand a schema the desired state no longer has is still there: recorded, so contract drops it.
+    schemas = comparison.live_schemas if comparison.final is not None else comparison.schemas
+    record(conn, settings, checksums(files), list(schemas), after, tree_hash, also)
     return applied
 
 

@@ -308,3 +308,14 @@ def test_autosync_drop_only_release(db_url: str, tmp_path: Path, conn: psycopg.C
     done = initjob("run", **env(db_url, sql_dir, INITJOB_PHASE="contract", INITJOB_ALLOW_DESTRUCTIVE="true"))
     assert done.code == 0, done.stderr
     assert "legacy" not in columns(conn)
+
+
+def test_plan_json_tags_each_step_with_its_phase(db_url: str, tmp_path: Path) -> None:
+    """`plan --phase expand --json`: the expand steps and, after them, the ones that wait for contract."""
+    sql_dir = write_schema(tmp_path, {"app.sql": V1})
+    assert initjob("run", **env(db_url, sql_dir)).code == 0
+    (sql_dir / "schema" / "app.sql").write_text(V2)
+    plan = initjob("plan", "--phase", "expand", "--json", **env(db_url, sql_dir))
+    steps = json.loads(plan.stdout)
+    assert (steps[0]["phase"], steps[0]["sql"]) == ("expand", "ALTER TABLE public.users ADD COLUMN email text")
+    assert {s["phase"] for s in steps[1:]} == {"contract"} and any("data-loss" in s["hazards"] for s in steps)
