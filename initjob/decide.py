@@ -291,7 +291,10 @@ def _migrations(facts: Facts) -> Decision:
             return RecordState(MIGRATIONS, deferred=deferred)  # then marked expanded, for the guard
         return UpToDate(MIGRATIONS, deferred) if state.mode == MIGRATIONS else RecordState(MIGRATIONS,
                                                                                              deferred=deferred)
-    return _contract_guard(facts, Migrate(plan, deferred), [m.label for m in plan.work])
+    decision = _contract_guard(facts, Migrate(plan, deferred), [m.label for m in plan.work])
+    if facts.phase == CONTRACT and isinstance(decision, Migrate) and any(m.contract for m in plan.work):
+        return _data_ready(facts, decision)
+    return decision
 
 
 def _regular_only(plan: MigrationPlan) -> tuple[MigrationPlan, tuple[str, ...]]:
@@ -377,7 +380,7 @@ def _autosync(facts: Facts) -> Decision:
     return decision
 
 
-def _data_ready(facts: Facts, decision: Sync) -> Decision:
+def _data_ready(facts: Facts, decision: Sync | Migrate) -> Decision:
     """contract's data-dependent steps wait for the backfill: a SET NOT NULL over rows that hold NULL."""
     if facts.nulls is None:
         return Inspect(Need.NULLS)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
-from conftest import initjob, write_migrations, write_schema
+from conftest import base_env, finish, initjob, spawn, write_migrations, write_schema
 
 from initjob import lint
 from initjob.errors import SqlTreeInvalid
@@ -139,8 +139,9 @@ def test_migrations_expand_then_contract(db_url: str, tmp_path: Path, conn: psyc
     assert "legacy" in columns(conn)
     assert initjob("run", **mig, INITJOB_PHASE="expand").code == 0
 
-    failed = initjob("run", **mig, INITJOB_PHASE="contract")  # the old rows hold no email yet
-    assert failed.code != 0 and "legacy" in columns(conn), failed.stderr
+    refused = initjob("run", **mig, INITJOB_PHASE="contract")  # the old rows hold no email yet
+    assert refused.code == 3 and refused.failure["kind"] == "contract_not_ready", refused.stderr
+    assert "public.users.email: 2 row(s)" in refused.failure["reason"] and "legacy" in columns(conn)
     old.close()
     conn.execute("UPDATE public.users SET email = 'x@example.com' WHERE email IS NULL")
     done = initjob("run", **mig, INITJOB_PHASE="contract")
@@ -233,10 +234,15 @@ def test_contract_waits_for_the_previous_release(db_url: str, tmp_path: Path) ->
     stays = initjob("run", **mig, INITJOB_PHASE="contract", INITJOB_CONTRACT_WAIT_TIMEOUT="1")
     assert stays.code == 3 and stays.failure["kind"] == "previous_release_connected", stays.stderr
     assert "shop-v1/pod-a" in stays.failure["reason"]
-    timer = threading.Timer(1.5, old.close)
-    timer.start()
-    gone = initjob("run", **mig, INITJOB_PHASE="contract", INITJOB_CONTRACT_WAIT_TIMEOUT="60")
-    timer.join()
+    proc = spawn("run", env=base_env(**mig, INITJOB_PHASE="contract", INITJOB_CONTRACT_WAIT_TIMEOUT="60"))
+    with psycopg.connect(db_url, autocommit=True) as watch:
+        deadline = time.monotonic() + 60
+        query = "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'initjob/%'"
+        while watch.execute(query).fetchone() == (0,) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    time.sleep(2.0)  # initjob is connected and looking: now the old release leaves
+    old.close()
+    gone = finish(proc)
     assert gone.code == 0, gone.stderr
     assert "phase.waiting_for_previous_release" in gone.names()
 
@@ -319,3 +325,24 @@ def test_plan_json_tags_each_step_with_its_phase(db_url: str, tmp_path: Path) ->
     steps = json.loads(plan.stdout)
     assert (steps[0]["phase"], steps[0]["sql"]) == ("expand", "ALTER TABLE public.users ADD COLUMN email text")
     assert {s["phase"] for s in steps[1:]} == {"contract"} and any("data-loss" in s["hazards"] for s in steps)
+
+
+@pytest.mark.parametrize(("files", "expected"), [
+    ({"0003_c": "-- initjob:contract\nALTER TABLE public.users ALTER COLUMN email SET NOT NULL;\n"},
+     [("public.users", "email")]),
+    ({"0003_c": '-- initjob:contract\nALTER TABLE ONLY users ALTER "Email" SET NOT NULL, ALTER b SET NOT NULL;\n'},
+     [("users", "Email"), ("users", "b")]),
+    # the contract migration backfills first: it knows its data
+    ({"0003_c": "-- initjob:contract\nUPDATE users SET email = '' WHERE email IS NULL;\n"
+                "ALTER TABLE users ALTER COLUMN email SET NOT NULL;\n"}, []),
+    # a regular migration's SET NOT NULL is not contract's to check
+    ({"0003_r": "ALTER TABLE users ALTER COLUMN email SET NOT NULL;\n"}, []),
+])
+def test_contract_not_null_targets(files: dict[str, str], expected: list[tuple[str, str]]) -> None:
+    """Which SET NOT NULLs of the pending contract migrations are checked for NULL rows before they run."""
+    from initjob.migrate import not_null_targets
+    from initjob.source import Migration, SqlFile
+
+    work = [Migration(3, "0003", name, SqlFile(f"migrations/{name}.up.sql", text, "x"), None, True)
+            for name, text in files.items()]
+    assert not_null_targets(work) == expected
