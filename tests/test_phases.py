@@ -73,6 +73,7 @@ def test_autosync_expand_then_contract(db_url: str, tmp_path: Path, conn: psycop
     assert early.code == 3 and early.failure["kind"] == "expand_not_done", early.stderr
     assert "legacy" in columns(conn)
 
+    assert initjob("verify", "--phase", "expand", **env(db_url, sql_dir)).code == 3  # not yet
     plan = initjob("plan", "--phase", "expand", **env(db_url, sql_dir))
     assert plan.code == 0, plan.stderr
     head, _, waiting = plan.stdout.partition("Deferred to INITJOB_PHASE=contract")
