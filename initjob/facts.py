@@ -91,9 +91,11 @@ def supply(conn: Connection, cfg: Config, tree: Tree, facts: Facts, need: Need) 
                                                    phase=cfg.mode.phase))
     if need is Need.NULLS:
         if cfg.mode.use_migrations:
-            from initjob import migrate, plan  # the SQL splitter and the planner: only a contract asks
+            from initjob import plan  # the planner: only a contract asks
+            from initjob.db import nulls
+
             pending = plan.plan_migrations(list(tree.migrations), facts.state.applied).work
-            return facts.with_(nulls=migrate.nulls_before_not_null(conn, pending))
+            return facts.with_(nulls=nulls.nulls_before_not_null(conn, pending))
         from initjob import sync  # the snapshot model: kept off the no-op path for speed
         assert facts.comparison is not None, "NULLS is asked after the comparison"
         return facts.with_(nulls=sync.nulls_before_not_null(conn, facts.comparison))

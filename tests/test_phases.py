@@ -344,7 +344,7 @@ def test_plan_json_tags_each_step_with_its_phase(db_url: str, tmp_path: Path) ->
 ])
 def test_contract_not_null_targets(files: dict[str, str], expected: list[tuple[str, str]]) -> None:
     """Which SET NOT NULLs of the pending contract migrations are checked for NULL rows before they run."""
-    from initjob.migrate import not_null_targets
+    from initjob.db.nulls import not_null_targets
     from initjob.source import Migration, SqlFile
 
     work = [Migration(3, "0003", name, SqlFile(f"migrations/{name}.up.sql", text, "x"), None, True)
