@@ -186,11 +186,14 @@ def _job(name: str, doc: dict[str, Any]) -> None:
     retried = {4, 6} - codes.get(fail_action, set()) - codes.get("FailJob", set())
     check(retried == {4, 6}, f"{name}: exit 4 and 6 are retried")
     ann = doc["metadata"].get("annotations", {})
+    # INITJOB_PHASE=contract runs after the rollout (docs/zero-downtime.md): post-deploy hooks.
+    phases = {e.get("value") for c in pod["containers"] for e in c.get("env", []) if e["name"] == "INITJOB_PHASE"}
+    when, argo = ("post", "PostSync") if "contract" in phases else ("pre", "PreSync")
     check(
-        set(ann.get("helm.sh/hook", "").split(",")) >= {"pre-install", "pre-upgrade"},
-        f"{name}: Helm pre-install,pre-upgrade hook",
+        set(ann.get("helm.sh/hook", "").split(",")) >= {f"{when}-install", f"{when}-upgrade"},
+        f"{name}: Helm {when}-install,{when}-upgrade hook",
     )
-    check(ann.get("argocd.argoproj.io/hook") == "PreSync", f"{name}: Argo CD PreSync hook")
+    check(ann.get("argocd.argoproj.io/hook") == argo, f"{name}: Argo CD {argo} hook")
 
 
 def policy(repo: str, env_file: str) -> int:

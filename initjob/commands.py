@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 import psycopg
@@ -19,11 +19,20 @@ from initjob import lint as lint_
 from initjob.config import Config
 from initjob.db import activity, executor, history, lock, marker
 from initjob.decide import Inspect, Migrate, Need, RecordState, Refuse, Repeat, UpToDate, describe
-from initjob.errors import ConfigError, DestructiveRefused, NoMigrations, PendingWork, SqlFailed
+from initjob.errors import (
+    ConfigError,
+    ContractNotReady,
+    DestructiveRefused,
+    ExpandNotDone,
+    NoMigrations,
+    PendingWork,
+    SqlFailed,
+)
 from initjob.facts import read_tree, settle, settle_facts
 from initjob.render import render_plan
 from initjob.report import Report
 from initjob.schema import catalog
+from initjob.schema.diff import Plan as DiffPlan
 from initjob.schema.diff import plan_sync
 from initjob.session import locked, with_connection
 from initjob.state import DbState
@@ -89,7 +98,24 @@ def _inspect(cfg: Config, conn: Connection, tree: Tree) -> dict[str, Any]:
             drift = tuple(facts.drift(conn, cfg.mode.history_schema, state))
         doc["drift"] = list(drift) or False
     doc["up_to_date"] = up_to_date
+    doc["phase"] = _phase_doc(cfg, conn, tree, state)
     return doc
+
+
+def _phase_doc(cfg: Config, conn: Connection, tree: Tree, state: DbState) -> dict[str, Any]:
+    """Where a zero-downtime deploy stands: whether expand completed for these files and its contract
+    half waits, and which steps (or contract migrations) wait for it."""
+    waiting = state.expanded is not None and state.expanded == tree.hash
+    deferred: list[str] = []
+    if cfg.mode.use_migrations:
+        pending = plan.plan_migrations(list(tree.migrations), state.applied).work
+        deferred = [m.label for m in pending if m.contract]
+    elif state.known and (waiting or cfg.mode.phase != "all"):
+        cleared = replace(state, schema_files={})  # the record may be expand's target: build from the files
+        comparison = sync.compare(conn, cfg.connection, cfg.mode.history_schema, cleared,
+                                  list(tree.schema_files) + list(tree.repeatables), phase="expand")
+        deferred = [f"{s.object}: {s.reason}" for s in comparison.deferred]
+    return {"phase": cfg.mode.phase, "expand_done": waiting, "contract_pending": deferred}
 
 
 def verify(cfg: Config) -> Report:
@@ -158,7 +184,19 @@ def _status_table(doc: dict[str, Any]) -> str:
     lines += activity.deploy_lines(doc.get("deploy_in_progress"))
     if doc["drift"]:
         lines += [f"drift: {d}" for d in doc["drift"]]
+    phase = doc.get("phase") or {}
+    if phase.get("expand_done"):
+        lines.append("phase:      expand done for these files; contract waits (INITJOB_PHASE=contract after rollout)")
+    lines += [f"waits for contract: {d}" for d in phase.get("contract_pending", ())]
     return "\n".join(lines)
+
+
+def _phase_work(cfg: Config, tree: Tree, state: DbState) -> tuple[source.Migration, ...]:
+    """The pending migrations of this phase: expand the regular ones, contract both kinds in order."""
+    pending = plan.plan_migrations(list(tree.migrations), state.applied).work
+    if cfg.mode.phase == "expand":
+        return tuple(m for m in pending if not m.contract)
+    return pending
 
 
 def _repeatable_plan(decision: Repeat, as_json: bool) -> str:
@@ -173,12 +211,15 @@ def plan_command(cfg: Config) -> Report:
 
     def work(conn: Connection) -> Report:
         decision = settle(conn, cfg, tree, stop_at=frozenset({Need.BASELINE}))
-        if isinstance(decision, Refuse) and not isinstance(decision.error, DestructiveRefused):
+        if isinstance(decision, Refuse) and not isinstance(decision.error, DestructiveRefused | ExpandNotDone
+                                                                                                | ContractNotReady):
             raise decision.error
         if isinstance(decision, Repeat):  # the schema is up to date: only repeatable files would run
             return Report(cfg.mode.name, output=_repeatable_plan(decision, cfg.args.json))
         if cfg.mode.use_migrations:
             work = decision.plan.work if isinstance(decision, Migrate) else ()
+            if cfg.mode.phase != "all":  # the contract migrations: expand leaves them, contract runs them
+                work = _phase_work(cfg, tree, history.read_state(conn, cfg.mode.history_schema))
             if cfg.args.json:
                 output = json.dumps([{"version": m.version_text, "name": m.name, "file": m.up.path,
                                       "transactional": m.transactional, "sql": m.up.text} for m in work], indent=2)
@@ -187,11 +228,27 @@ def plan_command(cfg: Config) -> Report:
                                    f"{m.up.text.rstrip()}\n" for m in work) or "-- nothing to do"
             return Report(cfg.mode.name, output=output)
         state = history.read_state(conn, cfg.mode.history_schema)
+        if state.expanded:  # the record is expand's target: the desired state comes from the files
+            state = replace(state, schema_files={})
         comparison = sync.compare(conn, cfg.connection, cfg.mode.history_schema, state,
-                                  list(tree.schema_files) + list(tree.repeatables))
+                                  list(tree.schema_files) + list(tree.repeatables),
+                                  phase="all" if cfg.mode.phase == "all" else "expand")
         diff_plan = comparison.plan
+        if cfg.mode.phase == "contract":  # the half after the rollout: what expand leaves
+            diff_plan = DiffPlan(comparison.deferred)
+        elif cfg.mode.phase == "expand" and comparison.deferred and not cfg.args.json:
+            waiting = render_plan(DiffPlan(comparison.deferred)).splitlines()
+            return Report(cfg.mode.name, output=(render_plan(diff_plan) or "-- nothing to do in expand\n")
+                          + "\n-- Deferred to INITJOB_PHASE=contract (after the rollout):\n"
+                          + "\n".join(("-- " + line) if line and not line.startswith("--") else line
+                                       for line in waiting))
         if cfg.args.json:
-            return Report(cfg.mode.name, output=json.dumps([asdict(s) for s in diff_plan.steps], indent=2))
+            steps = [asdict(s) for s in diff_plan.steps]
+            if cfg.mode.phase != "all":  # each step says its phase; expand also lists what waits
+                steps = [{**s, "phase": cfg.mode.phase} for s in steps] + (
+                    [{**asdict(s), "phase": "contract"} for s in comparison.deferred]
+                    if cfg.mode.phase == "expand" else [])
+            return Report(cfg.mode.name, output=json.dumps(steps, indent=2))
         return Report(cfg.mode.name, output=render_plan(diff_plan) or "-- nothing to do")
 
     return with_connection(cfg.connection, work)

@@ -54,7 +54,17 @@ _SETTINGS: tuple[tuple[str, str, str | None, str], ...] = (
     ("progress_interval", "INITJOB_PROGRESS_INTERVAL", "10", "seconds between progress events of a long statement"),
     ("force_mode_switch", "INITJOB_FORCE_MODE_SWITCH", "false", "allow auto-sync on a migrations-managed database"),
     ("termination_log", "INITJOB_TERMINATION_LOG", "/dev/termination-log", "where a failure's reason is also written"),
+    ("phase", "INITJOB_PHASE", "all",
+     "all; expand (before the rollout: only what the previous release survives); contract (after it: the rest)"),
 )
+_SETTINGS += (
+    ("contract_wait_for", "INITJOB_CONTRACT_WAIT_FOR", None,
+     "contract: first wait until no session whose application_name matches this LIKE pattern is connected"),
+    ("contract_wait_timeout", "INITJOB_CONTRACT_WAIT_TIMEOUT", "300",
+     "seconds contract waits for those sessions to leave before it refuses (exit 3)"),
+)
+# The phases of a zero-downtime deploy (docs/zero-downtime.md); "all" is both at once.
+PHASES = ("all", "expand", "contract")
 # The layouts ``layouts`` reads; "auto" (the variable unset) detects one from the file names.
 MIGRATIONS_FORMATS = layouts.NAMES
 _BOOLS = {"use_migrations", "ensure_database", "allow_destructive", "force_mode_switch", "keep_tool_table"}
@@ -122,6 +132,9 @@ class ModeSettings:
     force_mode_switch: bool = False
     migrations_format: str = "auto"
     keep_tool_table: bool = True  # in another tool's layout, its history table kept in step (docs/switching.md)
+    phase: str = "all"  # PHASES: which half of a zero-downtime deploy this run applies
+    contract_wait_for: str | None = None  # LIKE pattern of the previous release's application_name
+    contract_wait_timeout: float = 300.0
 
     @property
     def name(self) -> str:
@@ -266,7 +279,8 @@ def _assemble(ns: argparse.Namespace, v: Mapping[str, Any], environ: Mapping[str
         backup=BackupSettings(v["backup_dir"], v["release"]),
         log=LogSettings(v["log_format"], v["log_level"], v["termination_log"]),
         mode=ModeSettings(v["use_migrations"], v["sql_dir"], schema, v["force_mode_switch"],
-                          v["migrations_format"], v["keep_tool_table"]),
+                          v["migrations_format"], keep_tool_table=v["keep_tool_table"], phase=v["phase"],
+                          contract_wait_for=v["contract_wait_for"], contract_wait_timeout=v["contract_wait_timeout"]),
         args=CommandArgs(
             json=bool(getattr(ns, "json", False)),
             steps=getattr(ns, "steps", None),
@@ -292,7 +306,7 @@ def _convert(raw: Mapping[str, str | None], environ: Mapping[str, str], problems
             problems.append(f"{env} must be one of true/false/1/0/yes/no/on/off, got {raw[dest]!r}")
         out[dest] = bool(parsed)
     for dest, minimum in (("wait_timeout", 0.0), ("lock_timeout", 0.0), ("ddl_lock_timeout", 0.001),
-                            ("progress_interval", 0.05)):
+                            ("progress_interval", 0.05), ("contract_wait_timeout", 0.0)):
         out[dest] = _number(dest, raw[dest] or "", minimum, problems)
     out["dsn"] = _dsn(raw, environ, problems)
     if raw["shadow_database_url"]:
@@ -313,6 +327,11 @@ def _convert(raw: Mapping[str, str | None], environ: Mapping[str, str], problems
         problems.append(f"INITJOB_MIGRATIONS_FORMAT must be one of {', '.join(MIGRATIONS_FORMATS)}, "
                         f"got {raw['migrations_format']!r}")
     out["migrations_format"] = fmt
+    phase = (raw["phase"] or "all").strip().lower()
+    if phase not in PHASES:
+        problems.append(f"INITJOB_PHASE must be one of {', '.join(PHASES)}, got {raw['phase']!r}")
+    out["phase"] = phase
+    out["contract_wait_for"] = raw["contract_wait_for"] or None
     log_format = raw["log_format"] or ("text" if sys.stderr.isatty() else "json")
     if log_format not in ("json", "text"):
         problems.append(f"INITJOB_LOG_FORMAT must be json or text, got {log_format!r}")

@@ -17,8 +17,10 @@ from enum import Enum
 from typing import TYPE_CHECKING
 
 from initjob.errors import (
+    ContractNotReady,
     DestructiveRefused,
     Drift,
+    ExpandNotDone,
     ForeignHistoryBroken,
     ForeignHistoryMismatch,
     HistoryMismatch,
@@ -34,11 +36,14 @@ from initjob.state import DbState, ForeignHistory
 if TYPE_CHECKING:  # types only: the planner, the SQL reader and the diff engine stay off the no-op path
     from initjob.plan import MigrationPlan
     from initjob.schema.catalog import Snapshot
-    from initjob.schema.diff import Plan
+    from initjob.schema.diff import Plan, Step
+    from initjob.schema.renames import Rename
     from initjob.source import Migration, SqlFile
 
 MIGRATIONS = "migrations"
 AUTO_SYNC = "auto-sync"
+# INITJOB_PHASE (docs/zero-downtime.md): expand before the rollout, contract after it, all both at once.
+ALL, EXPAND, CONTRACT = "all", "expand", "contract"
 
 
 class Need(Enum):
@@ -51,6 +56,7 @@ class Need(Enum):
     TREE = "tree"              # the files parsed (decoded, split, checked): not while the tree hash is as recorded
     FOREIGN = "foreign"        # another tool's history table (INITJOB_MIGRATIONS_FORMAT), before initjob has one
     REPEATABLES = "repeatables"  # the repeatable files parsed, and the checksums they were last applied with
+    NULLS = "nulls"  # contract: rows holding NULL in each column its plan makes NOT NULL
 
 
 @record
@@ -64,6 +70,10 @@ class Comparison:
     schemas: tuple[str, ...] = ()      # the schemas of the desired state
     live_schemas: tuple[str, ...] = ()  # those plus the ones the database was managing
     live: Snapshot | None = None       # what the plan starts from: rehearsed on a copy before it runs
+    # expand (INITJOB_PHASE): ``plan`` is the expand half and ``desired`` its target; these wait for contract.
+    deferred: tuple[Step, ...] = ()
+    final: Snapshot | None = None      # expand: the whole desired state, which the deferred steps reach
+    renames: tuple[Rename, ...] = ()   # declared in sql/schema/ (-- initjob:renamed from=...)
 
 
 @record
@@ -96,6 +106,8 @@ class Facts:
     repeatable_hash: str = ""  # of today's repeatable files; "" when there are none
     repeatables: tuple[SqlFile, ...] | None = None
     repeatables_applied: Mapping[str, str] | None = None  # path → checksum last applied
+    phase: str = ALL
+    nulls: Mapping[str, int] | None = None  # contract: column → rows holding NULL (with NULLS)
 
     def with_(self, **known: object) -> Facts:
         return replace(self, **known)  # type: ignore[arg-type]
@@ -109,11 +121,13 @@ class Inspect:
 @record
 class UpToDate:
     mode: str
+    deferred: tuple[str, ...] = ()  # expand: what waits for contract
 
 
 @record
 class Migrate:
     plan: MigrationPlan
+    deferred: tuple[str, ...] = ()  # expand: the contract migrations left pending
 
 
 @record
@@ -151,6 +165,7 @@ class ApplyFiles:
 class Sync:
     comparison: Comparison
     adopting: bool  # the first sync of a database that already holds objects
+    deferred: tuple[str, ...] = ()  # expand: the steps that wait for contract
 
 
 @record
@@ -160,6 +175,7 @@ class RecordState:
 
     mode: str
     comparison: Comparison | None = None
+    deferred: tuple[str, ...] = ()  # expand: what waits for contract (the state records expand's target)
 
 
 @record
@@ -209,7 +225,30 @@ def _tree_as_recorded(facts: Facts) -> bool:
     state = facts.state
     return (bool(facts.tree_hash) and state.mode == facts.mode and state.fingerprint is not None
             and state.tree_hash == f"{facts.tree_hash}:{len(state.applied)}"
-            and all(a.success for a in state.applied))
+            and all(a.success for a in state.applied) and _record_serves_phase(facts))
+
+
+def _record_serves_phase(facts: Facts) -> bool:
+    """After ``expand`` the record is expand's target, not the desired state: up to date for the
+    expand of that same tree only; any other run compares with the files again."""
+    expanded = facts.state.expanded
+    return not expanded or (facts.phase == EXPAND and expanded == facts.tree_hash)
+
+
+def _expanded_for_tree(facts: Facts) -> bool:
+    return facts.state.expanded is not None and facts.state.expanded == facts.tree_hash
+
+
+def _contract_guard(facts: Facts, decision: Decision, pending: list[str]) -> Decision:
+    """``contract`` changes nothing until ``expand`` completed for these files: the guard of the
+    old release, which may still be serving while its schema is taken away."""
+    if facts.phase != CONTRACT or not isinstance(decision, Sync | Migrate) or _expanded_for_tree(facts):
+        return decision
+    return Refuse(ExpandNotDone(
+        "INITJOB_PHASE=contract, but expand has not completed for these files: "
+        + "; ".join(pending[:10]),
+        "run INITJOB_PHASE=expand with this release first (the pre-deploy job), then contract after the rollout",
+        pending=pending))
 
 
 def _migrations(facts: Facts) -> Decision:
@@ -247,9 +286,28 @@ def _migrations(facts: Facts) -> Decision:
             return Inspect(Need.DRIFT)
         if facts.drift:
             return Refuse(_drift(facts.drift))
+    deferred: tuple[str, ...] = ()
+    if facts.phase == EXPAND:
+        plan, deferred = _regular_only(plan)
     if plan.is_empty:
-        return UpToDate(MIGRATIONS) if state.mode == MIGRATIONS else RecordState(MIGRATIONS)
-    return Migrate(plan)
+        if deferred and not _expanded_for_tree(facts):
+            return RecordState(MIGRATIONS, deferred=deferred)  # then marked expanded, for the guard
+        return UpToDate(MIGRATIONS, deferred) if state.mode == MIGRATIONS else RecordState(MIGRATIONS,
+                                                                                             deferred=deferred)
+    decision = _contract_guard(facts, Migrate(plan, deferred), [m.label for m in plan.work])
+    if facts.phase == CONTRACT and isinstance(decision, Migrate) and any(m.contract for m in plan.work):
+        return _data_ready(facts, decision)
+    return decision
+
+
+def _regular_only(plan: MigrationPlan) -> tuple[MigrationPlan, tuple[str, ...]]:
+    """expand: the pending regular migrations; the contract ones wait (and do not block later ones)."""
+    deferred = tuple(m.label for m in plan.work if m.contract)
+    if not deferred:
+        return plan, ()
+    resume = plan.resume if plan.resume is not None and not plan.resume.contract else None
+    return replace(plan, pending=tuple(m for m in plan.pending if not m.contract), resume=resume,
+                   resume_from=plan.resume_from if resume else 0), deferred
 
 
 def _transition(facts: Facts) -> Decision:
@@ -304,7 +362,7 @@ def _autosync(facts: Facts) -> Decision:
             "set USE_MIGRATIONS=true, or INITJOB_FORCE_MODE_SWITCH=true to hand it back to auto-sync"))
     files_unchanged = (state.mode == AUTO_SYNC and state.fingerprint is not None
                        and dict(state.schema_files) == dict(facts.schema_files or {}))
-    if files_unchanged:
+    if files_unchanged and _record_serves_phase(facts):
         # The cheap check of every pod start: files as recorded, catalog as recorded.
         if facts.drift is None:
             return Inspect(Need.DRIFT)
@@ -318,7 +376,26 @@ def _autosync(facts: Facts) -> Decision:
     comparison = facts.comparison
     if comparison is None:
         return Inspect(Need.COMPARISON)
-    return _judge(comparison, facts, adopting=state.mode is None)
+    decision = _judge(comparison, facts, adopting=state.mode is None)
+    if facts.phase == CONTRACT and isinstance(decision, Sync):
+        decision = _contract_guard(facts, decision, [f"{s.object}: {s.reason}" for s in comparison.plan.steps])
+        if isinstance(decision, Sync) and comparison.plan.steps:
+            return _data_ready(facts, decision)
+    return decision
+
+
+def _data_ready(facts: Facts, decision: Sync | Migrate) -> Decision:
+    """contract's data-dependent steps wait for the backfill: a SET NOT NULL over rows that hold NULL."""
+    if facts.nulls is None:
+        return Inspect(Need.NULLS)
+    waiting = {column: rows for column, rows in facts.nulls.items() if rows}
+    if not waiting:
+        return decision
+    return Refuse(ContractNotReady(
+        "contract would make columns NOT NULL that still hold NULL: "
+        + "; ".join(f"{column}: {rows} row(s)" for column, rows in sorted(waiting.items())),
+        "backfill these rows (the new release writes them; old rows need an UPDATE), then run contract again",
+        nulls=dict(sorted(waiting.items()))))
 
 
 def _judge(comparison: Comparison, facts: Facts, adopting: bool) -> Decision:
@@ -331,9 +408,13 @@ def _judge(comparison: Comparison, facts: Facts, adopting: bool) -> Decision:
             "the sync needs changes auto-sync does not manage: " + "; ".join(plan.refused[:10]),
             "make these changes in a migration or by hand (docs/modes.md lists the kinds)",
             plan=render_plan(plan), refused=list(plan.refused)))
+    deferred = tuple(f"{s.object}: {s.reason}" for s in comparison.deferred)
     if not comparison.differences and plan.is_empty:
-        # Equal, but the recorded files or mode are not yet this run's: record them.
-        return UpToDate(AUTO_SYNC) if comparison.desired_from_record else RecordState(AUTO_SYNC, comparison)
+        # Equal, but the recorded files or mode are not yet this run's: record them (and, in expand, that
+        # the contract half waits).
+        if comparison.desired_from_record or (deferred and _expanded_for_tree(facts)):
+            return UpToDate(AUTO_SYNC, deferred)
+        return RecordState(AUTO_SYNC, comparison, deferred)
     if plan.is_empty:
         return Refuse(NotConverged(
             "the schema differs from the desired state and initjob has no plan for it: "
@@ -346,7 +427,7 @@ def _judge(comparison: Comparison, facts: Facts, adopting: bool) -> Decision:
             + "; ".join(s.object + ": " + s.reason for s in plan.destructive[:10]),
             "review `initjob plan`; set INITJOB_ALLOW_DESTRUCTIVE=true to apply it anyway",
             plan=render_plan(plan)))
-    return Sync(comparison, adopting)
+    return Sync(comparison, adopting, deferred)
 
 
 def _drift(lines: tuple[str, ...]) -> Drift:

@@ -115,6 +115,24 @@ class NoBaseline(NotUpToDate):
     kind = "no_baseline"
 
 
+class ExpandNotDone(NotUpToDate):
+    """``contract`` asked before ``expand`` completed for the same files (INITJOB_PHASE)."""
+
+    kind = "expand_not_done"
+
+
+class ContractNotReady(NotUpToDate):
+    """A contract step the data does not allow yet: a SET NOT NULL over rows that hold NULL."""
+
+    kind = "contract_not_ready"
+
+
+class PreviousReleaseConnected(NotUpToDate):
+    """``contract`` waited (INITJOB_CONTRACT_WAIT_FOR) and sessions of the previous release stayed."""
+
+    kind = "previous_release_connected"
+
+
 class NotConverged(NotUpToDate):
     """After the plan (or with no plan possible) the live schema still differs from the desired one."""
 

@@ -7,6 +7,7 @@ baseline need a shadow database and are read only when the decision depends on t
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import psycopg
@@ -34,7 +35,8 @@ def read_tree(cfg: Config) -> Tree:
 def initial(cfg: Config, tree: Tree, state: DbState) -> Facts:
     return Facts(mode=cfg.mode.name, state=state, tree_hash=tree.hash, tool=tree.tool,
                  repeatable_hash=tree.repeatable_hash,
-                 allow_destructive=cfg.apply.allow_destructive, force_mode_switch=cfg.mode.force_mode_switch)
+                 allow_destructive=cfg.apply.allow_destructive, force_mode_switch=cfg.mode.force_mode_switch,
+                 phase=cfg.mode.phase)
 
 
 def settle(conn: Connection, cfg: Config, tree: Tree, stop_at: frozenset[Need] = frozenset()) -> Decision:
@@ -82,8 +84,21 @@ def supply(conn: Connection, cfg: Config, tree: Tree, facts: Facts, need: Need) 
     if need is Need.COMPARISON:
         from initjob import sync  # the snapshot model and the diff: kept off the no-op path for speed
         # The desired state includes what the repeatable files create, so the plan never drops it.
-        return facts.with_(comparison=sync.compare(conn, cfg.connection, schema, facts.state,
-                                                   list(tree.schema_files) + list(tree.repeatables)))
+        # After expand the recorded snapshot is expand's target: the desired state comes from the files.
+        state = replace(facts.state, schema_files={}) if facts.state.expanded else facts.state
+        return facts.with_(comparison=sync.compare(conn, cfg.connection, schema, state,
+                                                   list(tree.schema_files) + list(tree.repeatables),
+                                                   phase=cfg.mode.phase))
+    if need is Need.NULLS:
+        if cfg.mode.use_migrations:
+            from initjob import plan  # the planner: only a contract asks
+            from initjob.db import nulls
+
+            pending = plan.plan_migrations(list(tree.migrations), facts.state.applied).work
+            return facts.with_(nulls=nulls.nulls_before_not_null(conn, pending))
+        from initjob import sync  # the snapshot model: kept off the no-op path for speed
+        assert facts.comparison is not None, "NULLS is asked after the comparison"
+        return facts.with_(nulls=sync.nulls_before_not_null(conn, facts.comparison))
     from initjob import sync, transition  # the shadow replay: kept off the no-op path for speed
     schemas = list(facts.state.schemas) or sync.managed_schemas(conn, schema)
     return facts.with_(baseline=transition.find_baseline(conn, cfg.connection, schema, list(tree.migrations), schemas))

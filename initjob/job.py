@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
+from psycopg.sql import Composed
 
 from initjob import logs
 from initjob.config import Config
@@ -49,6 +50,10 @@ def _run(conn: Connection, cfg: Config, tree: Tree) -> Report:
     decision = settle(conn, cfg, tree, stop_at=frozenset({Need.COMPARISON, Need.BASELINE}))
     if not isinstance(decision, (*WORK, Inspect)):
         return _conclude(decision, cfg)
+    if cfg.mode.phase == "contract" and cfg.mode.contract_wait_for:
+        from initjob.db import previous  # only a contract that waits for the previous release
+
+        previous.wait_gone(conn, cfg.mode.contract_wait_for, cfg.mode.contract_wait_timeout)
     with locked(conn, cfg.lock, cfg.connection):  # 4. lock, then read the state again
         history.ensure(conn, cfg.mode.history_schema)
         decision, known = settle_known(conn, cfg, tree)
@@ -65,6 +70,9 @@ def _run(conn: Connection, cfg: Config, tree: Tree) -> Report:
                                      known.state.fingerprint,
                                      cfg.mode.name, _planned(decision))
         applied = _apply(conn, cfg, tree, decision)  # 7. apply; 8. verify (auto-sync compares the result)
+        if _deferred(cfg, decision):
+            logs.event("phase.expanded", mode=cfg.mode.name, deferred=list(_deferred(cfg, decision)),
+                       hint="run INITJOB_PHASE=contract after the rollout")
         if not isinstance(decision, Repeat):  # the repeatable files come after the migrations or the sync
             decision = settle(conn, cfg, tree)
             if isinstance(decision, Repeat):
@@ -72,6 +80,19 @@ def _run(conn: Connection, cfg: Config, tree: Tree) -> Report:
             elif isinstance(decision, Refuse):
                 raise decision.error
     return Report(cfg.mode.name, tuple(applied), tuple(baselined), taken)  # 9. report (cli logs it)
+
+
+def _deferred(cfg: Config, decision: Decision) -> tuple[str, ...]:
+    """What an expand leaves for contract (nothing in another phase)."""
+    if cfg.mode.phase != "expand" or not isinstance(decision, Sync | RecordState | Migrate):
+        return ()
+    return decision.deferred
+
+
+def _expanded(cfg: Config, tree: Tree, decision: Decision) -> list[Composed]:
+    """The mark that expand completed for this tree while its contract half waits (contract's guard),
+    written in the transaction that records the state expand left."""
+    return [history.expanded_upsert(cfg.mode.history_schema, tree.hash)] if _deferred(cfg, decision) else []
 
 
 def _record_applied(conn: Connection, cfg: Config, decision: Baseline | Adopt) -> list[str]:
@@ -90,7 +111,10 @@ def _conclude(decision: Decision, cfg: Config, baselined: list[str] | None = Non
     if isinstance(decision, Refuse):
         raise decision.error
     assert isinstance(decision, UpToDate), f"unexpected decision {decision!r}"
-    logs.event("run.nothing_to_do", mode=decision.mode)
+    if decision.deferred:
+        logs.event("run.nothing_to_do", mode=decision.mode, phase=cfg.mode.phase, deferred=list(decision.deferred))
+    else:
+        logs.event("run.nothing_to_do", mode=decision.mode)
     return Report(cfg.mode.name, baselined=tuple(baselined or ()))
 
 
@@ -121,14 +145,15 @@ def _apply(conn: Connection, cfg: Config, tree: Tree, decision: Decision) -> lis
     if isinstance(decision, Migrate):
         from initjob import migrate
 
-        return migrate.apply(conn, cfg, decision.plan, tree.hash, tree.chain)
+        return migrate.apply(conn, cfg, decision.plan, tree.hash, tree.chain, _expanded(cfg, tree, decision))
     if isinstance(decision, RecordState):
         from initjob import migrate, sync
 
         if decision.comparison is None:
-            migrate.record(conn, cfg.apply, tree.hash)
+            migrate.record(conn, cfg.apply, tree.hash, _expanded(cfg, tree, decision))
             return []
-        return sync.apply_plan(conn, cfg.apply, decision.comparison, list(tree.schema_files), tree.hash)
+        return sync.apply_plan(conn, cfg.apply, decision.comparison, list(tree.schema_files), tree.hash,
+                               _expanded(cfg, tree, decision))
     from initjob import sync
 
     if isinstance(decision, ApplyFiles):
@@ -137,5 +162,6 @@ def _apply(conn: Connection, cfg: Config, tree: Tree, decision: Decision) -> lis
     if decision.adopting:
         logs.event("sync.adopting", hint="the database already holds objects: initjob compares instead of "
                    "applying the files as written")
-    return sync.apply_plan(conn, cfg.apply, decision.comparison, list(tree.schema_files), tree.hash)
+    return sync.apply_plan(conn, cfg.apply, decision.comparison, list(tree.schema_files), tree.hash,
+                           _expanded(cfg, tree, decision))
 

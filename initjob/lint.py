@@ -30,7 +30,7 @@ from initjob.errors import ConfigError, LintFindings, ToolMissing
 from initjob.facts import read_tree, settle
 from initjob.report import Report
 from initjob.session import with_connection
-from initjob.source import NO_TRANSACTION, Migration, normalise
+from initjob.source import NO_TRANSACTION, Migration, is_contract, normalise
 from initjob.tree import Tree, scan
 
 if TYPE_CHECKING:
@@ -122,7 +122,15 @@ OWN_RULES: dict[str, Rule] = {
                                     "INITJOB_ALLOW_DESTRUCTIVE=true"),
     "locking-step": Rule(WARNING, "expect a lock or a scan that grows with the table: run it at a quiet hour"),
     "unknown-lint-ignore": Rule(WARNING, "name rules as `initjob lint` prints them"),
+    "belongs-in-contract-migration": Rule(
+        WARNING, "move it to a migration whose header holds `-- initjob:contract`: INITJOB_PHASE=expand leaves it "
+                 "pending while the previous release still runs, contract applies it after the rollout "
+                 "(docs/zero-downtime.md)"),
 }
+# What breaks the previous release while it still runs (INITJOB_PHASE): a drop of a column or table, a
+# rename, a SET NOT NULL, a type change (a narrowing; widening varchar is harmless: ignore the rule there).
+_BREAKING = re.compile(r"\bDROP\s+(?:COLUMN|TABLE)\b|\bRENAME\b|\bSET\s+NOT\s+NULL\b"
+                       r"|\bALTER\s+(?:COLUMN\s+)?(?!TABLE\b)\S+\s+(?:SET\s+DATA\s+)?TYPE\b", re.I)
 
 # squawk's rules that initjob turns off, and why (docs/ci.md lists them).
 DROPPED: dict[str, str] = {
@@ -370,7 +378,30 @@ def _statement_at(text: str, line: int) -> int:
 def own_findings(targets: Sequence[Target]) -> list[Finding]:
     rule = OWN_RULES["missing-down-file"]
     return [Finding(t.path, 1, 1, "missing-down-file", rule.level, "no .down.sql: `initjob rollback` cannot undo "
-                    "this migration", rule.fix) for t in targets if t.down_missing]
+                    "this migration", rule.fix) for t in targets if t.down_missing] + _breaking(targets)
+
+
+def _what(found: str) -> str:
+    words = " ".join(found.split()).upper()
+    return "a type change" if words.endswith("TYPE") else words
+
+
+def _breaking(targets: Sequence[Target]) -> list[Finding]:
+    """A breaking statement in a regular migration file: it belongs in a contract (post-deploy) one."""
+    rule = OWN_RULES["belongs-in-contract-migration"]
+    out = []
+    for t in targets:
+        if t.steps or is_contract(t.text):  # the auto-sync plan splits itself; a contract file is the place
+            continue
+        for stmt in sqltext.split_statements(t.text):
+            if stmt.first_words[:1] == ("ALTER",) or stmt.first_words[:1] == ("DROP",):
+                found = _BREAKING.search(stmt.text)
+                if found:
+                    out.append(Finding(t.path, stmt.line, 1, "belongs-in-contract-migration", rule.level,
+                                       f"{_what(found[0])} breaks the previous release while it "
+                                       "still runs: it belongs in a contract migration", rule.fix,
+                                       stmt.text.strip().split("\n", 1)[0][:160]))
+    return out
 
 
 def parse_ignores(text: str) -> dict[str, str]:

@@ -19,9 +19,9 @@ from initjob.source import Migration
 
 
 def apply(conn: psycopg.Connection[Any], cfg: Config, plan: MigrationPlan, tree_hash: str,
-          chain: Chain | None = None) -> list[str]:
+          chain: Chain | None = None, also: Sequence[sql.Composed] = ()) -> list[str]:
     """Each file in its own transaction with its history row (and the tool's, see ``tool_table``);
-    the last one also records the state."""
+    the last one also records the state (and ``also``: expand's mark, for contract's guard)."""
     work, settings = plan.work, cfg.apply
     if plan.has_history:  # a fresh database has no traffic to hurt: lint only when something ran before
         from initjob import lint  # squawk: kept off the no-op path for speed
@@ -37,7 +37,9 @@ def apply(conn: psycopg.Connection[Any], cfg: Config, plan: MigrationPlan, tree_
     sums = chain.tool_checksums if chain is not None else {}
     applied: list[str] = []
     for index, m in enumerate(work, start=1):
-        finish = _finish(conn, settings, tree_hash if index == len(work) else None, tool, m, sums.get(m.version))
+        last = index == len(work)
+        finish = _finish(conn, settings, tree_hash if last else None, tool, m, sums.get(m.version),
+                         also if last else ())
         ms = executor.apply_migration(conn, settings, m, finish=finish,
                                       resume_from=plan.resume_from if m is plan.resume else 0)
         applied.append(m.label)
@@ -68,12 +70,14 @@ def _make_table(conn: psycopg.Connection[Any], settings: ApplySettings, tool: La
 
 
 def _finish(conn: psycopg.Connection[Any], settings: ApplySettings, tree_hash: str | None, tool: Layout | None,
-            m: Migration, tool_sum: str | None) -> Callable[[], list[sql.Composed]] | None:
-    """What a file's transaction also writes: the tool's row, and after the last file the state."""
+            m: Migration, tool_sum: str | None, also: Sequence[sql.Composed] = ()
+            ) -> Callable[[], list[sql.Composed]] | None:
+    """What a file's transaction also writes: the tool's row, and after the last file the state (and
+    ``also``)."""
     if tool is None and tree_hash is None:
         return None
     rows = tool.applied(m, tool_sum) if tool is not None else []
-    return lambda: rows + (_state(conn, settings, tree_hash) if tree_hash is not None else [])
+    return lambda: rows + ([*_state(conn, settings, tree_hash), *also] if tree_hash is not None else [])
 
 
 def tool_rows_down(cfg: Config, chain: Chain, m: Migration, applied: Sequence[int]) -> list[sql.Composed]:
@@ -91,10 +95,11 @@ def _state(conn: psycopg.Connection[Any], settings: ApplySettings, tree_hash: st
                                      tree_hash=tree_hash)
 
 
-def record(conn: psycopg.Connection[Any], settings: ApplySettings, tree_hash: str | None = None) -> None:
+def record(conn: psycopg.Connection[Any], settings: ApplySettings, tree_hash: str | None = None,
+           also: Sequence[sql.Composed] = ()) -> None:
     """The state of a migrations-managed database, with nothing applied: after a baseline or a rollback
     (no ``tree_hash``: files are pending), or a run that found nothing pending (its tree's hash)."""
-    executor.transaction(conn, "state", _state(conn, settings, tree_hash))
+    executor.transaction(conn, "state", [*_state(conn, settings, tree_hash), *also])
 
 
 def record_adopted(conn: psycopg.Connection[Any], settings: ApplySettings, tool: str, table: str,
@@ -110,3 +115,4 @@ def record_adopted(conn: psycopg.Connection[Any], settings: ApplySettings, tool:
     logs.event("history.adopted", tool=tool, table=table, adopted=len(migrations),
                newest=migrations[-1].version_text)
     return [m.label for m in migrations]
+

@@ -50,7 +50,8 @@ def plan_migrations(files: list[Migration], applied: tuple[Applied, ...]) -> Mig
     newest = max((a.version for a in applied if a.success), default=None)
     pending = tuple(m for m in files if m.version not in done)
     for m in pending:
-        if newest is not None and m.version < newest:
+        # A contract (post-deploy) migration waits for `contract` while later regular ones run.
+        if newest is not None and m.version < newest and not m.contract:
             problems.append(f"migration {m.label} is older than the applied {newest} and was never run")
     return MigrationPlan(pending, resume, resume_from, tuple(problems), bool(applied))
 

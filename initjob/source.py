@@ -20,6 +20,7 @@ from initjob.names import MIGRATION_NAME
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
 NO_TRANSACTION = "-- initjob:no-transaction"
+CONTRACT = "-- initjob:contract"  # in a migration's header: a post-deploy migration (INITJOB_PHASE=contract)
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,22 @@ class Migration:
     @property
     def label(self) -> str:
         return f"{self.version_text}_{self.name}"
+
+    @property
+    def contract(self) -> bool:
+        """A post-deploy migration: its header (the comment lines before the first statement) holds
+        ``-- initjob:contract``; ``expand`` leaves it pending, ``contract`` applies it."""
+        return is_contract(self.up.text)
+
+
+def is_contract(text: str) -> bool:
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped and not stripped.startswith("--"):
+            return False
+        if stripped.startswith(CONTRACT):
+            return True
+    return False
 
 
 def checksum(text: str) -> str:

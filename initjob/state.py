@@ -52,6 +52,9 @@ class DbState:
     repeatable_hash: str | None = None  # of the repeatable files, once all of them were applied
     applied: tuple[Applied, ...] = ()
     last_marker: MarkerRow | None = None
+    # The tree hash an `expand` (INITJOB_PHASE) completed for while its contract half waits: the
+    # recorded state is then expand's target, not the desired state. Cleared by any complete record.
+    expanded: str | None = None
 
     @property
     def known(self) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import psycopg
@@ -23,6 +24,7 @@ from initjob.decide import Comparison
 from initjob.errors import NotConverged, SqlFailed
 from initjob.schema import catalog
 from initjob.schema.diff import Plan, plan_sync
+from initjob.schema.renames import MARK, Rename, declared_renames, plan_with_renames
 from initjob.source import SqlFile, checksums
 from initjob.state import DbState
 
@@ -121,9 +123,10 @@ def desired_state(conn: Connection, settings: ConnectionSettings, history_schema
 
 
 def compare(conn: Connection, settings: ConnectionSettings, history_schema: str, state: DbState,
-            files: list[SqlFile]) -> Comparison:
+            files: list[SqlFile], phase: str = "all") -> Comparison:
     """The live schema against the desired state (built from the files, or the recorded one when they
-    are unchanged), and the plan between them."""
+    are unchanged), and the plan between them; for ``expand``, against expand's target, with the
+    contract half as its deferred steps."""
     from_record = state.mode == "auto-sync" and state.schema_files == checksums(files)
     recorded = _recorded(conn, history_schema) if from_record else None
     if recorded is not None:
@@ -133,8 +136,66 @@ def compare(conn: Connection, settings: ConnectionSettings, history_schema: str,
     live_schemas = compared_schemas(conn, history_schema, schemas, state.schemas)
     live = catalog.read_snapshot(conn, live_schemas)
     desired = keep_public(desired, live)
-    return Comparison(plan_sync(live, desired), tuple(differences(live, desired)), recorded is not None,
-                      desired=desired, schemas=tuple(schemas), live_schemas=tuple(live_schemas), live=live)
+    renames = _renames(files)
+    if phase == "expand":
+        return _expand_half(live, desired, schemas, live_schemas, renames)
+    plan = plan_with_renames(live, desired, renames) if renames else plan_sync(live, desired)
+    return Comparison(plan, tuple(differences(live, desired)), recorded is not None,
+                      desired=desired, schemas=tuple(schemas), live_schemas=tuple(live_schemas), live=live,
+                      renames=renames)
+
+
+def _renames(files: list[SqlFile]) -> tuple[Rename, ...]:
+    """The renames declared in the files (``-- initjob:renamed from=OLD``)."""
+    return declared_renames((f.path, f.text) for f in files if MARK in f.text)
+
+
+def _expand_half(live: catalog.Snapshot, desired: catalog.Snapshot, schemas: list[str], live_schemas: list[str],
+                 renames: tuple[Rename, ...]) -> Comparison:
+    """expand: the plan to expand's target (what the previous release survives), which the apply
+    then checks the result against on the full model; the rest waits as the deferred steps."""
+    from initjob.schema.phases import split  # only a phased run cuts the plan
+
+    halves = split(live, desired, renames)
+    return Comparison(halves.expand, tuple(differences(live, halves.target)), False, desired=halves.target,
+                      schemas=tuple(schemas), live_schemas=tuple(live_schemas), live=live,
+                      deferred=halves.contract.steps, final=desired, renames=renames)
+
+
+def check_only_deferred(after: catalog.Snapshot, comparison: Comparison) -> None:
+    """After expand: planned afresh from what the database now holds to the whole desired state, only
+    the deferred steps' objects are left to change: expand's target was reached, nothing more, nothing less.
+
+    Objects, not statements: the target is a model built from two others, and a statement's text may
+    differ from the one planned from the catalog (a NOT NULL constraint's name) for the same change."""
+    if comparison.final is None:
+        return
+    left = {s.object for s in plan_with_renames(after, comparison.final, comparison.renames).steps}
+    expected = {s.object for s in comparison.deferred}
+    if left != expected:
+        extra = sorted(left ^ expected)
+        raise NotConverged("after expand, the steps left to the desired state are not the deferred ones: "
+                           + "; ".join(extra[:10]), "report this plan as a bug; `initjob plan --phase contract` "
+                           "prints what is left", drift=extra)
+
+
+def nulls_before_not_null(conn: Connection, comparison: Comparison) -> dict[str, int]:
+    """Column → rows holding NULL, for each existing column the plan makes NOT NULL: contract refuses
+    such a step until the rows are backfilled (exit 3), rather than fail it half-way (exit 5)."""
+    live, desired = comparison.live, comparison.desired
+    if live is None or desired is None:
+        return {}
+    before = {(t.schema, t.name): {c.name: c for c in t.columns} for t in live.tables}
+    counts: dict[str, int] = {}
+    for table in desired.tables:
+        columns = before.get((table.schema, table.name), {})
+        for col in table.columns:
+            if col.not_null and col.name in columns and not columns[col.name].not_null and col.generated is None:
+                query = sql.SQL("SELECT count(*) FROM {} WHERE {} IS NULL").format(
+                    sql.Identifier(table.schema, table.name), sql.Identifier(col.name))
+                row = conn.execute(query).fetchone()
+                counts[f"{table.schema}.{table.name}.{col.name}"] = int(row[0]) if row else 0
+    return counts
 
 
 def _recorded(conn: Connection, history_schema: str) -> catalog.Snapshot | None:
@@ -163,7 +224,7 @@ def apply_files(conn: Connection, settings: ApplySettings, files: list[SqlFile],
 
 
 def apply_plan(conn: Connection, settings: ApplySettings, comparison: Comparison, files: list[SqlFile],
-               tree_hash: str) -> list[str]:
+               tree_hash: str, also: Sequence[sql.Composed] = ()) -> list[str]:
     """The plan (rehearsed by ``rehearse`` before the backup marker) in its own order, then the result
     compared on the full model before it is recorded.
 
@@ -180,8 +241,13 @@ def apply_plan(conn: Connection, settings: ApplySettings, comparison: Comparison
         left = differences(after, desired)
         raise NotConverged("after the sync the schema still differs: " + "; ".join(left[:10]),
                            "report this plan as a bug; `initjob plan` shows what is left", drift=left)
-    # Drift is judged against what the database really holds, column order included.
-    record(conn, settings, checksums(files), list(comparison.schemas), after, tree_hash)
+    if comparison.final is not None:  # expand: only the deferred steps may be left to the whole desired state
+        check_only_deferred(after, comparison)
+    # Drift is judged against what the database really holds, column order included; ``also`` (expand's
+    # mark, for contract's guard) goes in the same transaction, so the record never claims more than this.
+    # After expand a schema the desired state no longer has is still there: recorded, so contract drops it.
+    schemas = comparison.live_schemas if comparison.final is not None else comparison.schemas
+    record(conn, settings, checksums(files), list(schemas), after, tree_hash, also)
     return applied
 
 
@@ -249,10 +315,10 @@ def rehearse(conn: Connection, settings: ConnectionSettings, ddl_lock_timeout: f
 
 
 def record(conn: Connection, settings: ApplySettings, sums: dict[str, str], schemas: list[str],
-           snap: catalog.Snapshot | None, tree_hash: str) -> None:
+           snap: catalog.Snapshot | None, tree_hash: str, also: Sequence[sql.Composed] = ()) -> None:
     if not schemas:
         # An empty desired state: record what is left (public), or verify would compare everything.
         schemas = managed_schemas(conn, settings.history_schema)
         snap = None
-    executor.transaction(conn, "state", recorded.state_statements(conn, settings, "auto-sync", schemas, sums, snap,
-                                                                  tree_hash))
+    executor.transaction(conn, "state", [*recorded.state_statements(conn, settings, "auto-sync", schemas, sums,
+                                                                    snap, tree_hash), *also])

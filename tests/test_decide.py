@@ -25,8 +25,10 @@ from initjob.decide import (
     UpToDate,
 )
 from initjob.errors import (
+    ContractNotReady,
     DestructiveRefused,
     Drift,
+    ExpandNotDone,
     ForeignHistoryBroken,
     ForeignHistoryMismatch,
     HistoryMismatch,
@@ -75,6 +77,14 @@ def foreign(tool: str = "dbmate", *versions: int, up_to: int | None = None, brok
             sums: dict[int, str] | None = None) -> ForeignHistory:
     return ForeignHistory(tool, "public.t", tuple(ForeignVersion(v, str(v), (sums or {}).get(v)) for v in versions),
                           up_to, broken)
+
+
+CONTRACT = "-- initjob:contract\nALTER TABLE t DROP COLUMN c;"
+
+
+def expanded(st: DbState, tree: str = "h") -> DbState:
+    """The state after an expand of ``tree`` whose contract half waits."""
+    return replace(st, expanded=tree)
 
 
 def other_tool(st: DbState, found: ForeignHistory | None, tool: str = "dbmate", **known: object) -> Facts:
@@ -205,6 +215,56 @@ CASES: list[tuple[str, Facts, type, object]] = [
      Repeat, ()),
     ("repeatables wait for pending migrations", migrations(state("migrations", (row(1),)), drift=(),
                                                            repeatable_hash="r"), Migrate, (2,)),
+    # INITJOB_PHASE (docs/zero-downtime.md)
+    ("expand: contract migrations wait, later regular ones run",
+     migrations(state("migrations", (row(1),)), files=(mig(1), mig(2, CONTRACT), mig(3)), drift=(), phase="expand"),
+     Migrate, (3,)),
+    ("expand: only contract migrations pending: record that expand is done",
+     migrations(state("migrations", (row(1),)), files=(mig(1), mig(2, CONTRACT)), drift=(), phase="expand"),
+     RecordState, "migrations"),
+    ("expand already done for this tree",
+     migrations(expanded(state("migrations", (row(1),))), files=(mig(1), mig(2, CONTRACT)), drift=(),
+                phase="expand", tree_hash="h"), UpToDate, None),
+    ("contract migration older than an applied one is not out of order",
+     migrations(expanded(state("migrations", (row(1), row(3)))), files=(mig(1), mig(2, CONTRACT), mig(3)), drift=(),
+                phase="contract", tree_hash="h", nulls={}), Migrate, (2,)),
+    ("contract migrations: NULLs not counted yet",
+     migrations(expanded(state("migrations", (row(1),))), files=(mig(1), mig(2, CONTRACT)), drift=(),
+                phase="contract", tree_hash="h"), Inspect, Need.NULLS),
+    ("contract migrations: rows still NULL",
+     migrations(expanded(state("migrations", (row(1),))), files=(mig(1), mig(2, CONTRACT)), drift=(),
+                phase="contract", tree_hash="h", nulls={"public.t.c": 4}), Refuse, ContractNotReady),
+    ("contract before expand: refused",
+     migrations(state("migrations", (row(1),)), files=(mig(1), mig(2, CONTRACT)), drift=(), phase="contract",
+                tree_hash="h"), Refuse, ExpandNotDone),
+    ("contract after the expand of other files: refused",
+     migrations(expanded(state("migrations", (row(1),)), "other"), files=(mig(1), mig(2, CONTRACT)), drift=(),
+                phase="contract", tree_hash="h"), Refuse, ExpandNotDone),
+    ("all: everything in version order", migrations(state("migrations", (row(1),)),
+                                                    files=(mig(1), mig(2, CONTRACT), mig(3)), drift=()),
+     Migrate, (2, 3)),
+    ("after expand the record is not the desired state: contract parses",
+     unparsed("auto-sync", expanded(state("auto-sync", tree="h:0")), drift=(), phase="contract"), Inspect, Need.TREE),
+    ("after expand the record is not the desired state: all compares",
+     autosync(expanded(state("auto-sync", files=FILES)), drift=()), Inspect, Need.COMPARISON),
+    ("after expand, expand again: as recorded", unparsed("auto-sync", expanded(state("auto-sync", tree="h:0")),
+                                                         drift=(), phase="expand"), UpToDate, None),
+    ("contract: nulls not read yet", autosync(expanded(state("auto-sync")), tree_hash="h", phase="contract",
+                                              comparison=Comparison(SAFE_PLAN, ("t",))), Inspect, Need.NULLS),
+    ("contract: rows still NULL", autosync(expanded(state("auto-sync")), tree_hash="h", phase="contract",
+                                           comparison=Comparison(SAFE_PLAN, ("t",)), nulls={"public.t.a": 2}),
+     Refuse, ContractNotReady),
+    ("contract: backfilled", autosync(expanded(state("auto-sync")), tree_hash="h", phase="contract",
+                                      comparison=Comparison(SAFE_PLAN, ("t",)), nulls={"public.t.a": 0}), Sync, False),
+    ("contract before expand (auto-sync)", autosync(state("auto-sync"), tree_hash="h", phase="contract",
+                                                    comparison=Comparison(SAFE_PLAN, ("t",))), Refuse, ExpandNotDone),
+    ("contract, data loss still needs consent", autosync(expanded(state("auto-sync")), tree_hash="h", phase="contract",
+                                                         comparison=Comparison(LOSSY_PLAN, ("t",))),
+     Refuse, DestructiveRefused),
+    ("expand: nothing to apply, steps deferred: record expand", autosync(state("auto-sync"), tree_hash="h",
+     phase="expand", comparison=Comparison(Plan(), deferred=LOSSY_PLAN.steps)), RecordState, "auto-sync"),
+    ("expand: done for this tree", autosync(expanded(state("auto-sync")), tree_hash="h", phase="expand",
+                                            comparison=Comparison(Plan(), deferred=LOSSY_PLAN.steps)), UpToDate, None),
 ]
 
 
@@ -244,5 +304,6 @@ def test_up_to_date_is_one_definition() -> None:
                                    Need.BASELINE: {"baseline": BaselineMatch(None)},
                                    Need.TREE: {"migrations": (), "schema_files": {}},
                                    Need.FOREIGN: {"foreign": ForeignHistory("dbmate")},
-                                   Need.REPEATABLES: {"repeatables": (), "repeatables_applied": {}}}[decision.need])
+                                   Need.REPEATABLES: {"repeatables": (), "repeatables_applied": {}},
+                                   Need.NULLS: {"nulls": {}}}[decision.need])
             decision = decide.decide(facts)

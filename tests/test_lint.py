@@ -170,7 +170,7 @@ def test_text_output_for_people(tmp_path: Path) -> None:
     assert lines[0].startswith(f"{path}:2:19: error [renaming-column] ")
     assert lines[1] == "    | ALTER TABLE items RENAME COLUMN title TO name;"
     assert lines[2] == f"    fix: {lint.RULES['renaming-column'].fix}"
-    assert lines[-1] == "1 error(s), 0 warning(s) in 1 file(s) (fail on: error): FAIL"
+    assert lines[-1] == "1 error(s), 1 warning(s) in 1 file(s) (fail on: error): FAIL"  # + belongs-in-contract
     failure = result.failure
     assert failure["exit_code"] == 3 and failure["guide"] == "docs/troubleshooting.md#exit-3"
     assert "renaming-column" in failure["reason"]
@@ -210,7 +210,7 @@ def test_with_a_database_only_pending_migrations_are_linted(db_url: str, tmp_pat
     code, doc, _ = lint_json(**env)
     assert code == 3
     assert [Path(p).name for p in doc["linted"]] == ["0002_n.up.sql"]
-    assert [f["rule"] for f in doc["findings"]] == ["adding-not-nullable-field"]
+    assert [f["rule"] for f in doc["findings"]] == ["adding-not-nullable-field", "belongs-in-contract-migration"]
     code, doc, _ = lint_json("--all", **env)
     assert {Path(p).name for p in doc["linted"]} == {"0001_items.up.sql", "0002_n.up.sql"}
 

@@ -151,6 +151,7 @@ def read_state(conn: psycopg.Connection[Any], schema: str) -> DbState:
     try:
         with conn.pipeline():
             layout_cur = conn.execute(_q("SELECT value FROM {s}.meta WHERE key = 'layout'", schema))
+            expanded_cur = conn.execute(_q("SELECT value FROM {s}.meta WHERE key = 'expanded'", schema))
             state_cur = conn.execute(
                 sql.SQL("SELECT mode, fingerprint, schema_files, schemas, catalog_token, {h}, {r}"
                         " FROM {s}.state WHERE id = 1").format(h=tree_hash, r=repeatable_hash,
@@ -175,6 +176,7 @@ def read_state(conn: psycopg.Connection[Any], schema: str) -> DbState:
     state = state_cur.fetchone()
     applied = tuple(Applied(int(row[0]), *row[1:]) for row in hist_cur.fetchall())
     marker = marker_cur.fetchone()
+    expanded = expanded_cur.fetchone()
     return DbState(
         layout=layout,
         mode=state[0] if state else None,
@@ -186,6 +188,7 @@ def read_state(conn: psycopg.Connection[Any], schema: str) -> DbState:
         repeatable_hash=state[6] if state else None,
         applied=applied,
         last_marker=MarkerRow(*marker) if marker else None,
+        expanded=expanded[0] if expanded else None,
     )
 
 
@@ -205,7 +208,9 @@ def state_upsert(schema: str, mode: str, fingerprint: str, snapshot_json: str,
     """
     tree = sql.SQL("NULL") if tree_hash is None else sql.SQL(
         "{h} || ':' || (SELECT count(*) FROM {s}.history)").format(h=sql.Literal(tree_hash), s=sql.Identifier(schema))
+    # A complete record ends a pending contract half (INITJOB_PHASE): expand marks it again after this.
     return sql.SQL(
+        "WITH ended AS (DELETE FROM {s}.meta WHERE key = 'expanded') "
         "INSERT INTO {s}.state (id, mode, fingerprint, snapshot, schema_files, schemas, catalog_token, tree_hash,"
         " updated_at, updated_by) VALUES (1, {mode}, {fp}, {snap}::jsonb, {files}::jsonb, {schemas}::text[], {token},"
         " {tree}, now(), {by}) "
@@ -220,6 +225,14 @@ def state_upsert(schema: str, mode: str, fingerprint: str, snapshot_json: str,
         files=sql.Literal(json.dumps(schema_files, sort_keys=True) if schema_files is not None else None),
         by=sql.Literal(by), schemas=sql.Literal(list(schemas)), token=sql.Literal(token), tree=tree,
     )
+
+
+def expanded_upsert(schema: str, tree_hash: str) -> sql.Composed:
+    """``expand`` completed for this tree and its contract half waits: the guard ``contract`` checks."""
+    return sql.SQL(
+        "INSERT INTO {s}.meta (key, value) VALUES ('expanded', {h}) "
+        "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value"
+    ).format(s=sql.Identifier(schema), h=sql.Literal(tree_hash))
 
 
 def history_insert(schema: str, version: int, version_text: str, name: str, kind: str, checksum: str,
