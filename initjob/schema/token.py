@@ -13,6 +13,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from initjob.schema.reads import CATALOGS
+
 
 # Every catalog row a snapshot is made from, summed as (rows, sum of row-version xids, sum of a
 # value): any DDL inserts, deletes or rewrites one of them (a rewritten row gets a newer xid), while
@@ -27,6 +29,46 @@ def _versions(catalog: str, where: str, value: str = "0") -> sql.Composable:
 
 _IN_NS = "IN (SELECT oid FROM ns)"
 _IN_REL = "IN (SELECT oid FROM rel)"
+
+# How each catalog of ``reads.CATALOGS`` is narrowed to the managed schemas (its WHERE), and the value
+# summed besides the row versions. A catalog listed there without an entry here is a KeyError at the
+# first token query (and a failure of tests/test_kinds.py).
+_SCOPES: dict[str, tuple[str, str]] = {
+    "pg_namespace": (f"oid {_IN_NS}", "0"),
+    "pg_class": (f"oid {_IN_REL}", "oid::bigint"),
+    "pg_attribute": (f"attnum > 0 AND attrelid {_IN_REL}", "attrelid::bigint * attnum"),
+    "pg_attrdef": (f"adrelid {_IN_REL}", "oid::bigint"),
+    "pg_constraint": (f"connamespace {_IN_NS}", "oid::bigint"),
+    # indisvalid and tgenabled may change in place, without a new row version: counted by value.
+    "pg_index": (f"indrelid {_IN_REL}", "indexrelid::bigint * (1 + indisvalid::int)"),
+    "pg_trigger": (f"NOT tgisinternal AND tgrelid {_IN_REL}", "oid::bigint * ascii(tgenabled::text)"),
+    "pg_policy": (f"polrelid {_IN_REL}", "oid::bigint"),
+    "pg_rewrite": (f"ev_class {_IN_REL}", "oid::bigint"),
+    "pg_type": ("oid IN (SELECT oid FROM typ)", "oid::bigint"),
+    "pg_enum": ("enumtypid IN (SELECT oid FROM typ)", "oid::bigint"),
+    "pg_range": ("rngtypid IN (SELECT oid FROM typ)", "rngtypid::bigint"),
+    "pg_proc": (f"pronamespace {_IN_NS}", "oid::bigint"),
+    "pg_aggregate": ("aggfnoid::oid IN (SELECT p.oid FROM pg_catalog.pg_proc p JOIN ns ON ns.oid = p.pronamespace)",
+                     "aggfnoid::oid::bigint"),
+    "pg_language": ("true", "oid::bigint"),
+    "pg_sequence": (f"seqrelid {_IN_REL}", "seqrelid::bigint"),
+    "pg_inherits": (f"inhrelid {_IN_REL}", "inhparent::bigint"),
+    "pg_extension": ("true", "oid::bigint"),
+    "pg_collation": (f"collnamespace {_IN_NS}", "oid::bigint"),
+    "pg_opclass": (f"opcnamespace {_IN_NS}", "oid::bigint"),
+    "pg_opfamily": (f"opfnamespace {_IN_NS}", "oid::bigint"),
+    "pg_operator": (f"oprnamespace {_IN_NS}", "oid::bigint"),
+    "pg_statistic_ext": (f"stxnamespace {_IN_NS}", "oid::bigint"),
+    "pg_ts_config": (f"cfgnamespace {_IN_NS}", "oid::bigint"),
+    "pg_ts_dict": (f"dictnamespace {_IN_NS}", "oid::bigint"),
+    "pg_conversion": (f"connamespace {_IN_NS}", "oid::bigint"),
+    "pg_depend": (f"deptype = 'e' OR (deptype IN ('a', 'i') AND objid {_IN_REL})",
+                  "objid::bigint * 7 + refobjid::bigint * 3 + refobjsubid"),
+    "pg_description": ("true", "objoid::bigint + objsubid"),
+    "pg_default_acl": (f"defaclnamespace {_IN_NS}", "oid::bigint"),
+}
+
+
 @functools.cache
 def _token_query() -> sql.Composed:
     # Composed at first use: a no-op run imports this module, and composing costs more than the query.
@@ -35,28 +77,8 @@ def _token_query() -> sql.Composed:
 WITH ns AS (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = ANY(%(schemas)s)),
 rel AS MATERIALIZED (SELECT oid FROM pg_catalog.pg_class WHERE relnamespace IN (SELECT oid FROM ns)),
 typ AS MATERIALIZED (SELECT oid FROM pg_catalog.pg_type WHERE typnamespace IN (SELECT oid FROM ns))
-SELECT concat_ws(' ', {parts})""").format(parts=sql.SQL(", ").join([
-        _versions("pg_namespace", f"oid {_IN_NS}"),
-        _versions("pg_class", f"oid {_IN_REL}", "oid::bigint"),
-        _versions("pg_attribute", f"attnum > 0 AND attrelid {_IN_REL}", "attrelid::bigint * attnum"),
-        _versions("pg_attrdef", f"adrelid {_IN_REL}", "oid::bigint"),
-        _versions("pg_constraint", f"connamespace {_IN_NS}", "oid::bigint"),
-        # indisvalid and tgenabled may change in place, without a new row version: counted by value.
-        _versions("pg_index", f"indrelid {_IN_REL}", "indexrelid::bigint * (1 + indisvalid::int)"),
-        _versions("pg_trigger", f"NOT tgisinternal AND tgrelid {_IN_REL}", "oid::bigint * ascii(tgenabled::text)"),
-        _versions("pg_policy", f"polrelid {_IN_REL}", "oid::bigint"),
-        _versions("pg_rewrite", f"ev_class {_IN_REL}", "oid::bigint"),
-        _versions("pg_type", "oid IN (SELECT oid FROM typ)", "oid::bigint"),
-        _versions("pg_enum", "enumtypid IN (SELECT oid FROM typ)", "oid::bigint"),
-        _versions("pg_proc", f"pronamespace {_IN_NS}", "oid::bigint"),
-        _versions("pg_sequence", f"seqrelid {_IN_REL}", "seqrelid::bigint"),
-        _versions("pg_inherits", f"inhrelid {_IN_REL}", "inhparent::bigint"),
-        _versions("pg_extension", "true", "oid::bigint"),
-        _versions("pg_depend", f"deptype = 'e' OR (deptype IN ('a', 'i') AND objid {_IN_REL})",
-                  "objid::bigint * 7 + refobjid::bigint * 3 + refobjsubid"),
-        _versions("pg_description", "true", "objoid::bigint + objsubid"),
-        _versions("pg_default_acl", f"defaclnamespace {_IN_NS}", "oid::bigint"),
-    ]))
+SELECT concat_ws(' ', {parts})""").format(parts=sql.SQL(", ").join(
+        _versions(catalog, *_SCOPES[catalog]) for catalog in CATALOGS))
 
 
 def catalog_token(conn: psycopg.Connection[Any], schemas: Sequence[str]) -> str:
