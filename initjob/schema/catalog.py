@@ -55,7 +55,7 @@ from initjob.schema.model import quote_ident as quote_ident
 from initjob.schema.token import catalog_token as catalog_token
 
 # Bumped whenever the model or its normalisation changes, so old fingerprints never match new ones.
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 
 
 # ---------------------------------------------------------------------------------------------
@@ -159,7 +159,7 @@ def _children(rows: dict[str, Rows]) -> Children:
         out["columns"][(r[0], r[1])].append(_column(r[3:]))
     for r in rows["constraints"]:
         kind = "table_constraints" if r[2] else "domain_constraints"
-        out[kind][(r[0], r[1])].append(Constraint(r[3], r[4], r[5], r[6], r[7]))
+        out[kind][(r[0], r[1])].append(Constraint(*r[3:]))
     for r in rows["indexes"]:
         out["indexes"][(r[0], r[1])].append(Index(*r[2:]))
     for r in rows["triggers"]:

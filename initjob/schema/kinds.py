@@ -203,7 +203,9 @@ WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p', 'v', 'm', 
 _Q_CONSTRAINTS = _query(
     """
 SELECT n.nspname, coalesce(c.relname, t.typname), con.conrelid <> 0, con.conname, con.contype,
-       pg_catalog.pg_get_constraintdef(con.oid), con.convalidated, {comment}
+       pg_catalog.pg_get_constraintdef(con.oid), con.convalidated, {comment},
+       con.contype IN ('p', 'u', 'x') AND coalesce((SELECT x.indisclustered FROM pg_catalog.pg_index x
+                                                     WHERE x.indexrelid = con.conindid), false)
 FROM pg_catalog.pg_constraint con
 JOIN pg_catalog.pg_namespace n ON n.oid = con.connamespace
 LEFT JOIN pg_catalog.pg_class c ON c.oid = con.conrelid
@@ -475,8 +477,8 @@ REGISTRY: tuple[Kind, ...] = (
           planned="type not_null default identity generated generated_kind collation comment local storage "
                   "compression statistics acl identity_options",
           ignored="not_null_name", owners="tables.columns views.columns composites.attributes"),
-    _kind("constraints", "constraint", _Q_CONSTRAINTS, f"{_BASE} constraint class type", Constraint,
-          identity="name", planned="kind definition validated comment",
+    _kind("constraints", "constraint", _Q_CONSTRAINTS, f"{_BASE} constraint class type index", Constraint,
+          identity="name", planned="kind definition validated comment clustered",
           owners="tables.constraints domains.constraints"),
     _kind("indexes", "index", _Q_INDEXES, f"{_BASE} index class constraint inherits opclass collation", Index,
           identity="name", planned="definition valid comment clustered replica_identity",
