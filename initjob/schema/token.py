@@ -69,16 +69,38 @@ _SCOPES: dict[str, tuple[str, str]] = {
 }
 
 
-@functools.cache
-def _token_query() -> sql.Composed:
-    # Composed at first use: a no-op run imports this module, and composing costs more than the query.
-    return sql.SQL(
-    """
+_WITH = """
 WITH ns AS (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = ANY(%(schemas)s)),
 rel AS MATERIALIZED (SELECT oid FROM pg_catalog.pg_class WHERE relnamespace IN (SELECT oid FROM ns)),
 typ AS MATERIALIZED (SELECT oid FROM pg_catalog.pg_type WHERE typnamespace IN (SELECT oid FROM ns))
-SELECT concat_ws(' ', {parts})""").format(parts=sql.SQL(", ").join(
+"""
+
+
+@functools.cache
+def _token_query() -> sql.Composed:
+    # Composed at first use: a no-op run imports this module, and composing costs more than the query.
+    return sql.SQL(_WITH + "SELECT concat_ws(' ', {parts})").format(parts=sql.SQL(", ").join(
         _versions(catalog, *_SCOPES[catalog]) for catalog in CATALOGS))
+
+
+def part_query(catalog: str) -> sql.Composed:
+    """One catalog's part of the token on its own (bench/bench_token.py times each)."""
+    return sql.SQL(_WITH + "SELECT {part}").format(part=_versions(catalog, *_SCOPES[catalog]))
+
+
+def count_query(catalog: str) -> sql.Composed:
+    """How many rows of ``catalog`` the token digests."""
+    where, _ = _SCOPES[catalog]
+    return sql.SQL(_WITH) + sql.SQL("SELECT count(*) FROM pg_catalog.{} WHERE {}").format(
+        sql.Identifier(catalog), sql.SQL(where))
+
+
+def floor_query() -> sql.Composed:
+    """Every row the token digests, counted and nothing more: the floor its cost is measured against."""
+    counts = sql.SQL(" + ").join(
+        sql.SQL("(SELECT count(*) FROM pg_catalog.{} WHERE {})").format(sql.Identifier(c), sql.SQL(_SCOPES[c][0]))
+        for c in CATALOGS)
+    return sql.SQL(_WITH + "SELECT {}").format(counts)
 
 
 def catalog_token(conn: psycopg.Connection[Any], schemas: Sequence[str]) -> str:
