@@ -35,7 +35,7 @@ _IN_REL = "IN (SELECT oid FROM rel)"
 # first token query (and a failure of tests/test_kinds.py).
 _SCOPES: dict[str, tuple[str, str]] = {
     "pg_namespace": (f"oid {_IN_NS}", "0"),
-    "pg_class": (f"oid {_IN_REL}", "oid::bigint"),
+    "pg_class": (f"relnamespace {_IN_NS}", "oid::bigint"),
     "pg_attribute": (f"attnum > 0 AND attrelid {_IN_REL}", "attrelid::bigint * attnum"),
     "pg_attrdef": (f"adrelid {_IN_REL}", "oid::bigint"),
     "pg_constraint": (f"connamespace {_IN_NS}", "oid::bigint"),
@@ -62,7 +62,12 @@ _SCOPES: dict[str, tuple[str, str]] = {
     "pg_ts_config": (f"cfgnamespace {_IN_NS}", "oid::bigint"),
     "pg_ts_dict": (f"dictnamespace {_IN_NS}", "oid::bigint"),
     "pg_conversion": (f"connamespace {_IN_NS}", "oid::bigint"),
-    "pg_depend": (f"deptype = 'e' OR (deptype IN ('a', 'i') AND objid {_IN_REL})",
+    # Two index ranges, not a scan of every dependency with an OR: extension membership (each such
+    # row refers to an extension) and the sequences' links to their columns (OWNED BY, identity), the
+    # only other pg_depend rows a snapshot reads.
+    "pg_depend": ("refclassid = 'pg_catalog.pg_extension'::regclass AND deptype = 'e'"
+                  " OR classid = 'pg_catalog.pg_class'::regclass AND deptype IN ('a', 'i')"
+                  " AND objid IN (SELECT seqrelid FROM pg_catalog.pg_sequence WHERE seqrelid IN (SELECT oid FROM rel))",
                   "objid::bigint * 7 + refobjid::bigint * 3 + refobjsubid"),
     "pg_description": ("true", "objoid::bigint + objsubid"),
     "pg_default_acl": (f"defaclnamespace {_IN_NS}", "oid::bigint"),
@@ -71,8 +76,8 @@ _SCOPES: dict[str, tuple[str, str]] = {
 
 _WITH = """
 WITH ns AS (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = ANY(%(schemas)s)),
-rel AS MATERIALIZED (SELECT oid FROM pg_catalog.pg_class WHERE relnamespace IN (SELECT oid FROM ns)),
-typ AS MATERIALIZED (SELECT oid FROM pg_catalog.pg_type WHERE typnamespace IN (SELECT oid FROM ns))
+rel AS NOT MATERIALIZED (SELECT oid FROM pg_catalog.pg_class WHERE relnamespace IN (SELECT oid FROM ns)),
+typ AS NOT MATERIALIZED (SELECT oid FROM pg_catalog.pg_type WHERE typnamespace IN (SELECT oid FROM ns))
 """
 
 
