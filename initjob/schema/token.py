@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, LiteralString
 
 import psycopg
 from psycopg import sql
@@ -23,8 +23,13 @@ from initjob.schema.reads import CATALOGS
 def _versions(catalog: str, where: str, value: str = "0") -> sql.Composable:
     return sql.SQL(
         "(SELECT count(*)::text || '/' || coalesce(sum(xmin::text::bigint), 0)::text || '/'"
-        " || coalesce(sum({value}), 0)::text FROM pg_catalog.{catalog} WHERE {where})"
-    ).format(value=sql.SQL(value), catalog=sql.Identifier(catalog), where=sql.SQL(where))
+        " || coalesce(sum({value}), 0)::text FROM {source} WHERE {where})"
+    ).format(value=sql.SQL(value), source=_source(catalog), where=sql.SQL(where))
+
+
+def _source(catalog: str) -> sql.Composable:
+    return sql.SQL(_SOURCES[catalog]) if catalog in _SOURCES else sql.SQL("pg_catalog.{}").format(
+        sql.Identifier(catalog))
 
 
 _IN_NS = "IN (SELECT oid FROM ns)"
@@ -62,14 +67,8 @@ _SCOPES: dict[str, tuple[str, str]] = {
     "pg_ts_config": (f"cfgnamespace {_IN_NS}", "oid::bigint"),
     "pg_ts_dict": (f"dictnamespace {_IN_NS}", "oid::bigint"),
     "pg_conversion": (f"connamespace {_IN_NS}", "oid::bigint"),
-    # Two index ranges, not a scan of every dependency with an OR: extension membership (each such
-    # row refers to an extension) and the sequences' links to their columns (OWNED BY, identity), the
-    # only other pg_depend rows a snapshot reads.
-    "pg_depend": ("refclassid = 'pg_catalog.pg_extension'::regclass AND deptype = 'e'"
-                  " OR classid = 'pg_catalog.pg_class'::regclass AND deptype IN ('a', 'i')"
-                  " AND objid IN (SELECT seqrelid FROM pg_catalog.pg_sequence WHERE seqrelid IN (SELECT oid FROM rel))",
-                  "objid::bigint * 7 + refobjid::bigint * 3 + refobjsubid"),
-    "pg_description": ("true", "objoid::bigint + objsubid"),
+    "pg_depend": ("true", "objid::bigint * 7 + refobjid::bigint * 3 + refobjsubid"),
+"pg_description": ("true", "objoid::bigint + objsubid"),
     "pg_default_acl": (f"defaclnamespace {_IN_NS}", "oid::bigint"),
 }
 
@@ -79,6 +78,21 @@ WITH ns AS (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = ANY(%(schema
 rel AS NOT MATERIALIZED (SELECT oid FROM pg_catalog.pg_class WHERE relnamespace IN (SELECT oid FROM ns)),
 typ AS NOT MATERIALIZED (SELECT oid FROM pg_catalog.pg_type WHERE typnamespace IN (SELECT oid FROM ns))
 """
+
+
+# Catalogs read through a row source of their own rather than one filtered scan. pg_depend: two index
+# ranges instead of a scan of every dependency with an OR, extension membership (each such row
+# refers to an extension) and the sequences' links to their columns (OWNED BY, identity), the only
+# other pg_depend rows a snapshot reads.
+_SOURCES: dict[str, LiteralString] = {
+    "pg_depend": """(SELECT xmin, objid, refobjid, refobjsubid FROM pg_catalog.pg_depend
+      WHERE refclassid = 'pg_catalog.pg_extension'::regclass AND deptype = 'e'
+    UNION ALL
+    SELECT d.xmin, d.objid, d.refobjid, d.refobjsubid
+      FROM pg_catalog.pg_sequence s JOIN pg_catalog.pg_depend d
+        ON d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = s.seqrelid AND d.objsubid = 0
+     WHERE d.deptype IN ('a', 'i') AND s.seqrelid IN (SELECT oid FROM rel)) AS pg_depend""",
+}
 
 
 @functools.cache
@@ -96,14 +110,13 @@ def part_query(catalog: str) -> sql.Composed:
 def count_query(catalog: str) -> sql.Composed:
     """How many rows of ``catalog`` the token digests."""
     where, _ = _SCOPES[catalog]
-    return sql.SQL(_WITH) + sql.SQL("SELECT count(*) FROM pg_catalog.{} WHERE {}").format(
-        sql.Identifier(catalog), sql.SQL(where))
+    return sql.SQL(_WITH) + sql.SQL("SELECT count(*) FROM {} WHERE {}").format(_source(catalog), sql.SQL(where))
 
 
 def floor_query() -> sql.Composed:
     """Every row the token digests, counted and nothing more: the floor its cost is measured against."""
     counts = sql.SQL(" + ").join(
-        sql.SQL("(SELECT count(*) FROM pg_catalog.{} WHERE {})").format(sql.Identifier(c), sql.SQL(_SCOPES[c][0]))
+        sql.SQL("(SELECT count(*) FROM {} WHERE {})").format(_source(c), sql.SQL(_SCOPES[c][0]))
         for c in CATALOGS)
     return sql.SQL(_WITH + "SELECT {}").format(counts)
 
