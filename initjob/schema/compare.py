@@ -7,9 +7,11 @@ database examined, unexpected in it, or different) and, for a difference, which 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 from typing import Any
 
+from initjob.schema import kinds
 from initjob.schema.model import Snapshot, qualified, quote_ident
 
 
@@ -26,9 +28,16 @@ class Difference:
 def compare(old: Snapshot, new: Snapshot) -> list[Difference]:
     """How ``old`` (the database examined) differs from ``new`` (what it should be), kind by kind."""
     found: list[Difference] = []
-    for label, kind in _KINDS:
-        found += _compare_kind(label, getattr(old, kind.name), getattr(new, kind.name))
+    for kind in kinds.TOP_LEVEL:
+        found += _compare_kind(kind.label, getattr(old, kind.key), getattr(new, kind.key))
+    # Each refused kind under its own label: "operator class app.ops unexpected".
+    for kind in kinds.REFUSED:
+        found += _compare_kind(kind.label, _refused(kind, old), _refused(kind, new), kind)
     return found
+
+
+def _refused(kind: kinds.Kind, snapshot: Snapshot) -> tuple[Any, ...]:
+    return tuple(u for u in snapshot.unmanaged if kinds.refused_kind(u.name) is kind)
 
 
 def describe_differences(old: Snapshot, new: Snapshot, limit: int = 50) -> list[str]:
@@ -46,17 +55,11 @@ def describe_differences(old: Snapshot, new: Snapshot, limit: int = 50) -> list[
     return lines
 
 
-_KINDS = list(zip(
-    ["schema", "extension", "enum", "domain", "type", "sequence", "table", "view", "function", "collation",
-     "range type", "unmanaged"],
-    [f for f in dataclasses.fields(Snapshot) if f.compare],
-    strict=True,
-))
-
-
-def _compare_kind(label: str, old: tuple[Any, ...], new: tuple[Any, ...]) -> list[Difference]:
-    before = {qualified(o): o for o in old}
-    after = {qualified(o): o for o in new}
+def _compare_kind(label: str, old: tuple[Any, ...], new: tuple[Any, ...],
+                  refused: kinds.Kind | None = None) -> list[Difference]:
+    name_of = qualified if refused is None else functools.partial(kinds.identity_of, refused)
+    before = {name_of(o): o for o in old}
+    after = {name_of(o): o for o in new}
     found: list[Difference] = []
     for name in sorted(before.keys() | after.keys()):
         if name not in before:

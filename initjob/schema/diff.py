@@ -1163,9 +1163,12 @@ def _plan_constraints(p: _Planner, old: Table, new: Table) -> None:
             not _same_constraint(kept, con) and not _only_validation_differs(kept, con)
         ):
             _add_constraint(p, new, con, _Phase.CONSTRAINTS, existing=True)
+            kept = None  # made anew: not clustered until told
         elif kept.comment != con.comment:
             _comment(p, f"CONSTRAINT {quote_ident(cname)} ON {qname(new.schema, new.name)}",
                      f"table {qname(new.schema, new.name)}", kept.comment, con.comment)
+        if (kept is not None and kept.clustered) != con.clustered:  # the index behind it bears its name
+            _cluster(p, new.schema, new.name, Index(cname, "", clustered=con.clustered))
 
 
 def _same_constraint(a: Constraint | None, b: Constraint | None) -> bool:

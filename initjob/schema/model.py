@@ -45,6 +45,7 @@ class Constraint:
     definition: str
     validated: bool = True
     comment: str | None = None
+    clustered: bool = False  # ALTER TABLE ... CLUSTER ON the index behind this constraint
 
 
 @dataclass(frozen=True)
