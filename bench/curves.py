@@ -30,12 +30,10 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import gentree
-
-if TYPE_CHECKING:  # run.py imports this module (and runs as __main__): types only, no import at run time
-    from run import Bench, Migration, Sample
+from harness import Runner, Sample, small_migrations
 
 Command = tuple[list[str], dict[str, str]]  # argv and the environment added to the bench's
 
@@ -69,14 +67,12 @@ def db_name(*parts: object) -> str:
 
 
 class Curves:
-    """The curves, measured through a running ``Bench`` (its server, tools and round-robin)."""
+    """The curves, measured through a running bench (``run.Bench``: its server, tools and round-robin)."""
 
-    def __init__(self, bench: Bench, sizes: dict[str, list[int]], reps: int,
-                 migrations_of: Callable[[int], list[Migration]]) -> None:
+    def __init__(self, bench: Runner, sizes: dict[str, list[int]], reps: int) -> None:
         self.bench = bench
         self.sizes = sizes
         self.reps = reps
-        self.migrations_of = migrations_of  # run.small_migrations, passed in: run.py runs as __main__
         self.root = bench.work / "curves"
         self.data: dict[str, Any] = bench.results.setdefault("curves", {})
         self.data["sizes"] = sizes
@@ -197,7 +193,7 @@ class Curves:
         """N migrations on a fresh database (initjob vs dbmate), then the no-op at N (vs dbmate and the floor)."""
         b = self.bench
         names = [t for t in ("initjob", "dbmate") if t in b.tools]
-        migs = self.migrations_of(n)
+        migs = small_migrations(n)
         dirs = {t: b.layout(b.tools[t], f"small{n}", migs) for t in names}
         reps = self.reps_for(n, BIG_HISTORY)
 
