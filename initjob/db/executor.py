@@ -322,13 +322,14 @@ def _leftover_index(conn: Connection, label: str, name: str, table: str) -> bool
 def run_files_in_transaction(conn: Connection, files: list[SqlFile], ddl_lock_timeout: float,
                              finish: Callable[[], list[sql.Composed]]) -> None:
     """Auto-sync of a fresh database: every schema file in one transaction with the recorded state."""
-    with guarded(conn, "BEGIN", ""):
-        conn.execute(("BEGIN;\n" + _lock_timeout_sql(ddl_lock_timeout)).encode())
+    lock = _lock_timeout_sql(ddl_lock_timeout)
     for index, f in enumerate(files):
-        with guarded(conn, f.path, f.text, replay=[_lock_timeout_sql(ddl_lock_timeout)] +
-                     [earlier.text for earlier in files[:index]]):
-            conn.execute(f"{FILE_RESET}; {_lock_timeout_sql(ddl_lock_timeout)}".encode())  # no SET leaks in
-            conn.execute(f.text.encode())
+        # One message per file: the first opens the transaction, each resets what an earlier file SET (no SET
+        # leaks in) and names its file; separate round trips for these cost 3 per file.
+        head = ("BEGIN;\n" if index == 0 else "") + f"{FILE_RESET};\n{progress.announcement(conn, f.path)}{lock};\n"
+        replay = [lock] + [earlier.text for earlier in files[:index]]
+        with guarded(conn, f.path, f.text, offset=len(head), replay=replay, announced=True):
+            conn.execute((head + f.text).encode())
         logs.event("schema.file_applied", file=f.path)
     commit_with(conn, "state", finish())
 
