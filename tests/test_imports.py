@@ -159,3 +159,11 @@ def test_a_cycle_between_scripts_would_be_caught(tmp_path: Path) -> None:
     except graphlib.CycleError:
         return
     raise AssertionError("a cycle went unnoticed")
+
+
+def test_migrations_mode_leaves_auto_sync_unimported() -> None:
+    """Applying migrations loads neither auto-sync's edges nor its planner (tens of ms of a fresh run)."""
+    code = "import sys, initjob.cli, initjob.job, initjob.migrate; print(' '.join(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": str(PACKAGE.parent)}).stdout.split()
+    assert not {"initjob.sync", "initjob.schema.diff", "initjob.db.shadow"} & set(out)

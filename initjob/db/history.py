@@ -6,6 +6,7 @@ can evolve them: a new step is appended, never an old one edited.  Reads never c
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
@@ -231,18 +232,24 @@ def history_insert(schema: str, version: int, version_text: str, name: str, kind
     """The history row of one migration; ``timed`` measures the file's time inside the server."""
     elapsed = sql.SQL(
         "(extract(epoch FROM clock_timestamp() - statement_timestamp()) * 1000)::integer" if timed else "NULL")
+    values: list[sql.Composable] = [sql.Literal(v) for v in (version, version_text, name, kind, checksum,
+                                                              transactional, success, statements_done, by)]
+    values.append(elapsed)
     # source_tool only when given: a row written before ensure() upgraded the layout has no such column.
-    tool = sql.SQL("") if source_tool is None else sql.SQL(", source_tool")
-    tool_value = sql.SQL("") if source_tool is None else sql.SQL(", ") + sql.Literal(source_tool)
+    if source_tool is not None:
+        values.append(sql.Literal(source_tool))
+    return sql.Composed([_insert_head(schema, source_tool is not None), sql.SQL(", ").join(values), sql.SQL(")")])
+
+
+@functools.lru_cache(maxsize=8)
+def _insert_head(schema: str, with_tool: bool) -> sql.Composed:
+    """The row's INSERT up to its values, composed once per run: formatting this template for every
+    migration cost ~0.2 ms a file (bench/fresh_ab.py, 2,000 migrations)."""
+    tool = sql.SQL(", source_tool" if with_tool else "")
     return sql.SQL(
         "INSERT INTO {s}.history (version, version_text, name, kind, checksum, transactional, success, "
-        "statements_done, applied_by, execution_ms{tool}) VALUES ({v}, {vt}, {n}, {k}, {c}, {t}, {ok}, {done}, {by}, "
-        "{ms}{tool_value})"
-    ).format(tool=tool, tool_value=tool_value,
-        s=sql.Identifier(schema), v=sql.Literal(version), vt=sql.Literal(version_text), n=sql.Literal(name),
-        k=sql.Literal(kind), c=sql.Literal(checksum), t=sql.Literal(transactional), ok=sql.Literal(success),
-        done=sql.Literal(statements_done), by=sql.Literal(by), ms=elapsed,
-    )
+        "statements_done, applied_by, execution_ms{tool}) VALUES ("
+    ).format(s=sql.Identifier(schema), tool=tool)
 
 
 def event_insert(schema: str, action: str, by: str, version: int | None = None,
