@@ -112,7 +112,8 @@ def main() -> None:
                 env = {**base, "PYTHONPATH": str(tree), "DATABASE_URL": server.fresh(db),
                        "USE_MIGRATIONS": "true" if migrations else "false", "INITJOB_SQL_DIR": str(sql_dir),
                        "INITJOB_LOG_FORMAT": "json", "HOSTNAME": "bench"}
-                return timed([sys.executable, "-m", "initjob", "run"], env)
+                # Run from the tree: `python -m` puts the working directory first on sys.path, before PYTHONPATH.
+                return timed([sys.executable, "-m", "initjob", "run"], env, cwd=tree)
             return one
 
         for n in args.migrations:

@@ -223,7 +223,7 @@ class _Reporter:
         side: Connection | None = None
         try:
             # The watcher waited the first look already: the first reading is taken at once.
-            first = True
+            first = not stop.is_set()
             while first or not stop.wait(look):
                 first = False
                 look = min(look * 2, MAX_LOOK_S, self.watched.interval)
