@@ -30,12 +30,10 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import gentree
-
-if TYPE_CHECKING:  # run.py imports this module (and runs as __main__): types only, no import at run time
-    from run import Bench, Migration, Sample
+from harness import Runner, Sample, small_migrations
 
 Command = tuple[list[str], dict[str, str]]  # argv and the environment added to the bench's
 
@@ -56,6 +54,37 @@ CURVES = {
 }
 
 
+# Issue 24's goals, printed beside each point: curve -> (limit, sizes it applies to, the reference series
+# whose medians a series is held against, summed). A fresh apply is held against the floor plus psql on
+# the same files: the Python process that any Python tool starts, and the SQL itself.
+GOALS: dict[str, tuple[float, tuple[int, ...] | None, Callable[[str], tuple[str, ...]]]] = {
+    "tree_noop": (1.2, None, lambda _name: ("python floor",)),
+    "tree_apply": (1.2, (10, 100), lambda name: ("python floor", name.replace("initjob", "psql"))),
+    "migrations": (1.0, (100, 500, 2000), lambda _name: ("dbmate",)),
+}
+
+
+def goals(curve: str, size: int, series: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each initjob series' ratio to its goal's reference at this point, and whether the goal is met."""
+    if curve not in GOALS or (GOALS[curve][1] is not None and size not in GOALS[curve][1]):
+        return []
+    limit, _sizes, against = GOALS[curve]
+    out = []
+    for name, s in series.items():
+        refs = against(name)
+        if not name.startswith("initjob") or not all(r in series for r in refs):
+            continue
+        ratio = s["median_s"] / sum(series[r]["median_s"] for r in refs)
+        out.append({"series": name, "against": " + ".join(refs), "ratio": round(ratio, 3), "limit": limit,
+                    "met": ratio <= limit})
+    return out
+
+
+def goal_text(g: dict[str, Any]) -> str:
+    verdict = "met" if g["met"] else "MISSED"
+    return f"{g['series']} x{g['ratio']:.2f} of ({g['against']}), goal <= {g['limit']}: {verdict}"
+
+
 def load() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
@@ -69,14 +98,12 @@ def db_name(*parts: object) -> str:
 
 
 class Curves:
-    """The curves, measured through a running ``Bench`` (its server, tools and round-robin)."""
+    """The curves, measured through a running bench (``run.Bench``: its server, tools and round-robin)."""
 
-    def __init__(self, bench: Bench, sizes: dict[str, list[int]], reps: int,
-                 migrations_of: Callable[[int], list[Migration]]) -> None:
+    def __init__(self, bench: Runner, sizes: dict[str, list[int]], reps: int) -> None:
         self.bench = bench
         self.sizes = sizes
         self.reps = reps
-        self.migrations_of = migrations_of  # run.small_migrations, passed in: run.py runs as __main__
         self.root = bench.work / "curves"
         self.data: dict[str, Any] = bench.results.setdefault("curves", {})
         self.data["sizes"] = sizes
@@ -112,10 +139,11 @@ class Curves:
         for s in series.values():
             s["x_ref"] = round(s["median_s"] / base, 3) if base else None
         c = self.data.setdefault(curve, {"title": CURVES[curve][0], "x": CURVES[curve][1], "ref": ref, "points": []})
+        met = goals(curve, size, series)
         c["points"].append({"size": size, "reps": reps, "load_before": before, "load_after": after,
-                            "wall_s": round(time.monotonic() - started, 1), "series": series})
+                            "wall_s": round(time.monotonic() - started, 1), "series": series, "goals": met})
         log(f"curve {curve} @ {size}: " + ", ".join(f"{n} {s['median_s']:.3f}s" for n, s in series.items())
-            + f" (load {before[0]} -> {after[0]})")
+            + f" (load {before[0]} -> {after[0]})" + "".join(f"\n    {goal_text(g)}" for g in met))
         self.bench.save()
 
     def reps_for(self, size: int, big: int) -> int:
@@ -168,6 +196,7 @@ class Curves:
         psql = psql_path()
         # name -> (kind, tree): the command needs the round's database, so it is built in `one`.
         runs = {f"initjob, {label}": ("initjob", d) for label, d in layouts.items()}
+        runs["python floor"] = ("floor", next(iter(layouts.values())))  # the goal is floor + psql
         if psql:
             runs |= {f"psql, {label}": ("psql", d) for label, d in layouts.items()}
         else:
@@ -180,6 +209,8 @@ class Curves:
             try:
                 if kind == "initjob":
                     return self.timed(self.initjob("run", d, db))
+                if kind == "floor":
+                    return self.timed(self.floor(db))
                 # -1 with several -f: one BEGIN before the first file, one COMMIT after the last.
                 argv = [str(psql), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-1", "-d", b.url(db)]
                 for f in sorted((d / "schema").iterdir()):
@@ -197,7 +228,7 @@ class Curves:
         """N migrations on a fresh database (initjob vs dbmate), then the no-op at N (vs dbmate and the floor)."""
         b = self.bench
         names = [t for t in ("initjob", "dbmate") if t in b.tools]
-        migs = self.migrations_of(n)
+        migs = small_migrations(n)
         dirs = {t: b.layout(b.tools[t], f"small{n}", migs) for t in names}
         reps = self.reps_for(n, BIG_HISTORY)
 
@@ -273,16 +304,19 @@ def markdown(curves: dict[str, Any]) -> str:
         lines += [f"#### {c['title']}", "",
                   f"Median seconds [min-max] over the rounds; `x` = median / median of **{c['ref']}** at the same"
                   " size, same rounds.", "",
-                  f"| {c['x']} | rounds | load before/after | " + " | ".join(names) + " |",
-                  "|---:|---:|---|" + "---:|" * len(names)]
+                  f"| {c['x']} | rounds | load before/after | " + " | ".join(names) + " | goal (issue 24) |",
+                  "|---:|---:|---|" + "---:|" * len(names) + "---|"]
         for p in c["points"]:
             cells = []
             for n in names:
                 s = p["series"].get(n)
                 cells.append("-" if s is None else f"{s['median_s']:.3f} [{s['min_s']:.3f}-{s['max_s']:.3f}]"
                              + (f" x{s['x_ref']:.2f}" if s.get("x_ref") is not None and n != c["ref"] else ""))
+            met = "; ".join(f"{g['series'].removeprefix('initjob, ')} x{g['ratio']:.2f} of {g['against']} "
+                            f"{'<=' if g['met'] else '>'} {g['limit']} **{'met' if g['met'] else 'missed'}**"
+                            for g in p.get("goals") or [])
             lines.append(f"| {p['size']:,} | {p['reps']} | {p['load_before'][0]} / {p['load_after'][0]} | "
-                         + " | ".join(cells) + " |")
+                         + " | ".join(cells) + f" | {met or '-'} |")
         lines.append("")
     return "\n".join(lines)
 
@@ -316,6 +350,10 @@ def plot(curves: dict[str, Any], png: Path, subtitle: str) -> bool:
             err = [[s["median_s"] - s["min_s"] for _, s in pts], [s["max_s"] - s["median_s"] for _, s in pts]]
             style = "--" if "floor" in name or name.startswith(("psql", "dbmate")) else "-"
             ax.errorbar(xs, med, yerr=err, marker="o", markersize=4, linestyle=style, capsize=3, label=name)
+        for p in c["points"]:  # the goal's ratio beside each point it applies to, red where missed
+            for g in p.get("goals") or []:
+                ax.annotate(f"x{g['ratio']:.2f}", (p["size"], p["series"][g["series"]]["median_s"]), fontsize=6,
+                            xytext=(4, 4), textcoords="offset points", color="green" if g["met"] else "red")
         ax.set_xscale("log")
         ax.set_yscale("log")
         # Plain numbers on the log axes (0.5, 2, 5000), not 2x10^0: the seconds are read off the plot.

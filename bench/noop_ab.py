@@ -39,9 +39,9 @@ def chain(root: Path, n: int) -> Path:
     return root
 
 
-def timed(cmd: list[str], env: dict[str, str]) -> float:
+def timed(cmd: list[str], env: dict[str, str], cwd: Path | None = None) -> float:
     start = time.perf_counter()
-    subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(cmd, env=env, cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return time.perf_counter() - start
 
 
@@ -62,13 +62,15 @@ def main() -> None:
             urls[tree] = server.url(name)
             envs[tree] = {**os.environ, "PYTHONPATH": str(tree), "DATABASE_URL": urls[tree], "USE_MIGRATIONS": "true",
                           "INITJOB_SQL_DIR": str(sql_dir), "INITJOB_LOG_FORMAT": "json"}
-            timed([sys.executable, "-m", "initjob", "run"], envs[tree])
+            timed([sys.executable, "-m", "initjob", "run"], envs[tree], cwd=tree)
         runs: dict[str, list[float]] = {"floor": [], **{str(t): [] for t in trees}}
-        jobs = [("floor", [sys.executable, "-c", FLOOR, urls[trees[0]]], dict(os.environ))]
-        jobs += [(str(t), [sys.executable, "-m", "initjob", "run"], envs[t]) for t in trees]
+        # Each tree runs from its own directory: `python -m` puts the working directory first on sys.path,
+        # before PYTHONPATH, so run from elsewhere both series would import the same initjob.
+        jobs = [("floor", [sys.executable, "-c", FLOOR, urls[trees[0]]], dict(os.environ), ROOT)]
+        jobs += [(str(t), [sys.executable, "-m", "initjob", "run"], envs[t], t) for t in trees]
         for rep in range(args.reps):
-            for label, cmd, env in jobs[rep % len(jobs):] + jobs[:rep % len(jobs)]:
-                runs[label].append(timed(cmd, env))
+            for label, cmd, env, cwd in jobs[rep % len(jobs):] + jobs[:rep % len(jobs)]:
+                runs[label].append(timed(cmd, env, cwd))
     floor = statistics.median(runs["floor"])
     print(f"no-op run, {args.applied} applied, {args.reps} alternating rounds, load {os.getloadavg()[0]:.1f}")
     for label, samples in runs.items():

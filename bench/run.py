@@ -32,7 +32,6 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 import curves  # noqa: E402  (bench/, this script's directory, is on sys.path)
 import psycopg  # noqa: E402
+from harness import Migration, RunFailed, Sample, Tool, run_timed, small_migrations  # noqa: E402
 from psycopg import sql  # noqa: E402
 
 from devtools import pgserver  # noqa: E402
@@ -50,34 +50,6 @@ EXAMPLE_SQL = ROOT / "sql"
 
 # ---------------------------------------------------------------------------------------------
 # Workload SQL (the same statements for every tool)
-
-
-@dataclass(frozen=True)
-class Migration:
-    version: int
-    name: str
-    up: str
-    down: str
-
-
-def small_migrations(n: int) -> list[Migration]:
-    """n small migrations: create a table, add a column to it, index it, and again."""
-    out = []
-    for i in range(1, n + 1):
-        k, step = divmod(i - 1, 3)
-        t = f"t{k:05d}"
-        if step == 0:
-            up = (f"CREATE TABLE {t} (id bigint PRIMARY KEY, name text NOT NULL,"
-                  f" created_at timestamptz NOT NULL DEFAULT now());")
-            down, name = f"DROP TABLE {t};", f"create_{t}"
-        elif step == 1:
-            up, down, name = f"ALTER TABLE {t} ADD COLUMN note text;", f"ALTER TABLE {t} DROP COLUMN note;", \
-                f"add_note_{t}"
-        else:
-            up, down, name = f"CREATE INDEX {t}_name_idx ON {t} (name);", f"DROP INDEX {t}_name_idx;", \
-                f"index_{t}"
-        out.append(Migration(i, name, up, down))
-    return out
 
 
 def schema_30_tables() -> str:
@@ -110,30 +82,6 @@ def tables_migrations(n_tables: int, per_file: int = 250) -> list[Migration]:
 
 # ---------------------------------------------------------------------------------------------
 # Running and timing processes
-
-
-@dataclass
-class Sample:
-    seconds: float
-
-
-class RunFailed(RuntimeError):
-    pass
-
-
-def run_timed(argv: list[str], env: dict[str, str], cwd: Path | None = None, check: bool = True) -> Sample:
-    """Wall-clock time of one command, from fork to exit."""
-    with tempfile.TemporaryFile() as err:
-        start = time.perf_counter()
-        proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=err,
-                                stdin=subprocess.DEVNULL)
-        proc.wait()
-        elapsed = time.perf_counter() - start
-        if check and proc.returncode != 0:
-            err.seek(0)
-            tail = err.read().decode(errors="replace")[-1500:]
-            raise RunFailed(f"{' '.join(argv[:3])}... exited {proc.returncode}: {tail}")
-    return Sample(elapsed)
 
 
 # The peak RSS of a child counts its parent's at fork time (the high-water mark survives fork and
@@ -172,18 +120,6 @@ def quiet(argv: list[str], env: dict[str, str] | None = None, cwd: Path | None =
 
 # ---------------------------------------------------------------------------------------------
 # The tools
-
-
-@dataclass
-class Tool:
-    """One migration tool: how to lay out a migration list for it, and how to run `up`."""
-
-    name: str
-    version: str = ""
-    note: str = ""
-    write: Callable[[Path, list[Migration]], None] = field(repr=False, default=lambda d, m: None)
-    command: Callable[[Path, str], tuple[list[str], dict[str, str]]] = field(repr=False,
-                                                                            default=lambda d, db: ([], {}))
 
 
 class Bench:
@@ -1071,7 +1007,7 @@ def main(argv: list[str] | None = None) -> int:
                 bench.growth(sizes["growth"], 2 if args.smoke else 3)
             if "curves" in only:
                 # Smoke: one round per point is enough to run every line of the curves.
-                curves.Curves(bench, curve_sizes, 1 if args.smoke else (args.reps or 5), small_migrations).run()
+                curves.Curves(bench, curve_sizes, 1 if args.smoke else (args.reps or 5)).run()
             bench.server = None
     finally:
         shutil.rmtree(bench.work, ignore_errors=True)

@@ -8,13 +8,14 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from initjob import layouts, logs, sync
+from initjob import layouts, logs
 from initjob.config import ApplySettings, Config
 from initjob.db import adopt, executor, history
 from initjob.db import record as recorded
 from initjob.layouts import Layout
 from initjob.layouts.reading import Chain
 from initjob.plan import MigrationPlan
+from initjob.schema import catalog
 from initjob.source import Migration
 
 
@@ -91,8 +92,9 @@ def tool_rows_down(cfg: Config, chain: Chain, m: Migration, applied: Sequence[in
 
 
 def _state(conn: psycopg.Connection[Any], settings: ApplySettings, tree_hash: str | None) -> list[sql.Composed]:
-    return recorded.state_statements(conn, settings, "migrations", sync.managed_schemas(conn, settings.history_schema),
-                                     tree_hash=tree_hash)
+    # The schema list from the catalog module, not sync: migrations mode need not import auto-sync's planner.
+    schemas = catalog.user_schemas(conn, exclude=[settings.history_schema])
+    return recorded.state_statements(conn, settings, "migrations", schemas, tree_hash=tree_hash)
 
 
 def record(conn: psycopg.Connection[Any], settings: ApplySettings, tree_hash: str | None = None,

@@ -102,3 +102,68 @@ def test_the_no_op_path_leaves_the_rest_unimported() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "PYTHONPATH": str(PACKAGE.parent)}).stdout.split()
     assert "initjob.record" in out and not OFF_THE_NO_OP_PATH & set(out), sorted(OFF_THE_NO_OP_PATH & set(out))
+
+
+# bench/ and devtools/: scripts, not a package. A script imports its siblings by bare name (its own
+# directory is on sys.path) and devtools' modules through the package.
+SCRIPT_DIRS = ("bench", "bench/realworld", "devtools")
+
+
+def script_imports(path: Path, root: Path) -> set[str]:
+    """The bench and devtools modules ``path`` imports, as ``dir/stem``; type-only imports count too:
+    two scripts that name each other's types still have to be read together."""
+    here = path.parent.relative_to(root).as_posix()
+    siblings = {p.stem for p in path.parent.glob("*.py")}
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names = [node.module]
+            if node.module == "devtools":  # from devtools import pgserver
+                names += [f"devtools.{a.name}" for a in node.names]
+        for name in names:
+            if name.startswith("devtools.") and (root / "devtools" / f"{name.split('.')[1]}.py").exists():
+                found.add(f"devtools/{name.split('.')[1]}")
+            elif name in siblings:
+                found.add(f"{here}/{name}")
+    return found - {f"{here}/{path.stem}"}
+
+
+def script_graph(root: Path) -> dict[str, set[str]]:
+    files = [p for d in SCRIPT_DIRS for p in sorted((root / d).glob("*.py"))]
+    return {f"{p.parent.relative_to(root).as_posix()}/{p.stem}": script_imports(p, root) for p in files}
+
+
+def test_no_import_cycle_in_bench_and_devtools() -> None:
+    """bench/ and devtools/ import one way too (run.py imports curves.py, never the reverse)."""
+    g = script_graph(PACKAGE.parent)
+    try:
+        list(graphlib.TopologicalSorter(g).static_order())
+    except graphlib.CycleError as exc:
+        raise AssertionError(f"import cycle: {' -> '.join(exc.args[1])}") from None
+    assert "bench/curves" in g["bench/run"] and "bench/harness" in g["bench/curves"], g["bench/run"]
+
+
+def test_a_cycle_between_scripts_would_be_caught(tmp_path: Path) -> None:
+    """The scripts' check can fail: a type-only import back to the importer closes a circle."""
+    (tmp_path / "bench").mkdir()
+    (tmp_path / "bench" / "run.py").write_text("import curves\n")
+    (tmp_path / "bench" / "curves.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from run import Bench\n")
+    g = {name: deps for name, deps in script_graph(tmp_path).items() if name.startswith("bench/")}
+    assert g == {"bench/run": {"bench/curves"}, "bench/curves": {"bench/run"}}
+    try:
+        list(graphlib.TopologicalSorter(g).static_order())
+    except graphlib.CycleError:
+        return
+    raise AssertionError("a cycle went unnoticed")
+
+
+def test_migrations_mode_leaves_auto_sync_unimported() -> None:
+    """Applying migrations loads neither auto-sync's edges nor its planner (tens of ms of a fresh run)."""
+    code = "import sys, initjob.cli, initjob.job, initjob.migrate; print(' '.join(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": str(PACKAGE.parent)}).stdout.split()
+    assert not {"initjob.sync", "initjob.schema.diff", "initjob.db.shadow"} & set(out)

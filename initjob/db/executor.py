@@ -38,14 +38,15 @@ def is_connection_lost(conn: Connection, exc: psycopg.Error) -> bool:
 
 @contextmanager
 def guarded(conn: Connection, label: str, text: str, offset: int = 0,
-            replay: list[str] | None = None) -> Iterator[None]:
+            replay: list[str] | None = None, announced: bool = False) -> Iterator[None]:
     """Translate what the server says about ``text`` into initjob errors; cancel on a signal.
 
     ``replay`` (what ran before ``text`` in the same transaction) lets an error without a position
-    be pinned to its statement by replaying in a transaction that is rolled back.
+    be pinned to its statement by replaying in a transaction that is rolled back. ``announced``: the
+    message names its file in application_name itself (``progress.announcement``).
     """
     try:
-        with progress.watch(conn, label, announce=bool(text)):  # signs of life from a long statement
+        with progress.watch(conn, label, announce=bool(text) and not announced):  # signs of life from a long statement
             yield
     except Interrupted:
         cancel_and_close(conn)
@@ -55,6 +56,8 @@ def guarded(conn: Connection, label: str, text: str, offset: int = 0,
             raise ConnectionLost(f"connection lost while running {label}: {_first_line(exc)}",
                                  "the job reconnects and resumes from the history", file=label) from None
         _rollback(conn)
+        if announced:  # the rollback undid the file's name too: status must still see it while a retry waits
+            progress.announce(conn, label)
         failure = sql_failed(exc, label, text, offset)
         if failure.fields["line"] is None and replay is not None:
             line = _locate(conn, replay, text)
@@ -179,10 +182,12 @@ def run_transactional(conn: Connection, label: str, body: str, ddl_lock_timeout:
     The session's defaults are restored first (``FILE_RESET``): a pg_dump-written file sets search_path
     to '' for the rest of the session, and the next file must not inherit that.
     """
-    head = f"BEGIN;\n{FILE_RESET};\n{_lock_timeout_sql(ddl_lock_timeout)};\n"
+    # The file's name in application_name goes in the same message: a SET of its own was a round trip per file.
+    head = (f"BEGIN;\n{FILE_RESET};\n{progress.announcement(conn, label)}"
+            f"{_lock_timeout_sql(ddl_lock_timeout)};\n")
     tail = "".join(";\n" + s.as_string(conn) for s in trailer)
     text = head + body + "\n" + tail + (";\nCOMMIT;" if commit else ";")
-    with guarded(conn, label, body, offset=len(head), replay=[_lock_timeout_sql(ddl_lock_timeout)]):
+    with guarded(conn, label, body, offset=len(head), replay=[_lock_timeout_sql(ddl_lock_timeout)], announced=True):
         conn.execute(text.encode())
 
 
@@ -317,13 +322,14 @@ def _leftover_index(conn: Connection, label: str, name: str, table: str) -> bool
 def run_files_in_transaction(conn: Connection, files: list[SqlFile], ddl_lock_timeout: float,
                              finish: Callable[[], list[sql.Composed]]) -> None:
     """Auto-sync of a fresh database: every schema file in one transaction with the recorded state."""
-    with guarded(conn, "BEGIN", ""):
-        conn.execute(("BEGIN;\n" + _lock_timeout_sql(ddl_lock_timeout)).encode())
+    lock = _lock_timeout_sql(ddl_lock_timeout)
     for index, f in enumerate(files):
-        with guarded(conn, f.path, f.text, replay=[_lock_timeout_sql(ddl_lock_timeout)] +
-                     [earlier.text for earlier in files[:index]]):
-            conn.execute(f"{FILE_RESET}; {_lock_timeout_sql(ddl_lock_timeout)}".encode())  # no SET leaks in
-            conn.execute(f.text.encode())
+        # One message per file: the first opens the transaction, each resets what an earlier file SET (no SET
+        # leaks in) and names its file; separate round trips for these cost 3 per file.
+        head = ("BEGIN;\n" if index == 0 else "") + f"{FILE_RESET};\n{progress.announcement(conn, f.path)}{lock};\n"
+        replay = [lock] + [earlier.text for earlier in files[:index]]
+        with guarded(conn, f.path, f.text, offset=len(head), replay=replay, announced=True):
+            conn.execute((head + f.text).encode())
         logs.event("schema.file_applied", file=f.path)
     commit_with(conn, "state", finish())
 
