@@ -51,6 +51,12 @@ class NoMigrations(SqlTreeInvalid):
     kind = "no_migrations"
 
 
+class ShadowUnusable(ConfigError):
+    """INITJOB_SHADOW_DATABASE_URL names the target itself, or a database that is not empty."""
+
+    kind = "shadow_unusable"
+
+
 class ToolMissing(ConfigError):
     """A program the settings ask for (pg_dump, squawk) is missing or too old."""
 

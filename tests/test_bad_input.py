@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -282,3 +283,54 @@ def test_missing_mode_directory_is_exit_2_before_connecting(tmp_path: Path, use_
                      INITJOB_SQL_DIR=str(tmp_path), INITJOB_WAIT_TIMEOUT="30")
     assert result.code == 2, result.stderr
     assert "is not a directory" in result.failure["reason"]
+
+
+# ---------------------------------------------------------------- issue 20: edges that lost data or exited 0
+
+
+def full_dump(server: Server, dbname: str) -> str:
+    """Schema and rows of the application (initjob's own schema aside): what must not change."""
+    if server.handle is None:
+        pytest.skip("needs a server this suite started (its pg_dump)")
+    done = subprocess.run([str(server.handle.bindir / "pg_dump"), "-N", "initjob", "--no-comments", "-d",
+                           server.uri(dbname)], capture_output=True, text=True, timeout=120, check=True)
+    return "\n".join(line for line in done.stdout.splitlines() if not line.startswith(("\\restrict", "\\unrestrict")))
+
+
+def autosync_env(server: Server, dbname: str, sql_dir: Path, **extra: str) -> dict[str, str]:
+    return base_env(DATABASE_URL=server.uri(dbname), INITJOB_SQL_DIR=str(sql_dir), **extra)
+
+
+def test_shadow_database_naming_the_target_is_refused(tmp_path: Path, server: Server, dbname: str) -> None:
+    """INITJOB_SHADOW_DATABASE_URL naming the target (written differently) is exit 2 for run and verify:
+    the IF NOT EXISTS files made the target look up to date, and a column was never added."""
+    sql_dir = write_schema(tmp_path, {"01.sql": "CREATE TABLE IF NOT EXISTS t (id int);\n"})
+    assert initjob("run", env=autosync_env(server, dbname, sql_dir)).code == 0
+    write_schema(tmp_path, {"01.sql": "CREATE TABLE IF NOT EXISTS t (id int, note text);\n"})
+    before = full_dump(server, dbname)
+    env = autosync_env(server, dbname, sql_dir, INITJOB_SHADOW_DATABASE_URL=server.url(dbname))  # key=value form
+    for command in ("run", "verify"):
+        result = initjob(command, env=env)
+        assert result.code == 2, result.stderr
+        assert "INITJOB_SHADOW_DATABASE_URL names the target database itself" in result.failure["reason"]
+    assert full_dump(server, dbname) == before
+    assert initjob("run", env=autosync_env(server, dbname, sql_dir)).code == 0  # with a scratch database of its own
+
+
+def test_shadow_database_holding_objects_is_refused(tmp_path: Path, server: Server, dbname: str) -> None:
+    """A leftover table in the scratch database is exit 2 naming the setting, not created in the target."""
+    scratch = server.create_db()
+    try:
+        with psycopg.connect(server.url(scratch), autocommit=True) as c:
+            c.execute("CREATE TABLE leftover (id int)")
+        with psycopg.connect(server.url(dbname), autocommit=True) as c:
+            c.execute("CREATE TABLE t (id int, gone text); INSERT INTO t VALUES (1, 'kept')")
+        sql_dir = write_schema(tmp_path, {"01.sql": "CREATE TABLE t (id int);\n"})
+        before = full_dump(server, dbname)
+        result = initjob("run", env=autosync_env(server, dbname, sql_dir, INITJOB_ALLOW_DESTRUCTIVE="true",
+                                                 INITJOB_SHADOW_DATABASE_URL=server.uri(scratch)))
+        assert result.code == 2, result.stderr
+        assert "INITJOB_SHADOW_DATABASE_URL's database is not empty: schema public" in result.failure["reason"]
+        assert full_dump(server, dbname) == before
+    finally:
+        server.drop_db(scratch)
