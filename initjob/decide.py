@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from initjob.errors import (
     DestructiveRefused,
     Drift,
+    EmptyDesiredState,
     ForeignHistoryBroken,
     ForeignHistoryMismatch,
     HistoryMismatch,
@@ -64,6 +65,7 @@ class Comparison:
     schemas: tuple[str, ...] = ()      # the schemas of the desired state
     live_schemas: tuple[str, ...] = ()  # those plus the ones the database was managing
     live: Snapshot | None = None       # what the plan starts from: rehearsed on a copy before it runs
+    undeclared_empty: bool = False     # the files hold no statement and do not say that is meant
 
 
 @record
@@ -327,6 +329,14 @@ def _judge(comparison: Comparison, facts: Facts, adopting: bool) -> Decision:
             "the sync needs changes auto-sync does not manage: " + "; ".join(plan.refused[:10]),
             "make these changes in a migration or by hand (docs/modes.md lists the kinds)",
             plan=render_plan(plan), refused=list(plan.refused)))
+    if comparison.undeclared_empty and plan.steps:
+        # Before the destructive opt-in: many leave it set, and a mount that came up empty is no decision.
+        return Refuse(EmptyDesiredState(
+            f"sql/schema/ holds no statement, and making the database match would take {len(plan.steps)} "
+            "step(s), dropping what it holds",
+            "check that the SQL files were mounted; to empty the database on purpose, start a schema file with "
+            "the line `-- initjob:empty` (docs/modes.md)",
+            plan=render_plan(plan)))
     if not comparison.differences and plan.is_empty:
         # Equal, but the recorded files or mode are not yet this run's: record them.
         return UpToDate(AUTO_SYNC) if comparison.desired_from_record else RecordState(AUTO_SYNC, comparison)

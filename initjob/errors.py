@@ -109,6 +109,12 @@ class DestructiveRefused(NotUpToDate):
     kind = "destructive_refused"
 
 
+class EmptyDesiredState(NotUpToDate):
+    """Auto-sync's files hold no statement, the database holds objects, and no file says empty is meant."""
+
+    kind = "empty_desired_state"
+
+
 class ModeSwitchRefused(NotUpToDate):
     """Auto-sync asked on a database whose history belongs to migrations mode."""
 

@@ -20,6 +20,8 @@ from initjob.names import MIGRATION_NAME
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
 NO_TRANSACTION = "-- initjob:no-transaction"
+# The first line of a schema file that means "the desired state is empty on purpose" (docs/modes.md).
+EMPTY_ON_PURPOSE = "-- initjob:empty"
 
 
 @dataclass(frozen=True)
@@ -141,6 +143,14 @@ def read_schema_files(sql_dir: Path, history_schema: str) -> list[SqlFile]:
         problems.append(f"{root} holds no .sql file")
     _raise(problems, "schema")
     return files
+
+
+def undeclared_empty(files: list[SqlFile]) -> bool:
+    """No file holds a statement and none starts with ``-- initjob:empty``: an empty ConfigMap mount
+    or a truncated file, not a decision to drop everything."""
+    if any(f.text.lstrip().startswith(EMPTY_ON_PURPOSE) for f in files):
+        return False
+    return not any(sqltext.split_statements(f.text) for f in files)
 
 
 def read_migrations(sql_dir: Path, history_schema: str) -> list[Migration]:

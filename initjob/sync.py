@@ -23,7 +23,7 @@ from initjob.decide import Comparison
 from initjob.errors import NotConverged, SqlFailed
 from initjob.schema import catalog
 from initjob.schema.diff import Plan, plan_sync
-from initjob.source import SqlFile, checksums
+from initjob.source import SqlFile, checksums, undeclared_empty
 from initjob.state import DbState
 
 Connection = psycopg.Connection[Any]
@@ -134,7 +134,8 @@ def compare(conn: Connection, settings: ConnectionSettings, history_schema: str,
     live = catalog.read_snapshot(conn, live_schemas)
     desired = keep_public(desired, live)
     return Comparison(plan_sync(live, desired), tuple(differences(live, desired)), recorded is not None,
-                      desired=desired, schemas=tuple(schemas), live_schemas=tuple(live_schemas), live=live)
+                      desired=desired, schemas=tuple(schemas), live_schemas=tuple(live_schemas), live=live,
+                      undeclared_empty=undeclared_empty(files))
 
 
 def _recorded(conn: Connection, history_schema: str) -> catalog.Snapshot | None:

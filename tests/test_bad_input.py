@@ -334,3 +334,26 @@ def test_shadow_database_holding_objects_is_refused(tmp_path: Path, server: Serv
         assert full_dump(server, dbname) == before
     finally:
         server.drop_db(scratch)
+
+
+@pytest.mark.parametrize("declared", [False, True], ids=["mounted_empty", "declared_empty"])
+def test_empty_desired_state_needs_a_declaration(tmp_path: Path, server: Server, dbname: str, declared: bool) -> None:
+    """Files with no statement against a database with tables: exit 3 and nothing dropped, even with the
+    destructive opt-in, unless a file starts with ``-- initjob:empty``."""
+    sql_dir = write_schema(tmp_path, {"01.sql": "CREATE TABLE users (id int);\nCREATE VIEW v AS SELECT 1 AS one;\n"})
+    env = autosync_env(server, dbname, sql_dir, INITJOB_ALLOW_DESTRUCTIVE="true")
+    assert initjob("run", env=env).code == 0
+    with psycopg.connect(server.url(dbname), autocommit=True) as c:
+        c.execute("INSERT INTO users VALUES (1)")
+    write_schema(tmp_path, {"01.sql": "-- initjob:empty\n" if declared else ""})
+    before = full_dump(server, dbname)
+    result = initjob("run", env=env)
+    if declared:
+        assert result.code == 0, result.stderr
+        assert "users" not in full_dump(server, dbname)
+        return
+    assert result.code == 3, result.stderr
+    assert "sql/schema/ holds no statement" in result.failure["reason"]
+    assert "-- initjob:empty" in result.failure["reason"]
+    assert initjob("verify", env=env).code == 3
+    assert full_dump(server, dbname) == before
