@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -17,8 +18,8 @@ from typing import Any
 
 import psycopg
 import pytest
-from conftest import PASSWORD, Result, Server, base_env, initjob, write_migrations, write_schema
-from helpers_figures import record
+from conftest import PASSWORD, Result, Server, base_env, finish, initjob, spawn, write_migrations, write_schema
+from helpers_figures import initjob_backends, record
 
 GOOD = {"0001_accounts.up.sql": "CREATE TABLE accounts (id bigint PRIMARY KEY);\n",
         "0001_accounts.down.sql": "DROP TABLE accounts;\n"}
@@ -357,3 +358,70 @@ def test_empty_desired_state_needs_a_declaration(tmp_path: Path, server: Server,
     assert "-- initjob:empty" in result.failure["reason"]
     assert initjob("verify", env=env).code == 3
     assert full_dump(server, dbname) == before
+
+
+def _lock_holders(server: Server, dbname: str) -> list[int]:
+    from initjob.db.lock import lock_key
+
+    unsigned = lock_key("initjob") & 0xFFFFFFFFFFFFFFFF
+    with psycopg.connect(server.url(dbname), autocommit=True) as c:
+        rows = c.execute("SELECT l.pid FROM pg_locks l JOIN pg_database d ON d.oid = l.database"
+                         " WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 AND d.datname = %s"
+                         " AND l.classid = %s AND l.objid = %s",
+                         (dbname, (unsigned >> 32) & 0xFFFFFFFF, unsigned & 0xFFFFFFFF)).fetchall()
+    return [int(r[0]) for r in rows]
+
+
+def _wait_for(predicate: Callable[[], bool], what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def _ledger_count(server: Server, dbname: str) -> int:
+    with psycopg.connect(server.url(dbname)) as c:
+        exists = c.execute("SELECT to_regclass('ledger') IS NOT NULL").fetchone()
+        row = c.execute("SELECT count(*) FROM ledger").fetchone() if exists and exists[0] else (0,)
+    return int(row[0]) if row else 0
+
+
+def test_a_migration_cannot_release_the_lock(tmp_path: Path, server: Server, dbname: str) -> None:
+    """A file running pg_advisory_unlock_all() releases nothing: a second runner waits, then finds the
+    work done; both exit 0 and the file ran once."""
+    sql_dir = write_migrations(tmp_path, {
+        "0001_ledger.up.sql": "CREATE TABLE ledger (n int);\n",
+        "0002_unlock.up.sql": "SELECT pg_advisory_unlock_all();\nINSERT INTO ledger VALUES (2);\n"
+                              "SELECT pg_sleep(4);\n"})
+    env = base_env(DATABASE_URL=server.uri(dbname), USE_MIGRATIONS="true", INITJOB_SQL_DIR=str(sql_dir))
+    first = spawn("run", env=env)
+    try:
+        _wait_for(lambda: bool(initjob_backends(server.admin_url, dbname, like="%pg_sleep%")), "the sleeping file")
+        second = initjob("run", env=env)
+    finally:
+        done = finish(first)
+    assert done.code == 0, done.stderr
+    assert second.code == 0, second.stderr
+    assert "lock.waiting" in second.names() or "lock.acquired" in second.names()
+    assert _ledger_count(server, dbname) == 1
+
+
+def test_losing_the_lock_mid_run_starts_over_cleanly(tmp_path: Path, server: Server, dbname: str) -> None:
+    """The lock's session terminated while a file runs: lock.lost, that file's transaction rolled back,
+    the run takes the lock again and resumes from the history (exit 0, the file's row once)."""
+    sql_dir = write_migrations(tmp_path, {
+        "0001_ledger.up.sql": "CREATE TABLE ledger (n int);\n",
+        "0002_slow.up.sql": "INSERT INTO ledger VALUES (2);\nSELECT pg_sleep(3);\n"})
+    env = base_env(DATABASE_URL=server.uri(dbname), USE_MIGRATIONS="true", INITJOB_SQL_DIR=str(sql_dir))
+    proc = spawn("run", env=env)
+    try:
+        _wait_for(lambda: bool(initjob_backends(server.admin_url, dbname, like="%pg_sleep%")), "the sleeping file")
+        holders = _lock_holders(server, dbname)
+        assert len(holders) == 1
+        with psycopg.connect(server.url(dbname), autocommit=True) as c:
+            c.execute("SELECT pg_terminate_backend(%s)", (holders[0],))
+    finally:
+        result = finish(proc)
+    assert result.code == 0, result.stderr
+    assert "lock.lost" in result.names()
+    assert _ledger_count(server, dbname) == 1
