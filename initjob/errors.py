@@ -57,6 +57,12 @@ class ShadowUnusable(ConfigError):
     kind = "shadow_unusable"
 
 
+class PrivilegeMissing(ConfigError):
+    """The role lacks a privilege initjob itself needs (its own schema, the database); the hint names the grant."""
+
+    kind = "privilege_missing"
+
+
 class ToolMissing(ConfigError):
     """A program the settings ask for (pg_dump, squawk) is missing or too old."""
 
@@ -203,6 +209,12 @@ class SqlFailed(InitJobError):
     def sqlstate(self) -> str | None:
         value = self.fields.get("sqlstate")
         return str(value) if value else None
+
+
+class SqlPrivilegeMissing(SqlFailed):
+    """A file or step failed for a privilege the role lacks (42501): the grant, not the file, is to fix."""
+
+    kind = "sql_privilege_missing"
 
 
 class DdlLockTimeout(SqlFailed):

@@ -22,7 +22,7 @@ from initjob import logs, sqltext
 from initjob.config import ApplySettings
 from initjob.db import history, progress, standby
 from initjob.db.wait import cancel_and_close
-from initjob.errors import ConnectionLost, DdlLockTimeout, Interrupted, SqlFailed
+from initjob.errors import ConnectionLost, DdlLockTimeout, Interrupted, SqlFailed, SqlPrivilegeMissing
 from initjob.retry import Attempt, Policy
 from initjob.source import Migration, SqlFile
 from initjob.state import Applied
@@ -106,9 +106,16 @@ def sql_failed(exc: psycopg.Error, label: str, text: str, offset: int = 0, line:
         line = statements[0].line if len(statements) == 1 else None
     where = f"{label}:{line}" if line else label
     condition = DdlLockTimeout if exc.sqlstate == "55P03" else SqlFailed
+    hint = "fix the file; its transaction was rolled back and nothing of it was applied"
+    if exc.sqlstate == "42501":  # the grant is what is missing, not a fix of the file
+        condition = SqlPrivilegeMissing
+        hint = ("grant initjob's role the privilege named (PostgreSQL 15+ gives no CREATE on schema public to "
+                "non-owners: GRANT CREATE ON SCHEMA public TO the role); its transaction was rolled back and "
+                "nothing of it was applied (docs/deployment.md#privileges)")
+    detail = exc.diag.message_detail
     return condition(
-        f"{where}: {_first_line(exc)}",
-        "fix the file; its transaction was rolled back and nothing of it was applied",
+        f"{where}: {_first_line(exc)}" + (f" ({logs.redact(detail.splitlines()[0])})" if detail else ""),
+        hint,
         file=label, line=line, sqlstate=exc.sqlstate, detail=exc.diag.message_detail,
         pg_hint=exc.diag.message_hint,
     )

@@ -13,7 +13,7 @@ import psycopg
 from psycopg import sql
 
 from initjob import logs
-from initjob.errors import LayoutTooNew
+from initjob.errors import LayoutTooNew, PrivilegeMissing
 from initjob.state import Applied, DbState, MarkerRow
 
 _LAYOUT: tuple[str, ...] = (
@@ -98,6 +98,13 @@ def _q(text: str, schema: str) -> sql.Composed:
 
 def ensure(conn: psycopg.Connection[Any], schema: str) -> None:
     """Create or upgrade the tables; call only while holding the migration lock."""
+    try:
+        _ensure(conn, schema)
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise privilege_missing(conn, schema, exc) from None
+
+
+def _ensure(conn: psycopg.Connection[Any], schema: str) -> None:
     current = _layout(conn, schema)
     if current > LAYOUT_VERSION:
         raise LayoutTooNew(
@@ -128,9 +135,38 @@ def _layout(conn: psycopg.Connection[Any], schema: str) -> int:
 
 
 def read_state(conn: psycopg.Connection[Any], schema: str) -> DbState:
-    """Everything initjob recorded, in two round trips; an unknown database reads as ``DbState()``.
+    """Everything initjob recorded, in two round trips; an unknown database reads as ``DbState()``."""
+    try:
+        return _read_state(conn, schema)
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise privilege_missing(conn, schema, exc) from None
 
-    The first asks whether the meta table exists (reads never create anything, nor fail on a
+
+def privilege_missing(conn: psycopg.Connection[Any], schema: str, exc: psycopg.Error) -> PrivilegeMissing:
+    """The grant that fixes a refused access to initjob's own schema: none to create it (PostgreSQL
+    15 gives a role that does not own the database only CONNECT), or a schema another role owns."""
+    user, db = conn.info.user, conn.info.dbname
+    owner = None
+    if not conn.closed and not conn.broken:
+        row = conn.execute("SELECT nspowner::regrole::text FROM pg_namespace WHERE nspname = %s", (schema,)).fetchone()
+        owner = row[0] if row else None
+    first = logs.redact(str(exc).strip().splitlines()[0])
+    if owner is None:
+        return PrivilegeMissing(
+            f"role {user} may not create initjob's schema {schema} in database {db} ({first})",
+            f"GRANT CREATE ON DATABASE {db} TO {user}, or create it for the role: "
+            f"CREATE SCHEMA {schema} AUTHORIZATION {user} (docs/deployment.md#privileges)",
+            role=user, schema=schema)
+    return PrivilegeMissing(
+        f"initjob's schema {schema} belongs to role {owner}, and role {user} may not use it ({first})",
+        f"run as {owner}, or hand it over: REASSIGN OWNED BY {owner} TO {user} (as a superuser or a member of "
+        f"both), or ALTER SCHEMA {schema} OWNER TO {user} and the same for its tables "
+        "(docs/deployment.md#privileges)",
+        role=user, schema=schema, owner=owner)
+
+
+def _read_state(conn: psycopg.Connection[Any], schema: str) -> DbState:
+    """The first asks whether the meta table exists (reads never create anything, nor fail on a
     database initjob has not seen); the second reads the layout and every table, pipelined.
     """
     # Whether the tables exist, and which columns of later layouts they have: those are read by name,
