@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,13 +69,28 @@ def _read(path: Path, root: Path, problems: list[str]) -> SqlFile | None:
     shown = path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
     try:
         resolved = path.resolve(strict=True)
+        st = resolved.stat()
+    except RuntimeError:  # pathlib's word for a symlink loop
+        problems.append(f"{shown}: is a symlink loop")
+        return None
     except OSError as exc:
         problems.append(f"{shown}: cannot be read ({exc.__class__.__name__})")
         return None
     if not resolved.is_relative_to(root.resolve()):
         problems.append(f"{shown}: is a link that leaves the SQL directory")
         return None
-    return _load(resolved, shown, resolved.stat().st_size, problems)
+    if not stat.S_ISREG(st.st_mode):  # a FIFO would block the read forever, a directory fail it
+        problems.append(f"{shown}: is a {_kind(st.st_mode)}, not a regular file")
+        return None
+    return _load(resolved, shown, st.st_size, problems)
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISDIR, "directory"), (stat.S_ISFIFO, "FIFO"), (stat.S_ISSOCK, "socket"),
+                       (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device")):
+        if test(mode):
+            return name
+    return "special file"
 
 
 def _load(resolved: Path | str, shown: str, size: int, problems: list[str]) -> SqlFile | None:

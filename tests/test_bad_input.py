@@ -62,6 +62,24 @@ def huge_file(root: Path) -> Path:
     return sql_dir
 
 
+def odd_entries(root: Path) -> Path:
+    """A symlink loop, a directory named like a migration and a FIFO (whose read would block forever)."""
+    sql_dir = with_good({})(root)
+    mig = sql_dir / "migrations"
+    (mig / "0002_a.up.sql").symlink_to(mig / "0003_b.up.sql")
+    (mig / "0003_b.up.sql").symlink_to(mig / "0002_a.up.sql")
+    (mig / "0004_dir.up.sql").mkdir()
+    os.mkfifo(mig / "0005_fifo.up.sql")
+    return sql_dir
+
+
+def schema_fifo(root: Path) -> Path:
+    sql_dir = write_schema(root, {"01.sql": "CREATE TABLE a (id int);\n"})
+    os.mkfifo(sql_dir / "schema" / "02.sql")
+    (sql_dir / "schema" / "03.sql").mkdir()
+    return sql_dir
+
+
 def schema_tree(files: dict[str, str]) -> Tree:
     return lambda root: write_schema(root, files)
 
@@ -136,6 +154,12 @@ CASES = [
         "0002_own.up.sql": "DELETE FROM initjob.history;\n"})),
     Case("symlink_leaves_sql_dir", 2, "leaves the SQL directory", tree=symlink_out),
     Case("file_of_50_mb", 2, "over the", tree=huge_file),
+    Case("symlink_loop_dir_and_fifo", 2, "0002_a.up.sql: is a symlink loop", tree=odd_entries),
+    Case("directory_named_like_a_migration", 2, "0004_dir.up.sql: is a directory, not a regular file",
+         tree=odd_entries),
+    Case("fifo_named_like_a_migration", 2, "0005_fifo.up.sql: is a FIFO, not a regular file", tree=odd_entries),
+    Case("schema_fifo_and_directory", 2, "schema/02.sql: is a FIFO, not a regular file", {"USE_MIGRATIONS": "false"},
+         tree=schema_fifo),
     Case("concurrently_without_directive", 2, "cannot run inside a transaction", tree=with_good({
         "0002_idx.up.sql": "CREATE INDEX CONCURRENTLY accounts_idx ON accounts (id);\n"})),
     Case("autosync_without_schema_dir", 2, "is not a directory", {"USE_MIGRATIONS": "false"}),
