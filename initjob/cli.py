@@ -14,7 +14,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from initjob import logs
-from initjob.config import Config, load_config
+from initjob.config import Config, command_of, load_config, unknown_variables
 from initjob.errors import TROUBLESHOOTING, InitJobError, Interrupted
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGINT, _on_signal)
     args = list(sys.argv[1:] if argv is None else argv)
     cfg: Config | None = None
-    command = "run"
+    command = command_of(args)  # a configuration error of `new` is logged as `new`, not `run`
     report: Report | None = None
     try:
         try:
@@ -56,6 +56,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             logs.setup(cfg.log.format if cfg else "json" if not sys.stderr.isatty() else "text",
                        cfg.log.level if cfg else "INFO")
         command = cfg.command
+        for name, meant in unknown_variables(os.environ):
+            logs.warning("config.unknown_variable", variable=name, meant=meant,
+                         hint=f"initjob reads {meant}, not {name}: rename it" if meant
+                         else "initjob has no such setting (docs/configuration.md): remove or rename it")
         logs.debug("run.config", config=repr(cfg), dsn=cfg.connection.safe_dsn)
         report = _command(command)(cfg)
         code = 0

@@ -167,6 +167,8 @@ CASES = [
          tree=schema_tree({"01.sql": "-- initjob:no-transaction\nCREATE TABLE a (id int);\n"})),
     Case("wrong_password", 4, "password authentication failed", {"DATABASE_URL": "{url:password=not-the-password}"}),
     Case("missing_role", 4, "nobody_here", {"DATABASE_URL": "{url:user=nobody_here}"}),
+    Case("sslmode_require_without_tls", 4, "a TLS problem, not the credentials",
+         {"DATABASE_URL": "{url:query=sslmode=require}"}),
     Case("missing_database", 4, "INITJOB_ENSURE_DATABASE", {"DATABASE_URL": "{url:db=no_such_database}"}),
     Case("sql_error_rolls_back", 5, "0001_broken.up.sql:2", tree=migrations({
         "0001_broken.up.sql": "CREATE TABLE fine (id int);\nCREATE TABLE broken (id no_such_type);\n"}),
@@ -471,3 +473,31 @@ def test_a_failed_plan_step_is_named_with_its_detail(tmp_path: Path, server: Ser
     assert "Key (email)=(x@example.com) is duplicated" in reason, reason
     assert "fix the file" not in reason and ":1:" not in reason and "plan step 1" not in reason, reason
     assert full_dump(server, dbname) == before
+
+
+def test_near_misses_of_settings_are_named(tmp_path: Path, server: Server, dbname: str) -> None:
+    """USE_MIGRATION, INITJOB_ALLOW_DESTRUCTIV and an unknown INITJOB_ variable: a warning each, naming the
+    setting meant (never the value); a configuration error of `new` is logged as `new`."""
+    sql_dir = write_schema(tmp_path, {"01.sql": "CREATE TABLE t (id int);\n"})
+    result = initjob("run", env=autosync_env(server, dbname, sql_dir, USE_MIGRATION="true",
+                                             INITJOB_ALLOW_DESTRUCTIV="secret-ish", INITJOB_FROBNICATE="1"))
+    assert result.code == 0, result.stderr
+    warned = {e["variable"]: e["meant"] for e in result.events if e.get("event") == "config.unknown_variable"}
+    assert warned == {"USE_MIGRATION": "USE_MIGRATIONS", "INITJOB_ALLOW_DESTRUCTIV": "INITJOB_ALLOW_DESTRUCTIVE",
+                      "INITJOB_FROBNICATE": None}
+    assert "secret-ish" not in result.stderr
+    bad = initjob("new", "add_things", env=base_env(INITJOB_WAIT_TIMEOUT="soon", INITJOB_SQL_DIR=str(sql_dir)))
+    assert bad.code == 2 and bad.failure["command"] == "new", bad.stderr
+
+
+def test_unknown_variables_table() -> None:
+    """Table-driven: what is flagged, and what an application's own variables beside ours are not."""
+    from initjob.config import unknown_variables
+
+    for env, want in [({"USE_MIGRATIONS": "1", "DATABASE_URL": "x"}, []),
+                      ({"DATABASE_USER": "u", "DATABASE_PORT": "1", "DATABASE_NAME": "n", "HOME": "/"}, []),
+                      ({"DATABASE_URI": "x"}, [("DATABASE_URI", "DATABASE_URL")]),
+                      ({"use_migrations": "1"}, [("use_migrations", "USE_MIGRATIONS")]),
+                      ({"INITJOB_LOCK_TIMOUT": "1"}, [("INITJOB_LOCK_TIMOUT", "INITJOB_LOCK_TIMEOUT")]),
+                      ({"INITJOB_WHATEVER": "1"}, [("INITJOB_WHATEVER", None)])]:
+        assert unknown_variables(env) == want, env
