@@ -11,6 +11,7 @@ from initjob import logs, sync
 from initjob.config import ApplySettings, Config
 from initjob.db import executor, history
 from initjob.db import record as recorded
+from initjob.errors import SqlFailed
 from initjob.plan import MigrationPlan
 from initjob.source import Migration
 
@@ -25,8 +26,12 @@ def apply(conn: psycopg.Connection[Any], cfg: Config, plan: MigrationPlan, tree_
     applied: list[str] = []
     for index, m in enumerate(work, start=1):
         finish = (lambda: _state(conn, settings, tree_hash)) if index == len(work) else None
-        ms = executor.apply_migration(conn, settings, m, finish=finish,
-                                      resume_from=plan.resume_from if m is plan.resume else 0)
+        try:
+            ms = executor.apply_migration(conn, settings, m, finish=finish,
+                                          resume_from=plan.resume_from if m is plan.resume else 0)
+        except SqlFailed as exc:  # the files before it committed: run.finished counts them
+            exc.fields["applied"] = list(applied)
+            raise
         applied.append(m.label)
         logs.event("migration.applied", version=m.version_text, name=m.name, duration_ms=ms,
                    progress=f"{index}/{len(work)}", transactional=m.transactional)

@@ -501,3 +501,19 @@ def test_unknown_variables_table() -> None:
                       ({"INITJOB_LOCK_TIMOUT": "1"}, [("INITJOB_LOCK_TIMOUT", "INITJOB_LOCK_TIMEOUT")]),
                       ({"INITJOB_WHATEVER": "1"}, [("INITJOB_WHATEVER", None)])]:
         assert unknown_variables(env) == want, env
+
+
+def test_a_failure_after_committed_files_counts_them_and_status_orders_by_number(tmp_path: Path, server: Server,
+                                                                                  dbname: str) -> None:
+    """run.finished says how many files committed before the one that failed; status lists versions by
+    number (0001, 0002, 0010), not as text."""
+    files = {"0001_a.up.sql": "CREATE TABLE a (id int);\n", "0002_b.up.sql": "CREATE TABLE b (id int);\n",
+             "0010_c.up.sql": "CREATE TABLE c (id int);\n", "0011_broken.up.sql": "CREATE TABLE d (id no_such);\n"}
+    sql_dir = write_migrations(tmp_path, files)
+    env = base_env(DATABASE_URL=server.uri(dbname), USE_MIGRATIONS="true", INITJOB_SQL_DIR=str(sql_dir))
+    result = initjob("run", env=env)
+    assert result.code == 5, result.stderr
+    assert result.event("run.finished")["applied"] == 3
+    status = json.loads(initjob("status", "--json", env=env).stdout)
+    assert [a["version"] for a in status["applied"]] == ["0001", "0002", "0010"]
+    assert [p["version"] for p in status["pending"]] == ["0011"]

@@ -192,9 +192,10 @@ def _read_state(conn: psycopg.Connection[Any], schema: str) -> DbState:
                         " FROM {s}.state WHERE id = 1").format(h=tree_hash, r=repeatable_hash,
                                                                s=sql.Identifier(schema)))
             # version as text: a Flyway version mapped to an integer (layouts.flyway_key) exceeds bigint.
+            # Ordered by the column (h.version): a bare "version" is the text output column, 0010 before 0002.
             hist_cur = conn.execute(sql.SQL(
                 "SELECT version::text, version_text, name, kind, checksum, transactional, success, statements_done,"
-                " applied_at, applied_by, execution_ms, {tool} FROM {s}.history ORDER BY version"
+                " applied_at, applied_by, execution_ms, {tool} FROM {s}.history h ORDER BY h.version"
             ).format(tool=column("source_tool"), s=sql.Identifier(schema)))
             marker_cur = conn.execute(_q(
                 "SELECT taken_at, lsn::text, restore_point, dump_path FROM {s}.markers ORDER BY id DESC LIMIT 1",
