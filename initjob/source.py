@@ -108,8 +108,9 @@ def _load(resolved: Path | str, shown: str, size: int, problems: list[str]) -> S
     return SqlFile(shown, text, checksum(text))
 
 
-def _check_text(f: SqlFile, transactional: bool, history_schema: str, problems: list[str]) -> None:
-    found = sqltext.scan(f.text)
+def _check_text(f: SqlFile, transactional: bool, history_schema: str, problems: list[str],
+                found: sqltext.Scan | None = None) -> None:
+    found = found or sqltext.scan(f.text)
     statements = found.statements
     if not statements and not found.psql_only:
         logs.warning("source.empty_file", path=f.path, hint="a file with no statement is applied as a no-op")
@@ -152,8 +153,9 @@ def read_schema_files(sql_dir: Path, history_schema: str) -> list[SqlFile]:
         if f is not None:
             if f.text.lstrip().startswith(NO_TRANSACTION):
                 problems.append(f"{f.path}: schema files are applied in one transaction; no-transaction is refused")
-            if sqltext.split_statements(f.text):  # only comments: legal, part of a (maybe empty) desired state
-                _check_text(f, True, history_schema, problems)
+            found = sqltext.scan(f.text)  # once: a 10 MB file took seconds per scan
+            if found.statements:  # only comments: legal, part of a (maybe empty) desired state
+                _check_text(f, True, history_schema, problems, found)
             files.append(f)
     if not files and not problems:
         problems.append(f"{root} holds no .sql file")
@@ -166,7 +168,7 @@ def undeclared_empty(files: list[SqlFile]) -> bool:
     or a truncated file, not a decision to drop everything."""
     if any(f.text.lstrip().startswith(EMPTY_ON_PURPOSE) for f in files):
         return False
-    return not any(sqltext.split_statements(f.text) for f in files)
+    return not any(sqltext.has_statement(f.text) for f in files)
 
 
 def read_migrations(sql_dir: Path, history_schema: str) -> list[Migration]:

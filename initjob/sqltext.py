@@ -228,6 +228,16 @@ def split_statements(text: str) -> list[Statement]:
     return scan(text).statements
 
 
+def has_statement(text: str) -> bool:
+    """Whether ``text`` holds a statement, scanning it only when what follows its leading blanks and
+    line comments is a block comment or a semicolon (a 10 MB file is not split to learn it is not empty)."""
+    m = _LEADING_SPACE_AND_LINE_COMMENTS.match(text)
+    end = m.end() if m else 0
+    if end == len(text):
+        return False
+    return bool(split_statements(text)) if text[end] in ";/" else True  # a block comment, an empty statement
+
+
 def line_of(text: str, position: int) -> int:
     """1-based line of a 1-based character position, as PostgreSQL reports ``statement_position``."""
     return text.count("\n", 0, max(position - 1, 0)) + 1

@@ -109,14 +109,19 @@ def live_is_empty(conn: Connection, history_schema: str) -> bool:
 def desired_state(conn: Connection, settings: ConnectionSettings, history_schema: str, files: list[SqlFile]
                   ) -> tuple[catalog.Snapshot, list[str]]:
     """Build ``sql/schema/`` in a shadow database and read what it made."""
+    started = time.monotonic()
     with shadow.shadow(settings, conn) as sh:
         for index, f in enumerate(files):
             with executor.guarded(sh, f.path, f.text, replay=[earlier.text for earlier in files[:index]]):
                 sh.execute(executor.FILE_RESET.encode())  # each file starts where psql would: no SET leaks in
                 sh.execute(f.text.encode())
         # An unused public is not claimed: what others keep there stays theirs.
+        built = time.monotonic()
         schemas = nonempty_schemas(sh, history_schema)
         snap = catalog.read_snapshot(sh, schemas)
+    # Signs of life on a large tree: each phase says how long it took (a 10 MB tree was minutes of silence).
+    logs.event("sync.desired_built", files=len(files), schemas=len(schemas),
+               build_ms=round((built - started) * 1000), read_ms=round((time.monotonic() - built) * 1000))
     return snap, schemas
 
 
@@ -131,9 +136,14 @@ def compare(conn: Connection, settings: ConnectionSettings, history_schema: str,
     else:
         desired, schemas = desired_state(conn, settings, history_schema, files)
     live_schemas = compared_schemas(conn, history_schema, schemas, state.schemas)
+    started = time.monotonic()
     live = catalog.read_snapshot(conn, live_schemas)
     desired = keep_public(desired, live)
-    return Comparison(plan_sync(live, desired), tuple(differences(live, desired)), recorded is not None,
+    read = time.monotonic()
+    plan = plan_sync(live, desired)
+    logs.event("sync.compared", steps=len(plan.steps), read_ms=round((read - started) * 1000),
+               plan_ms=round((time.monotonic() - read) * 1000))
+    return Comparison(plan, tuple(differences(live, desired)), recorded is not None,
                       desired=desired, schemas=tuple(schemas), live_schemas=tuple(live_schemas), live=live,
                       undeclared_empty=undeclared_empty(files))
 
