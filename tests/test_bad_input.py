@@ -148,6 +148,8 @@ CASES = [
     Case("begin_inside", 2, "BEGIN would break",
          tree=with_good({"0002_begin.up.sql": "BEGIN;\nCREATE TABLE a (id int);\n"})),
     Case("psql_include", 2, "psql meta-command", tree=with_good({"0002_i.up.sql": "\\i other.sql\n"})),
+    Case("statement_hidden_behind_a_cr", 2, "touches initjob's own schema", tree=with_good({
+        "0002_cr.up.sql": "-- a note\rDELETE FROM initjob.history;\n"})),
     Case("psql_connect", 2, "psql meta-command", tree=with_good({
         "0002_c.up.sql": "CREATE TABLE a (id int);\n\\connect other\n"})),
     Case("touches_own_schema", 2, "touches initjob's own schema", tree=with_good({
