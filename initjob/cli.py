@@ -14,7 +14,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from initjob import logs
-from initjob.config import Config, load_config
+from initjob.config import Config, command_of, load_config, unknown_variables
 from initjob.errors import TROUBLESHOOTING, InitJobError, Interrupted
 
 if TYPE_CHECKING:
@@ -47,8 +47,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGINT, _on_signal)
     args = list(sys.argv[1:] if argv is None else argv)
     cfg: Config | None = None
-    command = "run"
+    command = command_of(args)  # a configuration error of `new` is logged as `new`, not `run`
     report: Report | None = None
+    done_before = 0
     try:
         try:
             cfg = load_config(args, os.environ)
@@ -56,11 +57,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             logs.setup(cfg.log.format if cfg else "json" if not sys.stderr.isatty() else "text",
                        cfg.log.level if cfg else "INFO")
         command = cfg.command
+        for name, meant in unknown_variables(os.environ):
+            logs.warning("config.unknown_variable", variable=name, meant=meant,
+                         hint=f"initjob reads {meant}, not {name}: rename it" if meant
+                         else "initjob has no such setting (docs/configuration.md): remove or rename it")
         logs.debug("run.config", config=repr(cfg), dsn=cfg.connection.safe_dsn)
         report = _command(command)(cfg)
         code = 0
     except InitJobError as exc:
         code = exc.exit_code
+        done_before = len(exc.fields.get("applied") or exc.fields.get("committed") or ())  # committed, then failed
         _failed(cfg, command, exc.kind, exc.one_line(), code, exc.fields)
     except Interrupted as exc:
         code = exc.exit_code
@@ -76,7 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.flush()
     logs.event("run.finished", command=command, exit_code=code,
                duration_ms=int((time.monotonic() - start) * 1000),
-               applied=len(report.applied) if report else 0, baselined=len(report.baselined) if report else 0)
+               applied=len(report.applied) if report else done_before,
+               baselined=len(report.baselined) if report else 0)
     return code
 
 

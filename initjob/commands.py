@@ -29,6 +29,7 @@ from initjob.errors import (
     SqlFailed,
 )
 from initjob.facts import read_tree, settle, settle_facts
+from initjob.names import comment_text
 from initjob.render import render_plan
 from initjob.report import Report
 from initjob.schema import catalog
@@ -224,7 +225,7 @@ def plan_command(cfg: Config) -> Report:
                 output = json.dumps([{"version": m.version_text, "name": m.name, "file": m.up.path,
                                       "transactional": m.transactional, "sql": m.up.text} for m in work], indent=2)
             else:
-                output = "\n".join(f"-- {m.up.path}{'' if m.transactional else ' (no transaction)'}\n"
+                output = "\n".join(f"-- {comment_text(m.up.path)}{'' if m.transactional else ' (no transaction)'}\n"
                                    f"{m.up.text.rstrip()}\n" for m in work) or "-- nothing to do"
             return Report(cfg.mode.name, output=output)
         state = history.read_state(conn, cfg.mode.history_schema)

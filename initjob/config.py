@@ -246,6 +246,36 @@ def parse_bool(value: str) -> bool | None:
     return None
 
 
+# Names a typo of a setting most likely starts with: only these are compared with the known names.
+_NEAR_PREFIXES = ("INITJOB", "USE_MIGR", "USEMIGR", "DATABASE", "DATABSE", "DATA_BASE")
+_OTHERS = {"INITJOB_PROPERTY_EXAMPLES"}  # read by the test suite, not by initjob
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[tuple[str, str | None]]:
+    """Variables that look meant for initjob but are none of its settings, each with the setting it
+    most resembles (``USE_MIGRATION`` → ``USE_MIGRATIONS``): a typo must not pass silently."""
+    known = {env for _, env, _, _ in _SETTINGS}
+    suspects = sorted(k for k in environ if k.upper().startswith(_NEAR_PREFIXES) and k not in known | _OTHERS)
+    if not suspects:
+        return []
+    import difflib  # only when something looks off: the no-op path does not pay for it
+
+    found: list[tuple[str, str | None]] = []
+    for name in suspects:
+        ours = name.upper().startswith("INITJOB")
+        # An application's own DATABASE_USER or DATABASE_PORT beside ours is no typo: others need a near match.
+        close = difflib.get_close_matches(name.upper(), sorted(known), n=1, cutoff=0.75 if ours else 0.9)
+        if close or ours:
+            found.append((name, close[0] if close else None))
+    return found
+
+
+def command_of(argv: Sequence[str]) -> str:
+    """The command an argument list asks for, as ``load_config`` reads it: for logging a failure to read it."""
+    args = list(argv)
+    return args[0] if args and args[0] in COMMANDS else "run"
+
+
 def load_config(argv: Sequence[str], environ: Mapping[str, str]) -> Config:
     """Parse flags and environment into a Config, or raise one ConfigError listing every problem."""
     args = list(argv)

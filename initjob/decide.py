@@ -20,6 +20,7 @@ from initjob.errors import (
     ContractNotReady,
     DestructiveRefused,
     Drift,
+    EmptyDesiredState,
     ExpandNotDone,
     ForeignHistoryBroken,
     ForeignHistoryMismatch,
@@ -74,6 +75,7 @@ class Comparison:
     deferred: tuple[Step, ...] = ()
     final: Snapshot | None = None      # expand: the whole desired state, which the deferred steps reach
     renames: tuple[Rename, ...] = ()   # declared in sql/schema/ (-- initjob:renamed from=...)
+    undeclared_empty: bool = False     # the files hold no statement and do not say that is meant
 
 
 @record
@@ -408,6 +410,14 @@ def _judge(comparison: Comparison, facts: Facts, adopting: bool) -> Decision:
             "the sync needs changes auto-sync does not manage: " + "; ".join(plan.refused[:10]),
             "make these changes in a migration or by hand (docs/modes.md lists the kinds)",
             plan=render_plan(plan), refused=list(plan.refused)))
+    if comparison.undeclared_empty and plan.steps:
+        # Before the destructive opt-in: many leave it set, and a mount that came up empty is no decision.
+        return Refuse(EmptyDesiredState(
+            f"sql/schema/ holds no statement, and making the database match would take {len(plan.steps)} "
+            "step(s), dropping what it holds",
+            "check that the SQL files were mounted; to empty the database on purpose, start a schema file with "
+            "the line `-- initjob:empty` (docs/modes.md)",
+            plan=render_plan(plan)))
     deferred = tuple(f"{s.object}: {s.reason}" for s in comparison.deferred)
     if not comparison.differences and plan.is_empty:
         # Equal, but the recorded files or mode are not yet this run's: record them (and, in expand, that

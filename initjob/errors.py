@@ -51,6 +51,18 @@ class NoMigrations(SqlTreeInvalid):
     kind = "no_migrations"
 
 
+class ShadowUnusable(ConfigError):
+    """INITJOB_SHADOW_DATABASE_URL names the target itself, or a database that is not empty."""
+
+    kind = "shadow_unusable"
+
+
+class PrivilegeMissing(ConfigError):
+    """The role lacks a privilege initjob itself needs (its own schema, the database); the hint names the grant."""
+
+    kind = "privilege_missing"
+
+
 class ToolMissing(ConfigError):
     """A program the settings ask for (pg_dump, squawk) is missing or too old."""
 
@@ -101,6 +113,12 @@ class DestructiveRefused(NotUpToDate):
     """The auto-sync plan would lose data and INITJOB_ALLOW_DESTRUCTIVE is not set."""
 
     kind = "destructive_refused"
+
+
+class EmptyDesiredState(NotUpToDate):
+    """Auto-sync's files hold no statement, the database holds objects, and no file says empty is meant."""
+
+    kind = "empty_desired_state"
 
 
 class ModeSwitchRefused(NotUpToDate):
@@ -209,6 +227,12 @@ class SqlFailed(InitJobError):
     def sqlstate(self) -> str | None:
         value = self.fields.get("sqlstate")
         return str(value) if value else None
+
+
+class SqlPrivilegeMissing(SqlFailed):
+    """A file or step failed for a privilege the role lacks (42501): the grant, not the file, is to fix."""
+
+    kind = "sql_privilege_missing"
 
 
 class DdlLockTimeout(SqlFailed):

@@ -12,6 +12,7 @@ from initjob import layouts, logs
 from initjob.config import ApplySettings, Config
 from initjob.db import adopt, executor, history
 from initjob.db import record as recorded
+from initjob.errors import SqlFailed
 from initjob.layouts import Layout
 from initjob.layouts.reading import Chain
 from initjob.plan import MigrationPlan
@@ -41,8 +42,12 @@ def apply(conn: psycopg.Connection[Any], cfg: Config, plan: MigrationPlan, tree_
         last = index == len(work)
         finish = _finish(conn, settings, tree_hash if last else None, tool, m, sums.get(m.version),
                          also if last else ())
-        ms = executor.apply_migration(conn, settings, m, finish=finish,
-                                      resume_from=plan.resume_from if m is plan.resume else 0)
+        try:
+            ms = executor.apply_migration(conn, settings, m, finish=finish,
+                                          resume_from=plan.resume_from if m is plan.resume else 0)
+        except SqlFailed as exc:  # the files before it committed: run.finished counts them
+            exc.fields["applied"] = list(applied)
+            raise
         applied.append(m.label)
         logs.event("migration.applied", version=m.version_text, name=m.name, duration_ms=ms,
                    progress=f"{index}/{len(work)}", transactional=m.transactional)

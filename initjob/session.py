@@ -71,19 +71,35 @@ def _first_line(exc: BaseException) -> str:
 
 @contextlib.contextmanager
 def locked(conn: Connection, settings: LockSettings, connection: ConnectionSettings) -> Iterator[None]:
-    """Hold the migration lock for the block; a lost session releases it by itself."""
-    from initjob.db import lock, pooler  # off the no-op path: it decides without the lock
+    """Hold the migration lock for the block, on a session of its own (see db/lock.py): the SQL run on
+    ``conn`` cannot release it. A lost session releases it by itself."""
+    from initjob.db import lock, pooler, standby  # off the no-op path: it decides without the lock
 
     key = lock.lock_key(settings.history_schema)
+    holder: Connection | None = None
     try:
-        pooler.require_session(connection, conn)  # behind transaction pooling the lock would protect nothing
-        lock.acquire(conn, key, settings.timeout)
+        holder = wait.connect_once(standby.same_server(wait.conninfo(connection.dsn, connection.wait_timeout), conn),
+                                   connection.wait_timeout,
+                                   application_name=conn.info.parameter_status("application_name") or "initjob")
+        pooler.require_session(connection, holder)  # behind transaction pooling the lock would protect nothing
+        lock.hold_quietly(holder)
+        lock.acquire(holder, key, settings.timeout)
+        lock.end_with_client(conn)
+        lock.try_lock(conn, lock.work_key(key))  # only for status: which session does the work
     except psycopg.OperationalError as exc:
+        if holder is not None:
+            wait.cancel_and_close(holder)
         raise ConnectionLost(f"connection lost while taking the lock: {_first_line(exc)}") from None
+    except BaseException:
+        if holder is not None:
+            wait.cancel_and_close(holder)
+        raise
+    keeper = lock.Keeper(holder, conn)
     try:
         yield
     finally:
+        keeper.stop()
+        wait.cancel_and_close(holder)  # the lock goes with its session
         if not conn.closed and not conn.broken:
-            # If the session is going away its lock goes with it.
             with contextlib.suppress(psycopg.Error):
-                lock.unlock(conn, key)
+                lock.unlock(conn, lock.work_key(key))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,8 @@ from initjob.names import MIGRATION_NAME
 MAX_FILE_BYTES = 10 * 1024 * 1024
 NO_TRANSACTION = "-- initjob:no-transaction"
 CONTRACT = "-- initjob:contract"  # in a migration's header: a post-deploy migration (INITJOB_PHASE=contract)
+# The first line of a schema file that means "the desired state is empty on purpose" (docs/modes.md).
+EMPTY_ON_PURPOSE = "-- initjob:empty"
 
 
 @dataclass(frozen=True)
@@ -83,13 +86,28 @@ def _read(path: Path, root: Path, problems: list[str]) -> SqlFile | None:
     shown = path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
     try:
         resolved = path.resolve(strict=True)
+        st = resolved.stat()
+    except RuntimeError:  # pathlib's word for a symlink loop
+        problems.append(f"{shown}: is a symlink loop")
+        return None
     except OSError as exc:
         problems.append(f"{shown}: cannot be read ({exc.__class__.__name__})")
         return None
     if not resolved.is_relative_to(root.resolve()):
         problems.append(f"{shown}: is a link that leaves the SQL directory")
         return None
-    return _load(resolved, shown, resolved.stat().st_size, problems)
+    if not stat.S_ISREG(st.st_mode):  # a FIFO would block the read forever, a directory fail it
+        problems.append(f"{shown}: is a {_kind(st.st_mode)}, not a regular file")
+        return None
+    return _load(resolved, shown, st.st_size, problems)
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISDIR, "directory"), (stat.S_ISFIFO, "FIFO"), (stat.S_ISSOCK, "socket"),
+                       (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device")):
+        if test(mode):
+            return name
+    return "special file"
 
 
 def _load(resolved: Path | str, shown: str, size: int, problems: list[str]) -> SqlFile | None:
@@ -107,8 +125,9 @@ def _load(resolved: Path | str, shown: str, size: int, problems: list[str]) -> S
     return SqlFile(shown, text, checksum(text))
 
 
-def _check_text(f: SqlFile, transactional: bool, history_schema: str, problems: list[str]) -> None:
-    found = sqltext.scan(f.text)
+def _check_text(f: SqlFile, transactional: bool, history_schema: str, problems: list[str],
+                found: sqltext.Scan | None = None) -> None:
+    found = found or sqltext.scan(f.text)
     statements = found.statements
     if not statements and not found.psql_only:
         logs.warning("source.empty_file", path=f.path, hint="a file with no statement is applied as a no-op")
@@ -151,13 +170,22 @@ def read_schema_files(sql_dir: Path, history_schema: str) -> list[SqlFile]:
         if f is not None:
             if f.text.lstrip().startswith(NO_TRANSACTION):
                 problems.append(f"{f.path}: schema files are applied in one transaction; no-transaction is refused")
-            if sqltext.split_statements(f.text):  # only comments: legal, part of a (maybe empty) desired state
-                _check_text(f, True, history_schema, problems)
+            found = sqltext.scan(f.text)  # once: a 10 MB file took seconds per scan
+            if found.statements:  # only comments: legal, part of a (maybe empty) desired state
+                _check_text(f, True, history_schema, problems, found)
             files.append(f)
     if not files and not problems:
         problems.append(f"{root} holds no .sql file")
     _raise(problems, "schema")
     return files
+
+
+def undeclared_empty(files: list[SqlFile]) -> bool:
+    """No file holds a statement and none starts with ``-- initjob:empty``: an empty ConfigMap mount
+    or a truncated file, not a decision to drop everything."""
+    if any(f.text.lstrip().startswith(EMPTY_ON_PURPOSE) for f in files):
+        return False
+    return not any(sqltext.has_statement(f.text) for f in files)
 
 
 def read_migrations(sql_dir: Path, history_schema: str) -> list[Migration]:

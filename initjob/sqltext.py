@@ -19,7 +19,8 @@ _TX_CONTROL = {"BEGIN", "COMMIT", "ROLLBACK", "END", "ABORT", "START", "SAVEPOIN
 # does not look like a dollar-quote tag.  The lexer's Python loop runs once per run, not per token.
 # Repeats are possessive (*+): nothing here backtracks, and a plain * would keep a backtracking entry
 # per repetition (half a gigabyte for one 10 MB INSERT).
-_QUOTED = r"--[^\n]*+|'[^']*+(?:''[^']*+)*+'|" + r'"[^"]*+(?:""[^"]*+)*+"'
+# A line comment ends at LF or CR, as in PostgreSQL's lexer: "-- x<CR>DROP TABLE t" runs the DROP.
+_QUOTED = r"--[^\n\r]*+|'[^']*+(?:''[^']*+)*+'|" + r'"[^"]*+(?:""[^"]*+)*+"'
 _RUN = re.compile(rf"""(?:[^;/$\\'"eE-]++|{_QUOTED}|-|/(?!\*)|[eE](?!')|\$(?!(?:[^\W\d]\w*)?\$))*+""")
 # The parentheses of a run that are outside its quotes and comments, one match each, then an empty one.
 _PLAIN_PAREN = re.compile(rf"""(?:{_QUOTED}|[^()'"-]++|-)*+(?:([()])|\Z)""")
@@ -32,7 +33,7 @@ _COMMENT_MARK = re.compile(r"/\*|\*/")
 _WORD = re.compile(rf"""(?:{_QUOTED}|[^\w$'"-]++|-|[\d$][\w$]*+)*+(?:([^\W\d][\w$]*+)|\Z)""")
 # psql tracks BEGIN/CASE/END only in CREATE [OR REPLACE] FUNCTION|PROCEDURE, outside parentheses.
 _ROUTINE_TOKEN = re.compile(rf"{_QUOTED}|[()]|(?<![\w$])(?:begin|case|end)(?![\w$])", re.I)
-_LEADING_SPACE_AND_LINE_COMMENTS = re.compile(r"(?:\s++|--[^\n]*+)*+")
+_LEADING_SPACE_AND_LINE_COMMENTS = re.compile(r"(?:\s++|--[^\n\r]*+)*+")
 # What pg_dump 17.6+/18 writes around a dump: psql meta-commands initjob may skip as comments.
 _DUMP_DIRECTIVE = re.compile(r"\\(?:un)?restrict[ \t]+[A-Za-z0-9]+[ \t]*(?=\n|$)")
 _FROM_STDIN = re.compile(r"\bFROM\s+STDIN\b", re.I)
@@ -226,6 +227,16 @@ def scan(text: str) -> Scan:
 def split_statements(text: str) -> list[Statement]:
     """Split SQL text into top-level statements where psql would; comment-only pieces are dropped."""
     return scan(text).statements
+
+
+def has_statement(text: str) -> bool:
+    """Whether ``text`` holds a statement, scanning it only when what follows its leading blanks and
+    line comments is a block comment or a semicolon (a 10 MB file is not split to learn it is not empty)."""
+    m = _LEADING_SPACE_AND_LINE_COMMENTS.match(text)
+    end = m.end() if m else 0
+    if end == len(text):
+        return False
+    return bool(split_statements(text)) if text[end] in ";/" else True  # a block comment, an empty statement
 
 
 def line_of(text: str, position: int) -> int:

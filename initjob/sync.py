@@ -25,7 +25,7 @@ from initjob.errors import NotConverged, SqlFailed
 from initjob.schema import catalog
 from initjob.schema.diff import Plan, plan_sync
 from initjob.schema.renames import MARK, Rename, declared_renames, plan_with_renames
-from initjob.source import SqlFile, checksums
+from initjob.source import SqlFile, checksums, undeclared_empty
 from initjob.state import DbState
 
 Connection = psycopg.Connection[Any]
@@ -111,14 +111,19 @@ def live_is_empty(conn: Connection, history_schema: str) -> bool:
 def desired_state(conn: Connection, settings: ConnectionSettings, history_schema: str, files: list[SqlFile]
                   ) -> tuple[catalog.Snapshot, list[str]]:
     """Build ``sql/schema/`` in a shadow database and read what it made."""
+    started = time.monotonic()
     with shadow.shadow(settings, conn) as sh:
         for index, f in enumerate(files):
             with executor.guarded(sh, f.path, f.text, replay=[earlier.text for earlier in files[:index]]):
                 sh.execute(executor.FILE_RESET.encode())  # each file starts where psql would: no SET leaks in
                 sh.execute(f.text.encode())
         # An unused public is not claimed: what others keep there stays theirs.
+        built = time.monotonic()
         schemas = nonempty_schemas(sh, history_schema)
         snap = catalog.read_snapshot(sh, schemas)
+    # Signs of life on a large tree: each phase says how long it took (a 10 MB tree was minutes of silence).
+    logs.event("sync.desired_built", files=len(files), schemas=len(schemas),
+               build_ms=round((built - started) * 1000), read_ms=round((time.monotonic() - built) * 1000))
     return snap, schemas
 
 
@@ -134,15 +139,19 @@ def compare(conn: Connection, settings: ConnectionSettings, history_schema: str,
     else:
         desired, schemas = desired_state(conn, settings, history_schema, files)
     live_schemas = compared_schemas(conn, history_schema, schemas, state.schemas)
+    started = time.monotonic()
     live = catalog.read_snapshot(conn, live_schemas)
     desired = keep_public(desired, live)
     renames = _renames(files)
     if phase == "expand":
         return _expand_half(live, desired, schemas, live_schemas, renames)
+    read = time.monotonic()
     plan = plan_with_renames(live, desired, renames) if renames else plan_sync(live, desired)
+    logs.event("sync.compared", steps=len(plan.steps), read_ms=round((read - started) * 1000),
+               plan_ms=round((time.monotonic() - read) * 1000))
     return Comparison(plan, tuple(differences(live, desired)), recorded is not None,
                       desired=desired, schemas=tuple(schemas), live_schemas=tuple(live_schemas), live=live,
-                      renames=renames)
+                      renames=renames, undeclared_empty=undeclared_empty(files))
 
 
 def _renames(files: list[SqlFile]) -> tuple[Rename, ...]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import stat
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -103,6 +104,8 @@ def _hash(sql_dir: Path, seed: bytes, paths: list[tuple[str, str]]) -> str:
             linked = os.path.islink(full) or os.path.islink(os.path.dirname(full))
             if linked and os.path.commonpath([inside, os.path.realpath(full)]) != inside:
                 return ""  # a link out of the SQL directory: never read what it points at
+            if not stat.S_ISREG(os.stat(full).st_mode):
+                return ""  # a FIFO would block the open forever: the reader names it (exit 2)
             with open(full, "rb") as f:
                 data = f.read()
             digest.update(f"\0{rel}\0{len(data)}\0".encode())

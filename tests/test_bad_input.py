@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -16,8 +18,8 @@ from typing import Any
 
 import psycopg
 import pytest
-from conftest import PASSWORD, Result, Server, base_env, initjob, write_migrations, write_schema
-from helpers_figures import record
+from conftest import PASSWORD, Result, Server, base_env, finish, initjob, spawn, write_migrations, write_schema
+from helpers_figures import initjob_backends, record
 
 GOOD = {"0001_accounts.up.sql": "CREATE TABLE accounts (id bigint PRIMARY KEY);\n",
         "0001_accounts.down.sql": "DROP TABLE accounts;\n"}
@@ -57,6 +59,24 @@ def huge_file(root: Path) -> Path:
     with open(sql_dir / "migrations" / "0002_huge.up.sql", "wb") as f:
         f.write(b"SELECT 1;\n")
         f.truncate(50 * 1024 * 1024)  # 50 MB, sparse: the size check must come before reading it
+    return sql_dir
+
+
+def odd_entries(root: Path) -> Path:
+    """A symlink loop, a directory named like a migration and a FIFO (whose read would block forever)."""
+    sql_dir = with_good({})(root)
+    mig = sql_dir / "migrations"
+    (mig / "0002_a.up.sql").symlink_to(mig / "0003_b.up.sql")
+    (mig / "0003_b.up.sql").symlink_to(mig / "0002_a.up.sql")
+    (mig / "0004_dir.up.sql").mkdir()
+    os.mkfifo(mig / "0005_fifo.up.sql")
+    return sql_dir
+
+
+def schema_fifo(root: Path) -> Path:
+    sql_dir = write_schema(root, {"01.sql": "CREATE TABLE a (id int);\n"})
+    os.mkfifo(sql_dir / "schema" / "02.sql")
+    (sql_dir / "schema" / "03.sql").mkdir()
     return sql_dir
 
 
@@ -128,12 +148,20 @@ CASES = [
     Case("begin_inside", 2, "BEGIN would break",
          tree=with_good({"0002_begin.up.sql": "BEGIN;\nCREATE TABLE a (id int);\n"})),
     Case("psql_include", 2, "psql meta-command", tree=with_good({"0002_i.up.sql": "\\i other.sql\n"})),
+    Case("statement_hidden_behind_a_cr", 2, "touches initjob's own schema", tree=with_good({
+        "0002_cr.up.sql": "-- a note\rDELETE FROM initjob.history;\n"})),
     Case("psql_connect", 2, "psql meta-command", tree=with_good({
         "0002_c.up.sql": "CREATE TABLE a (id int);\n\\connect other\n"})),
     Case("touches_own_schema", 2, "touches initjob's own schema", tree=with_good({
         "0002_own.up.sql": "DELETE FROM initjob.history;\n"})),
     Case("symlink_leaves_sql_dir", 2, "leaves the SQL directory", tree=symlink_out),
     Case("file_of_50_mb", 2, "over the", tree=huge_file),
+    Case("symlink_loop_dir_and_fifo", 2, "0002_a.up.sql: is a symlink loop", tree=odd_entries),
+    Case("directory_named_like_a_migration", 2, "0004_dir.up.sql: is a directory, not a regular file",
+         tree=odd_entries),
+    Case("fifo_named_like_a_migration", 2, "0005_fifo.up.sql: is a FIFO, not a regular file", tree=odd_entries),
+    Case("schema_fifo_and_directory", 2, "schema/02.sql: is a FIFO, not a regular file", {"USE_MIGRATIONS": "false"},
+         tree=schema_fifo),
     Case("concurrently_without_directive", 2, "cannot run inside a transaction", tree=with_good({
         "0002_idx.up.sql": "CREATE INDEX CONCURRENTLY accounts_idx ON accounts (id);\n"})),
     Case("autosync_without_schema_dir", 2, "is not a directory", {"USE_MIGRATIONS": "false"}),
@@ -141,6 +169,8 @@ CASES = [
          tree=schema_tree({"01.sql": "-- initjob:no-transaction\nCREATE TABLE a (id int);\n"})),
     Case("wrong_password", 4, "password authentication failed", {"DATABASE_URL": "{url:password=not-the-password}"}),
     Case("missing_role", 4, "nobody_here", {"DATABASE_URL": "{url:user=nobody_here}"}),
+    Case("sslmode_require_without_tls", 4, "a TLS problem, not the credentials",
+         {"DATABASE_URL": "{url:query=sslmode=require}"}),
     Case("missing_database", 4, "INITJOB_ENSURE_DATABASE", {"DATABASE_URL": "{url:db=no_such_database}"}),
     Case("sql_error_rolls_back", 5, "0001_broken.up.sql:2", tree=migrations({
         "0001_broken.up.sql": "CREATE TABLE fine (id int);\nCREATE TABLE broken (id no_such_type);\n"}),
@@ -282,3 +312,210 @@ def test_missing_mode_directory_is_exit_2_before_connecting(tmp_path: Path, use_
                      INITJOB_SQL_DIR=str(tmp_path), INITJOB_WAIT_TIMEOUT="30")
     assert result.code == 2, result.stderr
     assert "is not a directory" in result.failure["reason"]
+
+
+# ---------------------------------------------------------------- issue 20: edges that lost data or exited 0
+
+
+def full_dump(server: Server, dbname: str) -> str:
+    """Schema and rows of the application (initjob's own schema aside): what must not change."""
+    if server.handle is None:
+        pytest.skip("needs a server this suite started (its pg_dump)")
+    done = subprocess.run([str(server.handle.bindir / "pg_dump"), "-N", "initjob", "--no-comments", "-d",
+                           server.uri(dbname)], capture_output=True, text=True, timeout=120, check=True)
+    return "\n".join(line for line in done.stdout.splitlines() if not line.startswith(("\\restrict", "\\unrestrict")))
+
+
+def autosync_env(server: Server, dbname: str, sql_dir: Path, **extra: str) -> dict[str, str]:
+    return base_env(DATABASE_URL=server.uri(dbname), INITJOB_SQL_DIR=str(sql_dir), **extra)
+
+
+def test_shadow_database_naming_the_target_is_refused(tmp_path: Path, server: Server, dbname: str) -> None:
+    """INITJOB_SHADOW_DATABASE_URL naming the target (written differently) is exit 2 for run and verify:
+    the IF NOT EXISTS files made the target look up to date, and a column was never added."""
+    sql_dir = write_schema(tmp_path, {"01.sql": "CREATE TABLE IF NOT EXISTS t (id int);\n"})
+    assert initjob("run", env=autosync_env(server, dbname, sql_dir)).code == 0
+    write_schema(tmp_path, {"01.sql": "CREATE TABLE IF NOT EXISTS t (id int, note text);\n"})
+    before = full_dump(server, dbname)
+    env = autosync_env(server, dbname, sql_dir, INITJOB_SHADOW_DATABASE_URL=server.url(dbname))  # key=value form
+    for command in ("run", "verify"):
+        result = initjob(command, env=env)
+        assert result.code == 2, result.stderr
+        assert "INITJOB_SHADOW_DATABASE_URL names the target database itself" in result.failure["reason"]
+    assert full_dump(server, dbname) == before
+    assert initjob("run", env=autosync_env(server, dbname, sql_dir)).code == 0  # with a scratch database of its own
+
+
+def test_shadow_database_holding_objects_is_refused(tmp_path: Path, server: Server, dbname: str) -> None:
+    """A leftover table in the scratch database is exit 2 naming the setting, not created in the target."""
+    scratch = server.create_db()
+    try:
+        with psycopg.connect(server.url(scratch), autocommit=True) as c:
+            c.execute("CREATE TABLE leftover (id int)")
+        with psycopg.connect(server.url(dbname), autocommit=True) as c:
+            c.execute("CREATE TABLE t (id int, gone text); INSERT INTO t VALUES (1, 'kept')")
+        sql_dir = write_schema(tmp_path, {"01.sql": "CREATE TABLE t (id int);\n"})
+        before = full_dump(server, dbname)
+        result = initjob("run", env=autosync_env(server, dbname, sql_dir, INITJOB_ALLOW_DESTRUCTIVE="true",
+                                                 INITJOB_SHADOW_DATABASE_URL=server.uri(scratch)))
+        assert result.code == 2, result.stderr
+        assert "INITJOB_SHADOW_DATABASE_URL's database is not empty: schema public" in result.failure["reason"]
+        assert full_dump(server, dbname) == before
+    finally:
+        server.drop_db(scratch)
+
+
+@pytest.mark.parametrize("declared", [False, True], ids=["mounted_empty", "declared_empty"])
+def test_empty_desired_state_needs_a_declaration(tmp_path: Path, server: Server, dbname: str, declared: bool) -> None:
+    """Files with no statement against a database with tables: exit 3 and nothing dropped, even with the
+    destructive opt-in, unless a file starts with ``-- initjob:empty``."""
+    sql_dir = write_schema(tmp_path, {"01.sql": "CREATE TABLE users (id int);\nCREATE VIEW v AS SELECT 1 AS one;\n"})
+    env = autosync_env(server, dbname, sql_dir, INITJOB_ALLOW_DESTRUCTIVE="true")
+    assert initjob("run", env=env).code == 0
+    with psycopg.connect(server.url(dbname), autocommit=True) as c:
+        c.execute("INSERT INTO users VALUES (1)")
+    write_schema(tmp_path, {"01.sql": "-- initjob:empty\n" if declared else ""})
+    before = full_dump(server, dbname)
+    result = initjob("run", env=env)
+    if declared:
+        assert result.code == 0, result.stderr
+        assert "users" not in full_dump(server, dbname)
+        return
+    assert result.code == 3, result.stderr
+    assert "sql/schema/ holds no statement" in result.failure["reason"]
+    assert "-- initjob:empty" in result.failure["reason"]
+    assert initjob("verify", env=env).code == 3
+    assert full_dump(server, dbname) == before
+
+
+def _lock_holders(server: Server, dbname: str) -> list[int]:
+    from initjob.db.lock import lock_key
+
+    unsigned = lock_key("initjob") & 0xFFFFFFFFFFFFFFFF
+    with psycopg.connect(server.url(dbname), autocommit=True) as c:
+        rows = c.execute("SELECT l.pid FROM pg_locks l JOIN pg_database d ON d.oid = l.database"
+                         " WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 AND d.datname = %s"
+                         " AND l.classid = %s AND l.objid = %s",
+                         (dbname, (unsigned >> 32) & 0xFFFFFFFF, unsigned & 0xFFFFFFFF)).fetchall()
+    return [int(r[0]) for r in rows]
+
+
+def _wait_for(predicate: Callable[[], bool], what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def _ledger_count(server: Server, dbname: str) -> int:
+    with psycopg.connect(server.url(dbname)) as c:
+        exists = c.execute("SELECT to_regclass('ledger') IS NOT NULL").fetchone()
+        row = c.execute("SELECT count(*) FROM ledger").fetchone() if exists and exists[0] else (0,)
+    return int(row[0]) if row else 0
+
+
+def test_a_migration_cannot_release_the_lock(tmp_path: Path, server: Server, dbname: str) -> None:
+    """A file running pg_advisory_unlock_all() releases nothing: a second runner waits, then finds the
+    work done; both exit 0 and the file ran once."""
+    sql_dir = write_migrations(tmp_path, {
+        "0001_ledger.up.sql": "CREATE TABLE ledger (n int);\n",
+        "0002_unlock.up.sql": "SELECT pg_advisory_unlock_all();\nINSERT INTO ledger VALUES (2);\n"
+                              "SELECT pg_sleep(4);\n"})
+    env = base_env(DATABASE_URL=server.uri(dbname), USE_MIGRATIONS="true", INITJOB_SQL_DIR=str(sql_dir))
+    first = spawn("run", env=env)
+    try:
+        _wait_for(lambda: bool(initjob_backends(server.admin_url, dbname, like="%pg_sleep%")), "the sleeping file")
+        second = initjob("run", env=env)
+    finally:
+        done = finish(first)
+    assert done.code == 0, done.stderr
+    assert second.code == 0, second.stderr
+    assert "lock.waiting" in second.names() or "lock.acquired" in second.names()
+    assert _ledger_count(server, dbname) == 1
+
+
+def test_losing_the_lock_mid_run_starts_over_cleanly(tmp_path: Path, server: Server, dbname: str) -> None:
+    """The lock's session terminated while a file runs: lock.lost, that file's transaction rolled back,
+    the run takes the lock again and resumes from the history (exit 0, the file's row once)."""
+    sql_dir = write_migrations(tmp_path, {
+        "0001_ledger.up.sql": "CREATE TABLE ledger (n int);\n",
+        "0002_slow.up.sql": "INSERT INTO ledger VALUES (2);\nSELECT pg_sleep(3);\n"})
+    env = base_env(DATABASE_URL=server.uri(dbname), USE_MIGRATIONS="true", INITJOB_SQL_DIR=str(sql_dir))
+    proc = spawn("run", env=env)
+    try:
+        _wait_for(lambda: bool(initjob_backends(server.admin_url, dbname, like="%pg_sleep%")), "the sleeping file")
+        holders = _lock_holders(server, dbname)
+        assert len(holders) == 1
+        with psycopg.connect(server.url(dbname), autocommit=True) as c:
+            c.execute("SELECT pg_terminate_backend(%s)", (holders[0],))
+    finally:
+        result = finish(proc)
+    assert result.code == 0, result.stderr
+    assert "lock.lost" in result.names()
+    assert _ledger_count(server, dbname) == 1
+
+
+def test_a_failed_plan_step_is_named_with_its_detail(tmp_path: Path, server: Server, dbname: str) -> None:
+    """A UNIQUE constraint the live rows break: exit 5 naming the step's object and PostgreSQL's DETAIL in
+    the one-line reason, no file:line that does not exist, nothing of the batch applied."""
+    v1 = "CREATE TABLE users (id int PRIMARY KEY, email text);\n"
+    sql_dir = write_schema(tmp_path, {"01.sql": v1})
+    env = autosync_env(server, dbname, sql_dir)
+    assert initjob("run", env=env).code == 0
+    with psycopg.connect(server.url(dbname), autocommit=True) as c:
+        c.execute("INSERT INTO users VALUES (1, 'x@example.com'), (2, 'x@example.com')")
+    write_schema(tmp_path, {"01.sql": "CREATE TABLE users (id int PRIMARY KEY, email text,"
+                                      " CONSTRAINT users_email_key UNIQUE (email));\n"
+                                      "CREATE TABLE notes (id int);\n"})
+    before = full_dump(server, dbname)
+    result = initjob("run", env=env)
+    assert result.code == 5, result.stderr
+    reason = result.failure["reason"]
+    assert reason.startswith("plan step ") and "users_email_key" in reason, reason
+    assert "Key (email)=(x@example.com) is duplicated" in reason, reason
+    assert "fix the file" not in reason and ":1:" not in reason and "plan step 1" not in reason, reason
+    assert full_dump(server, dbname) == before
+
+
+def test_near_misses_of_settings_are_named(tmp_path: Path, server: Server, dbname: str) -> None:
+    """USE_MIGRATION, INITJOB_ALLOW_DESTRUCTIV and an unknown INITJOB_ variable: a warning each, naming the
+    setting meant (never the value); a configuration error of `new` is logged as `new`."""
+    sql_dir = write_schema(tmp_path, {"01.sql": "CREATE TABLE t (id int);\n"})
+    result = initjob("run", env=autosync_env(server, dbname, sql_dir, USE_MIGRATION="true",
+                                             INITJOB_ALLOW_DESTRUCTIV="secret-ish", INITJOB_FROBNICATE="1"))
+    assert result.code == 0, result.stderr
+    warned = {e["variable"]: e["meant"] for e in result.events if e.get("event") == "config.unknown_variable"}
+    assert warned == {"USE_MIGRATION": "USE_MIGRATIONS", "INITJOB_ALLOW_DESTRUCTIV": "INITJOB_ALLOW_DESTRUCTIVE",
+                      "INITJOB_FROBNICATE": None}
+    assert "secret-ish" not in result.stderr
+    bad = initjob("new", "add_things", env=base_env(INITJOB_WAIT_TIMEOUT="soon", INITJOB_SQL_DIR=str(sql_dir)))
+    assert bad.code == 2 and bad.failure["command"] == "new", bad.stderr
+
+
+def test_unknown_variables_table() -> None:
+    """Table-driven: what is flagged, and what an application's own variables beside ours are not."""
+    from initjob.config import unknown_variables
+
+    for env, want in [({"USE_MIGRATIONS": "1", "DATABASE_URL": "x"}, []),
+                      ({"DATABASE_USER": "u", "DATABASE_PORT": "1", "DATABASE_NAME": "n", "HOME": "/"}, []),
+                      ({"DATABASE_URI": "x"}, [("DATABASE_URI", "DATABASE_URL")]),
+                      ({"use_migrations": "1"}, [("use_migrations", "USE_MIGRATIONS")]),
+                      ({"INITJOB_LOCK_TIMOUT": "1"}, [("INITJOB_LOCK_TIMOUT", "INITJOB_LOCK_TIMEOUT")]),
+                      ({"INITJOB_WHATEVER": "1"}, [("INITJOB_WHATEVER", None)])]:
+        assert unknown_variables(env) == want, env
+
+
+def test_a_failure_after_committed_files_counts_them_and_status_orders_by_number(tmp_path: Path, server: Server,
+                                                                                  dbname: str) -> None:
+    """run.finished says how many files committed before the one that failed; status lists versions by
+    number (0001, 0002, 0010), not as text."""
+    files = {"0001_a.up.sql": "CREATE TABLE a (id int);\n", "0002_b.up.sql": "CREATE TABLE b (id int);\n",
+             "0010_c.up.sql": "CREATE TABLE c (id int);\n", "0011_broken.up.sql": "CREATE TABLE d (id no_such);\n"}
+    sql_dir = write_migrations(tmp_path, files)
+    env = base_env(DATABASE_URL=server.uri(dbname), USE_MIGRATIONS="true", INITJOB_SQL_DIR=str(sql_dir))
+    result = initjob("run", env=env)
+    assert result.code == 5, result.stderr
+    assert result.event("run.finished")["applied"] == 3
+    status = json.loads(initjob("status", "--json", env=env).stdout)
+    assert [a["version"] for a in status["applied"]] == ["0001", "0002", "0010"]
+    assert [p["version"] for p in status["pending"]] == ["0011"]

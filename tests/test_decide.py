@@ -28,6 +28,7 @@ from initjob.errors import (
     ContractNotReady,
     DestructiveRefused,
     Drift,
+    EmptyDesiredState,
     ExpandNotDone,
     ForeignHistoryBroken,
     ForeignHistoryMismatch,
@@ -148,6 +149,11 @@ CASES: list[tuple[str, Facts, type, object]] = [
      DestructiveRefused),
     ("data loss allowed", autosync(state("auto-sync"), allow_destructive=True,
                                    comparison=Comparison(LOSSY_PLAN, ("t",))), Sync, False),
+    ("empty files refused even with data loss allowed", autosync(
+        state("auto-sync"), allow_destructive=True, comparison=Comparison(LOSSY_PLAN, ("t",), undeclared_empty=True)),
+     Refuse, EmptyDesiredState),
+    ("empty on purpose (-- initjob:empty)", autosync(state("auto-sync"), allow_destructive=True,
+                                                     comparison=Comparison(LOSSY_PLAN, ("t",))), Sync, False),
     ("mode switch refused", autosync(state("migrations", (row(1),))), Refuse, ModeSwitchRefused),
     # the no-op fast path: the tree's hash as a complete run recorded it, nothing parsed
     ("tree as recorded: ask for drift", unparsed("migrations", state("migrations", (row(1),), tree="h:1")),

@@ -146,3 +146,60 @@ def test_ensure_database_without_createdb(tmp_path: Path, role: Role) -> None:
     assert result.code == 4, result.stderr
     assert "CREATEDB" in result.failure["reason"]
     record("privilege.ensure_database_without_createdb", exit_code=4)
+
+
+def _user_schemas(role: Role) -> list[str]:
+    with psycopg.connect(role.server.url(role.dbname)) as c:
+        return [r[0] for r in c.execute("SELECT nspname FROM pg_namespace WHERE nspname !~ '^pg_'"
+                                        " AND nspname NOT IN ('public', 'information_schema') ORDER BY 1")]
+
+
+def test_connect_only_is_a_named_privilege_condition(tmp_path: Path, role: Role) -> None:
+    """A role with only CONNECT (PostgreSQL 15's default for a non-owner): exit 2 naming the grant, no traceback."""
+    role.admin(sql.SQL("REVOKE CREATE ON DATABASE {} FROM {}").format(sql.Identifier(role.dbname),
+                                                                      sql.Identifier(role.name)))
+    result = run_as(role, "run", sql_dir=write_migrations(tmp_path, MIGRATIONS))
+    assert result.code == 2, result.stderr
+    assert result.failure["kind"] == "privilege_missing"
+    assert f"GRANT CREATE ON DATABASE {role.dbname} TO {role.name}" in result.failure["reason"]
+    assert "Traceback" not in result.stderr
+    assert _user_schemas(role) == []
+    record("privilege.connect_only", exit_code=2)
+
+
+def test_own_schema_of_another_role_is_a_named_privilege_condition(tmp_path: Path, role: Role) -> None:
+    """First deployed by the admin, then run as a least-privileged role: run and verify exit 2 saying how
+    to hand the schema over; after REASSIGN OWNED they exit 0."""
+    sql_dir = write_migrations(tmp_path, MIGRATIONS)
+    admin_url = role.server.uri(role.dbname)
+    assert initjob("run", env=base_env(DATABASE_URL=admin_url, USE_MIGRATIONS="true",
+                                       INITJOB_SQL_DIR=str(sql_dir))).code == 0
+    for command in ("run", "verify"):
+        result = run_as(role, command, sql_dir=sql_dir)
+        assert result.code == 2, result.stderr
+        assert result.failure["kind"] == "privilege_missing"
+        assert "belongs to role postgres" in result.failure["reason"]
+        assert "Traceback" not in result.stderr
+    role.admin(sql.SQL("ALTER SCHEMA initjob OWNER TO {}").format(sql.Identifier(role.name)), dbname=role.dbname)
+    with psycopg.connect(role.server.url(role.dbname), autocommit=True) as c:
+        for (table,) in c.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'initjob'").fetchall():
+            c.execute(sql.SQL("ALTER TABLE initjob.{} OWNER TO {}").format(sql.Identifier(table),
+                                                                          sql.Identifier(role.name)))
+    assert run_as(role, "verify", sql_dir=sql_dir).code == 0
+    record("privilege.own_schema_of_another_role", exit_code=2)
+
+
+def test_missing_create_on_public_names_the_grant(tmp_path: Path, role: Role) -> None:
+    """A file creating a table in public without CREATE on it (PostgreSQL 15+): exit 5 with the grant in
+    the reason's hint, not "fix the file"; nothing of it applied."""
+    if role.server.major < 15:
+        pytest.skip("public is open to every role before PostgreSQL 15")
+    sql_dir = write_migrations(tmp_path, {"0001_t.up.sql": "CREATE TABLE public.t (id int);\n"})
+    result = run_as(role, "run", sql_dir=sql_dir)
+    assert result.code == 5, result.stderr
+    assert result.failure["kind"] == "sql_privilege_missing"
+    assert "GRANT CREATE ON SCHEMA public" in result.failure["reason"]
+    assert "fix the file" not in result.failure["reason"]
+    with psycopg.connect(role.server.url(role.dbname)) as c:
+        assert c.execute("SELECT to_regclass('public.t')").fetchone() == (None,)
+    record("privilege.no_create_on_public", exit_code=5)

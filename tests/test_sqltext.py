@@ -145,3 +145,13 @@ def test_one_huge_statement_in_little_memory() -> None:
         tracemalloc.stop()
     assert stmt.text.endswith("(0)")
     assert peak < 4 * len(text), peak
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("", False), ("-- x\n\n-- y\n", False), ("/* x */\n", False), (";;\n", False), ("-- a\n;", False),
+    ("/* x */ SELECT 1", True), ("SELECT 1", True), ("-- c\nCREATE TABLE t (id int);", True),
+])
+def test_has_statement(text: str, expected: bool) -> None:
+    """Table-driven: the cheap check agrees with the splitter."""
+    assert sqltext.has_statement(text) is expected
+    assert bool(sqltext.split_statements(text)) is expected

@@ -171,9 +171,17 @@ def advice(pid: int, backend_type: str | None, state: str | None, app: str | Non
 
 
 def deploy_in_progress(conn: Connection, key: int) -> dict[str, Any] | None:
-    """The session holding initjob's advisory lock ``key``: who, since when, which file, how far."""
+    """The session doing a deploy's work (it holds ``work_key(key)``; the lock ``key`` itself is held by
+    an idle session of its own): who, since when, which file, how far."""
+    from initjob.db.lock import work_key  # status only: the lock module stays off the no-op path
+
+    row = _advisory_holder(conn, work_key(key)) or _advisory_holder(conn, key)
+    return None if row is None else _from_row(conn, row)
+
+
+def _advisory_holder(conn: Connection, key: int) -> Any:
     unsigned = key & 0xFFFFFFFFFFFFFFFF
-    row = conn.execute(
+    return conn.execute(
         """
         SELECT a.pid, a.application_name, a.usename, host(a.client_addr), a.backend_start, a.state,
                a.query_start, a.wait_event_type, a.query
@@ -184,8 +192,9 @@ def deploy_in_progress(conn: Connection, key: int) -> dict[str, Any] | None:
         """,
         ((unsigned >> 32) & 0xFFFFFFFF, unsigned & 0xFFFFFFFF),
     ).fetchone()
-    if row is None:
-        return None
+
+
+def _from_row(conn: Connection, row: Any) -> dict[str, Any]:
     pid = row[0]
     _, file = split_application_name(row[1])
     progress = read_progress(conn, pid)

@@ -22,7 +22,7 @@ from initjob import logs, sqltext
 from initjob.config import ApplySettings
 from initjob.db import history, progress, standby
 from initjob.db.wait import cancel_and_close
-from initjob.errors import ConnectionLost, DdlLockTimeout, Interrupted, SqlFailed
+from initjob.errors import ConnectionLost, DdlLockTimeout, Interrupted, SqlFailed, SqlPrivilegeMissing
 from initjob.retry import Attempt, Policy
 from initjob.source import Migration, SqlFile
 from initjob.state import Applied
@@ -109,9 +109,16 @@ def sql_failed(exc: psycopg.Error, label: str, text: str, offset: int = 0, line:
         line = statements[0].line if len(statements) == 1 else None
     where = f"{label}:{line}" if line else label
     condition = DdlLockTimeout if exc.sqlstate == "55P03" else SqlFailed
+    hint = "fix the file; its transaction was rolled back and nothing of it was applied"
+    if exc.sqlstate == "42501":  # the grant is what is missing, not a fix of the file
+        condition = SqlPrivilegeMissing
+        hint = ("grant initjob's role the privilege named (PostgreSQL 15+ gives no CREATE on schema public to "
+                "non-owners: GRANT CREATE ON SCHEMA public TO the role); its transaction was rolled back and "
+                "nothing of it was applied (docs/deployment.md#privileges)")
+    detail = exc.diag.message_detail
     return condition(
-        f"{where}: {_first_line(exc)}",
-        "fix the file; its transaction was rolled back and nothing of it was applied",
+        f"{where}: {_first_line(exc)}" + (f" ({logs.redact(detail.splitlines()[0])})" if detail else ""),
+        hint,
         file=label, line=line, sqlstate=exc.sqlstate, detail=exc.diag.message_detail,
         pg_hint=exc.diag.message_hint,
     )
@@ -361,17 +368,44 @@ def run_batch(conn: Connection, batch: Sequence[tuple[str, str, bool]], ddl_lock
         # A function body may call one created later in the plan: bodies are checked when called.
         head = "BEGIN;\n" + _lock_timeout_sql(ddl_lock_timeout) + ";\nSET LOCAL check_function_bodies = off;\n"
         parts = [stmt.rstrip().rstrip(";") for _, stmt, _ in batch]
-        with guarded(conn, "plan step " + ", ".join(o for o, _, _ in batch), ";\n".join(parts)):
-            conn.execute((head + ";\n".join(parts) + ";\nCOMMIT").encode())
+        label = "plan step " + ", ".join(o for o, _, _ in batch)
+        try:
+            replay = [_lock_timeout_sql(ddl_lock_timeout), "SET LOCAL check_function_bodies = off"]
+            with guarded(conn, label, ";\n".join(parts), offset=len(head), replay=replay):
+                conn.execute((head + ";\n".join(parts) + ";\nCOMMIT").encode())
+        except SqlFailed as exc:
+            raise _named_step(exc, label, batch, parts) from None
         return
     for obj, stmt, _ in batch:  # a step that cannot share a transaction still waits for locks briefly
-        with guarded(conn, f"plan step {obj}", stmt):
-            conn.execute(_lock_timeout_sql(ddl_lock_timeout, local=False).encode())
-            try:
-                conn.execute(stmt.encode())
-            finally:
-                if not conn.closed and not conn.broken:
-                    conn.execute("RESET lock_timeout")
+        try:
+            with guarded(conn, f"plan step {obj}", stmt):
+                conn.execute(_lock_timeout_sql(ddl_lock_timeout, local=False).encode())
+                try:
+                    conn.execute(stmt.encode())
+                finally:
+                    if not conn.closed and not conn.broken:
+                        conn.execute("RESET lock_timeout")
+        except SqlFailed as exc:
+            raise _named_step(exc, f"plan step {obj}", [(obj, stmt, False)], [stmt]) from None
+
+
+def _named_step(exc: SqlFailed, label: str, batch: Sequence[tuple[str, str, bool]], parts: list[str]) -> SqlFailed:
+    """A failed plan step named by its object, not by a line of a file that does not exist."""
+    line = exc.fields.get("line")
+    where = f"{label}:{line}" if line else label
+    message = exc.reason[len(where) + 2:] if exc.reason.startswith(where + ": ") else exc.reason
+    index, first = 0, 1
+    for i, part in enumerate(parts):  # the statement holding the error's line (parts joined by ";\n")
+        if line is not None and line >= first:
+            index = i
+        first += part.count("\n") + 1
+    obj = batch[index][0] if line is not None or len(batch) == 1 else None
+    hint = exc.hint
+    if type(exc) is SqlFailed:
+        hint = ("the live data or objects do not fit this step: fix the data, or sql/schema/ (see `initjob plan`); "
+                "its transaction was rolled back and nothing of it was applied")
+    step = f"plan step {obj}" if obj else f"a plan step among {', '.join(o for o, _, _ in batch[:5])}"
+    return type(exc)(f"{step}: {message}", hint, **{**exc.fields, "file": "plan", "line": None, "step": obj})
 
 
 def run_batches(conn: Connection, batches: Sequence[Sequence[tuple[str, str, bool]]], ddl_lock_timeout: float,

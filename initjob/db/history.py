@@ -14,7 +14,7 @@ import psycopg
 from psycopg import sql
 
 from initjob import logs
-from initjob.errors import LayoutTooNew
+from initjob.errors import LayoutTooNew, PrivilegeMissing
 from initjob.state import Applied, DbState, MarkerRow
 
 _LAYOUT: tuple[str, ...] = (
@@ -99,6 +99,13 @@ def _q(text: str, schema: str) -> sql.Composed:
 
 def ensure(conn: psycopg.Connection[Any], schema: str) -> None:
     """Create or upgrade the tables; call only while holding the migration lock."""
+    try:
+        _ensure(conn, schema)
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise privilege_missing(conn, schema, exc) from None
+
+
+def _ensure(conn: psycopg.Connection[Any], schema: str) -> None:
     current = _layout(conn, schema)
     if current > LAYOUT_VERSION:
         raise LayoutTooNew(
@@ -132,9 +139,38 @@ def _layout(conn: psycopg.Connection[Any], schema: str) -> int:
 
 
 def read_state(conn: psycopg.Connection[Any], schema: str) -> DbState:
-    """Everything initjob recorded, in two round trips; an unknown database reads as ``DbState()``.
+    """Everything initjob recorded, in two round trips; an unknown database reads as ``DbState()``."""
+    try:
+        return _read_state(conn, schema)
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise privilege_missing(conn, schema, exc) from None
 
-    The first asks whether the meta table exists (reads never create anything, nor fail on a
+
+def privilege_missing(conn: psycopg.Connection[Any], schema: str, exc: psycopg.Error) -> PrivilegeMissing:
+    """The grant that fixes a refused access to initjob's own schema: none to create it (PostgreSQL
+    15 gives a role that does not own the database only CONNECT), or a schema another role owns."""
+    user, db = conn.info.user, conn.info.dbname
+    owner = None
+    if not conn.closed and not conn.broken:
+        row = conn.execute("SELECT nspowner::regrole::text FROM pg_namespace WHERE nspname = %s", (schema,)).fetchone()
+        owner = row[0] if row else None
+    first = logs.redact(str(exc).strip().splitlines()[0])
+    if owner is None:
+        return PrivilegeMissing(
+            f"role {user} may not create initjob's schema {schema} in database {db} ({first})",
+            f"GRANT CREATE ON DATABASE {db} TO {user}, or create it for the role: "
+            f"CREATE SCHEMA {schema} AUTHORIZATION {user} (docs/deployment.md#privileges)",
+            role=user, schema=schema)
+    return PrivilegeMissing(
+        f"initjob's schema {schema} belongs to role {owner}, and role {user} may not use it ({first})",
+        f"run as {owner}, or hand it over: REASSIGN OWNED BY {owner} TO {user} (as a superuser or a member of "
+        f"both), or ALTER SCHEMA {schema} OWNER TO {user} and the same for its tables "
+        "(docs/deployment.md#privileges)",
+        role=user, schema=schema, owner=owner)
+
+
+def _read_state(conn: psycopg.Connection[Any], schema: str) -> DbState:
+    """The first asks whether the meta table exists (reads never create anything, nor fail on a
     database initjob has not seen); the second reads the layout and every table, pipelined.
     """
     # Whether the tables exist, and which columns of later layouts they have: those are read by name,
@@ -161,9 +197,10 @@ def read_state(conn: psycopg.Connection[Any], schema: str) -> DbState:
                         " FROM {s}.state WHERE id = 1").format(h=tree_hash, r=repeatable_hash,
                                                                s=sql.Identifier(schema)))
             # version as text: a Flyway version mapped to an integer (layouts.flyway_key) exceeds bigint.
+            # Ordered by the column (h.version): a bare "version" is the text output column, 0010 before 0002.
             hist_cur = conn.execute(sql.SQL(
                 "SELECT version::text, version_text, name, kind, checksum, transactional, success, statements_done,"
-                " applied_at, applied_by, execution_ms, {tool} FROM {s}.history ORDER BY version"
+                " applied_at, applied_by, execution_ms, {tool} FROM {s}.history h ORDER BY h.version"
             ).format(tool=column("source_tool"), s=sql.Identifier(schema)))
             marker_cur = conn.execute(_q(
                 "SELECT taken_at, lsn::text, restore_point, dump_path FROM {s}.markers ORDER BY id DESC LIMIT 1",

@@ -1,19 +1,30 @@
-"""The migration lock: a session-level advisory lock, taken by polling.
+"""The migration lock: a session-level advisory lock, taken by polling, on a session of its own.
 
 Polling with ``pg_try_advisory_lock`` in autocommit holds no transaction and no snapshot while
 waiting, so the holder's ``CREATE INDEX CONCURRENTLY`` never waits for us.  A killed runner's
 lock dies with its connection: there is never a stale lock to break by hand.
+
+The lock is held on its own connection, not the one that runs the SQL files: a file running
+``pg_advisory_unlock_all()`` would otherwise release it and let a second runner in.  That session
+stays idle in autocommit (no transaction, no snapshot), so the applier's ``CREATE INDEX
+CONCURRENTLY`` does not wait for it either.  The applier's session holds a second key, ``work_key``,
+only so that ``status`` finds the session doing the work.  A ``Keeper`` thread watches the lock's
+session; when it dies the lock is gone, so the applier's connection is cut: its open transaction
+rolls back and the run starts over from the history once it holds the lock again.
 """
 
 from __future__ import annotations
 
 import hashlib
+import select
+import threading
 import time
 from typing import Any
 
 import psycopg
 
 from initjob import logs
+from initjob.db import watchdog
 from initjob.errors import LockTimeout
 from initjob.retry import Attempt, Policy
 
@@ -24,6 +35,11 @@ def lock_key(history_schema: str) -> int:
     """A stable signed 64-bit key, one per history schema (advisory locks are per database)."""
     digest = hashlib.sha256(f"initjob:{history_schema}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def work_key(key: int) -> int:
+    """The key the applier's session holds beside ``key``: what ``status`` shows as the working session."""
+    return key ^ 1
 
 
 def try_lock(conn: psycopg.Connection[Any], key: int) -> bool:
@@ -103,3 +119,56 @@ def end_with_client(conn: psycopg.Connection[Any]) -> None:
     otherwise an orphaned statement runs on, and keeps the lock, until it next writes to the socket."""
     if conn.info.server_version >= 140000:
         conn.execute("SET client_connection_check_interval = 2000")
+
+
+def hold_quietly(conn: psycopg.Connection[Any]) -> None:
+    """The lock's session must outlive any idle time: a server's idle_session_timeout would end it
+    (and release the lock) while the applier works."""
+    if conn.info.server_version >= 140000:
+        conn.execute("SET idle_session_timeout = 0")
+
+
+class Keeper:
+    """Watches the lock's session from a thread; when it dies, cuts the applier's connection."""
+
+    def __init__(self, holder: psycopg.Connection[Any], applier: psycopg.Connection[Any]) -> None:
+        self.holder, self.applier = holder, applier
+        self.identity = watchdog.socket_identity(applier)
+        self.lost = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._guarded, name="initjob-lock-keeper", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+
+    def _guarded(self) -> None:
+        try:
+            self._loop()
+        except Exception as exc:  # the keeper must never be what fails a run
+            logs.debug("lock.keeper_stopped", reason=logs.redact(f"{exc.__class__.__name__}: {exc}"))
+
+    def _loop(self) -> None:
+        sock = self.holder.pgconn.socket
+        while not self._stop.is_set():
+            # An idle session's socket turns readable only when the server says something: most often
+            # the FATAL of a terminated backend, or the end of the connection. A query then tells.
+            readable, _, _ = select.select([sock], [], [], 0.5)
+            if readable and not self._stop.is_set() and not self._alive():
+                self._lose()
+                return
+
+    def _alive(self) -> bool:
+        try:
+            self.holder.execute("SELECT 1")
+        except psycopg.Error:
+            return False
+        return True
+
+    def _lose(self) -> None:
+        self.lost = True
+        logs.warning("lock.lost", reason="the session holding the migration lock ended",
+                     hint="another runner may take it: the open transaction is rolled back and the run starts "
+                          "over from the history once it holds the lock again")
+        watchdog.cut(self.applier, self.identity)

@@ -17,7 +17,7 @@ from psycopg import sql
 from initjob import logs
 from initjob.config import ConnectionSettings
 from initjob.db import appname, standby, wait
-from initjob.errors import ConfigError
+from initjob.errors import ConfigError, ShadowUnusable
 
 Connection = psycopg.Connection[Any]
 
@@ -30,6 +30,7 @@ def shadow(settings: ConnectionSettings, live: Connection, transaction: bool = T
     if settings.shadow_dsn:
         conn = wait.connect(settings, dsn=settings.shadow_dsn, ensure=False)
         try:
+            _check_scratch(conn, live)
             conn.execute("BEGIN")
             yield conn
         finally:
@@ -56,6 +57,44 @@ def shadow(settings: ConnectionSettings, live: Connection, transaction: bool = T
             wait.cancel_and_close(conn)
     finally:
         _drop(live, name)
+
+
+# Another session's pid and database are visible to every role in pg_stat_activity: the live
+# session seen from the scratch connection, in the scratch connection's own database, means both
+# name the same database (URL texts can differ: host alias, port, socket, options).
+_SAME_DATABASE = """
+SELECT EXISTS (SELECT 1 FROM pg_stat_activity a JOIN pg_database d ON d.oid = a.datid
+               WHERE a.pid = %(pid)s AND d.datname = current_database() AND d.oid = %(oid)s)
+"""
+# What the scratch database holds of its own: any schema but public and the system's, and anything
+# in public but array and row types. Whatever is there would become part of the desired state.
+_SCRATCH_OBJECTS = """
+SELECT nspname FROM pg_namespace
+ WHERE nspname NOT IN ('public', 'information_schema') AND nspname !~ '^pg_'
+UNION ALL
+SELECT n.nspname FROM pg_namespace n WHERE n.nspname = 'public' AND (
+       EXISTS (SELECT 1 FROM pg_class WHERE relnamespace = n.oid)
+    OR EXISTS (SELECT 1 FROM pg_proc WHERE pronamespace = n.oid)
+    OR EXISTS (SELECT 1 FROM pg_type WHERE typnamespace = n.oid AND typrelid = 0 AND typcategory <> 'A'))
+ORDER BY 1 LIMIT 5
+"""
+
+
+def _check_scratch(conn: Connection, live: Connection) -> None:
+    """INITJOB_SHADOW_DATABASE_URL must name an empty database other than the target: its objects
+    would join the desired state, and the target itself would look up to date already."""
+    row = live.execute("SELECT oid FROM pg_database WHERE datname = current_database()").fetchone()
+    same = conn.execute(_SAME_DATABASE, {"pid": live.info.backend_pid, "oid": row[0] if row else 0}).fetchone()
+    if same and same[0]:
+        raise ShadowUnusable("INITJOB_SHADOW_DATABASE_URL names the target database itself",
+                             "point it at an empty database of its own (CREATE DATABASE app_shadow), or unset "
+                             "it so that initjob creates and drops a temporary one")
+    found = [str(r[0]) for r in conn.execute(_SCRATCH_OBJECTS).fetchall()]
+    if found:
+        raise ShadowUnusable(f"INITJOB_SHADOW_DATABASE_URL's database is not empty: schema {', '.join(found)} "
+                             "holds objects that would become part of the desired state",
+                             "give initjob a database of its own that holds nothing, or drop what is in it",
+                             schemas=found)
 
 
 def _drop(live: Connection, name: str) -> None:

@@ -140,6 +140,12 @@ def _unreachable(exc: psycopg.OperationalError, waited: float) -> InitJobError:
     hint = "check the credentials and the database name in DATABASE_URL"
     if re.search(_MISSING_DATABASE, str(exc)):
         hint = "create the database, or set INITJOB_ENSURE_DATABASE=true"
+    elif "pg_hba.conf" in str(exc):  # neither a password nor TLS alone: the server's host rules
+        hint = ("the server's pg_hba.conf has no line for this host, user, database and encryption: ask for one, "
+                "or change sslmode in DATABASE_URL (hostssl lines need TLS, hostnossl lines refuse it)")
+    elif re.search(r"\bSSL\b|\bTLS\b|certificate", str(exc)):  # sslmode, sslrootcert: not the credentials
+        hint = ("a TLS problem, not the credentials: match sslmode (and sslrootcert) in DATABASE_URL to the "
+                "server, which may not offer TLS at all (docs/troubleshooting.md#exit-4)")
     return CredentialsRefused(f"database refused the connection: {short_reason(exc)}", hint, waited_s=waited)
 
 

@@ -108,16 +108,28 @@ def probe(conninfo: str, pid: int) -> str | None:
     return result[0] if result else None
 
 
-def _cut(conn: psycopg.Connection[Any], identity: tuple[Any, Any], reason: str) -> None:
-    """Shut the socket down so the call waiting on it fails now, if it is still the same socket."""
+def socket_identity(conn: psycopg.Connection[Any]) -> tuple[Any, Any]:
+    """What ``cut`` checks before it shuts a socket down (raises OSError on a closed one)."""
+    return _identity(conn.pgconn.socket)
+
+
+def cut(conn: psycopg.Connection[Any], identity: tuple[Any, Any]) -> bool:
+    """Shut the socket down so the call waiting on it (or the next one) fails now, if it is still the
+    same socket; safe from another thread. True when it was cut."""
     try:
         fd = conn.pgconn.socket
         with socket.socket(fileno=os.dup(fd)) as s:
             peer = s.getpeername() if s.family != socket.AF_UNIX else None
             if (s.getsockname(), peer) != identity:
-                return
+                return False
             s.shutdown(socket.SHUT_RDWR)
     except (OSError, psycopg.Error):
+        return False
+    return True
+
+
+def _cut(conn: psycopg.Connection[Any], identity: tuple[Any, Any], reason: str) -> None:
+    if not cut(conn, identity):
         return
     logs.warning("db.stalled", reason=reason,
                  hint="a proxy or the network between initjob and PostgreSQL stopped passing data; reconnecting")

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field, replace
 from enum import IntEnum, StrEnum
 from typing import Any
 
+from initjob.names import comment_text
 from initjob.schema.catalog import snapshot_to_json
 from initjob.schema.graph import Graph, column_node, node, relation_node, type_node
 from initjob.schema.model import (
@@ -122,8 +123,9 @@ class Plan:
 
         Runnable with psql in autocommit; to group the transactional steps, use ``batches()``.
         """
-        return "".join(
-            f"-- [{s.kind}{'' if s.transactional else ', outside a transaction'}] {s.object}: {s.reason}\n{s.sql};\n\n"
+        return "".join(  # names reach the comment line: escaped, or a line break in one starts a statement
+            f"-- [{s.kind}{'' if s.transactional else ', outside a transaction'}] "
+            f"{comment_text(f'{s.object}: {s.reason}')}\n{s.sql};\n\n"
             for s in self.steps
         )
 
