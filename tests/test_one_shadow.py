@@ -24,7 +24,7 @@ def env(db_url: str, sql_dir: Path) -> dict[str, str]:
 @pytest.mark.parametrize(("change", "needle"), [(ADDED, "ADD COLUMN note"), (DROPPED, "DROP COLUMN price")])
 def test_plan_verify_and_run_build_the_desired_state_once(db_url: str, tmp_path: Path, change: str,
                                                            needle: str) -> None:
-    """A changed sql/schema/ is built in one shadow by plan, by verify, and by run (plus its rehearsal's copy)."""
+    """A changed sql/schema/ is built in one shadow by plan, verify and a refused run; run adds its rehearsal's copy."""
     sql_dir = write_schema(tmp_path, {"shop.sql": V1})
     assert initjob("run", **env(db_url, sql_dir)).code == 0
     (sql_dir / "schema" / "shop.sql").write_text(change)
@@ -33,6 +33,9 @@ def test_plan_verify_and_run_build_the_desired_state_once(db_url: str, tmp_path:
     assert shadows(plan) == 1, plan.names()
     verify = initjob("verify", **env(db_url, sql_dir))
     assert verify.code == 3 and shadows(verify) == 1, verify.names()
+    if change is DROPPED:  # refused under the lock, from the one comparison
+        refused = initjob("run", **env(db_url, sql_dir))
+        assert refused.code == 3 and shadows(refused) == 1, refused.names()
     run = initjob("run", **env(db_url, sql_dir), INITJOB_ALLOW_DESTRUCTIVE="true")
     assert run.code == 0, run.stderr
     assert "sync.rehearsed" in run.names() and shadows(run) == 2, run.names()
