@@ -20,6 +20,7 @@ from initjob.errors import TROUBLESHOOTING, InitJobError, Interrupted
 if TYPE_CHECKING:
     from initjob.report import Report
 
+
 def _command(name: str) -> Callable[[Config], Any]:
     """Import only the module of the command asked for: `run` on every pod start loads no other command."""
     from importlib import import_module
