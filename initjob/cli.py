@@ -14,23 +14,18 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from initjob import logs
-from initjob.config import Config, command_of, load_config, unknown_variables
+from initjob.config import COMMAND_TABLE, Config, command_of, load_config, unknown_variables
 from initjob.errors import TROUBLESHOOTING, InitJobError, Interrupted
 
 if TYPE_CHECKING:
     from initjob.report import Report
-
-_COMMANDS = {"run": "job:run", "verify": "commands:verify", "status": "commands:status",
-             "plan": "commands:plan_command", "rollback": "commands:rollback",
-             "baseline": "commands:baseline", "new": "commands:new", "diff": "commands:diff",
-             "lint": "commands:lint"}
 
 
 def _command(name: str) -> Callable[[Config], Any]:
     """Import only the module of the command asked for: `run` on every pod start loads no other command."""
     from importlib import import_module
 
-    module, attr = _COMMANDS[name].split(":")
+    module, attr = COMMAND_TABLE[name].function.split(":")
     return getattr(import_module(f".{module}", __package__), attr)  # type: ignore[no-any-return]
 
 

@@ -18,7 +18,7 @@ from initjob import facts, layouts, logs, migrate, plan, source, sync, transitio
 from initjob import lint as lint_
 from initjob.config import Config
 from initjob.db import activity, executor, history, lock, marker
-from initjob.decide import Inspect, Migrate, Need, RecordState, Refuse, Repeat, UpToDate, describe
+from initjob.decide import Inspect, Migrate, Need, RecordState, Refuse, Repeat, Sync, UpToDate, describe
 from initjob.errors import (
     ConfigError,
     ContractNotReady,
@@ -228,12 +228,15 @@ def plan_command(cfg: Config) -> Report:
                 output = "\n".join(f"-- {comment_text(m.up.path)}{'' if m.transactional else ' (no transaction)'}\n"
                                    f"{m.up.text.rstrip()}\n" for m in work) or "-- nothing to do"
             return Report(cfg.mode.name, output=output)
-        state = history.read_state(conn, cfg.mode.history_schema)
-        if state.expanded:  # the record is expand's target: the desired state comes from the files
-            state = replace(state, schema_files={})
-        comparison = sync.compare(conn, cfg.connection, cfg.mode.history_schema, state,
-                                  list(tree.schema_files) + list(tree.repeatables),
-                                  phase="all" if cfg.mode.phase == "all" else "expand")
+        # The comparison the decision was made from, when it needed one: one shadow database per plan.
+        comparison = decision.comparison if isinstance(decision, Sync | RecordState | Refuse) else None
+        if comparison is None:  # decided without one (an empty database, files as recorded): the first here
+            state = history.read_state(conn, cfg.mode.history_schema)
+            if state.expanded:  # the record is expand's target: the desired state comes from the files
+                state = replace(state, schema_files={})
+            comparison = sync.compare(conn, cfg.connection, cfg.mode.history_schema, state,
+                                      list(tree.schema_files) + list(tree.repeatables),
+                                      phase="all" if cfg.mode.phase == "all" else "expand")
         diff_plan = comparison.plan
         if cfg.mode.phase == "contract":  # the half after the rollout: what expand leaves
             diff_plan = DiffPlan(comparison.deferred)

@@ -20,9 +20,6 @@ from initjob.errors import ConfigError
 from initjob.logs import redact, register_secret
 from initjob.record import record
 
-COMMANDS = ("run", "verify", "status", "plan", "rollback", "baseline", "new", "diff", "lint")
-# The commands that write to the target database; the others only read and may run on a replica.
-WRITERS = frozenset({"run", "rollback", "baseline"})
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
 # Patterns as text: ``re`` compiles and caches each on first use, so a `run` compiles only the one it checks.
@@ -172,6 +169,64 @@ class Config:
     database_configured: bool = False
 
 
+@record
+class Argument:
+    """One argument of a command: ``add_argument``'s flags and options."""
+
+    flags: tuple[str, ...]
+    options: Mapping[str, Any]
+    choice: bool = False  # one of the command's required, mutually exclusive arguments
+
+
+@record
+class Command:
+    """One command: the parser and the CLI read it from ``COMMAND_TABLE``, the one list of commands."""
+
+    name: str
+    help: str
+    # "module:function", imported only when the command runs: `run` on every pod start loads no other command
+    function: str
+    writes: bool = False  # writes to the target database: a read-only server (a standby) is refused
+    arguments: tuple[Argument, ...] = ()
+
+
+def _json(help_text: str) -> Argument:
+    return Argument(("--json",), {"action": "store_true", "help": help_text})
+
+
+COMMAND_TABLE = {c.name: c for c in (
+    Command("run", "wait, lock, apply, verify (the default)", "job:run", writes=True),
+    Command("verify", "read-only check: exit 0 up to date, 3 not", "commands:verify", arguments=(
+        Argument(("--against-schema",), {"action": "store_true", "help": "also check that the migration chain "
+                                         "ends at sql/schema/ (uses scratch databases)"}),)),
+    Command("status", "mode, applied and pending migrations, drift", "commands:status",
+            arguments=(_json("one JSON document on stdout"),)),
+    Command("plan", "what run would do, as SQL, changing nothing", "commands:plan_command",
+            arguments=(_json("the plan as JSON on stdout"),)),
+    Command("rollback", "run .down.sql files in reverse order", "commands:rollback", writes=True, arguments=(
+        Argument(("--steps",), {"type": int, "help": "how many applied migrations to undo"}, choice=True),
+        Argument(("--to",), {"dest": "to_version", "metavar": "VERSION", "help": "undo every migration after VERSION"},
+                 choice=True))),
+    Command("baseline", "record migrations up to V as applied", "commands:baseline", writes=True, arguments=(
+        Argument(("--version",), {"dest": "version", "required": True, "metavar": "V"}),)),
+    Command("new", "create the next migration's up and down files", "commands:new",
+            arguments=(Argument(("name",), {}),)),
+    Command("diff", "write the next migration from chain vs sql/schema/", "commands:diff",
+            arguments=(Argument(("name",), {}),)),
+    Command("lint", "check pending migrations for unsafe operations", "commands:lint", arguments=(
+        _json("the findings as one JSON document on stdout"),
+        Argument(("--all",), {"dest": "lint_all", "action": "store_true",
+                              "help": "every migration file, not only the pending ones (no database needed)"}),
+        Argument(("--fail-on",), {"dest": "fail_on", "choices": ("error", "warning", "never"), "default": "error",
+                                  "help": "exit 3 on findings at or above this level (default error)"}),
+        Argument(("paths",), {"nargs": "*", "metavar": "FILE",
+                              "help": "lint these SQL files (no database needed)"}))),
+)}
+COMMANDS = tuple(COMMAND_TABLE)
+# The commands that write to the target database; the others only read and may run on a replica.
+WRITERS = frozenset(c.name for c in COMMAND_TABLE.values() if c.writes)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse that raises ConfigError instead of printing usage and exiting."""
 
@@ -204,37 +259,16 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"initjob {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    def command(name: str, help_text: str) -> argparse.ArgumentParser | None:
-        if only is not None and only != name:
-            return None
-        return sub.add_parser(name, parents=[common], help=help_text)
-
-    command("run", "wait, lock, apply, verify (the default)")
-    if verify := command("verify", "read-only check: exit 0 up to date, 3 not"):
-        verify.add_argument("--against-schema", action="store_true",
-                            help="also check that the migration chain ends at sql/schema/ (uses scratch databases)")
-    if status := command("status", "mode, applied and pending migrations, drift"):
-        status.add_argument("--json", action="store_true", help="one JSON document on stdout")
-    if plan := command("plan", "what run would do, as SQL, changing nothing"):
-        plan.add_argument("--json", action="store_true", help="the plan as JSON on stdout")
-    if rollback := command("rollback", "run .down.sql files in reverse order"):
-        group = rollback.add_mutually_exclusive_group(required=True)
-        group.add_argument("--steps", type=int, help="how many applied migrations to undo")
-        group.add_argument("--to", dest="to_version", metavar="VERSION", help="undo every migration after VERSION")
-    if baseline := command("baseline", "record migrations up to V as applied"):
-        baseline.add_argument("--version", dest="version", required=True, metavar="V")
-    if new := command("new", "create the next migration's up and down files"):
-        new.add_argument("name")
-    if diff := command("diff", "write the next migration from chain vs sql/schema/"):
-        diff.add_argument("name")
-    if lint := command("lint", "check pending migrations for unsafe operations"):
-        lint.add_argument("--json", action="store_true", help="the findings as one JSON document on stdout")
-        lint.add_argument("--all", dest="lint_all", action="store_true",
-                          help="every migration file, not only the pending ones (no database needed)")
-        lint.add_argument("--fail-on", dest="fail_on", choices=("error", "warning", "never"), default="error",
-                          help="exit 3 on findings at or above this level (default error)")
-        lint.add_argument("paths", nargs="*", metavar="FILE", help="lint these SQL files (no database needed)")
+    for c in COMMAND_TABLE.values():
+        if only is None or only == c.name:
+            _add_command(sub.add_parser(c.name, parents=[common], help=c.help), c)
     return parser
+
+
+def _add_command(parser: argparse.ArgumentParser, command: Command) -> None:
+    choices = parser.add_mutually_exclusive_group(required=True) if any(a.choice for a in command.arguments) else None
+    for a in command.arguments:
+        (choices if a.choice and choices is not None else parser).add_argument(*a.flags, **a.options)
 
 
 def parse_bool(value: str) -> bool | None:

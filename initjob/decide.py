@@ -183,6 +183,9 @@ class RecordState:
 @record
 class Refuse:
     error: NotUpToDate
+    # The comparison a sync refusal was judged from: `plan` prints its plan instead of building the
+    # shadow database a second time.
+    comparison: Comparison | None = None
 
 
 Decision = Inspect | UpToDate | Migrate | Baseline | Adopt | ApplyFiles | Sync | RecordState | Repeat | Refuse
@@ -409,7 +412,7 @@ def _judge(comparison: Comparison, facts: Facts, adopting: bool) -> Decision:
         return Refuse(Unmanaged(
             "the sync needs changes auto-sync does not manage: " + "; ".join(plan.refused[:10]),
             "make these changes in a migration or by hand (docs/modes.md lists the kinds)",
-            plan=render_plan(plan), refused=list(plan.refused)))
+            plan=render_plan(plan), refused=list(plan.refused)), comparison)
     if comparison.undeclared_empty and plan.steps:
         # Before the destructive opt-in: many leave it set, and a mount that came up empty is no decision.
         return Refuse(EmptyDesiredState(
@@ -417,7 +420,7 @@ def _judge(comparison: Comparison, facts: Facts, adopting: bool) -> Decision:
             "step(s), dropping what it holds",
             "check that the SQL files were mounted; to empty the database on purpose, start a schema file with "
             "the line `-- initjob:empty` (docs/modes.md)",
-            plan=render_plan(plan)))
+            plan=render_plan(plan)), comparison)
     deferred = tuple(f"{s.object}: {s.reason}" for s in comparison.deferred)
     if not comparison.differences and plan.is_empty:
         # Equal, but the recorded files or mode are not yet this run's: record them (and, in expand, that
@@ -430,13 +433,13 @@ def _judge(comparison: Comparison, facts: Facts, adopting: bool) -> Decision:
             "the schema differs from the desired state and initjob has no plan for it: "
             + "; ".join(comparison.differences[:10]),
             "report this as a bug with `initjob plan`; change the database by hand to match sql/schema/",
-            drift=list(comparison.differences)))
+            drift=list(comparison.differences)), comparison)
     if plan.destructive and not facts.allow_destructive:
         return Refuse(DestructiveRefused(
             f"the sync would lose data ({len(plan.destructive)} destructive step(s)): "
             + "; ".join(s.object + ": " + s.reason for s in plan.destructive[:10]),
             "review `initjob plan`; set INITJOB_ALLOW_DESTRUCTIVE=true to apply it anyway",
-            plan=render_plan(plan)))
+            plan=render_plan(plan)), comparison)
     return Sync(comparison, adopting, deferred)
 
 

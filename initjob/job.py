@@ -145,6 +145,10 @@ def _apply(conn: Connection, cfg: Config, tree: Tree, decision: Decision) -> lis
     if isinstance(decision, Migrate):
         from initjob import migrate
 
+        if decision.plan.has_history:  # a fresh database has no traffic to hurt: lint only when something ran before
+            from initjob import lint  # squawk: kept off the no-op path for speed
+
+            lint.log_findings(cfg.mode.sql_dir, decision.plan.work, conn.info.server_version)
         return migrate.apply(conn, cfg, decision.plan, tree.hash, tree.chain, _expanded(cfg, tree, decision))
     if isinstance(decision, RecordState):
         from initjob import migrate, sync

@@ -25,10 +25,6 @@ def apply(conn: psycopg.Connection[Any], cfg: Config, plan: MigrationPlan, tree_
     """Each file in its own transaction with its history row (and the tool's, see ``tool_table``);
     the last one also records the state (and ``also``: expand's mark, for contract's guard)."""
     work, settings = plan.work, cfg.apply
-    if plan.has_history:  # a fresh database has no traffic to hurt: lint only when something ran before
-        from initjob import lint  # squawk: kept off the no-op path for speed
-
-        lint.log_findings(cfg.mode.sql_dir, work, conn.info.server_version)
     tool = tool_table(cfg, chain)
     if tool is not None and not adopt.has_table(conn, tool.name):
         # Made before the first file, as the tool makes it (a file may alter it), with what is applied

@@ -167,3 +167,26 @@ def test_migrations_mode_leaves_auto_sync_unimported() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "PYTHONPATH": str(PACKAGE.parent)}).stdout.split()
     assert not {"initjob.sync", "initjob.schema.diff", "initjob.db.shadow"} & set(out)
+
+
+# The commands sit above the decision loop (they settle through facts); the steps it sequences sit below.
+COMMAND_LEVEL = {"initjob.cli", "initjob.job", "initjob.commands", "initjob.lint"}
+STEPS = {"initjob.migrate", "initjob.sync", "initjob.repeat", "initjob.transition", "initjob.facts"}
+
+
+def reachable(g: dict[str, set[str]], start: str) -> set[str]:
+    seen, todo = set(), [start]
+    while todo:
+        node = todo.pop()
+        if node not in seen:
+            seen.add(node)
+            todo.extend(g.get(node, ()))
+    return seen - {start}
+
+
+def test_the_steps_import_no_command() -> None:
+    """The apply steps never reach up to a command (migrate once imported lint lazily): job calls the lint hook."""
+    g = graph()
+    assert set(g) >= STEPS, STEPS - set(g)
+    above = {step: sorted(reachable(g, step) & COMMAND_LEVEL) for step in STEPS}
+    assert not any(above.values()), above
