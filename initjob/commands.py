@@ -17,7 +17,7 @@ import psycopg
 from initjob import facts, layouts, logs, migrate, plan, source, sync, transition
 from initjob import lint as lint_
 from initjob.config import Config
-from initjob.db import activity, executor, history, lock, marker
+from initjob.db import activity, executor, history, lock, marker, precheck
 from initjob.decide import Inspect, Migrate, Need, RecordState, Refuse, Repeat, UpToDate, describe
 from initjob.errors import ConfigError, DestructiveRefused, NoMigrations, PendingWork, SqlFailed
 from initjob.facts import read_tree, settle, settle_facts
@@ -189,7 +189,8 @@ def plan_command(cfg: Config) -> Report:
         state = history.read_state(conn, cfg.mode.history_schema)
         comparison = sync.compare(conn, cfg.connection, cfg.mode.history_schema, state,
                                   list(tree.schema_files) + list(tree.repeatables))
-        diff_plan = comparison.plan
+        # The live rows each data-dependent step needs, counted beside it (read-only).
+        diff_plan = precheck.annotate(comparison.plan, precheck.survey(conn, comparison.plan.steps))
         if cfg.args.json:
             return Report(cfg.mode.name, output=json.dumps([asdict(s) for s in diff_plan.steps], indent=2))
         return Report(cfg.mode.name, output=render_plan(diff_plan) or "-- nothing to do")
