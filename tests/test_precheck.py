@@ -120,12 +120,16 @@ def test_refused_before_anything_is_touched_then_applied_once_fixed(
 
 
 def test_narrowing_never_truncates(db_url: str, populated: Path, conn: psycopg.Connection[Any]) -> None:
-    """text to varchar(5) with the destructive opt-in: the values that fit stay whole, none is cut."""
-    conn.execute("UPDATE public.people SET code = 'abcd  ' WHERE id = 2")  # trailing spaces: cut, as PostgreSQL does
+    """text to varchar(5) with the destructive opt-in: the planned statement itself fails on a value too
+    long (were the precheck raced), and once the data fits the values stay whole, none is cut."""
     (populated / "schema" / "app.sql").write_text(BASE.replace("code text,", "code varchar(5),"))
     env = {"DATABASE_URL": db_url, "INITJOB_SQL_DIR": str(populated), "INITJOB_ALLOW_DESTRUCTIVE": "true"}
     plan = initjob("plan", **env)
     assert "USING code::text;" in plan.stdout and "::character varying(5)" not in plan.stdout
+    [statement] = [line for line in plan.stdout.splitlines() if line.startswith("ALTER TABLE")]
+    with pytest.raises(psycopg.errors.StringDataRightTruncation):
+        conn.execute(statement)
+    conn.execute("UPDATE public.people SET code = 'abcd  ' WHERE id = 2")  # trailing spaces: cut, as PostgreSQL does
     assert initjob("run", **env).code == 0
     assert conn.execute("SELECT array_agg(code ORDER BY id) FROM public.people").fetchone() == (
         ["abc", "abcd ", "abc"],)
@@ -143,6 +147,23 @@ def test_empty_table_needs_no_fix(db_url: str, tmp_path: Path, conn: psycopg.Con
     result = initjob("run", **env)
     assert result.code == 0, result.stderr
     assert result.event("sync.prechecked")["offending"] == 0
+
+
+def test_failed_concurrent_build_leaves_no_invalid_index(db_url: str, populated: Path,
+                                                         conn: psycopg.Connection[Any]) -> None:
+    """A unique index the precheck cannot read (its expression errors on a row) fails to build concurrently:
+    the invalid index it leaves is dropped and the failure says so."""
+    conn.execute("UPDATE public.people SET n = 0 WHERE id = 3")
+    (populated / "schema" / "app.sql").write_text(BASE + "CREATE UNIQUE INDEX people_inv ON public.people ((1 / n));\n")
+    env = {"DATABASE_URL": db_url, "INITJOB_SQL_DIR": str(populated)}
+    result = initjob("run", **env)
+    assert result.code == 5, result.stderr
+    assert "sync.precheck_skipped" in result.names()
+    assert result.failure["invalid_index_dropped"] == "public.people_inv"
+    assert "was dropped" in result.failure["reason"]
+    assert invalid_indexes(conn) == [] and conn.execute("SELECT to_regclass('public.people_inv')").fetchone() == (None,)
+    conn.execute("UPDATE public.people SET n = -1 WHERE id = 3")
+    assert initjob("run", **env).code == 0
 
 
 @pytest.fixture
