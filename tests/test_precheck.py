@@ -190,6 +190,38 @@ def test_each_major(case: Case, any_db: str, tmp_path: Path) -> None:
     assert initjob("run", **env).code == 0
 
 
+def test_set_not_null_scans_under_no_exclusive_lock(any_db: str, tmp_path: Path) -> None:
+    """SET NOT NULL goes through a CHECK added NOT VALID and validated in their own transactions, which
+    PostgreSQL takes as proof (no scan under the exclusive lock); the helper is gone afterwards."""
+    sql_dir = write_schema(tmp_path, {"app.sql": BASE})
+    env = {"DATABASE_URL": any_db, "INITJOB_SQL_DIR": str(sql_dir)}
+    assert initjob("run", **env).code == 0
+    with psycopg.connect(any_db, autocommit=True) as c:
+        c.execute(ROWS.replace("NULL, 'abcdefgh'", "'b@x', 'abcdefgh'"))
+        (sql_dir / "schema" / "app.sql").write_text(CASES[1].desired)
+        plan = initjob("plan", **env)
+        statements = [line for line in plan.stdout.splitlines() if line and not line.startswith("--")]
+        assert [s.removeprefix("ALTER TABLE public.people ") for s in statements] == [
+            "ADD CONSTRAINT email_initjob_not_null CHECK (email IS NOT NULL) NOT VALID;",
+            "VALIDATE CONSTRAINT email_initjob_not_null;", "ALTER COLUMN email SET NOT NULL;",
+            "DROP CONSTRAINT IF EXISTS email_initjob_not_null;"], plan.stdout
+        notices: list[str] = []
+        c.add_notice_handler(lambda d: notices.append(d.message_primary or ""))
+        c.execute("SET client_min_messages = debug1")
+        with c.transaction():  # the steps as the plan runs them, then taken back
+            for statement in statements:
+                c.execute(statement)
+            assert any("sufficient to prove" in n for n in notices), notices
+            raise psycopg.Rollback()
+        c.execute("RESET client_min_messages")
+        result = initjob("run", **env)
+        assert result.code == 0, result.stderr
+        assert c.execute("SELECT count(*) FROM pg_constraint WHERE conname LIKE %s", ("%initjob_not_null",)
+                         ).fetchone() == (0,)
+        assert c.execute("SELECT attnotnull FROM pg_attribute WHERE attrelid = 'public.people'::regclass "
+                         "AND attname = 'email'").fetchone() == (True,)
+
+
 # ---------------------------------------------------------------------------------------------
 # The pure part: what each deparsed definition is read as.
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import gc
 import graphlib
+import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -135,6 +136,7 @@ class _Phase(IntEnum):
     """Where a step runs; within a phase steps keep the order they were planned in."""
 
     ENUM_VALUES = 0
+    NOT_NULL_CHECKS = 5  # SET NOT NULL's helper checks, added and validated online before the plan's transaction
     DROP_TRIGGERS = 10
     DROP_VIEWS = 20
     DROP_FOREIGN_KEYS = 30
@@ -1028,12 +1030,50 @@ def _alter_nullability(p: _Planner, alter: str, old: Column, new: Column, target
                        live: Table | None = None) -> None:
     if old.not_null == new.not_null:
         return  # ADD IDENTITY needs NOT NULL first: it is set here, before
-    if new.not_null:
+    if new.not_null and live is not None and _proves_not_null_online(p, live, new):
+        _set_not_null_online(p, alter, live, new, target)
+    elif new.not_null:
         p.add(_Phase.ALTER_TABLES, f"{alter} SET NOT NULL", target,
               "scans the table under an exclusive lock; fails if a row holds NULL", LOCKING,
               precheck=checks.for_not_null(live, new, target) if live else None)
     else:
         p.add(_Phase.ALTER_TABLES, f"{alter} DROP NOT NULL", target, "NULL allowed")
+
+
+def _not_null_helper(column: str) -> str:
+    """The helper check's name: the column's, marked as initjob's, within 63 bytes."""
+    name = f"{column}_initjob_not_null"
+    if len(name.encode()) <= 63:
+        return name
+    return f"initjob_not_null_{hashlib.sha1(column.encode()).hexdigest()[:16]}"
+
+
+def _proves_not_null_online(p: _Planner, live: Table, col: Column) -> bool:
+    """A plain table that is neither partitioned nor in an inheritance tree, without a leftover helper
+    (a helper left by a failed run is dropped by the plan and the NOT NULL set the plain way)."""
+    name = qname(live.schema, live.name)
+    if live.partition_key or live.parent or live.inherits or any(
+            t.parent == name or name in t.inherits for t in p.live.tables):
+        return False
+    return all(c.name != _not_null_helper(col.name) for c in live.constraints)
+
+
+def _set_not_null_online(p: _Planner, alter: str, live: Table, col: Column, target: str) -> None:
+    """SET NOT NULL without a scan under the exclusive lock: a CHECK (col IS NOT NULL) added NOT VALID and
+    validated in their own transactions first (writes go on), which PostgreSQL takes as proof; then
+    SET NOT NULL in the plan's transaction, and the helper dropped."""
+    name = qname(live.schema, live.name)
+    helper = quote_ident(_not_null_helper(col.name))
+    p.add(_Phase.NOT_NULL_CHECKS,
+          f"ALTER TABLE {name} ADD CONSTRAINT {helper} CHECK ({quote_ident(col.name)} IS NOT NULL) NOT VALID",
+          target, "helper check for SET NOT NULL, not yet checked against the rows: no scan", transactional=False)
+    p.add(_Phase.NOT_NULL_CHECKS, f"ALTER TABLE {name} VALIDATE CONSTRAINT {helper}", target,
+          "the helper check scans the table for NULLs; reads and writes go on meanwhile", LOCKING,
+          transactional=False, precheck=checks.for_not_null(live, col, target))
+    p.add(_Phase.ALTER_TABLES, f"{alter} SET NOT NULL", target,
+          "proven by the validated helper check: no scan under the exclusive lock")
+    p.add(_Phase.ALTER_TABLES, f"ALTER TABLE {name} DROP CONSTRAINT IF EXISTS {helper}", target,
+          "the helper check, no longer needed")
 
 
 def _regenerate_column(p: _Planner, table: str, old: Column, new: Column, target: str) -> None:
