@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -144,6 +145,8 @@ def test_empty_table_needs_no_fix(db_url: str, tmp_path: Path, conn: psycopg.Con
     plan = initjob("plan", **env)
     assert "!  MAY FAIL: column public.people.nick" in plan.stdout, plan.stderr[-3000:]
     assert "live data: no row in the way" in plan.stdout
+    [step] = [s for s in json.loads(initjob("plan", "--json", **env).stdout) if s["object"].endswith("nick")]
+    assert "may-fail" in step["hazards"] and step["precheck"]["kind"] == checks.ROWS
     result = initjob("run", **env)
     assert result.code == 0, result.stderr
     assert result.event("sync.prechecked")["offending"] == 0
