@@ -13,7 +13,8 @@ import pytest
 from conftest import Server, initjob, write_schema
 
 from initjob.schema import catalog, checks
-from initjob.schema.model import Column, Constraint, Index, Table
+from initjob.schema.diff import plan_sync
+from initjob.schema.model import Column, Constraint, Index, Snapshot, Table
 
 BASE = """
 CREATE TABLE public.parents (id bigint PRIMARY KEY);
@@ -295,3 +296,26 @@ def test_new_column_checks() -> None:
     assert checks.for_new_column(PEOPLE, Column("c", "text", not_null=True, default="''::text"), "c") is None
     assert checks.for_new_column(PEOPLE, Column("c", "bigint", not_null=True, identity="ALWAYS"), "c") is None
     assert checks.for_new_column(PEOPLE, Column("c", "text"), "c") is None
+
+
+def _not_null_plan(live: Table) -> list[str]:
+    desired = Table("public", "t", columns=(Column("id", "integer", not_null=True), Column("a", "text", not_null=True)),
+                    constraints=(Constraint("t_pkey", "p", "PRIMARY KEY (id)"),))
+    return [s.sql for s in plan_sync(Snapshot(tables=(live,)), Snapshot(tables=(desired,))).steps]
+
+
+def test_set_not_null_steps() -> None:
+    """A plain table gets the helper check; one holding a helper a failed run left gets it dropped and the
+    plain SET NOT NULL (no ADD of a constraint that exists)."""
+    live = Table("public", "t", columns=(Column("id", "integer", not_null=True), Column("a", "text")),
+                 constraints=(Constraint("t_pkey", "p", "PRIMARY KEY (id)"),))
+    assert _not_null_plan(live) == [
+        "ALTER TABLE public.t ADD CONSTRAINT a_initjob_not_null CHECK (a IS NOT NULL) NOT VALID",
+        "ALTER TABLE public.t VALIDATE CONSTRAINT a_initjob_not_null",
+        "ALTER TABLE public.t ALTER COLUMN a SET NOT NULL",
+        "ALTER TABLE public.t DROP CONSTRAINT IF EXISTS a_initjob_not_null"]
+    leftover = Table("public", "t", columns=live.columns, constraints=(
+        *live.constraints, Constraint("a_initjob_not_null", "c", "CHECK ((a IS NOT NULL)) NOT VALID", validated=False)))
+    assert _not_null_plan(leftover) == [
+        "ALTER TABLE public.t DROP CONSTRAINT IF EXISTS a_initjob_not_null",
+        "ALTER TABLE public.t ALTER COLUMN a SET NOT NULL"]
