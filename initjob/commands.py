@@ -17,7 +17,7 @@ import psycopg
 from initjob import facts, layouts, logs, migrate, plan, source, sync, transition
 from initjob import lint as lint_
 from initjob.config import Config
-from initjob.db import activity, executor, history, lock, marker
+from initjob.db import activity, executor, history, lock, marker, precheck
 from initjob.decide import Inspect, Migrate, Need, RecordState, Refuse, Repeat, Sync, UpToDate, describe
 from initjob.errors import (
     ConfigError,
@@ -240,7 +240,9 @@ def plan_command(cfg: Config) -> Report:
         diff_plan = comparison.plan
         if cfg.mode.phase == "contract":  # the half after the rollout: what expand leaves
             diff_plan = DiffPlan(comparison.deferred)
-        elif cfg.mode.phase == "expand" and comparison.deferred and not cfg.args.json:
+        # The live rows each data-dependent step needs, counted beside it (read-only).
+        diff_plan = precheck.annotate(diff_plan, precheck.survey(conn, diff_plan.steps))
+        if cfg.mode.phase == "expand" and comparison.deferred and not cfg.args.json:
             waiting = render_plan(DiffPlan(comparison.deferred)).splitlines()
             return Report(cfg.mode.name, output=(render_plan(diff_plan) or "-- nothing to do in expand\n")
                           + "\n-- Deferred to INITJOB_PHASE=contract (after the rollout):\n"

@@ -157,6 +157,13 @@ class NotConverged(NotUpToDate):
     kind = "not_converged"
 
 
+class DataDoesNotFit(NotUpToDate):
+    """Live rows would make a planned step fail (NULLs, duplicates, values too long or too large, rows a
+    foreign key or check rejects): refused before anything is touched."""
+
+    kind = "data_does_not_fit"
+
+
 class Unmanaged(NotUpToDate):
     """The schema holds an object kind initjob does not manage: refused by name, never ignored."""
 

@@ -63,6 +63,7 @@ def _run(conn: Connection, cfg: Config, tree: Tree) -> Report:
             decision, known = settle_known(conn, cfg, tree)
         if not isinstance(decision, WORK):
             return _conclude(decision, cfg, baselined)
+        _precheck(conn, decision)  # the live rows a sync step needs: refused before the marker, nothing touched
         _rehearse(conn, cfg, decision)  # a sync plan on a copy first: a refused plan leaves no marker behind
         from initjob.db import marker  # pg_dump's machinery: kept off the no-op path for speed
 
@@ -116,6 +117,14 @@ def _conclude(decision: Decision, cfg: Config, baselined: list[str] | None = Non
     else:
         logs.event("run.nothing_to_do", mode=decision.mode)
     return Report(cfg.mode.name, baselined=tuple(baselined or ()))
+
+
+def _precheck(conn: Connection, decision: Decision) -> None:
+    comparison = decision.comparison if isinstance(decision, Sync | RecordState) else None
+    if comparison is not None and any(s.precheck for s in comparison.plan.steps):
+        from initjob.db import precheck  # the snapshot model: kept off the no-op path for speed
+
+        precheck.require_fit(conn, comparison.plan)
 
 
 def _rehearse(conn: Connection, cfg: Config, decision: Decision) -> None:

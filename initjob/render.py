@@ -15,6 +15,8 @@ def render_plan(plan: Plan) -> str:
     lines = [f"-- REFUSED: {comment_text(line)}" for line in plan.refused]
     for step in plan.steps:
         mark = {"destructive": "!! DESTRUCTIVE", "locking": "!  LOCKING"}.get(step.kind, "   safe")
+        if step.kind == "safe" and "may-fail" in step.hazards:  # a step that holds only if the data allows it
+            mark = "!  MAY FAIL"
         tx = "" if step.transactional else " (outside the transaction)"
         hazards = f" [{', '.join(step.hazards)}]" if step.hazards else ""
         # Names reach this comment line: escaped, or a line break in one would start a statement.

@@ -155,6 +155,8 @@ def run_case(srv: PgServer, case: Case) -> list[str]:
         code, events, out = initjob(srv, db, sql_dir, "run")
         if case.refused:
             return _check_refused(srv, db, sql_dir, before_dump, code, out)
+        if case.unfit and case.rows:
+            return _check_unfit(srv, db, sql_dir, before_dump, case.destructive)
         if case.destructive:
             if code != 3:
                 problems.append(f"run without the destructive flag: exit {code}, expected 3: {out[-1500:]}")
@@ -182,6 +184,17 @@ def _check_refused(srv: PgServer, db: str, sql_dir: Path, before: list[str], cod
     code, _, out = initjob(srv, db, sql_dir, "run", destructive=True)
     if code != 3 or "not managed" not in out:
         problems.append(f"run with the destructive flag: exit {code}, expected a refusal: {out[-1500:]}")
+    if normalise_dump(pg_dump(srv, db)) != before:
+        problems.append("refused run changed the schema")
+    return problems
+
+
+def _check_unfit(srv: PgServer, db: str, sql_dir: Path, before: list[str], destructive: bool) -> list[str]:
+    """Rows the desired schema cannot hold: exit 3 naming them (with the destructive flag where the change
+    needs it), nothing changed."""
+    code, _, out = initjob(srv, db, sql_dir, "run", destructive=destructive)
+    problems = [] if code == 3 and "data_does_not_fit" in out else [
+        f"run: exit {code}, expected data_does_not_fit: {out[-1500:]}"]
     if normalise_dump(pg_dump(srv, db)) != before:
         problems.append("refused run changed the schema")
     return problems

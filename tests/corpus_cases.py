@@ -21,6 +21,7 @@ class Case:
     destructive: bool = False
     rows: str = ""
     refused: bool = False  # a kind initjob does not manage: exit 3 naming it, with or without the flag
+    unfit: bool = False  # the rows do not fit ``after``: the populated variant is refused (data_does_not_fit)
 
 
 S = "CREATE SCHEMA app;\n"
@@ -815,10 +816,39 @@ def _more() -> list[Case]:
     ]
 
 
+def _data() -> list[Case]:
+    """Steps the live rows decide: the empty variant converges, the populated one is refused before any change."""
+    def unfit(name: str, before: str, after: str, rows: str, destructive: bool = False) -> Case:
+        return dataclasses.replace(_c(f"data/{name}", before, after, destructive, rows), unfit=True)
+
+    fk = S + "CREATE TABLE app.p (id int PRIMARY KEY);\nCREATE TABLE app.c (id int PRIMARY KEY, p_id int);\n"
+    return [
+        unfit("add-not-null-without-default", T, T.replace("b int);", "b int, c int NOT NULL);"), T_ROWS),
+        unfit("set-not-null-over-null", T, T.replace("a text,", "a text NOT NULL,"),
+              "INSERT INTO app.t VALUES (1, NULL, 1);"),
+        unfit("unique-index-over-duplicates", T, T + "CREATE UNIQUE INDEX t_b ON app.t (b);",
+              "INSERT INTO app.t VALUES (1, 'x', 1), (2, 'y', 1);"),
+        unfit("unique-constraint-over-duplicates", T, T + "ALTER TABLE app.t ADD CONSTRAINT t_a_key UNIQUE (a);",
+              "INSERT INTO app.t VALUES (1, 'x', 1), (2, 'x', 2);"),
+        unfit("partial-unique-over-duplicates", T, T + "CREATE UNIQUE INDEX t_a ON app.t (lower(a)) WHERE b > 0;",
+              "INSERT INTO app.t VALUES (1, 'X', 1), (2, 'x', 2), (3, 'x', -1);"),
+        unfit("varchar-over-long-values", T, T.replace("a text,", "a varchar(3),"),
+              "INSERT INTO app.t VALUES (1, 'abcdef', 1);", destructive=True),
+        unfit("bigint-to-int-over-range", T.replace("b int", "b bigint"), T,
+              "INSERT INTO app.t VALUES (1, 'x', 5000000000);", destructive=True),
+        unfit("numeric-over-precision", T.replace("b int", "b numeric(10,2)"), T.replace("b int", "b numeric(4,2)"),
+              "INSERT INTO app.t VALUES (1, 'x', 123.45);", destructive=True),
+        unfit("foreign-key-over-orphans", fk, fk + "ALTER TABLE app.c ADD FOREIGN KEY (p_id) REFERENCES app.p (id);",
+              "INSERT INTO app.p VALUES (1); INSERT INTO app.c VALUES (1, 1), (2, 7);"),
+        unfit("check-over-violations", T, T + "ALTER TABLE app.t ADD CONSTRAINT pos CHECK (b > 0);",
+              "INSERT INTO app.t VALUES (1, 'x', -1);"),
+    ]
+
+
 def base_cases() -> list[Case]:
     return [*_schemas(), *_tables(), *_columns(), *_constraints(), *_indexes(), *_partitions(), *_inheritance(),
             *_sequences(), *_views(), *_functions(), *_triggers(), *_rls(), *_types(), *_extensions(), *_grants(),
-            *_refused(), *_chains(), *_more()]
+            *_refused(), *_chains(), *_more(), *_data()]
 
 
 def all_cases() -> list[Case]:

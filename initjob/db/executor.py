@@ -303,6 +303,36 @@ def _run_outside_transaction(conn: Connection, label: str, stmt: sqltext.Stateme
 
 def _leftover_index(conn: Connection, label: str, name: str, table: str) -> bool:
     """After a crash mid ``CREATE INDEX CONCURRENTLY``: True if the index is done, drop it if left invalid."""
+    row = _index_state(conn, label, name, table)
+    if row is None:
+        return False
+    if row[0]:
+        logs.event("migration.statement_already_done", file=label, index=row[1])
+        return True
+    logs.warning("migration.invalid_index_dropped", file=label, index=row[1],
+                 reason="a previous run died while building it concurrently")
+    with guarded(conn, label, ""):
+        conn.execute(sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(sql.SQL(row[1])))
+    return False
+
+
+def _drop_failed_index(conn: Connection, label: str, stmt: str, failure: SqlFailed) -> None:
+    """A ``CREATE INDEX CONCURRENTLY`` that failed (duplicates written since the precheck, say) leaves an
+    invalid index behind: it is dropped, and the error says so instead of "nothing was applied"."""
+    statements = sqltext.split_statements(stmt)
+    target = sqltext.concurrent_index_target(statements[0]) if len(statements) == 1 else None
+    row = _index_state(conn, label, *target) if target is not None and not conn.broken else None
+    if row is None or row[0]:
+        return
+    with guarded(conn, label, ""):
+        conn.execute(sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(sql.SQL(row[1])))
+    logs.warning("sync.invalid_index_dropped", step=label, index=row[1], reason="its concurrent build failed")
+    failure.fields["invalid_index_dropped"] = row[1]
+    failure.reason += f" (the invalid index {row[1]} the failed build left behind was dropped)"
+
+
+def _index_state(conn: Connection, label: str, name: str, table: str) -> tuple[bool, str] | None:
+    """(valid?, qualified name) of the index ``name`` beside ``table`` as a statement wrote them; None if absent."""
     with guarded(conn, label, ""):
         row = conn.execute(
             """
@@ -314,16 +344,7 @@ def _leftover_index(conn: Connection, label: str, name: str, table: str) -> bool
             """,
             (table, table, name, name),
         ).fetchone()
-    if row is None:
-        return False
-    if row[0]:
-        logs.event("migration.statement_already_done", file=label, index=row[1])
-        return True
-    logs.warning("migration.invalid_index_dropped", file=label, index=row[1],
-                 reason="a previous run died while building it concurrently")
-    with guarded(conn, label, ""):
-        conn.execute(sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(sql.SQL(row[1])))
-    return False
+    return (bool(row[0]), str(row[1])) if row else None
 
 
 def run_files_in_transaction(conn: Connection, files: list[SqlFile], ddl_lock_timeout: float,
@@ -386,6 +407,7 @@ def run_batch(conn: Connection, batch: Sequence[tuple[str, str, bool]], ddl_lock
                     if not conn.closed and not conn.broken:
                         conn.execute("RESET lock_timeout")
         except SqlFailed as exc:
+            _drop_failed_index(conn, f"plan step {obj}", stmt, exc)
             raise _named_step(exc, f"plan step {obj}", [(obj, stmt, False)], [stmt]) from None
 
 

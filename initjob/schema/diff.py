@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import gc
 import graphlib
+import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -27,6 +28,7 @@ from enum import IntEnum, StrEnum
 from typing import Any
 
 from initjob.names import comment_text
+from initjob.schema import checks
 from initjob.schema.catalog import snapshot_to_json
 from initjob.schema.graph import Graph, column_node, node, relation_node, type_node
 from initjob.schema.model import (
@@ -86,6 +88,8 @@ class Step:
     reason: str
     transactional: bool = True
     hazards: tuple[Hazard, ...] = ()
+    # The live rows this step needs (no NULL, no duplicate, values that fit): counted before the run.
+    precheck: checks.DataCheck | None = None
 
 
 @dataclass(frozen=True)
@@ -134,6 +138,7 @@ class _Phase(IntEnum):
     """Where a step runs; within a phase steps keep the order they were planned in."""
 
     ENUM_VALUES = 0
+    NOT_NULL_CHECKS = 5  # SET NOT NULL's helper checks, added and validated online before the plan's transaction
     DROP_TRIGGERS = 10
     DROP_VIEWS = 20
     DROP_FOREIGN_KEYS = 30
@@ -243,13 +248,22 @@ class _Planner:
     _hit: set[str] = field(default_factory=set)
     live_graph: Graph = field(default_factory=lambda: Graph(()))
     desired_graph: Graph = field(default_factory=lambda: Graph(()))
+    live_tables: dict[str, Table] | None = None  # by qualified name, once a data check asks
 
     def add(self, phase: _Phase, sql: str, obj: str, reason: str, kind: str = SAFE,
-            transactional: bool = True, hazards: tuple[Hazard, ...] | None = None) -> None:
+            transactional: bool = True, hazards: tuple[Hazard, ...] | None = None,
+            precheck: checks.DataCheck | None = None) -> None:
         found = _KIND_HAZARDS[kind] if hazards is None else hazards
         found += () if transactional else (Hazard.NOT_TRANSACTIONAL,)
-        step = Step(sql, kind_of(found), obj, reason, transactional, found)
+        found += (Hazard.MAY_FAIL,) if precheck is not None and Hazard.MAY_FAIL not in found else ()
+        step = Step(sql, kind_of(found), obj, reason, transactional, found, precheck)
         self.steps.append((phase, len(self.steps), step))
+
+    def live_table(self, name: str) -> Table | None:
+        """The live table of this qualified name: a data check reads its rows (None for a new table)."""
+        if self.live_tables is None:
+            self.live_tables = {qname(t.schema, t.name): t for t in self.live.tables}
+        return self.live_tables.get(name)
 
     def dependents_of_changes(self) -> set[str]:
         """What depends (in the live database) on the objects dropped or reshaped so far; cached, as
@@ -959,7 +973,9 @@ def _add_column(p: _Planner, table: str, col: Column, target: str) -> None:
     elif col.default is not None and _VOLATILE.search(col.default):
         p.add(_Phase.ALTER_TABLES, sql, target, "new column with a volatile default: rewrites the table", LOCKING)
     elif col.not_null and col.default is None:
-        p.add(_Phase.ALTER_TABLES, sql, target, "new NOT NULL column without a default: fails if the table has rows")
+        live = p.live_table(table)
+        p.add(_Phase.ALTER_TABLES, sql, target, "new NOT NULL column without a default: fails if the table has rows",
+              precheck=checks.for_new_column(live, col, target) if live else None)
     else:
         p.add(_Phase.ALTER_TABLES, sql, target, "new column")
 
@@ -979,10 +995,10 @@ def _alter_column(p: _Planner, table: str, old: Column, new: Column, target: str
     if old.identity and old.identity != new.identity and not new.identity:
         p.add(_Phase.DROP_DEFAULTS, f"{alter} DROP IDENTITY", target, "no longer an identity column")
     if retype:
-        _retype_column(p, alter, old, new, target)
+        _retype_column(p, alter, old, new, target, live=p.live_table(table))
     if new.default is not None and (old.default != new.default or retype):
         p.add(_Phase.ALTER_TABLES, f"{alter} SET DEFAULT {new.default}", target, "default changed")
-    _alter_nullability(p, alter, old, new, target)
+    _alter_nullability(p, alter, old, new, target, live=p.live_table(table))
     if new.identity and old.identity != new.identity:
         options = f" ({' '.join(new.identity_options)})" if new.identity_options else ""
         sql = (f"{alter} SET GENERATED {new.identity}" if old.identity
@@ -1012,14 +1028,54 @@ _TYPE_STORAGE = {t: "PLAIN" for t in ("smallint", "integer", "bigint", "real", "
                                       "date", "uuid", "timestamp without time zone", "timestamp with time zone")}
 
 
-def _alter_nullability(p: _Planner, alter: str, old: Column, new: Column, target: str) -> None:
+def _alter_nullability(p: _Planner, alter: str, old: Column, new: Column, target: str,
+                       live: Table | None = None) -> None:
     if old.not_null == new.not_null:
         return  # ADD IDENTITY needs NOT NULL first: it is set here, before
-    if new.not_null:
+    if new.not_null and live is not None and _proves_not_null_online(p, live, new):
+        _set_not_null_online(p, alter, live, new, target)
+    elif new.not_null:
         p.add(_Phase.ALTER_TABLES, f"{alter} SET NOT NULL", target,
-              "scans the table under an exclusive lock; fails if a row holds NULL", LOCKING)
+              "scans the table under an exclusive lock; fails if a row holds NULL", LOCKING,
+              precheck=checks.for_not_null(live, new, target) if live else None)
     else:
         p.add(_Phase.ALTER_TABLES, f"{alter} DROP NOT NULL", target, "NULL allowed")
+
+
+def _not_null_helper(column: str) -> str:
+    """The helper check's name: the column's, marked as initjob's, within 63 bytes."""
+    name = f"{column}_initjob_not_null"
+    if len(name.encode()) <= 63:
+        return name
+    return f"initjob_not_null_{hashlib.sha1(column.encode()).hexdigest()[:16]}"
+
+
+def _proves_not_null_online(p: _Planner, live: Table, col: Column) -> bool:
+    """A plain table that is neither partitioned nor in an inheritance tree, without a leftover helper
+    (a helper left by a failed run is dropped by the plan and the NOT NULL set the plain way)."""
+    name = qname(live.schema, live.name)
+    if live.partition_key or live.parent or live.inherits or any(
+            t.parent == name or name in t.inherits for t in p.live.tables):
+        return False
+    return all(c.name != _not_null_helper(col.name) for c in live.constraints)
+
+
+def _set_not_null_online(p: _Planner, alter: str, live: Table, col: Column, target: str) -> None:
+    """SET NOT NULL without a scan under the exclusive lock: a CHECK (col IS NOT NULL) added NOT VALID and
+    validated in their own transactions first (writes go on), which PostgreSQL takes as proof; then
+    SET NOT NULL in the plan's transaction, and the helper dropped."""
+    name = qname(live.schema, live.name)
+    helper = quote_ident(_not_null_helper(col.name))
+    p.add(_Phase.NOT_NULL_CHECKS,
+          f"ALTER TABLE {name} ADD CONSTRAINT {helper} CHECK ({quote_ident(col.name)} IS NOT NULL) NOT VALID",
+          target, "helper check for SET NOT NULL, not yet checked against the rows: no scan", transactional=False)
+    p.add(_Phase.NOT_NULL_CHECKS, f"ALTER TABLE {name} VALIDATE CONSTRAINT {helper}", target,
+          "the helper check scans the table for NULLs; reads and writes go on meanwhile", LOCKING,
+          transactional=False, precheck=checks.for_not_null(live, col, target))
+    p.add(_Phase.ALTER_TABLES, f"{alter} SET NOT NULL", target,
+          "proven by the validated helper check: no scan under the exclusive lock")
+    p.add(_Phase.ALTER_TABLES, f"ALTER TABLE {name} DROP CONSTRAINT IF EXISTS {helper}", target,
+          "the helper check, no longer needed")
 
 
 def _regenerate_column(p: _Planner, table: str, old: Column, new: Column, target: str) -> None:
@@ -1039,9 +1095,12 @@ def _is_stale(p: _Planner, table: str, definition: str) -> bool:
     return any(t == table and _mentions(definition, quote_ident(c)) for t, c in p.regenerated)
 
 
-def _retype_column(p: _Planner, alter: str, old: Column, new: Column, target: str) -> None:
+def _retype_column(p: _Planner, alter: str, old: Column, new: Column, target: str,
+                   live: Table | None = None) -> None:
     kind, reason, cast = classify_type_change(old.type, new.type)
     using = _using(quote_ident(new.name), old.type, new.type) if cast else None
+    # A narrowing fails on the values that do not fit: counted first, so the run refuses before the lock.
+    fit = checks.for_retype(live, old, new, target) if live and kind == DESTRUCTIVE else None
     if _uses_recreated_enum(p, new.type):
         kind, reason = DESTRUCTIVE, "enum re-created: a removed label makes the conversion fail"
         via = "text[]" if new.type.endswith("[]") else "text"
@@ -1050,7 +1109,7 @@ def _retype_column(p: _Planner, alter: str, old: Column, new: Column, target: st
         kind, reason = (LOCKING if kind == SAFE else kind), f"{reason}; collation changed: indexes rebuilt"
     collate = f" COLLATE {new.collation or 'pg_catalog.default'}" if old.collation != new.collation else ""
     sql = f"{alter} TYPE {new.type}{collate}" + (f" USING {using}" if using else "")
-    p.add(_Phase.ALTER_TABLES, sql, target, reason, kind)
+    p.add(_Phase.ALTER_TABLES, sql, target, reason, kind, precheck=fit)
 
 
 _NUMBERS = {"smallint", "integer", "bigint", "numeric", "real", "double precision"}
@@ -1066,6 +1125,10 @@ def _using(column: str, old: str, new: str) -> str:
         return f"{column}::integer::{new}"
     if new.endswith("[]") and not old.endswith("[]"):
         return f"ARRAY[{column}]::{new}"  # a value becomes a one-element array
+    if new_base in ("character varying", "character") and new != new_base:
+        # An explicit cast to varchar(n) cuts longer values silently; the text form is converted by
+        # ALTER ... TYPE's assignment cast instead, which fails on a value too long.
+        return f"{column}::text"
     return f"{column}::text::{new}"
 
 
@@ -1203,8 +1266,10 @@ def _add_constraint(p: _Planner, t: Table, con: Constraint, phase: _Phase, *, ex
               f"constraint {con.name}, not yet checked against existing rows")
         _validate(p, t, con)
     elif existing and con.validated:
+        live = p.live_table(name)
         p.add(phase, head + con.definition, f"table {name}",
-              f"constraint {con.name}: checks or indexes every row under an exclusive lock", LOCKING)
+              f"constraint {con.name}: checks or indexes every row under an exclusive lock", LOCKING,
+              precheck=checks.for_constraint(live, con, f"constraint {con.name} on {name}") if live else None)
     else:
         p.add(phase, head + con.definition, f"table {name}", f"constraint {con.name}")
     _comment(p, f"CONSTRAINT {quote_ident(con.name)} ON {name}", f"table {name}", None, con.comment)
@@ -1212,8 +1277,10 @@ def _add_constraint(p: _Planner, t: Table, con: Constraint, phase: _Phase, *, ex
 
 def _validate(p: _Planner, t: Table, con: Constraint) -> None:
     name = qname(t.schema, t.name)
+    live = p.live_table(name)
     p.add(_Phase.VALIDATE, f"ALTER TABLE {name} VALIDATE CONSTRAINT {quote_ident(con.name)}", f"table {name}",
-          f"constraint {con.name}: scans the table; reads and writes go on meanwhile", LOCKING)
+          f"constraint {con.name}: scans the table; reads and writes go on meanwhile", LOCKING,
+          precheck=checks.for_constraint(live, con, f"constraint {con.name} on {name}") if live else None)
 
 
 def _plan_indexes(p: _Planner, old: tuple[Index, ...], schema: str, table: str, new: tuple[Index, ...],
@@ -1258,14 +1325,16 @@ def _create_index(p: _Planner, schema: str, table: str, idx: Index, phase: _Phas
     name = qname(schema, idx.name)
     # pg_get_indexdef says ON ONLY for a partitioned table; the desired index covers the partitions.
     sql = idx.definition.replace(" ON ONLY ", " ON ", 1) if partitioned else idx.definition
+    live = p.live_table(qname(schema, table)) if existing else None
+    unique = checks.for_index(live, idx, f"index {name}") if live else None
     if existing and not partitioned:
         sql = re.sub(r"^CREATE (UNIQUE )?INDEX ", r"CREATE \1INDEX CONCURRENTLY ", sql)
         p.add(_Phase.CONCURRENT, sql, f"index {name}",
               "built online (CONCURRENTLY): reads and writes go on, outside a transaction", LOCKING,
-              transactional=False)
+              transactional=False, precheck=unique)
     elif existing:
         p.add(phase, sql, f"index {name}",
-              "partitioned tables cannot build indexes concurrently: writes wait", LOCKING)
+              "partitioned tables cannot build indexes concurrently: writes wait", LOCKING, precheck=unique)
     else:
         p.add(phase, sql, f"index {name}", f"index on new {qname(schema, table)}")
     _comment(p, f"INDEX {name}", f"index {name}", None, idx.comment)
