@@ -53,7 +53,7 @@ from initjob.schema.model import quote_ident as quote_ident
 from initjob.schema.token import catalog_token as catalog_token
 
 # Bumped whenever the model or its normalisation changes, so old fingerprints never match new ones.
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 
 
 # ---------------------------------------------------------------------------------------------
@@ -214,14 +214,15 @@ WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p', 'v', 'm', 
 _Q_CONSTRAINTS = _query(
     """
 SELECT n.nspname, coalesce(c.relname, t.typname), con.conrelid <> 0, con.conname, con.contype,
-       pg_catalog.pg_get_constraintdef(con.oid), con.convalidated, {comment}
+       pg_catalog.pg_get_constraintdef(con.oid), con.convalidated, {comment},
+       CASE WHEN con.contype IN ('p', 'u', 'x') THEN {index_comment} END
 FROM pg_catalog.pg_constraint con
 JOIN pg_catalog.pg_namespace n ON n.oid = con.connamespace
 LEFT JOIN pg_catalog.pg_class c ON c.oid = con.conrelid
 LEFT JOIN pg_catalog.pg_type t ON t.oid = con.contypid
 WHERE con.contype IN ('p', 'u', 'f', 'c', 'x') AND {in_schemas}
   AND con.conparentid = 0 AND (con.conislocal OR con.conrelid = 0)""",
-    comment=_comment("pg_constraint", "con.oid"),
+    comment=_comment("pg_constraint", "con.oid"), index_comment=_comment("pg_class", "con.conindid"),
 )
 
 # Indexes that back a constraint are the constraint's; those attached to a parent index follow it.
@@ -504,7 +505,7 @@ def _children(rows: dict[str, Rows]) -> Children:
         out["columns"][(r[0], r[1])].append(_column(r[3:]))
     for r in rows["constraints"]:
         kind = "table_constraints" if r[2] else "domain_constraints"
-        out[kind][(r[0], r[1])].append(Constraint(r[3], r[4], r[5], r[6], r[7]))
+        out[kind][(r[0], r[1])].append(Constraint(*r[3:9]))
     for r in rows["indexes"]:
         out["indexes"][(r[0], r[1])].append(Index(*r[2:]))
     for r in rows["triggers"]:

@@ -162,6 +162,9 @@ class _Phase(IntEnum):
     GRANTS = 245
     COMMENTS = 250
     CONCURRENT = 260
+    # What needs an index built CONCURRENTLY just before (a comment on it, CLUSTER ON it, REPLICA
+    # IDENTITY USING it, a foreign key onto it): moved here by the step's declared needs.
+    AFTER_CONCURRENT = 270
 
 
 # ---------------------------------------------------------------------------------------------
@@ -241,12 +244,19 @@ class _Planner:
     _hit: set[str] = field(default_factory=set)
     live_graph: Graph = field(default_factory=lambda: Graph(()))
     desired_graph: Graph = field(default_factory=lambda: Graph(()))
+    # pg_depend names of the indexes this plan builds CONCURRENTLY (last, outside a transaction), and
+    # each step's declared needs: a step needing one of them runs after the builds.
+    built_online: set[str] = field(default_factory=set)
+    needs: dict[int, frozenset[str]] = field(default_factory=dict)
 
     def add(self, phase: _Phase, sql: str, obj: str, reason: str, kind: str = SAFE,
-            transactional: bool = True, hazards: tuple[Hazard, ...] | None = None) -> None:
+            transactional: bool = True, hazards: tuple[Hazard, ...] | None = None,
+            needs: Iterable[str] = ()) -> None:
         found = _KIND_HAZARDS[kind] if hazards is None else hazards
         found += () if transactional else (Hazard.NOT_TRANSACTIONAL,)
         step = Step(sql, kind_of(found), obj, reason, transactional, found)
+        if needs:
+            self.needs[len(self.steps)] = frozenset(needs)
         self.steps.append((phase, len(self.steps), step))
 
     def dependents_of_changes(self) -> set[str]:
@@ -258,7 +268,11 @@ class _Planner:
         return self._hit
 
     def plan(self) -> Plan:
-        steps = tuple(step for _, _, step in sorted(self.steps, key=lambda t: (t[0], t[1])))
+        def phase(entry: tuple[int, int, Step]) -> int:
+            late = entry[0] < _Phase.CONCURRENT and self.needs.get(entry[1], frozenset()) & self.built_online
+            return _Phase.AFTER_CONCURRENT if late else entry[0]
+
+        steps = tuple(step for _, _, step in sorted(self.steps, key=lambda t: (phase(t), t[1])))
         return Plan(steps, tuple(self.refused))
 
 
@@ -771,7 +785,7 @@ def _create_table(p: _Planner, t: Table) -> None:
     tail += f" WITH ({', '.join(t.options)})" if t.options else ""
     p.add(phase, head + body + tail, f"table {name}", "new table")
     for con in t.constraints:
-        _add_constraint(p, t, con, phase, existing=False)
+        _add_constraint_in_order(p, t, con, phase, existing=False)
     for idx in t.indexes:
         _create_index(p, t.schema, t.name, idx, phase, existing=False, partitioned=bool(t.partition_key))
     _table_security(p, None, t, phase)
@@ -835,7 +849,8 @@ def _replica_identity(p: _Planner, old: Table | None, new: Table) -> None:
     name = qname(new.schema, new.name)
     how = {"d": "DEFAULT", "n": "NOTHING", "f": "FULL"}.get(new.replica_identity,
                                                            f"USING INDEX {quote_ident(index or '')}")
-    p.add(_Phase.LATE, f"ALTER TABLE {name} REPLICA IDENTITY {how}", f"table {name}", "replica identity changed")
+    p.add(_Phase.LATE, f"ALTER TABLE {name} REPLICA IDENTITY {how}", f"table {name}", "replica identity changed",
+          needs=[f"index {qname(new.schema, index)}"] if index else ())
 
 
 def _alter_inheritance(p: _Planner, old: Table, new: Table) -> None:
@@ -1162,10 +1177,12 @@ def _plan_constraints(p: _Planner, old: Table, new: Table) -> None:
         if kept is None or cname in redo or (
             not _same_constraint(kept, con) and not _only_validation_differs(kept, con)
         ):
-            _add_constraint(p, new, con, _Phase.CONSTRAINTS, existing=True)
-        elif kept.comment != con.comment:
+            _add_constraint_in_order(p, new, con, _Phase.CONSTRAINTS, existing=True)
+        else:
             _comment(p, f"CONSTRAINT {quote_ident(cname)} ON {qname(new.schema, new.name)}",
                      f"table {qname(new.schema, new.name)}", kept.comment, con.comment)
+            _comment(p, f"INDEX {qname(new.schema, cname)}", f"index {qname(new.schema, cname)}",
+                     kept.index_comment, con.index_comment)
 
 
 def _same_constraint(a: Constraint | None, b: Constraint | None) -> bool:
@@ -1205,6 +1222,19 @@ def _add_constraint(p: _Planner, t: Table, con: Constraint, phase: _Phase, *, ex
     _comment(p, f"CONSTRAINT {quote_ident(con.name)} ON {name}", f"table {name}", None, con.comment)
 
 
+def _add_constraint_in_order(p: _Planner, t: Table, con: Constraint, phase: _Phase, *, existing: bool) -> None:
+    """``_add_constraint``, its steps declaring what the constraint needs in the desired database
+    (pg_depend): a foreign key onto a unique index built CONCURRENTLY waits for the build."""
+    first = len(p.steps)
+    _add_constraint(p, t, con, phase, existing=existing)
+    # The index behind a key takes the constraint's name (and keeps it: renaming one renames both).
+    _comment(p, f"INDEX {qname(t.schema, con.name)}", f"index {qname(t.schema, con.name)}", None, con.index_comment)
+    needs = p.desired_graph.uses.get(f"table constraint {quote_ident(con.name)} on {qname(t.schema, t.name)}")
+    if needs:
+        for i in range(first, len(p.steps)):
+            p.needs[i] = p.needs.get(i, frozenset()) | needs
+
+
 def _validate(p: _Planner, t: Table, con: Constraint) -> None:
     name = qname(t.schema, t.name)
     p.add(_Phase.VALIDATE, f"ALTER TABLE {name} VALIDATE CONSTRAINT {quote_ident(con.name)}", f"table {name}",
@@ -1235,7 +1265,7 @@ def _plan_indexes(p: _Planner, old: tuple[Index, ...], schema: str, table: str, 
 def _cluster(p: _Planner, schema: str, table: str, idx: Index) -> None:
     how = f"CLUSTER ON {quote_ident(idx.name)}" if idx.clustered else "SET WITHOUT CLUSTER"
     p.add(_Phase.LATE, f"ALTER TABLE {qname(schema, table)} {how}", f"table {qname(schema, table)}",
-          "the index CLUSTER uses (nothing is reordered now)")
+          "the index CLUSTER uses (nothing is reordered now)", needs=[f"index {qname(schema, idx.name)}"])
 
 
 def _drop_index(p: _Planner, schema: str, iname: str, partitioned: bool) -> None:
@@ -1258,12 +1288,13 @@ def _create_index(p: _Planner, schema: str, table: str, idx: Index, phase: _Phas
         p.add(_Phase.CONCURRENT, sql, f"index {name}",
               "built online (CONCURRENTLY): reads and writes go on, outside a transaction", LOCKING,
               transactional=False)
+        p.built_online.add(f"index {name}")
     elif existing:
         p.add(phase, sql, f"index {name}",
               "partitioned tables cannot build indexes concurrently: writes wait", LOCKING)
     else:
         p.add(phase, sql, f"index {name}", f"index on new {qname(schema, table)}")
-    _comment(p, f"INDEX {name}", f"index {name}", None, idx.comment)
+    _comment(p, f"INDEX {name}", f"index {name}", None, idx.comment, needs=[f"index {name}"])
     if idx.clustered:
         _cluster(p, schema, table, idx)
 
@@ -1457,9 +1488,10 @@ def _dependency_order(deps: Graph, items: list[Function | View]) -> list[str]:
         return [node(i) for i in sorted(items, key=lambda i: (isinstance(i, View), _key(i)))]
 
 
-def _comment(p: _Planner, target: str, obj: str, old: str | None, new: str | None) -> None:
+def _comment(p: _Planner, target: str, obj: str, old: str | None, new: str | None,
+             needs: Iterable[str] = ()) -> None:
     if old != new:
-        p.add(_Phase.COMMENTS, f"COMMENT ON {target} IS {literal(new)}", obj, "comment changed")
+        p.add(_Phase.COMMENTS, f"COMMENT ON {target} IS {literal(new)}", obj, "comment changed", needs=needs)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -45,6 +45,7 @@ class Constraint:
     definition: str
     validated: bool = True
     comment: str | None = None
+    index_comment: str | None = None  # COMMENT ON INDEX of the index behind a key or exclusion constraint
 
 
 @dataclass(frozen=True)
