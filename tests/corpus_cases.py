@@ -822,11 +822,12 @@ def _planner() -> list[Case]:
                   "ALTER INDEX app.m_v ATTACH PARTITION app.m_2024_v;\n")
     own_u = P1 + "CREATE UNIQUE INDEX m_2024_u ON app.m_2024 (id, at);\n"
     attached_u = own_u + "CREATE UNIQUE INDEX m_u ON app.m (id, at);\n"
-    pk_using = P1 + ("ALTER TABLE ONLY app.m ADD CONSTRAINT m_pkey PRIMARY KEY (id, at);\n"
+    pn = P1.replace("(id int,", "(id int NOT NULL,")
+    pk_using = pn + ("ALTER TABLE ONLY app.m ADD CONSTRAINT m_pkey PRIMARY KEY (id, at);\n"
                      "CREATE UNIQUE INDEX m_2024_k ON app.m_2024 (id, at);\n"
                      "ALTER TABLE app.m_2024 ADD CONSTRAINT m_2024_pk PRIMARY KEY USING INDEX m_2024_k;\n"
                      "ALTER INDEX app.m_pkey ATTACH PARTITION app.m_2024_pk;\n")
-    own_pk = P1 + "ALTER TABLE app.m_2024 ADD PRIMARY KEY (id, at);\n"
+    own_pk = pn + "ALTER TABLE app.m_2024 ADD PRIMARY KEY (id, at);\n"
     plain_m = S + "CREATE TABLE app.m (id int, at date NOT NULL, v text);\n"
     fk2 = S + ("CREATE TABLE app.p (a int, b int, PRIMARY KEY (a, b));\n"
                "CREATE TABLE app.c (id int PRIMARY KEY, a int, b int, FOREIGN KEY (a, b) REFERENCES app.p);\n")
@@ -842,7 +843,7 @@ def _planner() -> list[Case]:
         _c("planner/partition-index-named-new", P1, named, rows=P_ROWS),
         _c("planner/partition-unique-attach-own", own_u, attached_u, rows=P_ROWS),
         _c("planner/partition-unique-detach-keep", attached_u, own_u, rows=P_ROWS),
-        _c("planner/partition-pk-using-index", P1, pk_using, rows=P_ROWS),
+        _c("planner/partition-pk-using-index", pn, pk_using, rows=P_ROWS),
         _c("planner/partition-pk-to-own", pk_using, own_pk, rows=P_ROWS),
         _c("planner/partition-own-pk-to-parent", own_pk, pk_using, rows=P_ROWS),
         _c("planner/pk-using-index", S + "CREATE TABLE app.t (id int NOT NULL, a text);\nCREATE UNIQUE INDEX t_k ON app.t (id);\n",

@@ -225,18 +225,21 @@ WHERE con.contype IN ('p', 'u', 'f', 'c', 'x') AND {in_schemas}
     comment=_comment("pg_constraint", "con.oid"), index_comment=_comment("pg_class", "con.conindid"),
 )
 
-# Indexes that back a constraint are the constraint's; those attached to a parent index follow it.
+# Indexes that back a constraint are the constraint's; a partition's index attached to its parent's
+# index is read with that parent (its name is the partition's own: a key's copy on the partition is
+# named after it, and a partition whose index had another name keeps it when attached).
 _Q_INDEXES = _query(
     """
 SELECT n.nspname, c.relname, i.relname, pg_catalog.pg_get_indexdef(i.oid), x.indisvalid, {comment},
-       x.indisclustered, x.indisreplident
+       x.indisclustered, x.indisreplident,
+       (SELECT h.inhparent::regclass::text FROM pg_catalog.pg_inherits h WHERE h.inhrelid = x.indexrelid)
 FROM pg_catalog.pg_index x
 JOIN pg_catalog.pg_class i ON i.oid = x.indexrelid
 JOIN {rel} ON c.oid = x.indrelid
 WHERE c.relkind IN ('r', 'p', 'm') AND {in_schemas}
-  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k WHERE k.conindid = x.indexrelid
-                     AND k.conrelid = x.indrelid AND k.contype IN ('p', 'u', 'x'))
-  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits h WHERE h.inhrelid = x.indexrelid)""",
+  AND (NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k WHERE k.conindid = x.indexrelid
+                      AND k.conrelid = x.indrelid AND k.contype IN ('p', 'u', 'x'))
+       OR EXISTS (SELECT 1 FROM pg_catalog.pg_inherits h WHERE h.inhrelid = x.indexrelid))""",
     comment=_comment("pg_class", "i.oid"),
 )
 

@@ -304,6 +304,7 @@ def _plan(live: Snapshot, desired: Snapshot) -> Plan:
     _plan_sequences(p)
     _plan_functions(p)
     _plan_tables(p)
+    _plan_attached_indexes(p)
     _plan_views(p)
     _plan_late_objects(p)
     _plan_grants(p)
@@ -787,7 +788,8 @@ def _create_table(p: _Planner, t: Table) -> None:
     for con in t.constraints:
         _add_constraint_in_order(p, t, con, phase, existing=False)
     for idx in t.indexes:
-        _create_index(p, t.schema, t.name, idx, phase, existing=False, partitioned=bool(t.partition_key))
+        if idx.parent_index is None:  # an attached one comes with its parent's (_plan_attached_indexes)
+            _create_index(p, t.schema, t.name, idx, phase, existing=False, partitioned=bool(t.partition_key))
     _table_security(p, None, t, phase)
     _replica_identity(p, None, t)
     for c in t.columns:
@@ -1147,7 +1149,7 @@ def _plan_table_children(p: _Planner, old: Table | None, new: Table) -> None:
     rebuild = old is not None and name in p.changed
     if old is not None:
         _plan_constraints(p, old, new)
-        _plan_indexes(p, old.indexes, new.schema, new.name, new.indexes, bool(new.partition_key))
+        _plan_indexes(p, *_own_indexes(old, new), bool(new.partition_key))
     _plan_triggers(p, name, old.triggers if old else (), new.triggers, rebuild)
     _plan_policies(p, name, old.policies if old else (), new.policies, rebuild)
     _comment(p, f"TABLE {name}", f"table {name}", old.comment if old else None, new.comment)
@@ -1239,6 +1241,85 @@ def _validate(p: _Planner, t: Table, con: Constraint) -> None:
     name = qname(t.schema, t.name)
     p.add(_Phase.VALIDATE, f"ALTER TABLE {name} VALIDATE CONSTRAINT {quote_ident(con.name)}", f"table {name}",
           f"constraint {con.name}: scans the table; reads and writes go on meanwhile", LOCKING)
+
+
+def _own_indexes(old: Table, new: Table) -> tuple[tuple[Index, ...], str, str, tuple[Index, ...]]:
+    """``_plan_indexes``'s arguments for a table's own indexes; those attached to a parent's index are
+    ``_plan_attached_indexes``'s. A partition detached keeps its attached indexes as its own; an own
+    index the desired state has attached, same name and definition, is attached by its parent's
+    CREATE INDEX or ATTACH PARTITION (it matches), so it is neither dropped nor built again."""
+    if old.parent is not None and new.parent is None:
+        old = replace(old, indexes=tuple(replace(i, parent_index=None) for i in old.indexes))
+    attached = {(i.name, i.definition) for i in new.indexes if i.parent_index is not None}
+    before = tuple(i for i in old.indexes if i.parent_index is None and (i.name, i.definition) not in attached)
+    return before, new.schema, new.name, tuple(i for i in new.indexes if i.parent_index is None)
+
+
+def _plan_attached_indexes(p: _Planner) -> None:
+    """A partition's index attached to its parent's index: made by PostgreSQL with the parent's index
+    (or the partition, or its ATTACH), under a name of PostgreSQL's choosing unless the partition
+    had a matching index already. Where the live database does not already hold it under the
+    desired name, it is found by what it is attached to and renamed: a key's copy, or an index
+    someone named, keeps the name pg_dump prints. Upper levels first: a lower one is found by the
+    name of the one above."""
+    live = {(t.schema, t.name): t for t in p.live.tables}
+    live_defs, want_defs = _index_definitions(p.live), _index_definitions(p.desired)
+    depth = {qname(t.schema, t.name): t.parent for t in p.desired.tables}
+
+    def level(t: Table) -> int:
+        n, parent = 0, t.parent
+        while parent is not None and n < 64:
+            n, parent = n + 1, depth.get(parent)
+        return n
+
+    for t in sorted(p.desired.tables, key=lambda t: (level(t), t.schema, t.name)):
+        old = live.get((t.schema, t.name)) if (t.schema, t.name) not in p.recreated_tables else None
+        had = {i.parent_index: i for i in old.indexes if i.parent_index} if old and old.parent == t.parent else {}
+        own = _by_name(old.indexes if old else ())
+        for idx in t.indexes:
+            if idx.parent_index is None:
+                continue
+            name = qname(t.schema, idx.name)
+            was = had.get(idx.parent_index)
+            parent_kept = live_defs.get(idx.parent_index) == want_defs.get(idx.parent_index) is not None
+            if was is not None and parent_kept and was.name == idx.name:
+                _comment(p, f"INDEX {name}", f"index {name}", was.comment, idx.comment)
+                continue
+            p.add(_Phase.LATE, _rename_attached_sql(t, idx), f"index {name}",
+                  f"the partition's index attached to {idx.parent_index}, named as in the desired schema")
+            kept = was if was is not None and parent_kept else own.get(idx.name)
+            _comment(p, f"INDEX {name}", f"index {name}", kept.comment if kept else None, idx.comment)
+
+
+def _index_definitions(s: Snapshot) -> dict[str, str]:
+    """Every index (and key or exclusion constraint, whose index has its name) by qualified name."""
+    out: dict[str, str] = {}
+    for t in s.tables:
+        for i in t.indexes:
+            out[qname(t.schema, i.name)] = f"{qname(t.schema, t.name)} {i.definition} {i.parent_index}"
+        for c in t.constraints:
+            if c.kind in "pux":
+                out[qname(t.schema, c.name)] = f"{qname(t.schema, t.name)} {c.definition}"
+    return out
+
+
+def _rename_attached_sql(t: Table, idx: Index) -> str:
+    """Rename the index of ``t`` attached to ``idx.parent_index`` to ``idx.name`` unless it has it.
+    The names are only known to the database at run time, so the step looks them up; every name and
+    value in it is a literal or quoted here."""
+    assert idx.parent_index is not None
+    return (
+        "DO $initjob$DECLARE found name; BEGIN\n"
+        "SELECT c.relname INTO found FROM pg_catalog.pg_inherits h\n"
+        "  JOIN pg_catalog.pg_index x ON x.indexrelid = h.inhrelid JOIN pg_catalog.pg_class c ON c.oid = h.inhrelid\n"
+        f" WHERE h.inhparent = {literal(idx.parent_index)}::regclass"
+        f" AND x.indrelid = {literal(qname(t.schema, t.name))}::regclass;\n"
+        f"IF found IS NULL THEN RAISE EXCEPTION 'no index of % is attached to %', "
+        f"{literal(qname(t.schema, t.name))}, {literal(idx.parent_index)}; END IF;\n"
+        f"IF found <> {literal(idx.name)} THEN EXECUTE pg_catalog.format('ALTER INDEX %I.%I RENAME TO %I', "
+        f"{literal(t.schema)}, found, {literal(idx.name)}); END IF;\n"
+        "END$initjob$"
+    )
 
 
 def _plan_indexes(p: _Planner, old: tuple[Index, ...], schema: str, table: str, new: tuple[Index, ...],

@@ -50,7 +50,9 @@ class Constraint:
 
 @dataclass(frozen=True)
 class Index:
-    """An index that backs no constraint; ``definition`` is ``pg_get_indexdef``."""
+    """An index that backs no constraint, or a partition's index attached to its parent's index (the
+    parent's own, or the one behind its key: then it backs the partition's copy of that key);
+    ``definition`` is ``pg_get_indexdef``."""
 
     name: str
     definition: str
@@ -58,6 +60,7 @@ class Index:
     comment: str | None = None
     clustered: bool = False  # ALTER TABLE ... CLUSTER ON this index
     replica_identity: bool = False  # REPLICA IDENTITY USING INDEX this index
+    parent_index: str | None = None  # qualified name of the parent's index it is attached to
 
 
 @dataclass(frozen=True)
