@@ -49,6 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     cfg: Config | None = None
     command = "run"
     report: Report | None = None
+    committed: list[str] = []  # steps a failed run committed before it failed: the run says how many
     try:
         try:
             cfg = load_config(args, os.environ)
@@ -61,6 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = 0
     except InitJobError as exc:
         code = exc.exit_code
+        committed = list(exc.fields.get("committed") or ())
         _failed(cfg, command, exc.kind, exc.one_line(), code, exc.fields)
     except Interrupted as exc:
         code = exc.exit_code
@@ -76,7 +78,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.flush()
     logs.event("run.finished", command=command, exit_code=code,
                duration_ms=int((time.monotonic() - start) * 1000),
-               applied=len(report.applied) if report else 0, baselined=len(report.baselined) if report else 0)
+               applied=len(report.applied) if report else len(committed),
+               baselined=len(report.baselined) if report else 0)
     return code
 
 

@@ -121,6 +121,12 @@ class NotConverged(NotUpToDate):
     kind = "not_converged"
 
 
+class RehearsalImpossible(NotUpToDate):
+    """The plan could not be tried on a copy of the live schema first: it is not applied untried."""
+
+    kind = "rehearsal_impossible"
+
+
 class Unmanaged(NotUpToDate):
     """The schema holds an object kind initjob does not manage: refused by name, never ignored."""
 
