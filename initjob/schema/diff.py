@@ -305,6 +305,7 @@ def _plan(live: Snapshot, desired: Snapshot) -> Plan:
     _plan_functions(p)
     _plan_tables(p)
     _plan_attached_indexes(p)
+    _keep_owned_sequences(p)
     _plan_views(p)
     _plan_late_objects(p)
     _plan_grants(p)
@@ -427,7 +428,7 @@ def _drop_type(p: _Planner, word: str, item: Any, label: str) -> None:
 
 def _used_by_kept_column(p: _Planner, type_name: str) -> bool:
     kept = {_key(t) for t in p.desired.tables}
-    return any(c.type.removesuffix("[]") == type_name
+    return any(c.type.removesuffix("[]") == type_name or c.collation == type_name
                for t in p.live.tables if _key(t) in kept for c in t.columns)
 
 
@@ -618,6 +619,32 @@ def _plan_sequences(p: _Planner) -> None:
             p.add(_Phase.OWNERSHIP, f"ALTER SEQUENCE {name} OWNED BY {seq.owned_by or 'NONE'}",
                   f"sequence {name}", "owner column changed")
         _comment(p, f"SEQUENCE {name}", f"sequence {name}", old.comment if old else None, seq.comment)
+
+
+def _keep_owned_sequences(p: _Planner) -> None:
+    """A kept sequence owned by a column that is dropped (or whose table is re-created) would go with
+    it: it is released first, and owned again once the desired column exists."""
+    live_tables = {_key(t): t for t in p.live.tables}
+    want_tables = {_key(t): t for t in p.desired.tables}
+    owners = {f"{qname(t.schema, t.name)}.{quote_ident(c.name)}": (key, c.name)
+              for key, t in live_tables.items() for c in t.columns}
+    want = {_key(s): s for s in p.desired.sequences}
+    for old in p.live.sequences:
+        seq = want.get(_key(old))
+        if seq is None or old.owned_by is None or old.owned_by not in owners:
+            continue
+        key, column = owners[old.owned_by]
+        kept = want_tables.get(key)
+        goes = (kept is None or key[:2] in p.recreated_tables or (qname(*key[:2]), column) in p.regenerated
+                or column not in {c.name for c in kept.columns})
+        if not goes:
+            continue
+        name = qname(seq.schema, seq.name)
+        p.add(_Phase.DROP_TRIGGERS, f"ALTER SEQUENCE {name} OWNED BY NONE", f"sequence {name}",
+              f"kept: released before {old.owned_by} is dropped, which would drop it too")
+        if seq.owned_by is not None and seq.owned_by == old.owned_by:
+            p.add(_Phase.OWNERSHIP, f"ALTER SEQUENCE {name} OWNED BY {seq.owned_by}", f"sequence {name}",
+                  "owned again by the re-created column")
 
 
 def _sequence_options(old: Sequence_ | None, new: Sequence_) -> str:
@@ -1005,8 +1032,24 @@ def _alter_column(p: _Planner, table: str, old: Column, new: Column, target: str
         p.add(_Phase.ALTER_TABLES, sql, target, "identity changed")
     if new.identity and old.identity and old.identity_options != new.identity_options:
         changed = [f"SET {o}" for o in new.identity_options if o not in old.identity_options]
-        p.add(_Phase.ALTER_TABLES, f"{alter} {' '.join(changed)}", target, "identity sequence options changed")
+        # Narrowed bounds may leave the sequence's current value outside them: start again inside.
+        was, now = _numeric_options(old.identity_options), _numeric_options(new.identity_options)
+        narrowed = now.get("MINVALUE", 0) > was.get("MINVALUE", 0) or now.get("MAXVALUE", 0) < was.get("MAXVALUE", 0)
+        changed += [f"RESTART WITH {now['START WITH']}"] if narrowed and "START WITH" in now else []
+        p.add(_Phase.ALTER_TABLES, f"{alter} {' '.join(changed)}", target, "identity sequence options changed"
+              + ("; restarted inside the new bounds" if narrowed else ""),
+              hazards=(Hazard.MAY_FAIL,) if narrowed else ())
     _alter_column_storage(p, alter, old, new, target)
+
+
+def _numeric_options(options: tuple[str, ...]) -> dict[str, int]:
+    """An identity sequence's numeric clauses ("MINVALUE 5" → {"MINVALUE": 5})."""
+    out: dict[str, int] = {}
+    for option in options:
+        word, _, number = option.rpartition(" ")
+        if number.lstrip("-").isdigit():
+            out[word] = int(number)
+    return out
 
 
 def _alter_column_storage(p: _Planner, alter: str, old: Column, new: Column, target: str) -> None:
@@ -1525,8 +1568,11 @@ def _plan_late_objects(p: _Planner) -> None:
     relations = _relation_names(p.desired)
     fns = [f for f in p.desired.functions if _key(f) not in live_fns or _key(f) in p.recreated_functions]
     early = [f for f in fns if not _is_late(f, relations)]
-    for fn in early:
-        _create_function(p, _Phase.EARLY_FUNCTIONS, fn)
+    # A SQL-standard body (BEGIN ATOMIC, RETURN) is bound at creation: what it calls comes first.
+    first: list[Function | View] = list(early)
+    by_node = {node(f): f for f in early}
+    for n in _dependency_order(p.desired_graph, first):
+        _create_function(p, _Phase.EARLY_FUNCTIONS, by_node[n])
     live_views = {_key(v) for v in p.live.views}
     views = [v for v in p.desired.views if _key(v) not in live_views or _key(v)[:2] in p.recreated_views]
     late: list[Function | View] = [f for f in fns if f not in early]
@@ -1608,7 +1654,15 @@ def _acl_pairs(p: _Planner) -> Iterable[tuple[str, tuple[str, ...], tuple[str, .
         for c in t.columns:
             yield f"COLUMN {quote_ident(c.name)} {name}", cols.get(c.name, ()), c.acl
     views = live_of(p.live.views, p.recreated_views)
-    yield from ((f"TABLE {qname(v.schema, v.name)}", views.get(_key(v), ()), v.acl) for v in p.desired.views)
+    live_views = {_key(v): v for v in p.live.views}
+    for v in p.desired.views:
+        name = qname(v.schema, v.name)
+        yield f"TABLE {name}", views.get(_key(v), ()), v.acl
+        # A view's column privileges are compared like a table's, so they are planned like them too.
+        was = live_views.get(_key(v)) if _key(v)[:2] not in p.recreated_views else None
+        cols = {c.name: c.acl for c in was.columns} if was is not None else {}
+        for c in v.columns:
+            yield f"COLUMN {quote_ident(c.name)} {name}", cols.get(c.name, ()), c.acl
     seqs = live_of(p.live.sequences, set())
     yield from ((f"SEQUENCE {qname(q.schema, q.name)}", seqs.get(_key(q), ()), q.acl) for q in p.desired.sequences)
     fns = live_of(p.live.functions, p.recreated_functions, _DEFAULT_FUNCTION_ACL)
