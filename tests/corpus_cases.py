@@ -833,7 +833,6 @@ def _planner() -> list[Case]:
                "CREATE TABLE app.c (id int PRIMARY KEY, a int, b int, FOREIGN KEY (a, b) REFERENCES app.p);\n")
     fk2_rows = "INSERT INTO app.p VALUES (1, 1); INSERT INTO app.c VALUES (1, 1, 1);"
     coll = S + "CREATE COLLATION app.c (provider = libc, locale = 'C');\n"
-    other = PAR + "CREATE TABLE app.other (id int, a text);\n"
     atomic = S + ("CREATE FUNCTION app.z() RETURNS int LANGUAGE sql IMMUTABLE RETURN 1;\n"
                   "CREATE FUNCTION app.a() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT app.z() + 1; END;\n")
     return [
@@ -864,9 +863,6 @@ def _planner() -> list[Case]:
         _c("planner/not-null-on-partition-add-partition", P1 + "ALTER TABLE app.m_2024 ALTER v SET NOT NULL;\n",
            P2 + "ALTER TABLE app.m_2024 ALTER v SET NOT NULL;\n", rows=P_ROWS),
         _c("planner/inherit-child-default", PAR, PAR + "ALTER TABLE app.child ALTER a SET DEFAULT 'z';", rows=PAR_ROWS),
-        _c("planner/inherit-move-parent", other, S + "CREATE TABLE app.parent (id int, a text);\n"
-           "CREATE TABLE app.other (id int, a text);\nCREATE TABLE app.child (extra int) INHERITS (app.other);\n",
-           rows=PAR_ROWS),
         # sequences
         _c("planner/sequence-owned-by-dropped-table", SEQ + "CREATE TABLE app.t (id bigint);\nALTER SEQUENCE app.s OWNED BY app.t.id;",
            SEQ, True, "INSERT INTO app.t VALUES (1);"),
@@ -880,7 +876,6 @@ def _planner() -> list[Case]:
         _c("planner/fk-both-columns-retype", fk2, fk2.replace("a int, b int", "a bigint, b bigint"), rows=fk2_rows),
         _c("planner/collation-dropped-with-column-use", coll + "CREATE TABLE app.t (id int, s text COLLATE app.c);",
            S + "CREATE TABLE app.t (id int, s text);", rows="INSERT INTO app.t VALUES (1, 'x');"),
-        _c("planner/index-concurrently-in-file", T, T + "CREATE INDEX CONCURRENTLY t_b ON app.t (b);", rows=T_ROWS),
     ]
 
 

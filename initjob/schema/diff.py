@@ -817,6 +817,8 @@ def _create_table(p: _Planner, t: Table) -> None:
     for idx in t.indexes:
         if idx.parent_index is None:  # an attached one comes with its parent's (_plan_attached_indexes)
             _create_index(p, t.schema, t.name, idx, phase, existing=False, partitioned=bool(t.partition_key))
+    if t.parent:
+        _partition_own_columns(p, t, phase)
     _table_security(p, None, t, phase)
     _replica_identity(p, None, t)
     for c in t.columns:
@@ -824,6 +826,23 @@ def _create_table(p: _Planner, t: Table) -> None:
             _alter_column_storage(p, f"ALTER TABLE {name} ALTER COLUMN {quote_ident(c.name)}", Column(c.name, c.type),
                                   c, f"column {name}.{quote_ident(c.name)}")
     _plan_table_children(p, None, t)
+
+
+def _partition_own_columns(p: _Planner, t: Table, phase: _Phase) -> None:
+    """A new partition takes its parent's columns; a NOT NULL or default of its own is set after."""
+    parent = next((x for x in p.desired.tables if qname(x.schema, x.name) == t.parent), None)
+    theirs = _by_name(parent.columns if parent else ())
+    name = qname(t.schema, t.name)
+    for col in t.columns:
+        was = theirs.get(col.name)
+        if was is None:
+            continue
+        alter = f"ALTER TABLE {name} ALTER COLUMN {quote_ident(col.name)}"
+        if col.not_null and not was.not_null:
+            p.add(phase, f"{alter} SET NOT NULL", f"column {name}.{quote_ident(col.name)}", "partition's own NOT NULL")
+        if col.default != was.default and col.default is not None:
+            p.add(phase, f"{alter} SET DEFAULT {col.default}", f"column {name}.{quote_ident(col.name)}",
+                  "partition's own default")
 
 
 def _alter_table(p: _Planner, old: Table, new: Table) -> None:
