@@ -248,6 +248,7 @@ class _Planner:
     # each step's declared needs: a step needing one of them runs after the builds.
     built_online: set[str] = field(default_factory=set)
     needs: dict[int, frozenset[str]] = field(default_factory=dict)
+    desired_tables: dict[str, Table] | None = None  # by qualified name, once needed
 
     def add(self, phase: _Phase, sql: str, obj: str, reason: str, kind: str = SAFE,
             transactional: bool = True, hazards: tuple[Hazard, ...] | None = None,
@@ -830,7 +831,9 @@ def _create_table(p: _Planner, t: Table) -> None:
 
 def _partition_own_columns(p: _Planner, t: Table, phase: _Phase) -> None:
     """A new partition takes its parent's columns; a NOT NULL or default of its own is set after."""
-    parent = next((x for x in p.desired.tables if qname(x.schema, x.name) == t.parent), None)
+    if p.desired_tables is None:  # once per plan: a scan per partition was quadratic on large trees
+        p.desired_tables = {qname(x.schema, x.name): x for x in p.desired.tables}
+    parent = p.desired_tables.get(t.parent or "")
     theirs = _by_name(parent.columns if parent else ())
     name = qname(t.schema, t.name)
     for col in t.columns:
