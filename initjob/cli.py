@@ -44,7 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     cfg: Config | None = None
     command = command_of(args)  # a configuration error of `new` is logged as `new`, not `run`
     report: Report | None = None
-    done_before = 0
+    committed: list[str] = []  # steps or files a failed run committed before it failed: the run says how many
     try:
         try:
             cfg = load_config(args, os.environ)
@@ -61,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = 0
     except InitJobError as exc:
         code = exc.exit_code
-        done_before = len(exc.fields.get("applied") or exc.fields.get("committed") or ())  # committed, then failed
+        committed = list(exc.fields.get("committed") or exc.fields.get("applied") or ())
         _failed(cfg, command, exc.kind, exc.one_line(), code, exc.fields)
     except Interrupted as exc:
         code = exc.exit_code
@@ -77,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.flush()
     logs.event("run.finished", command=command, exit_code=code,
                duration_ms=int((time.monotonic() - start) * 1000),
-               applied=len(report.applied) if report else done_before,
+               applied=len(report.applied) if report else len(committed),
                baselined=len(report.baselined) if report else 0)
     return code
 

@@ -164,6 +164,12 @@ class DataDoesNotFit(NotUpToDate):
     kind = "data_does_not_fit"
 
 
+class RehearsalImpossible(NotUpToDate):
+    """The plan could not be tried on a copy of the live schema first: it is not applied untried."""
+
+    kind = "rehearsal_impossible"
+
+
 class Unmanaged(NotUpToDate):
     """The schema holds an object kind initjob does not manage: refused by name, never ignored."""
 

@@ -140,6 +140,13 @@ def _check_text(f: SqlFile, transactional: bool, history_schema: str, problems: 
         where = f"{f.path}:{stmt.line}"
         if sqltext.transaction_control(stmt):
             problems.append(f"{where}: {stmt.first_words[0]} would break the file's own transaction; remove it")
+        elif transactional and sqltext.needs_no_transaction(stmt) and f.path.startswith("schema/"):
+            # A schema file's remedy is not no-transaction (refused there): auto-sync itself builds a
+            # new index on an existing table CONCURRENTLY.
+            problems.append(
+                f"{where}: this statement cannot run inside a schema file's transaction; write it without "
+                "CONCURRENTLY: auto-sync builds a new index on an existing table CONCURRENTLY itself"
+            )
         elif transactional and sqltext.needs_no_transaction(stmt):
             problems.append(
                 f"{where}: this statement cannot run inside a transaction; "

@@ -21,7 +21,7 @@ from initjob.config import ApplySettings, ConnectionSettings
 from initjob.db import executor, history, shadow
 from initjob.db import record as recorded
 from initjob.decide import Comparison
-from initjob.errors import NotConverged, SqlFailed
+from initjob.errors import NotConverged, RehearsalImpossible, SqlFailed
 from initjob.schema import catalog
 from initjob.schema.diff import Plan, plan_sync
 from initjob.schema.renames import MARK, Rename, declared_renames, plan_with_renames
@@ -171,7 +171,7 @@ def _expand_half(live: catalog.Snapshot, desired: catalog.Snapshot, schemas: lis
                       deferred=halves.contract.steps, final=desired, renames=renames)
 
 
-def check_only_deferred(after: catalog.Snapshot, comparison: Comparison) -> None:
+def check_only_deferred(after: catalog.Snapshot, comparison: Comparison, committed: Sequence[str] = ()) -> None:
     """After expand: planned afresh from what the database now holds to the whole desired state, only
     the deferred steps' objects are left to change: expand's target was reached, nothing more, nothing less.
 
@@ -185,7 +185,7 @@ def check_only_deferred(after: catalog.Snapshot, comparison: Comparison) -> None
         extra = sorted(left ^ expected)
         raise NotConverged("after expand, the steps left to the desired state are not the deferred ones: "
                            + "; ".join(extra[:10]), "report this plan as a bug; `initjob plan --phase contract` "
-                           "prints what is left", drift=extra)
+                           "prints what is left", drift=extra, committed=list(committed))
 
 
 def nulls_before_not_null(conn: Connection, comparison: Comparison) -> dict[str, int]:
@@ -248,10 +248,12 @@ def apply_plan(conn: Connection, settings: ApplySettings, comparison: Comparison
     after = catalog.read_snapshot(conn, list(comparison.live_schemas))
     if not same_schema(after, desired):
         left = differences(after, desired)
+        # Every step is committed by now: the failure says so (run.finished counts them).
         raise NotConverged("after the sync the schema still differs: " + "; ".join(left[:10]),
-                           "report this plan as a bug; `initjob plan` shows what is left", drift=left)
+                           "report this plan as a bug; `initjob plan` shows what is left", drift=left,
+                           committed=applied)
     if comparison.final is not None:  # expand: only the deferred steps may be left to the whole desired state
-        check_only_deferred(after, comparison)
+        check_only_deferred(after, comparison, applied)
     # Drift is judged against what the database really holds, column order included; ``also`` (expand's
     # mark, for contract's guard) goes in the same transaction, so the record never claims more than this.
     # After expand a schema the desired state no longer has is still there: recorded, so contract drops it.
@@ -270,18 +272,13 @@ def rehearse(conn: Connection, settings: ConnectionSettings, ddl_lock_timeout: f
     here; the live database is touched only when the copy then equals the desired state.
 
     The copy is built from the live model (the planner's own create path) and must equal the live
-    schema first; when it cannot be built faithfully the rehearsal is skipped and says why, rather
-    than judging the plan on a different start.  The copy holds no rows, so a step that fails only on
-    data (a NOT NULL over NULLs) is not caught here: the apply's own transaction handles that.
+    schema first; when it cannot be built faithfully the plan is refused (``RehearsalImpossible``,
+    exit 3) and the run says why, rather than applying a plan never tried.  The copy holds no rows, so
+    a step that fails only on data (a NOT NULL over NULLs) is not caught here: the apply's own
+    transaction handles that.
     """
     plan, live, desired = comparison.plan, comparison.live, comparison.desired
     if not plan.steps or live is None or desired is None:
-        return
-    if settings.shadow_dsn and not all(s.transactional for s in plan.steps):
-        # INITJOB_SHADOW_DATABASE_URL's database is used inside one rolled-back transaction, where a
-        # step that must run outside a transaction cannot.
-        logs.event("sync.rehearsal_skipped", reason="a step runs outside a transaction and the shadow database "
-                   "is used inside one")
         return
     schemas = list(comparison.live_schemas)
     started = time.monotonic()
@@ -290,7 +287,7 @@ def rehearse(conn: Connection, settings: ConnectionSettings, ddl_lock_timeout: f
             for replayed in _batches(steps):
                 if settings.shadow_dsn:  # already inside the shadow's transaction: the steps go in it
                     for _, stmt, _ in replayed:
-                        sh.execute(stmt.encode())
+                        sh.execute(_in_transaction(stmt).encode())
                 else:
                     executor.run_batch(sh, replayed, ddl_lock_timeout)
 
@@ -299,17 +296,25 @@ def rehearse(conn: Connection, settings: ConnectionSettings, ddl_lock_timeout: f
         try:
             run(plan_sync(catalog.read_snapshot(sh, schemas), live))
         except (SqlFailed, psycopg.Error) as exc:
-            logs.event("sync.rehearsal_skipped", reason="the live schema could not be rebuilt from its model: "
-                       + logs.redact(str(exc).splitlines()[0] if str(exc) else type(exc).__name__))
-            return
+            raise RehearsalImpossible(
+                "the live schema could not be rebuilt from its model for the rehearsal, so the plan was not "
+                "applied untried: " + logs.redact(_first_line(exc)), _CANNOT_REHEARSE, rehearsal="no copy") from None
         copy = catalog.read_snapshot(sh, schemas)
         if not same_schema(copy, live):
-            logs.event("sync.rehearsal_skipped", reason="the live schema could not be rebuilt from its model",
-                       differences=differences(copy, live)[:5])
-            return
+            left = differences(copy, live)
+            raise RehearsalImpossible(
+                "the live schema could not be rebuilt faithfully from its model for the rehearsal, so the plan "
+                "was not applied untried: " + "; ".join(left[:5]), _CANNOT_REHEARSE, rehearsal="no copy",
+                differences=left[:10])
         try:
             run(plan)
         except (SqlFailed, psycopg.Error) as exc:
+            if isinstance(exc, psycopg.errors.UnsafeNewEnumValueUsage):
+                raise RehearsalImpossible(
+                    "the plan uses a new enum label in the transaction of INITJOB_SHADOW_DATABASE_URL's database, "
+                    "where it cannot be tried: " + logs.redact(_first_line(exc)),
+                    "let initjob create its own scratch database (CREATEDB), or apply the new label first",
+                    rehearsal="no copy") from None
             reason = exc.reason if isinstance(exc, SqlFailed) else str(exc).splitlines()[0]
             raise NotConverged("the plan fails on a copy of the live schema, so nothing was applied: "
                                + logs.redact(reason), "report this plan as a bug; `initjob plan` prints it",
@@ -321,6 +326,25 @@ def rehearse(conn: Connection, settings: ConnectionSettings, ddl_lock_timeout: f
                            "applied: " + "; ".join(left[:10]), "report this plan as a bug; `initjob plan` prints it",
                            drift=left, rehearsal="differs")
     logs.event("sync.rehearsed", steps=len(plan.steps), duration_ms=round((time.monotonic() - started) * 1000))
+
+
+_CANNOT_REHEARSE = ("report this as a bug with `initjob plan`; until it is fixed, apply this change as a "
+                    "migration or by hand")
+
+
+def _first_line(exc: Exception) -> str:
+    if isinstance(exc, SqlFailed):
+        return exc.reason
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def _in_transaction(stmt: str) -> str:
+    """A step as it can run inside the shadow's one transaction: an index built or dropped
+    CONCURRENTLY ends the same without the word (ALTER TYPE ... ADD VALUE runs as it is)."""
+    head = stmt.lstrip()[:40].upper()
+    if head.startswith(("CREATE INDEX CONCURRENTLY", "CREATE UNIQUE INDEX CONCURRENTLY", "DROP INDEX CONCURRENTLY")):
+        return stmt.replace(" CONCURRENTLY", "", 1)
+    return stmt
 
 
 def record(conn: Connection, settings: ApplySettings, sums: dict[str, str], schemas: list[str],

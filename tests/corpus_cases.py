@@ -845,10 +845,74 @@ def _data() -> list[Case]:
     ]
 
 
+def _planner() -> list[Case]:
+    """Issue 25's planner failures: each once exited 0 with a wrong schema, 3 or 5 on a legal change."""
+    pidx = P1 + "CREATE INDEX m_v ON app.m (v);\n"
+    named = P1 + ("CREATE INDEX m_v ON ONLY app.m (v);\nCREATE INDEX m_2024_v ON app.m_2024 (v);\n"
+                  "ALTER INDEX app.m_v ATTACH PARTITION app.m_2024_v;\n")
+    own_u = P1 + "CREATE UNIQUE INDEX m_2024_u ON app.m_2024 (id, at);\n"
+    attached_u = own_u + "CREATE UNIQUE INDEX m_u ON app.m (id, at);\n"
+    pn = P1.replace("(id int,", "(id int NOT NULL,")
+    pk_using = pn + ("ALTER TABLE ONLY app.m ADD CONSTRAINT m_pkey PRIMARY KEY (id, at);\n"
+                     "CREATE UNIQUE INDEX m_2024_k ON app.m_2024 (id, at);\n"
+                     "ALTER TABLE app.m_2024 ADD CONSTRAINT m_2024_pk PRIMARY KEY USING INDEX m_2024_k;\n"
+                     "ALTER INDEX app.m_pkey ATTACH PARTITION app.m_2024_pk;\n")
+    own_pk = pn + "ALTER TABLE app.m_2024 ADD PRIMARY KEY (id, at);\n"
+    plain_m = S + "CREATE TABLE app.m (id int, at date NOT NULL, v text);\n"
+    fk2 = S + ("CREATE TABLE app.p (a int, b int, PRIMARY KEY (a, b));\n"
+               "CREATE TABLE app.c (id int PRIMARY KEY, a int, b int, FOREIGN KEY (a, b) REFERENCES app.p);\n")
+    fk2_rows = "INSERT INTO app.p VALUES (1, 1); INSERT INTO app.c VALUES (1, 1, 1);"
+    coll = S + "CREATE COLLATION app.c (provider = libc, locale = 'C');\n"
+    atomic = S + ("CREATE FUNCTION app.z() RETURNS int LANGUAGE sql IMMUTABLE RETURN 1;\n"
+                  "CREATE FUNCTION app.a() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT app.z() + 1; END;\n")
+    return [
+        # partition indexes attached to a parent's, and the keys they back
+        _c("planner/partition-index-named", pidx, named, rows=P_ROWS),
+        _c("planner/partition-index-named-back", named, pidx, rows=P_ROWS),
+        _c("planner/partition-index-named-new", P1, named, rows=P_ROWS),
+        _c("planner/partition-unique-attach-own", own_u, attached_u, rows=P_ROWS),
+        _c("planner/partition-unique-detach-keep", attached_u, own_u, rows=P_ROWS),
+        _c("planner/partition-pk-using-index", pn, pk_using, rows=P_ROWS),
+        _c("planner/partition-pk-to-own", pk_using, own_pk, rows=P_ROWS),
+        _c("planner/partition-own-pk-to-parent", own_pk, pk_using, rows=P_ROWS),
+        _c("planner/pk-using-index", S + "CREATE TABLE app.t (id int NOT NULL, a text);\nCREATE UNIQUE INDEX t_k ON app.t (id);\n",
+           S + "CREATE TABLE app.t (id int NOT NULL, a text);\nCREATE UNIQUE INDEX t_k ON app.t (id);\n"
+           "ALTER TABLE app.t ADD CONSTRAINT t_pk PRIMARY KEY USING INDEX t_k;\n", rows="INSERT INTO app.t VALUES (1, 'x');"),
+        _c("planner/comment-on-key-index", T, T + "COMMENT ON INDEX app.t_pkey IS 'by id';", rows=T_ROWS),
+        _c("planner/comment-on-key-index-drop", T + "COMMENT ON INDEX app.t_pkey IS 'by id';", T, rows=T_ROWS),
+        # statements that need an index built concurrently
+        _c("planner/new-index-comment", T, T + "CREATE INDEX t_b ON app.t (b);\nCOMMENT ON INDEX app.t_b IS 'by b';", rows=T_ROWS),
+        _c("planner/new-index-cluster", T, T + "CREATE INDEX t_b ON app.t (b);\nALTER TABLE app.t CLUSTER ON t_b;", rows=T_ROWS),
+        _c("planner/new-index-replica-identity", T, T.replace("b int", "b int NOT NULL") + "CREATE UNIQUE INDEX t_b ON app.t (b);\n"
+           "ALTER TABLE app.t REPLICA IDENTITY USING INDEX t_b;", rows=T_ROWS),
+        _c("planner/new-unique-index-fk", T, T + "CREATE UNIQUE INDEX t_b ON app.t (b);\n"
+           "CREATE TABLE app.r (id int PRIMARY KEY, t_b int REFERENCES app.t (b));", rows=T_ROWS),
+        # kinds of table
+        _c("planner/plain-to-partitioned", plain_m, P1, True, P_ROWS),
+        _c("planner/partitioned-to-plain", P1, plain_m, True, P_ROWS),
+        _c("planner/not-null-on-partition-add-partition", P1 + "ALTER TABLE app.m_2024 ALTER v SET NOT NULL;\n",
+           P2 + "ALTER TABLE app.m_2024 ALTER v SET NOT NULL;\n", rows=P_ROWS),
+        _c("planner/inherit-child-default", PAR, PAR + "ALTER TABLE app.child ALTER a SET DEFAULT 'z';", rows=PAR_ROWS),
+        # sequences
+        _c("planner/sequence-owned-by-dropped-table", SEQ + "CREATE TABLE app.t (id bigint);\nALTER SEQUENCE app.s OWNED BY app.t.id;",
+           SEQ, True, "INSERT INTO app.t VALUES (1);"),
+        _c("planner/sequence-owned-by-dropped-column", SEQ + "CREATE TABLE app.t (id bigint, k bigint);\nALTER SEQUENCE app.s OWNED BY app.t.k;",
+           SEQ + "CREATE TABLE app.t (id bigint);", True, "INSERT INTO app.t VALUES (1, 1);"),
+        _c("planner/identity-narrowed", ID, ID.replace("IDENTITY PRIMARY KEY", "IDENTITY (START WITH 100 MINVALUE 100) PRIMARY KEY"),
+           rows=ID_ROWS),
+        # grants, functions, types
+        _c("planner/view-column-grant", V + ROLE, V + ROLE + "GRANT SELECT (a) ON app.v TO corpus_reader;", rows=T_ROWS),
+        _c("planner/atomic-body-calls-new-function", S, atomic),
+        _c("planner/fk-both-columns-retype", fk2, fk2.replace("a int, b int", "a bigint, b bigint"), rows=fk2_rows),
+        _c("planner/collation-dropped-with-column-use", coll + "CREATE TABLE app.t (id int, s text COLLATE app.c);",
+           S + "CREATE TABLE app.t (id int, s text);", rows="INSERT INTO app.t VALUES (1, 'x');"),
+    ]
+
+
 def base_cases() -> list[Case]:
     return [*_schemas(), *_tables(), *_columns(), *_constraints(), *_indexes(), *_partitions(), *_inheritance(),
             *_sequences(), *_views(), *_functions(), *_triggers(), *_rls(), *_types(), *_extensions(), *_grants(),
-            *_refused(), *_chains(), *_more(), *_data()]
+            *_refused(), *_chains(), *_more(), *_data(), *_planner()]
 
 
 def all_cases() -> list[Case]:

@@ -21,6 +21,9 @@ REGRESSIONS = [c for c in all_cases() if c.name in {
     "partition/attach+rows", "partition/detach+rows", "inherit/not-null-parent+rows", "more/enum-rename-type+rows",
     "more/refused-typed-table",
     "more/refused-default-privileges"} and c not in SAMPLE]
+# Issue 25's planner failures (partition indexes attached to their parent's, keys USING INDEX, steps
+# that need an index built CONCURRENTLY, sequences owned by what goes away, ...), every one, always.
+REGRESSIONS += [c for c in all_cases() if c.name.startswith("planner/") and c not in SAMPLE]
 
 
 def test_corpus_covers_every_kind_with_enough_cases() -> None:

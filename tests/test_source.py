@@ -186,3 +186,17 @@ def test_copy_from_stdin_refused_with_its_line(tmp_path: Path) -> None:
     assert err.value.fields["problems"] == [
         "migrations/0001_a.up.sql:3: COPY ... FROM stdin; initjob runs plain SQL only (psql runs it, the server "
         "does not)"]
+
+
+def test_concurrent_index_in_a_schema_file_is_refused_with_a_remedy_that_works(tmp_path: Path) -> None:
+    """The migrations' remedy (a no-transaction file) is refused in sql/schema/: the hint says what is
+    accepted there instead."""
+    schema = tmp_path / "schema"
+    schema.mkdir()
+    (schema / "a.sql").write_text("CREATE TABLE t (b int);\nCREATE INDEX CONCURRENTLY t_b ON t (b);\n")
+    with pytest.raises(ConfigError) as refused:
+        read_schema_files(tmp_path, "initjob")
+    text = str(refused.value.fields) + refused.value.reason
+    assert "without CONCURRENTLY" in text and "no-transaction" not in text
+    (schema / "a.sql").write_text("CREATE TABLE t (b int);\nCREATE INDEX t_b ON t (b);\n")
+    assert [f.path for f in read_schema_files(tmp_path, "initjob")] == ["schema/a.sql"]

@@ -169,6 +169,9 @@ class _Phase(IntEnum):
     GRANTS = 245
     COMMENTS = 250
     CONCURRENT = 260
+    # What needs an index built CONCURRENTLY just before (a comment on it, CLUSTER ON it, REPLICA
+    # IDENTITY USING it, a foreign key onto it): moved here by the step's declared needs.
+    AFTER_CONCURRENT = 270
 
 
 # ---------------------------------------------------------------------------------------------
@@ -249,14 +252,21 @@ class _Planner:
     live_graph: Graph = field(default_factory=lambda: Graph(()))
     desired_graph: Graph = field(default_factory=lambda: Graph(()))
     live_tables: dict[str, Table] | None = None  # by qualified name, once a data check asks
+    # pg_depend names of the indexes this plan builds CONCURRENTLY (last, outside a transaction), and
+    # each step's declared needs: a step needing one of them runs after the builds.
+    built_online: set[str] = field(default_factory=set)
+    needs: dict[int, frozenset[str]] = field(default_factory=dict)
+    desired_tables: dict[str, Table] | None = None  # by qualified name, once needed
 
     def add(self, phase: _Phase, sql: str, obj: str, reason: str, kind: str = SAFE,
             transactional: bool = True, hazards: tuple[Hazard, ...] | None = None,
-            precheck: checks.DataCheck | None = None) -> None:
+            precheck: checks.DataCheck | None = None, needs: Iterable[str] = ()) -> None:
         found = _KIND_HAZARDS[kind] if hazards is None else hazards
         found += () if transactional else (Hazard.NOT_TRANSACTIONAL,)
         found += (Hazard.MAY_FAIL,) if precheck is not None and Hazard.MAY_FAIL not in found else ()
         step = Step(sql, kind_of(found), obj, reason, transactional, found, precheck)
+        if needs:
+            self.needs[len(self.steps)] = frozenset(needs)
         self.steps.append((phase, len(self.steps), step))
 
     def live_table(self, name: str) -> Table | None:
@@ -274,7 +284,11 @@ class _Planner:
         return self._hit
 
     def plan(self) -> Plan:
-        steps = tuple(step for _, _, step in sorted(self.steps, key=lambda t: (t[0], t[1])))
+        def phase(entry: tuple[int, int, Step]) -> int:
+            late = entry[0] < _Phase.CONCURRENT and self.needs.get(entry[1], frozenset()) & self.built_online
+            return _Phase.AFTER_CONCURRENT if late else entry[0]
+
+        steps = tuple(step for _, _, step in sorted(self.steps, key=lambda t: (phase(t), t[1])))
         return Plan(steps, tuple(self.refused))
 
 
@@ -306,6 +320,8 @@ def _plan(live: Snapshot, desired: Snapshot) -> Plan:
     _plan_sequences(p)
     _plan_functions(p)
     _plan_tables(p)
+    _plan_attached_indexes(p)
+    _keep_owned_sequences(p)
     _plan_views(p)
     _plan_late_objects(p)
     _plan_grants(p)
@@ -428,7 +444,7 @@ def _drop_type(p: _Planner, word: str, item: Any, label: str) -> None:
 
 def _used_by_kept_column(p: _Planner, type_name: str) -> bool:
     kept = {_key(t) for t in p.desired.tables}
-    return any(c.type.removesuffix("[]") == type_name
+    return any(c.type.removesuffix("[]") == type_name or c.collation == type_name
                for t in p.live.tables if _key(t) in kept for c in t.columns)
 
 
@@ -621,6 +637,32 @@ def _plan_sequences(p: _Planner) -> None:
         _comment(p, f"SEQUENCE {name}", f"sequence {name}", old.comment if old else None, seq.comment)
 
 
+def _keep_owned_sequences(p: _Planner) -> None:
+    """A kept sequence owned by a column that is dropped (or whose table is re-created) would go with
+    it: it is released first, and owned again once the desired column exists."""
+    live_tables = {_key(t): t for t in p.live.tables}
+    want_tables = {_key(t): t for t in p.desired.tables}
+    owners = {f"{qname(t.schema, t.name)}.{quote_ident(c.name)}": (key, c.name)
+              for key, t in live_tables.items() for c in t.columns}
+    want = {_key(s): s for s in p.desired.sequences}
+    for old in p.live.sequences:
+        seq = want.get(_key(old))
+        if seq is None or old.owned_by is None or old.owned_by not in owners:
+            continue
+        key, column = owners[old.owned_by]
+        kept = want_tables.get(key)
+        goes = (kept is None or key[:2] in p.recreated_tables or (qname(*key[:2]), column) in p.regenerated
+                or column not in {c.name for c in kept.columns})
+        if not goes:
+            continue
+        name = qname(seq.schema, seq.name)
+        p.add(_Phase.DROP_TRIGGERS, f"ALTER SEQUENCE {name} OWNED BY NONE", f"sequence {name}",
+              f"kept: released before {old.owned_by} is dropped, which would drop it too")
+        if seq.owned_by is not None and seq.owned_by == old.owned_by:
+            p.add(_Phase.OWNERSHIP, f"ALTER SEQUENCE {name} OWNED BY {seq.owned_by}", f"sequence {name}",
+                  "owned again by the re-created column")
+
+
 def _sequence_options(old: Sequence_ | None, new: Sequence_) -> str:
     """The clauses that differ (all of them for a new sequence); a new type restates its bounds."""
     clauses = {
@@ -787,9 +829,12 @@ def _create_table(p: _Planner, t: Table) -> None:
     tail += f" WITH ({', '.join(t.options)})" if t.options else ""
     p.add(phase, head + body + tail, f"table {name}", "new table")
     for con in t.constraints:
-        _add_constraint(p, t, con, phase, existing=False)
+        _add_constraint_in_order(p, t, con, phase, existing=False)
     for idx in t.indexes:
-        _create_index(p, t.schema, t.name, idx, phase, existing=False, partitioned=bool(t.partition_key))
+        if idx.parent_index is None:  # an attached one comes with its parent's (_plan_attached_indexes)
+            _create_index(p, t.schema, t.name, idx, phase, existing=False, partitioned=bool(t.partition_key))
+    if t.parent:
+        _partition_own_columns(p, t, phase)
     _table_security(p, None, t, phase)
     _replica_identity(p, None, t)
     for c in t.columns:
@@ -797,6 +842,25 @@ def _create_table(p: _Planner, t: Table) -> None:
             _alter_column_storage(p, f"ALTER TABLE {name} ALTER COLUMN {quote_ident(c.name)}", Column(c.name, c.type),
                                   c, f"column {name}.{quote_ident(c.name)}")
     _plan_table_children(p, None, t)
+
+
+def _partition_own_columns(p: _Planner, t: Table, phase: _Phase) -> None:
+    """A new partition takes its parent's columns; a NOT NULL or default of its own is set after."""
+    if p.desired_tables is None:  # once per plan: a scan per partition was quadratic on large trees
+        p.desired_tables = {qname(x.schema, x.name): x for x in p.desired.tables}
+    parent = p.desired_tables.get(t.parent or "")
+    theirs = _by_name(parent.columns if parent else ())
+    name = qname(t.schema, t.name)
+    for col in t.columns:
+        was = theirs.get(col.name)
+        if was is None:
+            continue
+        alter = f"ALTER TABLE {name} ALTER COLUMN {quote_ident(col.name)}"
+        if col.not_null and not was.not_null:
+            p.add(phase, f"{alter} SET NOT NULL", f"column {name}.{quote_ident(col.name)}", "partition's own NOT NULL")
+        if col.default != was.default and col.default is not None:
+            p.add(phase, f"{alter} SET DEFAULT {col.default}", f"column {name}.{quote_ident(col.name)}",
+                  "partition's own default")
 
 
 def _alter_table(p: _Planner, old: Table, new: Table) -> None:
@@ -851,7 +915,8 @@ def _replica_identity(p: _Planner, old: Table | None, new: Table) -> None:
     name = qname(new.schema, new.name)
     how = {"d": "DEFAULT", "n": "NOTHING", "f": "FULL"}.get(new.replica_identity,
                                                            f"USING INDEX {quote_ident(index or '')}")
-    p.add(_Phase.LATE, f"ALTER TABLE {name} REPLICA IDENTITY {how}", f"table {name}", "replica identity changed")
+    p.add(_Phase.LATE, f"ALTER TABLE {name} REPLICA IDENTITY {how}", f"table {name}", "replica identity changed",
+          needs=[f"index {qname(new.schema, index)}"] if index else ())
 
 
 def _alter_inheritance(p: _Planner, old: Table, new: Table) -> None:
@@ -1006,8 +1071,24 @@ def _alter_column(p: _Planner, table: str, old: Column, new: Column, target: str
         p.add(_Phase.ALTER_TABLES, sql, target, "identity changed")
     if new.identity and old.identity and old.identity_options != new.identity_options:
         changed = [f"SET {o}" for o in new.identity_options if o not in old.identity_options]
-        p.add(_Phase.ALTER_TABLES, f"{alter} {' '.join(changed)}", target, "identity sequence options changed")
+        # Narrowed bounds may leave the sequence's current value outside them: start again inside.
+        was, now = _numeric_options(old.identity_options), _numeric_options(new.identity_options)
+        narrowed = now.get("MINVALUE", 0) > was.get("MINVALUE", 0) or now.get("MAXVALUE", 0) < was.get("MAXVALUE", 0)
+        changed += [f"RESTART WITH {now['START WITH']}"] if narrowed and "START WITH" in now else []
+        p.add(_Phase.ALTER_TABLES, f"{alter} {' '.join(changed)}", target, "identity sequence options changed"
+              + ("; restarted inside the new bounds" if narrowed else ""),
+              hazards=(Hazard.MAY_FAIL,) if narrowed else ())
     _alter_column_storage(p, alter, old, new, target)
+
+
+def _numeric_options(options: tuple[str, ...]) -> dict[str, int]:
+    """An identity sequence's numeric clauses ("MINVALUE 5" → {"MINVALUE": 5})."""
+    out: dict[str, int] = {}
+    for option in options:
+        word, _, number = option.rpartition(" ")
+        if number.lstrip("-").isdigit():
+            out[word] = int(number)
+    return out
 
 
 def _alter_column_storage(p: _Planner, alter: str, old: Column, new: Column, target: str) -> None:
@@ -1197,7 +1278,7 @@ def _plan_table_children(p: _Planner, old: Table | None, new: Table) -> None:
     rebuild = old is not None and name in p.changed
     if old is not None:
         _plan_constraints(p, old, new)
-        _plan_indexes(p, old.indexes, new.schema, new.name, new.indexes, bool(new.partition_key))
+        _plan_indexes(p, *_own_indexes(old, new), bool(new.partition_key))
     _plan_triggers(p, name, old.triggers if old else (), new.triggers, rebuild)
     _plan_policies(p, name, old.policies if old else (), new.policies, rebuild)
     _comment(p, f"TABLE {name}", f"table {name}", old.comment if old else None, new.comment)
@@ -1227,11 +1308,13 @@ def _plan_constraints(p: _Planner, old: Table, new: Table) -> None:
         if kept is None or cname in redo or (
             not _same_constraint(kept, con) and not _only_validation_differs(kept, con)
         ):
-            _add_constraint(p, new, con, _Phase.CONSTRAINTS, existing=True)
+            _add_constraint_in_order(p, new, con, _Phase.CONSTRAINTS, existing=True)
             kept = None  # made anew: not clustered until told
-        elif kept.comment != con.comment:
+        else:
             _comment(p, f"CONSTRAINT {quote_ident(cname)} ON {qname(new.schema, new.name)}",
                      f"table {qname(new.schema, new.name)}", kept.comment, con.comment)
+            _comment(p, f"INDEX {qname(new.schema, cname)}", f"index {qname(new.schema, cname)}",
+                     kept.index_comment, con.index_comment)
         if (kept is not None and kept.clustered) != con.clustered:  # the index behind it bears its name
             _cluster(p, new.schema, new.name, Index(cname, "", clustered=con.clustered))
 
@@ -1275,12 +1358,104 @@ def _add_constraint(p: _Planner, t: Table, con: Constraint, phase: _Phase, *, ex
     _comment(p, f"CONSTRAINT {quote_ident(con.name)} ON {name}", f"table {name}", None, con.comment)
 
 
+def _add_constraint_in_order(p: _Planner, t: Table, con: Constraint, phase: _Phase, *, existing: bool) -> None:
+    """``_add_constraint``, its steps declaring what the constraint needs in the desired database
+    (pg_depend): a foreign key onto a unique index built CONCURRENTLY waits for the build."""
+    first = len(p.steps)
+    _add_constraint(p, t, con, phase, existing=existing)
+    # The index behind a key takes the constraint's name (and keeps it: renaming one renames both).
+    _comment(p, f"INDEX {qname(t.schema, con.name)}", f"index {qname(t.schema, con.name)}", None, con.index_comment)
+    needs = p.desired_graph.uses.get(f"table constraint {quote_ident(con.name)} on {qname(t.schema, t.name)}")
+    if needs:
+        for i in range(first, len(p.steps)):
+            p.needs[i] = p.needs.get(i, frozenset()) | needs
+
+
 def _validate(p: _Planner, t: Table, con: Constraint) -> None:
     name = qname(t.schema, t.name)
     live = p.live_table(name)
     p.add(_Phase.VALIDATE, f"ALTER TABLE {name} VALIDATE CONSTRAINT {quote_ident(con.name)}", f"table {name}",
           f"constraint {con.name}: scans the table; reads and writes go on meanwhile", LOCKING,
           precheck=checks.for_constraint(live, con, f"constraint {con.name} on {name}") if live else None)
+
+
+def _own_indexes(old: Table, new: Table) -> tuple[tuple[Index, ...], str, str, tuple[Index, ...]]:
+    """``_plan_indexes``'s arguments for a table's own indexes; those attached to a parent's index are
+    ``_plan_attached_indexes``'s. A partition detached keeps its attached indexes as its own; an own
+    index the desired state has attached, same name and definition, is attached by its parent's
+    CREATE INDEX or ATTACH PARTITION (it matches), so it is neither dropped nor built again."""
+    if old.parent is not None and new.parent is None:
+        old = replace(old, indexes=tuple(replace(i, parent_index=None) for i in old.indexes))
+    attached = {(i.name, i.definition) for i in new.indexes if i.parent_index is not None}
+    before = tuple(i for i in old.indexes if i.parent_index is None and (i.name, i.definition) not in attached)
+    return before, new.schema, new.name, tuple(i for i in new.indexes if i.parent_index is None)
+
+
+def _plan_attached_indexes(p: _Planner) -> None:
+    """A partition's index attached to its parent's index: made by PostgreSQL with the parent's index
+    (or the partition, or its ATTACH), under a name of PostgreSQL's choosing unless the partition
+    had a matching index already. Where the live database does not already hold it under the
+    desired name, it is found by what it is attached to and renamed: a key's copy, or an index
+    someone named, keeps the name pg_dump prints. Upper levels first: a lower one is found by the
+    name of the one above."""
+    live = {(t.schema, t.name): t for t in p.live.tables}
+    live_defs, want_defs = _index_definitions(p.live), _index_definitions(p.desired)
+    depth = {qname(t.schema, t.name): t.parent for t in p.desired.tables}
+
+    def level(t: Table) -> int:
+        n, parent = 0, t.parent
+        while parent is not None and n < 64:
+            n, parent = n + 1, depth.get(parent)
+        return n
+
+    for t in sorted(p.desired.tables, key=lambda t: (level(t), t.schema, t.name)):
+        old = live.get((t.schema, t.name)) if (t.schema, t.name) not in p.recreated_tables else None
+        had = {i.parent_index: i for i in old.indexes if i.parent_index} if old and old.parent == t.parent else {}
+        own = _by_name(old.indexes if old else ())
+        for idx in t.indexes:
+            if idx.parent_index is None:
+                continue
+            name = qname(t.schema, idx.name)
+            was = had.get(idx.parent_index)
+            parent_kept = live_defs.get(idx.parent_index) == want_defs.get(idx.parent_index) is not None
+            if was is not None and parent_kept and was.name == idx.name:
+                _comment(p, f"INDEX {name}", f"index {name}", was.comment, idx.comment)
+                continue
+            p.add(_Phase.LATE, _rename_attached_sql(t, idx), f"index {name}",
+                  f"the partition's index attached to {idx.parent_index}, named as in the desired schema")
+            kept = was if was is not None and parent_kept else own.get(idx.name)
+            _comment(p, f"INDEX {name}", f"index {name}", kept.comment if kept else None, idx.comment)
+
+
+def _index_definitions(s: Snapshot) -> dict[str, str]:
+    """Every index (and key or exclusion constraint, whose index has its name) by qualified name."""
+    out: dict[str, str] = {}
+    for t in s.tables:
+        for i in t.indexes:
+            out[qname(t.schema, i.name)] = f"{qname(t.schema, t.name)} {i.definition} {i.parent_index}"
+        for c in t.constraints:
+            if c.kind in "pux":
+                out[qname(t.schema, c.name)] = f"{qname(t.schema, t.name)} {c.definition}"
+    return out
+
+
+def _rename_attached_sql(t: Table, idx: Index) -> str:
+    """Rename the index of ``t`` attached to ``idx.parent_index`` to ``idx.name`` unless it has it.
+    The names are only known to the database at run time, so the step looks them up; every name and
+    value in it is a literal or quoted here."""
+    assert idx.parent_index is not None
+    return (
+        "DO $initjob$DECLARE found name; BEGIN\n"
+        "SELECT c.relname INTO found FROM pg_catalog.pg_inherits h\n"
+        "  JOIN pg_catalog.pg_index x ON x.indexrelid = h.inhrelid JOIN pg_catalog.pg_class c ON c.oid = h.inhrelid\n"
+        f" WHERE h.inhparent = {literal(idx.parent_index)}::regclass"
+        f" AND x.indrelid = {literal(qname(t.schema, t.name))}::regclass;\n"
+        f"IF found IS NULL THEN RAISE EXCEPTION 'no index of % is attached to %', "
+        f"{literal(qname(t.schema, t.name))}, {literal(idx.parent_index)}; END IF;\n"
+        f"IF found <> {literal(idx.name)} THEN EXECUTE pg_catalog.format('ALTER INDEX %I.%I RENAME TO %I', "
+        f"{literal(t.schema)}, found, {literal(idx.name)}); END IF;\n"
+        "END$initjob$"
+    )
 
 
 def _plan_indexes(p: _Planner, old: tuple[Index, ...], schema: str, table: str, new: tuple[Index, ...],
@@ -1307,7 +1482,7 @@ def _plan_indexes(p: _Planner, old: tuple[Index, ...], schema: str, table: str, 
 def _cluster(p: _Planner, schema: str, table: str, idx: Index) -> None:
     how = f"CLUSTER ON {quote_ident(idx.name)}" if idx.clustered else "SET WITHOUT CLUSTER"
     p.add(_Phase.LATE, f"ALTER TABLE {qname(schema, table)} {how}", f"table {qname(schema, table)}",
-          "the index CLUSTER uses (nothing is reordered now)")
+          "the index CLUSTER uses (nothing is reordered now)", needs=[f"index {qname(schema, idx.name)}"])
 
 
 def _drop_index(p: _Planner, schema: str, iname: str, partitioned: bool) -> None:
@@ -1332,12 +1507,13 @@ def _create_index(p: _Planner, schema: str, table: str, idx: Index, phase: _Phas
         p.add(_Phase.CONCURRENT, sql, f"index {name}",
               "built online (CONCURRENTLY): reads and writes go on, outside a transaction", LOCKING,
               transactional=False, precheck=unique)
+        p.built_online.add(f"index {name}")
     elif existing:
         p.add(phase, sql, f"index {name}",
               "partitioned tables cannot build indexes concurrently: writes wait", LOCKING, precheck=unique)
     else:
         p.add(phase, sql, f"index {name}", f"index on new {qname(schema, table)}")
-    _comment(p, f"INDEX {name}", f"index {name}", None, idx.comment)
+    _comment(p, f"INDEX {name}", f"index {name}", None, idx.comment, needs=[f"index {name}"])
     if idx.clustered:
         _cluster(p, schema, table, idx)
 
@@ -1487,8 +1663,11 @@ def _plan_late_objects(p: _Planner) -> None:
     relations = _relation_names(p.desired)
     fns = [f for f in p.desired.functions if _key(f) not in live_fns or _key(f) in p.recreated_functions]
     early = [f for f in fns if not _is_late(f, relations)]
-    for fn in early:
-        _create_function(p, _Phase.EARLY_FUNCTIONS, fn)
+    # A SQL-standard body (BEGIN ATOMIC, RETURN) is bound at creation: what it calls comes first.
+    first: list[Function | View] = list(early)
+    by_node = {node(f): f for f in early}
+    for n in _dependency_order(p.desired_graph, first):
+        _create_function(p, _Phase.EARLY_FUNCTIONS, by_node[n])
     live_views = {_key(v) for v in p.live.views}
     views = [v for v in p.desired.views if _key(v) not in live_views or _key(v)[:2] in p.recreated_views]
     late: list[Function | View] = [f for f in fns if f not in early]
@@ -1531,9 +1710,10 @@ def _dependency_order(deps: Graph, items: list[Function | View]) -> list[str]:
         return [node(i) for i in sorted(items, key=lambda i: (isinstance(i, View), _key(i)))]
 
 
-def _comment(p: _Planner, target: str, obj: str, old: str | None, new: str | None) -> None:
+def _comment(p: _Planner, target: str, obj: str, old: str | None, new: str | None,
+             needs: Iterable[str] = ()) -> None:
     if old != new:
-        p.add(_Phase.COMMENTS, f"COMMENT ON {target} IS {literal(new)}", obj, "comment changed")
+        p.add(_Phase.COMMENTS, f"COMMENT ON {target} IS {literal(new)}", obj, "comment changed", needs=needs)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1569,7 +1749,15 @@ def _acl_pairs(p: _Planner) -> Iterable[tuple[str, tuple[str, ...], tuple[str, .
         for c in t.columns:
             yield f"COLUMN {quote_ident(c.name)} {name}", cols.get(c.name, ()), c.acl
     views = live_of(p.live.views, p.recreated_views)
-    yield from ((f"TABLE {qname(v.schema, v.name)}", views.get(_key(v), ()), v.acl) for v in p.desired.views)
+    live_views = {_key(v): v for v in p.live.views}
+    for v in p.desired.views:
+        name = qname(v.schema, v.name)
+        yield f"TABLE {name}", views.get(_key(v), ()), v.acl
+        # A view's column privileges are compared like a table's, so they are planned like them too.
+        was = live_views.get(_key(v)) if _key(v)[:2] not in p.recreated_views else None
+        cols = {c.name: c.acl for c in was.columns} if was is not None else {}
+        for c in v.columns:
+            yield f"COLUMN {quote_ident(c.name)} {name}", cols.get(c.name, ()), c.acl
     seqs = live_of(p.live.sequences, set())
     yield from ((f"SEQUENCE {qname(q.schema, q.name)}", seqs.get(_key(q), ()), q.acl) for q in p.desired.sequences)
     fns = live_of(p.live.functions, p.recreated_functions, _DEFAULT_FUNCTION_ACL)

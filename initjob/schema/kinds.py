@@ -205,28 +205,32 @@ _Q_CONSTRAINTS = _query(
 SELECT n.nspname, coalesce(c.relname, t.typname), con.conrelid <> 0, con.conname, con.contype,
        pg_catalog.pg_get_constraintdef(con.oid), con.convalidated, {comment},
        con.contype IN ('p', 'u', 'x') AND coalesce((SELECT x.indisclustered FROM pg_catalog.pg_index x
-                                                     WHERE x.indexrelid = con.conindid), false)
+                                                     WHERE x.indexrelid = con.conindid), false),
+       CASE WHEN con.contype IN ('p', 'u', 'x') THEN {index_comment} END
 FROM pg_catalog.pg_constraint con
 JOIN pg_catalog.pg_namespace n ON n.oid = con.connamespace
 LEFT JOIN pg_catalog.pg_class c ON c.oid = con.conrelid
 LEFT JOIN pg_catalog.pg_type t ON t.oid = con.contypid
 WHERE con.contype IN ('p', 'u', 'f', 'c', 'x') AND {in_schemas}
   AND con.conparentid = 0 AND (con.conislocal OR con.conrelid = 0)""",
-    comment=_comment("pg_constraint", "con.oid"),
+    comment=_comment("pg_constraint", "con.oid"), index_comment=_comment("pg_class", "con.conindid"),
 )
 
-# Indexes that back a constraint are the constraint's; those attached to a parent index follow it.
+# Indexes that back a constraint are the constraint's; a partition's index attached to its parent's
+# index is read with that parent (its name is the partition's own: a key's copy on the partition is
+# named after it, and a partition whose index had another name keeps it when attached).
 _Q_INDEXES = _query(
     """
 SELECT n.nspname, c.relname, i.relname, pg_catalog.pg_get_indexdef(i.oid), x.indisvalid, {comment},
-       x.indisclustered, x.indisreplident
+       x.indisclustered, x.indisreplident,
+       (SELECT h.inhparent::regclass::text FROM pg_catalog.pg_inherits h WHERE h.inhrelid = x.indexrelid)
 FROM pg_catalog.pg_index x
 JOIN pg_catalog.pg_class i ON i.oid = x.indexrelid
 JOIN {rel} ON c.oid = x.indrelid
 WHERE c.relkind IN ('r', 'p', 'm') AND {in_schemas}
-  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k WHERE k.conindid = x.indexrelid
-                     AND k.conrelid = x.indrelid AND k.contype IN ('p', 'u', 'x'))
-  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits h WHERE h.inhrelid = x.indexrelid)""",
+  AND (NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k WHERE k.conindid = x.indexrelid
+                      AND k.conrelid = x.indrelid AND k.contype IN ('p', 'u', 'x'))
+       OR EXISTS (SELECT 1 FROM pg_catalog.pg_inherits h WHERE h.inhrelid = x.indexrelid))""",
     comment=_comment("pg_class", "i.oid"),
 )
 
@@ -478,10 +482,10 @@ REGISTRY: tuple[Kind, ...] = (
                   "compression statistics acl identity_options",
           ignored="not_null_name", owners="tables.columns views.columns composites.attributes"),
     _kind("constraints", "constraint", _Q_CONSTRAINTS, f"{_BASE} constraint class type index", Constraint,
-          identity="name", planned="kind definition validated comment clustered",
+          identity="name", planned="kind definition validated comment clustered index_comment",
           owners="tables.constraints domains.constraints"),
     _kind("indexes", "index", _Q_INDEXES, f"{_BASE} index class constraint inherits opclass collation", Index,
-          identity="name", planned="definition valid comment clustered replica_identity",
+          identity="name", planned="definition valid comment clustered replica_identity parent_index",
           owners="tables.indexes views.indexes"),
     _kind("triggers", "trigger", _Q_TRIGGERS, f"{_BASE} trigger class proc", Trigger, identity="name",
           planned="definition enabled comment", owners="tables.triggers views.triggers"),

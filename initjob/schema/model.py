@@ -46,11 +46,14 @@ class Constraint:
     validated: bool = True
     comment: str | None = None
     clustered: bool = False  # ALTER TABLE ... CLUSTER ON the index behind this constraint
+    index_comment: str | None = None  # COMMENT ON INDEX of the index behind a key or exclusion constraint
 
 
 @dataclass(frozen=True)
 class Index:
-    """An index that backs no constraint; ``definition`` is ``pg_get_indexdef``."""
+    """An index that backs no constraint, or a partition's index attached to its parent's index (the
+    parent's own, or the one behind its key: then it backs the partition's copy of that key);
+    ``definition`` is ``pg_get_indexdef``."""
 
     name: str
     definition: str
@@ -58,6 +61,7 @@ class Index:
     comment: str | None = None
     clustered: bool = False  # ALTER TABLE ... CLUSTER ON this index
     replica_identity: bool = False  # REPLICA IDENTITY USING INDEX this index
+    parent_index: str | None = None  # qualified name of the parent's index it is attached to
 
 
 @dataclass(frozen=True)
