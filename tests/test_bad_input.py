@@ -456,8 +456,9 @@ def test_losing_the_lock_mid_run_starts_over_cleanly(tmp_path: Path, server: Ser
 
 
 def test_a_failed_plan_step_is_named_with_its_detail(tmp_path: Path, server: Server, dbname: str) -> None:
-    """A UNIQUE constraint the live rows break: exit 5 naming the step's object and PostgreSQL's DETAIL in
-    the one-line reason, no file:line that does not exist, nothing of the batch applied."""
+    """An exclusion constraint the live rows break (the data prechecks count NULLs, duplicates and
+    misfits, not exclusions, so the step itself fails): exit 5 naming the step's object and PostgreSQL's
+    DETAIL in the one-line reason, no file:line that does not exist, nothing of the batch applied."""
     v1 = "CREATE TABLE users (id int PRIMARY KEY, email text);\n"
     sql_dir = write_schema(tmp_path, {"01.sql": v1})
     env = autosync_env(server, dbname, sql_dir)
@@ -465,14 +466,14 @@ def test_a_failed_plan_step_is_named_with_its_detail(tmp_path: Path, server: Ser
     with psycopg.connect(server.url(dbname), autocommit=True) as c:
         c.execute("INSERT INTO users VALUES (1, 'x@example.com'), (2, 'x@example.com')")
     write_schema(tmp_path, {"01.sql": "CREATE TABLE users (id int PRIMARY KEY, email text,"
-                                      " CONSTRAINT users_email_key UNIQUE (email));\n"
+                                      " CONSTRAINT users_email_excl EXCLUDE USING btree (email WITH =));\n"
                                       "CREATE TABLE notes (id int);\n"})
     before = full_dump(server, dbname)
     result = initjob("run", env=env)
     assert result.code == 5, result.stderr
     reason = result.failure["reason"]
-    assert reason.startswith("plan step ") and "users_email_key" in reason, reason
-    assert "Key (email)=(x@example.com) is duplicated" in reason, reason
+    assert reason.startswith("plan step ") and "users_email_excl" in reason, reason
+    assert "Key (email)=(x@example.com) conflicts with key (email)=(x@example.com)" in reason, reason
     assert "fix the file" not in reason and ":1:" not in reason and "plan step 1" not in reason, reason
     assert full_dump(server, dbname) == before
 
