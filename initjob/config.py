@@ -298,10 +298,17 @@ def unknown_variables(environ: Mapping[str, str]) -> list[tuple[str, str | None]
     for name in suspects:
         ours = name.upper().startswith("INITJOB")
         # An application's own DATABASE_USER or DATABASE_PORT beside ours is no typo: others need a near match.
-        close = difflib.get_close_matches(name.upper(), sorted(known), n=1, cutoff=0.75 if ours else 0.9)
+        # INITJOB_ names are matched on what follows the prefix: the shared prefix alone made INITJOB_WHATEVER
+        # "close" to INITJOB_PHASE.
+        bare = {_bare(k): k for k in sorted(known)}
+        close = difflib.get_close_matches(_bare(name.upper()), list(bare), n=1, cutoff=0.75 if ours else 0.9)
         if close or ours:
-            found.append((name, close[0] if close else None))
+            found.append((name, bare[close[0]] if close else None))
     return found
+
+
+def _bare(name: str) -> str:
+    return name.removeprefix("INITJOB_")
 
 
 def command_of(argv: Sequence[str]) -> str:
