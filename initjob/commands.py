@@ -229,7 +229,9 @@ def plan_command(cfg: Config) -> Report:
                                    f"{m.up.text.rstrip()}\n" for m in work) or "-- nothing to do"
             return Report(cfg.mode.name, output=output)
         # The comparison the decision was made from, when it needed one: one shadow database per plan.
-        comparison = decision.comparison if isinstance(decision, Sync | RecordState | Refuse) else None
+        # A phase cuts the plan its own way (expand's target, contract's deferred half): compared afresh.
+        comparison = (decision.comparison if cfg.mode.phase == "all"
+                      and isinstance(decision, Sync | RecordState | Refuse) else None)
         if comparison is None:  # decided without one (an empty database, files as recorded): the first here
             state = history.read_state(conn, cfg.mode.history_schema)
             if state.expanded:  # the record is expand's target: the desired state comes from the files

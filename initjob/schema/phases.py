@@ -24,15 +24,17 @@ row-level security; a declared rename (``-- initjob:renamed``; expand keeps the 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from initjob.schema.diff import SAFE, Plan, classify_type_change, plan_sync
-from initjob.schema.model import Column, Enum, Snapshot, Table
+from initjob.schema.model import Column, Enum, Index, Snapshot, Table, quote_ident
 from initjob.schema.renames import Rename, plan_with_renames, with_old_names
 
 T = TypeVar("T")
+_REFERENCES = re.compile(r'\bREFERENCES\s+((?:"(?:[^"]|"")*"|[^\s(."]+)(?:\.(?:"(?:[^"]|"")*"|[^\s(."]+))?)\s*\(')
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,7 @@ def expand_target(live: Snapshot, desired: Snapshot) -> Snapshot:
         domains=_union(live.domains, desired.domains, _key, _keep_live),
         composites=_union(live.composites, desired.composites, _key, _keep_live),
         sequences=_union(live.sequences, desired.sequences, _key),
-        tables=_union(live.tables, desired.tables, _key, _table),
+        tables=_tables(live.tables, desired.tables),
         views=_union(live.views, desired.views, _key),
         functions=_union(live.functions, desired.functions, _function_key),
         collations=_union(live.collations, desired.collations, _key),
@@ -107,23 +109,73 @@ def _enum(old: Enum, new: Enum) -> Enum:
     return new if kept == list(old.labels) else old
 
 
+def _tables(live: tuple[Table, ...], desired: tuple[Table, ...]) -> tuple[Table, ...]:
+    """The tables merged; one whose partitioning changes is re-created, which drops its rows and the old
+    release's table: it stays as it is until contract, and so do the desired partitions hung on it."""
+    before = {_key(t): t for t in live}
+    reshaped = {k for t in desired if (k := _key(t)) in before and before[k].partition_key != t.partition_key}
+    # A parent is named as regclass prints it: quoted where needed, like quote_ident.
+    waiting = {f"{quote_ident(t.schema)}.{quote_ident(t.name)}" for t in live if _key(t) in reshaped}
+    kept = [t for t in desired
+            if _key(t) not in reshaped and not (_key(t) not in before and t.parent in waiting)]
+    # A new table's foreign key onto an existing table that gains a unique key: that key restricts the
+    # previous release's writes and waits for contract, and so does the foreign key that needs it.
+    keyed = {f"{quote_ident(t.schema)}.{quote_ident(t.name)}" for t in desired
+             if _key(t) in before and _keys(t) - _keys(before[_key(t)])}
+    kept = [replace(t, constraints=tuple(c for c in t.constraints if not (c.kind == "f" and _references(c.definition)
+                                                                          in keyed)))
+            if _key(t) not in before and keyed else t for t in kept]
+    return _union(live, kept, _key, _table)
+
+
+def _keys(t: Table) -> set[str]:
+    """The unique keys of a table: its unique and primary key constraints and unique indexes."""
+    return ({c.definition for c in t.constraints if c.kind in ("p", "u")}
+            | {i.definition.split(" USING ", 1)[-1] for i in t.indexes if _is_unique(i.definition)})
+
+
+def _references(definition: str) -> str | None:
+    """The table a foreign key's definition references (``... REFERENCES app.t(b)``), as regclass prints it."""
+    found = _REFERENCES.search(definition)
+    return found.group(1) if found else None
+
+
 def _table(old: Table, new: Table) -> Table:
     """The desired table, keeping what goes away and leaving out what restricts writes."""
     desired_columns = {c.name: c for c in new.columns}
     columns = [_column(c, desired_columns[c.name]) if c.name in desired_columns else c for c in old.columns]
     known = {c.name for c in old.columns}
     columns += [_new_column(c) for c in new.columns if c.name not in known]
+    indexes = _indexes(old, new)
+    # USING INDEX an index that waits for contract (a new unique one) waits with it.
+    replica_identity = new.replica_identity
+    if replica_identity == "i" and not any(i.replica_identity for i in indexes):
+        replica_identity = old.replica_identity
     return replace(
         new,
         columns=tuple(columns),
         # A new or changed constraint rejects writes the old release makes: only the live ones now.
         constraints=old.constraints,
-        indexes=_union(old.indexes, (i for i in new.indexes if not _is_unique(i.definition)), _name),
+        indexes=indexes,
+        replica_identity=replica_identity,
         triggers=_union(old.triggers, new.triggers, _name),
         policies=_union(old.policies, new.policies, _name),
         rls=old.rls and new.rls,
         rls_forced=old.rls_forced and new.rls_forced,
     )
+
+
+def _indexes(old: Table, new: Table) -> tuple[Index, ...]:
+    """The live indexes and the desired non-unique ones; a partition's index attached to a parent's index
+    is one per parent index (the desired one, renamed, replaces the live one), never both."""
+    plain = _union((i for i in old.indexes if i.parent_index is None),
+                   (i for i in new.indexes if i.parent_index is None and not _is_unique(i.definition)), _name)
+    attached = {i.parent_index: i for i in old.indexes if i.parent_index is not None}
+    for i in new.indexes:
+        if i.parent_index is not None and (i.parent_index in attached or not _is_unique(i.definition)):
+            attached[i.parent_index] = i
+    names = {i.name for i in attached.values()}
+    return tuple(sorted([*(i for i in plain if i.name not in names), *attached.values()], key=lambda i: i.name))
 
 
 def _is_unique(definition: str) -> bool:
