@@ -17,14 +17,12 @@ first so that later steps may use the new label; ``CREATE INDEX CONCURRENTLY`` c
 
 from __future__ import annotations
 
-import functools
 import gc
-import graphlib
 import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from enum import IntEnum, StrEnum
+from enum import StrEnum
 from typing import Any
 
 from initjob.names import comment_text
@@ -48,6 +46,8 @@ from initjob.schema.model import (
     View,
     quote_ident,
 )
+from initjob.schema.order import Phase as _Phase
+from initjob.schema.order import StepOrder, dependency_order, mentions, refers_to
 
 SAFE = "safe"
 DESTRUCTIVE = "destructive"
@@ -134,46 +134,6 @@ class Plan:
         )
 
 
-class _Phase(IntEnum):
-    """Where a step runs; within a phase steps keep the order they were planned in."""
-
-    ENUM_VALUES = 0
-    NOT_NULL_CHECKS = 5  # SET NOT NULL's helper checks, added and validated online before the plan's transaction
-    DROP_TRIGGERS = 10
-    DROP_VIEWS = 20
-    DROP_FOREIGN_KEYS = 30
-    DROP_CONSTRAINTS = 40
-    DROP_DEFAULTS = 45
-    DROP_TABLES = 50
-    DROP_FUNCTIONS = 60
-    DROP_SEQUENCES = 65
-    DROP_TYPES = 70
-    DROP_EXTENSIONS = 80
-    DROP_SCHEMAS = 90
-    SCHEMAS = 100
-    EXTENSIONS = 110
-    TYPES = 120
-    SEQUENCES = 130
-    EARLY_FUNCTIONS = 140
-    TABLES = 150
-    PARTITIONS = 155
-    ALTER_TABLES = 160
-    CHILD_COLUMNS = 165
-    DROP_OLD_TYPES = 170
-    CONSTRAINTS = 180
-    LATE = 200
-    TRIGGERS = 210
-    FOREIGN_KEYS = 220
-    VALIDATE = 230
-    OWNERSHIP = 240
-    GRANTS = 245
-    COMMENTS = 250
-    CONCURRENT = 260
-    # What needs an index built CONCURRENTLY just before (a comment on it, CLUSTER ON it, REPLICA
-    # IDENTITY USING it, a foreign key onto it): moved here by the step's declared needs.
-    AFTER_CONCURRENT = 270
-
-
 # ---------------------------------------------------------------------------------------------
 # Quoting: every name goes through quote_ident, every text through literal.
 
@@ -187,29 +147,6 @@ def literal(text: str | None) -> str:
         return "NULL"
     quoted = "'" + text.replace("'", "''") + "'"
     return "E" + quoted.replace("\\", "\\\\") if "\\" in text else quoted
-
-
-def _refers_to(definition: str, target: str) -> bool:
-    """Does a deparsed definition name ``target`` (a qualified name, or ``name(`` for a function)?"""
-    tail = "" if target.endswith("(") else r"(?![\w\"$])"
-    return re.search(r"(?<![\w.\"$])" + re.escape(target) + tail, definition) is not None
-
-
-_WORD = re.compile(r"[\w$]+")
-
-
-@functools.lru_cache(maxsize=4096)
-def _words(text: str) -> frozenset[str]:
-    return frozenset(_WORD.findall(text))
-
-
-def _mentions(text: str, name: str) -> bool:
-    """Does ``text`` hold ``name`` as a whole word? A plain name is looked up in the text's words,
-    split once: a regex per (definition, name) pair overflowed re's cache and recompiled every time,
-    13 s of planning on 1,000 tables."""
-    if _WORD.fullmatch(name):
-        return name in _words(text)
-    return re.search(r"(?<![\w$])" + re.escape(name) + r"(?![\w$])", text) is not None
 
 
 def _by_name(items: Iterable[Any]) -> dict[str, Any]:
@@ -230,7 +167,8 @@ class _Planner:
 
     live: Snapshot
     desired: Snapshot
-    steps: list[tuple[int, int, Step]] = field(default_factory=list)
+    # Each step's phase and declared needs: schema/order.py orders them.
+    steps: StepOrder[Step] = field(default_factory=StepOrder)
     # Qualified names whose shape changes under dependants (tables, views, types, "fn(" for functions):
     # views that refer to them are dropped before and re-created after.
     changed: set[str] = field(default_factory=set)
@@ -252,10 +190,6 @@ class _Planner:
     live_graph: Graph = field(default_factory=lambda: Graph(()))
     desired_graph: Graph = field(default_factory=lambda: Graph(()))
     live_tables: dict[str, Table] | None = None  # by qualified name, once a data check asks
-    # pg_depend names of the indexes this plan builds CONCURRENTLY (last, outside a transaction), and
-    # each step's declared needs: a step needing one of them runs after the builds.
-    built_online: set[str] = field(default_factory=set)
-    needs: dict[int, frozenset[str]] = field(default_factory=dict)
     desired_tables: dict[str, Table] | None = None  # by qualified name, once needed
 
     def add(self, phase: _Phase, sql: str, obj: str, reason: str, kind: str = SAFE,
@@ -264,10 +198,7 @@ class _Planner:
         found = _KIND_HAZARDS[kind] if hazards is None else hazards
         found += () if transactional else (Hazard.NOT_TRANSACTIONAL,)
         found += (Hazard.MAY_FAIL,) if precheck is not None and Hazard.MAY_FAIL not in found else ()
-        step = Step(sql, kind_of(found), obj, reason, transactional, found, precheck)
-        if needs:
-            self.needs[len(self.steps)] = frozenset(needs)
-        self.steps.append((phase, len(self.steps), step))
+        self.steps.add(phase, Step(sql, kind_of(found), obj, reason, transactional, found, precheck), needs)
 
     def live_table(self, name: str) -> Table | None:
         """The live table of this qualified name: a data check reads its rows (None for a new table)."""
@@ -284,12 +215,7 @@ class _Planner:
         return self._hit
 
     def plan(self) -> Plan:
-        def phase(entry: tuple[int, int, Step]) -> int:
-            late = entry[0] < _Phase.CONCURRENT and self.needs.get(entry[1], frozenset()) & self.built_online
-            return _Phase.AFTER_CONCURRENT if late else entry[0]
-
-        steps = tuple(step for _, _, step in sorted(self.steps, key=lambda t: (phase(t), t[1])))
-        return Plan(steps, tuple(self.refused))
+        return Plan(tuple(self.steps.ordered()), tuple(self.refused))
 
 
 def plan_sync(live: Snapshot, desired: Snapshot) -> Plan:
@@ -1173,7 +1099,7 @@ def _regenerate_column(p: _Planner, table: str, old: Column, new: Column, target
 
 def _is_stale(p: _Planner, table: str, definition: str) -> bool:
     """Does an index or constraint read a column that is dropped and added again?"""
-    return any(t == table and _mentions(definition, quote_ident(c)) for t, c in p.regenerated)
+    return any(t == table and mentions(definition, quote_ident(c)) for t, c in p.regenerated)
 
 
 def _retype_column(p: _Planner, alter: str, old: Column, new: Column, target: str,
@@ -1328,7 +1254,7 @@ def _only_validation_differs(old: Constraint, new: Constraint) -> bool:
 
 
 def _points_at_rekeyed(p: _Planner, con: Constraint) -> bool:
-    return con.kind == "f" and any(_refers_to(con.definition, t) for t in p.rekeyed)
+    return con.kind == "f" and any(refers_to(con.definition, t) for t in p.rekeyed)
 
 
 def _drop_constraint(p: _Planner, t: Table, con: Constraint, phase: _Phase) -> None:
@@ -1367,8 +1293,7 @@ def _add_constraint_in_order(p: _Planner, t: Table, con: Constraint, phase: _Pha
     _comment(p, f"INDEX {qname(t.schema, con.name)}", f"index {qname(t.schema, con.name)}", None, con.index_comment)
     needs = p.desired_graph.uses.get(f"table constraint {quote_ident(con.name)} on {qname(t.schema, t.name)}")
     if needs:
-        for i in range(first, len(p.steps)):
-            p.needs[i] = p.needs.get(i, frozenset()) | needs
+        p.steps.need(range(first, len(p.steps)), needs)
 
 
 def _validate(p: _Planner, t: Table, con: Constraint) -> None:
@@ -1507,7 +1432,7 @@ def _create_index(p: _Planner, schema: str, table: str, idx: Index, phase: _Phas
         p.add(_Phase.CONCURRENT, sql, f"index {name}",
               "built online (CONCURRENTLY): reads and writes go on, outside a transaction", LOCKING,
               transactional=False, precheck=unique)
-        p.built_online.add(f"index {name}")
+        p.steps.built_concurrently(f"index {name}")
     elif existing:
         p.add(phase, sql, f"index {name}",
               "partitioned tables cannot build indexes concurrently: writes wait", LOCKING, precheck=unique)
@@ -1529,7 +1454,7 @@ def _plan_triggers(p: _Planner, table: str, old: tuple[Trigger, ...], new: tuple
     hit = p.dependents_of_changes()
     for tname, trg in before.items():
         target = after.get(tname)
-        stale = rebuild or any(_refers_to(trg.definition, f) for f in uses_changed) or (
+        stale = rebuild or any(refers_to(trg.definition, f) for f in uses_changed) or (
             f"trigger {quote_ident(tname)} on {table}" in hit)
         if target is None or target.definition != trg.definition or stale:
             p.add(_Phase.DROP_TRIGGERS, f"DROP TRIGGER {quote_ident(tname)} ON {table}", f"table {table}",
@@ -1593,7 +1518,7 @@ def _plan_views(p: _Planner) -> None:
     p.changed |= {qname(k[0], k[1]) for k in doomed}
     while True:  # a view reading something that changes shape goes too, and so on up the chain
         more = {k for k, v in live.items()
-                if k not in doomed and any(_refers_to(v.definition, c) for c in p.changed)}
+                if k not in doomed and any(refers_to(v.definition, c) for c in p.changed)}
         if not more:
             break
         doomed |= more
@@ -1610,7 +1535,7 @@ def _plan_views(p: _Planner) -> None:
     p.changed |= {qname(k[0], k[1]) for k in doomed}
     p.changed_nodes |= {node(live[k]) for k in doomed} | set(dropped_fns)
     items: dict[str, Function | View] = {node(live[k]): live[k] for k in doomed} | dropped_fns
-    for n in reversed(_dependency_order(p.live_graph, list(items.values()))):
+    for n in reversed(dependency_order(p.live_graph, list(items.values()))):
         item = items[n]
         if isinstance(item, Function):
             p.add(_Phase.DROP_VIEWS, f"DROP {item.kind.upper()} {_function_name(item)}",
@@ -1650,7 +1575,7 @@ def _is_late(fn: Function, relations: Iterable[str]) -> bool:
     """SQL-language bodies are checked at creation: those naming a table or view wait for them."""
     if not re.search(r"\n LANGUAGE sql\b", fn.definition):
         return False
-    return any(_mentions(fn.definition, r) for r in relations)
+    return any(mentions(fn.definition, r) for r in relations)
 
 
 def _relation_names(s: Snapshot) -> set[str]:
@@ -1666,13 +1591,13 @@ def _plan_late_objects(p: _Planner) -> None:
     # A SQL-standard body (BEGIN ATOMIC, RETURN) is bound at creation: what it calls comes first.
     first: list[Function | View] = list(early)
     by_node = {node(f): f for f in early}
-    for n in _dependency_order(p.desired_graph, first):
+    for n in dependency_order(p.desired_graph, first):
         _create_function(p, _Phase.EARLY_FUNCTIONS, by_node[n])
     live_views = {_key(v) for v in p.live.views}
     views = [v for v in p.desired.views if _key(v) not in live_views or _key(v)[:2] in p.recreated_views]
     late: list[Function | View] = [f for f in fns if f not in early]
     items = {node(i): i for i in [*late, *views]}
-    for n in _dependency_order(p.desired_graph, list(items.values())):
+    for n in dependency_order(p.desired_graph, list(items.values())):
         _create_late(p, items[n])
 
 
@@ -1690,24 +1615,6 @@ def _create_late(p: _Planner, item: Function | View) -> None:
 
 def _create_function(p: _Planner, phase: _Phase, fn: Function) -> None:
     p.add(phase, fn.definition.rstrip(), f"{fn.kind} {_function_name(fn)}", f"new or re-created {fn.kind}")
-
-
-def _dependency_order(deps: Graph, items: list[Function | View]) -> list[str]:
-    """pg_depend names of views and functions, each after what it depends on.
-
-    From pg_depend when the snapshot has it; otherwise (a snapshot recorded without it) each after
-    the ones its definition names, by name, generously.
-    """
-    if deps:
-        return deps.order(node(i) for i in items)
-    graph: dict[str, set[str]] = {}
-    for item in items:
-        graph[node(item)] = {node(o) for o in items if o is not item and _mentions(item.definition, o.name)}
-    try:
-        return list(graphlib.TopologicalSorter(graph).static_order())
-    except graphlib.CycleError:
-        # Generous name matching can see a cycle that is not there: fall back to functions, then views.
-        return [node(i) for i in sorted(items, key=lambda i: (isinstance(i, View), _key(i)))]
 
 
 def _comment(p: _Planner, target: str, obj: str, old: str | None, new: str | None,
