@@ -21,7 +21,7 @@ import gc
 import hashlib
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -66,9 +66,6 @@ class Hazard(StrEnum):
     NOT_TRANSACTIONAL = "not-transactional"  # runs on its own, outside a transaction
 
 
-_KIND_HAZARDS = {SAFE: (), LOCKING: (Hazard.LONG_LOCK,), DESTRUCTIVE: (Hazard.DATA_LOSS,)}
-
-
 def kind_of(hazards: tuple[Hazard, ...]) -> str:
     """The class a step's hazards put it in: destructive only when data may be lost."""
     if Hazard.DATA_LOSS in hazards:
@@ -83,13 +80,22 @@ class Step:
     """One DDL statement, what it touches, why, and what it may do besides (its hazards)."""
 
     sql: str
-    kind: str  # SAFE | DESTRUCTIVE | LOCKING, from the hazards
     object: str
     reason: str
     transactional: bool = True
     hazards: tuple[Hazard, ...] = ()
     # The live rows this step needs (no NULL, no duplicate, values that fit): counted before the run.
     precheck: checks.DataCheck | None = None
+
+    @property
+    def kind(self) -> str:
+        """SAFE | DESTRUCTIVE | LOCKING: derived from the hazards, the one classification."""
+        return kind_of(self.hazards)
+
+    def to_json(self) -> dict[str, Any]:
+        """The step as ``plan --json`` prints it (the class beside the hazards it comes from)."""
+        out = asdict(self)
+        return {"sql": out.pop("sql"), "kind": self.kind, **out}
 
 
 @dataclass(frozen=True)
@@ -192,13 +198,11 @@ class _Planner:
     live_tables: dict[str, Table] | None = None  # by qualified name, once a data check asks
     desired_tables: dict[str, Table] | None = None  # by qualified name, once needed
 
-    def add(self, phase: _Phase, sql: str, obj: str, reason: str, kind: str = SAFE,
-            transactional: bool = True, hazards: tuple[Hazard, ...] | None = None,
-            precheck: checks.DataCheck | None = None, needs: Iterable[str] = ()) -> None:
-        found = _KIND_HAZARDS[kind] if hazards is None else hazards
-        found += () if transactional else (Hazard.NOT_TRANSACTIONAL,)
+    def add(self, phase: _Phase, sql: str, obj: str, reason: str, hazards: tuple[Hazard, ...] = (),
+            transactional: bool = True, precheck: checks.DataCheck | None = None, needs: Iterable[str] = ()) -> None:
+        found = hazards + (() if transactional else (Hazard.NOT_TRANSACTIONAL,))
         found += (Hazard.MAY_FAIL,) if precheck is not None and Hazard.MAY_FAIL not in found else ()
-        self.steps.add(phase, Step(sql, kind_of(found), obj, reason, transactional, found, precheck), needs)
+        self.steps.add(phase, Step(sql, obj, reason, transactional, found, precheck), needs)
 
     def live_table(self, name: str) -> Table | None:
         """The live table of this qualified name: a data check reads its rows (None for a new table)."""
@@ -419,7 +423,8 @@ def _retire_type(p: _Planner, schema: str, name_: str, word: str, reason: str) -
     (through text) in ALTER_TABLES, and the old copy dropped after them."""
     name = qname(schema, name_)
     temp = f"{name_}__initjob_old"
-    p.add(_Phase.TYPES, f"ALTER {word} {name} RENAME TO {quote_ident(temp)}", f"type {name}", reason, DESTRUCTIVE)
+    p.add(_Phase.TYPES, f"ALTER {word} {name} RENAME TO {quote_ident(temp)}", f"type {name}", reason,
+          (Hazard.DATA_LOSS,))
     p.add(_Phase.DROP_OLD_TYPES, f"DROP {word} {qname(schema, temp)}", f"type {name}",
           "the re-created type's old copy", hazards=(Hazard.OBJECT_DROP,))
     p.recreated_enums.add((schema, name_))
@@ -468,7 +473,7 @@ def _alter_domain(p: _Planner, old: Domain, new: Domain) -> None:
     if old.not_null != new.not_null:
         if new.not_null:
             p.add(_Phase.TYPES, f"ALTER DOMAIN {name} SET NOT NULL", obj,
-                  "checks every column of this domain; fails if one holds NULL", LOCKING)
+                  "checks every column of this domain; fails if one holds NULL", (Hazard.LONG_LOCK, Hazard.MAY_FAIL))
         else:
             p.add(_Phase.TYPES, f"ALTER DOMAIN {name} DROP NOT NULL", obj, "NULL allowed")
     before, after = _by_name(old.constraints), _by_name(new.constraints)
@@ -479,7 +484,7 @@ def _alter_domain(p: _Planner, old: Domain, new: Domain) -> None:
     for cname, con in after.items():
         if before.get(cname) != con:
             p.add(_Phase.VALIDATE, f"ALTER DOMAIN {name} ADD CONSTRAINT {quote_ident(cname)} {con.definition}",
-                  obj, f"constraint {cname}: checks every column of this domain", LOCKING)
+                  obj, f"constraint {cname}: checks every column of this domain", (Hazard.LONG_LOCK, Hazard.MAY_FAIL))
             _comment(p, f"CONSTRAINT {quote_ident(cname)} ON DOMAIN {name}", obj, None, con.comment)
 
 
@@ -523,7 +528,7 @@ def _alter_composite(p: _Planner, old: Composite, new: Composite) -> bool:
     for a in old.attributes:
         if a not in before:
             p.add(_Phase.TYPES, f"ALTER TYPE {name} DROP ATTRIBUTE {quote_ident(a.name)}", f"type {name}",
-                  f"attribute {a.name} removed", DESTRUCTIVE)
+                  f"attribute {a.name} removed", (Hazard.DATA_LOSS,))
     for a in new.attributes[len(before):]:
         p.add(_Phase.TYPES, f"ALTER TYPE {name} ADD ATTRIBUTE {_attribute_sql(a)}", f"type {name}",
               f"new attribute {a.name}")
@@ -698,7 +703,7 @@ def _drop_tables(p: _Planner, gone: list[Table]) -> None:
         name = qname(t.schema, t.name)
         p.add(_Phase.DROP_TABLES, f"DROP TABLE {name}", f"table {name}",
               "re-created: partitioning cannot change in place" if (t.schema, t.name) in p.recreated_tables
-              else "not in the desired schema", DESTRUCTIVE)
+              else "not in the desired schema", (Hazard.DATA_LOSS,))
 
 
 def _mark_changed_columns(p: _Planner, live: dict[tuple[str, ...], Table],
@@ -799,7 +804,7 @@ def _alter_table(p: _Planner, old: Table, new: Table) -> None:
         _reattach_partition(p, old, new)
     if old.unlogged != new.unlogged:
         p.add(_Phase.ALTER_TABLES, f"ALTER TABLE {name} SET {'UNLOGGED' if new.unlogged else 'LOGGED'}",
-              f"table {name}", "persistence changed: rewrites the table", LOCKING)
+              f"table {name}", "persistence changed: rewrites the table", (Hazard.TABLE_REWRITE,))
     if old.options != new.options:
         _alter_options(p, "TABLE", name, old.options, new.options)
     _table_security(p, old, new, _Phase.ALTER_TABLES)
@@ -854,7 +859,7 @@ def _alter_inheritance(p: _Planner, old: Table, new: Table) -> None:
     for parent in new.inherits:
         if parent not in old.inherits:
             p.add(_Phase.CONSTRAINTS, f"ALTER TABLE {name} INHERIT {parent}", f"table {name}",
-                  f"inherits from {parent}: its columns must already match", LOCKING)
+                  f"inherits from {parent}: its columns must already match", (Hazard.LONG_LOCK,))
 
 
 def _alter_partition_columns(p: _Planner, old: Table, new: Table) -> None:
@@ -881,7 +886,7 @@ def _alter_partition_columns(p: _Planner, old: Table, new: Table) -> None:
         if was.not_null != col.not_null and not (col.not_null and col.name in from_parent):
             word = "SET" if col.not_null else "DROP"
             p.add(_Phase.CHILD_COLUMNS, f"{alter} {word} NOT NULL", target, "partition's own NOT NULL",
-                  LOCKING if col.not_null else SAFE)
+                  (Hazard.LONG_LOCK,) if col.not_null else ())
         if was.default != col.default:
             sql = f"{alter} SET DEFAULT {col.default}" if col.default is not None else f"{alter} DROP DEFAULT"
             p.add(_Phase.CHILD_COLUMNS, sql, target, "partition's own default")
@@ -896,7 +901,7 @@ def _move_partition(p: _Planner, old: Table, new: Table) -> None:
               "no longer a partition: keeps its rows as a table of its own")
     if new.parent is not None:
         p.add(_Phase.CONSTRAINTS, f"ALTER TABLE {new.parent} ATTACH PARTITION {name} {new.bound}",
-              f"table {name}", "becomes a partition: scans it to check the bound", LOCKING)
+              f"table {name}", "becomes a partition: scans it to check the bound", (Hazard.LONG_LOCK,))
 
 
 def _reattach_partition(p: _Planner, old: Table, new: Table) -> None:
@@ -904,7 +909,7 @@ def _reattach_partition(p: _Planner, old: Table, new: Table) -> None:
     p.add(_Phase.ALTER_TABLES, f"ALTER TABLE {new.parent} DETACH PARTITION {name}", f"table {name}",
           "partition bound changed")
     p.add(_Phase.ALTER_TABLES, f"ALTER TABLE {new.parent} ATTACH PARTITION {name} {new.bound}",
-          f"table {name}", "partition bound changed: scans the partition", LOCKING)
+          f"table {name}", "partition bound changed: scans the partition", (Hazard.LONG_LOCK,))
 
 
 def _alter_options(p: _Planner, word: str, name: str, old: tuple[str, ...], new: tuple[str, ...]) -> None:
@@ -945,7 +950,7 @@ def _alter_columns(p: _Planner, old: Table, new: Table) -> None:
         if col.name not in after:
             p.add(_Phase.DROP_TABLES, f"ALTER TABLE {name} DROP COLUMN {quote_ident(col.name)}",
                   f"column {name}.{quote_ident(col.name)}", "not in the desired table: its data is lost",
-                  DESTRUCTIVE)
+                  (Hazard.DATA_LOSS,))
     for col in new.columns:
         target = f"column {name}.{quote_ident(col.name)}"
         if col.name not in before:
@@ -960,9 +965,11 @@ _VOLATILE = re.compile(r"\b(nextval|random|clock_timestamp|gen_random_uuid|uuid_
 def _add_column(p: _Planner, table: str, col: Column, target: str) -> None:
     sql = f"ALTER TABLE {table} ADD COLUMN {_column_sql(col)}"
     if col.identity or col.generated_kind == "STORED":
-        p.add(_Phase.ALTER_TABLES, sql, target, "new column computed for every row: rewrites the table", LOCKING)
+        p.add(_Phase.ALTER_TABLES, sql, target, "new column computed for every row: rewrites the table",
+              (Hazard.TABLE_REWRITE,))
     elif col.default is not None and _VOLATILE.search(col.default):
-        p.add(_Phase.ALTER_TABLES, sql, target, "new column with a volatile default: rewrites the table", LOCKING)
+        p.add(_Phase.ALTER_TABLES, sql, target, "new column with a volatile default: rewrites the table",
+              (Hazard.TABLE_REWRITE,))
     elif col.not_null and col.default is None:
         live = p.live_table(table)
         p.add(_Phase.ALTER_TABLES, sql, target, "new NOT NULL column without a default: fails if the table has rows",
@@ -1043,7 +1050,7 @@ def _alter_nullability(p: _Planner, alter: str, old: Column, new: Column, target
         _set_not_null_online(p, alter, live, new, target)
     elif new.not_null:
         p.add(_Phase.ALTER_TABLES, f"{alter} SET NOT NULL", target,
-              "scans the table under an exclusive lock; fails if a row holds NULL", LOCKING,
+              "scans the table under an exclusive lock; fails if a row holds NULL", (Hazard.LONG_LOCK,),
               precheck=checks.for_not_null(live, new, target) if live else None)
     else:
         p.add(_Phase.ALTER_TABLES, f"{alter} DROP NOT NULL", target, "NULL allowed")
@@ -1077,7 +1084,7 @@ def _set_not_null_online(p: _Planner, alter: str, live: Table, col: Column, targ
           f"ALTER TABLE {name} ADD CONSTRAINT {helper} CHECK ({quote_ident(col.name)} IS NOT NULL) NOT VALID",
           target, "helper check for SET NOT NULL, not yet checked against the rows: no scan", transactional=False)
     p.add(_Phase.NOT_NULL_CHECKS, f"ALTER TABLE {name} VALIDATE CONSTRAINT {helper}", target,
-          "the helper check scans the table for NULLs; reads and writes go on meanwhile", LOCKING,
+          "the helper check scans the table for NULLs; reads and writes go on meanwhile", (Hazard.LONG_LOCK,),
           transactional=False, precheck=checks.for_not_null(live, col, target))
     p.add(_Phase.ALTER_TABLES, f"{alter} SET NOT NULL", target,
           "proven by the validated helper check: no scan under the exclusive lock")
@@ -1088,12 +1095,12 @@ def _set_not_null_online(p: _Planner, alter: str, live: Table, col: Column, targ
 def _regenerate_column(p: _Planner, table: str, old: Column, new: Column, target: str) -> None:
     """PostgreSQL before 17 cannot change a generation expression in place: drop, add at the end."""
     if old.generated is None:
-        kind, reason = DESTRUCTIVE, "becomes generated: its stored values are replaced by computed ones"
+        hazards, reason = (Hazard.DATA_LOSS,), "becomes generated: its stored values are replaced by computed ones"
     else:
-        kind, reason = LOCKING, "generation expression changed: dropped and added again at the end"
-    p.add(_Phase.ALTER_TABLES, f"ALTER TABLE {table} DROP COLUMN {quote_ident(new.name)}", target, reason, kind)
+        hazards, reason = (Hazard.TABLE_REWRITE,), "generation expression changed: dropped and added again at the end"
+    p.add(_Phase.ALTER_TABLES, f"ALTER TABLE {table} DROP COLUMN {quote_ident(new.name)}", target, reason, hazards)
     p.add(_Phase.ALTER_TABLES, f"ALTER TABLE {table} ADD COLUMN {_column_sql(new)}", target,
-          "generated column computed for every row: rewrites the table", LOCKING)
+          "generated column computed for every row: rewrites the table", (Hazard.TABLE_REWRITE,))
     p.regenerated.add((table, new.name))
 
 
@@ -1102,21 +1109,26 @@ def _is_stale(p: _Planner, table: str, definition: str) -> bool:
     return any(t == table and mentions(definition, quote_ident(c)) for t, c in p.regenerated)
 
 
+# classify_type_change's verdict (a class, as phases.py reads it) as the step's hazards.
+_TYPE_CHANGE_HAZARDS = {SAFE: (), LOCKING: (Hazard.TABLE_REWRITE,), DESTRUCTIVE: (Hazard.DATA_LOSS,)}
+
+
 def _retype_column(p: _Planner, alter: str, old: Column, new: Column, target: str,
                    live: Table | None = None) -> None:
     kind, reason, cast = classify_type_change(old.type, new.type)
     using = _using(quote_ident(new.name), old.type, new.type) if cast else None
     # A narrowing fails on the values that do not fit: counted first, so the run refuses before the lock.
     fit = checks.for_retype(live, old, new, target) if live and kind == DESTRUCTIVE else None
+    hazards = _TYPE_CHANGE_HAZARDS[kind]
     if _uses_recreated_enum(p, new.type):
-        kind, reason = DESTRUCTIVE, "enum re-created: a removed label makes the conversion fail"
+        hazards, reason = (Hazard.DATA_LOSS,), "enum re-created: a removed label makes the conversion fail"
         via = "text[]" if new.type.endswith("[]") else "text"
         using = f"{quote_ident(new.name)}::{via}::{new.type}"
     elif old.collation != new.collation:
-        kind, reason = (LOCKING if kind == SAFE else kind), f"{reason}; collation changed: indexes rebuilt"
+        hazards, reason = hazards or (Hazard.INDEX_BUILD,), f"{reason}; collation changed: indexes rebuilt"
     collate = f" COLLATE {new.collation or 'pg_catalog.default'}" if old.collation != new.collation else ""
     sql = f"{alter} TYPE {new.type}{collate}" + (f" USING {using}" if using else "")
-    p.add(_Phase.ALTER_TABLES, sql, target, reason, kind, precheck=fit)
+    p.add(_Phase.ALTER_TABLES, sql, target, reason, hazards, precheck=fit)
 
 
 _NUMBERS = {"smallint", "integer", "bigint", "numeric", "real", "double precision"}
@@ -1277,7 +1289,7 @@ def _add_constraint(p: _Planner, t: Table, con: Constraint, phase: _Phase, *, ex
     elif existing and con.validated:
         live = p.live_table(name)
         p.add(phase, head + con.definition, f"table {name}",
-              f"constraint {con.name}: checks or indexes every row under an exclusive lock", LOCKING,
+              f"constraint {con.name}: checks or indexes every row under an exclusive lock", (Hazard.LONG_LOCK,),
               precheck=checks.for_constraint(live, con, f"constraint {con.name} on {name}") if live else None)
     else:
         p.add(phase, head + con.definition, f"table {name}", f"constraint {con.name}")
@@ -1300,7 +1312,7 @@ def _validate(p: _Planner, t: Table, con: Constraint) -> None:
     name = qname(t.schema, t.name)
     live = p.live_table(name)
     p.add(_Phase.VALIDATE, f"ALTER TABLE {name} VALIDATE CONSTRAINT {quote_ident(con.name)}", f"table {name}",
-          f"constraint {con.name}: scans the table; reads and writes go on meanwhile", LOCKING,
+          f"constraint {con.name}: scans the table; reads and writes go on meanwhile", (Hazard.LONG_LOCK,),
           precheck=checks.for_constraint(live, con, f"constraint {con.name} on {name}") if live else None)
 
 
@@ -1430,12 +1442,13 @@ def _create_index(p: _Planner, schema: str, table: str, idx: Index, phase: _Phas
     if existing and not partitioned:
         sql = re.sub(r"^CREATE (UNIQUE )?INDEX ", r"CREATE \1INDEX CONCURRENTLY ", sql)
         p.add(_Phase.CONCURRENT, sql, f"index {name}",
-              "built online (CONCURRENTLY): reads and writes go on, outside a transaction", LOCKING,
+              "built online (CONCURRENTLY): reads and writes go on, outside a transaction", (Hazard.INDEX_BUILD,),
               transactional=False, precheck=unique)
         p.steps.built_concurrently(f"index {name}")
     elif existing:
         p.add(phase, sql, f"index {name}",
-              "partitioned tables cannot build indexes concurrently: writes wait", LOCKING, precheck=unique)
+              "partitioned tables cannot build indexes concurrently: writes wait",
+              (Hazard.INDEX_BUILD, Hazard.LONG_LOCK), precheck=unique)
     else:
         p.add(phase, sql, f"index {name}", f"index on new {qname(schema, table)}")
     _comment(p, f"INDEX {name}", f"index {name}", None, idx.comment, needs=[f"index {name}"])
