@@ -1104,8 +1104,15 @@ def _regenerate_column(p: _Planner, table: str, old: Column, new: Column, target
     p.regenerated.add((table, new.name))
 
 
-def _is_stale(p: _Planner, table: str, definition: str) -> bool:
-    """Does an index or constraint read a column that is dropped and added again?"""
+def _is_stale(p: _Planner, table: str, definition: str, obj: str) -> bool:
+    """Does an index or constraint (``obj``, its pg_depend name) read a column that is dropped and
+    added again?"""
+    columns = {f"table column {table}.{quote_ident(c)}" for t, c in p.regenerated if t == table}
+    if not columns:
+        return False
+    if p.live_graph:  # pg_depend knows the columns of keys, expressions and predicates alike
+        return obj in p.live_graph.dependents(columns)
+    # A snapshot recorded without pg_depend: the graph cannot know, the definition names the column.
     return any(t == table and mentions(definition, quote_ident(c)) for t, c in p.regenerated)
 
 
@@ -1234,7 +1241,8 @@ def _column_comments(p: _Planner, name: str, old: tuple[Column, ...], new: tuple
 def _plan_constraints(p: _Planner, old: Table, new: Table) -> None:
     name = qname(new.schema, new.name)
     before, after = _by_name(old.constraints), _by_name(new.constraints)
-    redo = {c for c, con in before.items() if _points_at_rekeyed(p, con) or _is_stale(p, name, con.definition)}
+    redo = {c for c, con in before.items() if _points_at_rekeyed(p, name, con)
+            or _is_stale(p, name, con.definition, f"table constraint {quote_ident(c)} on {name}")}
     for cname, con in before.items():
         target = after.get(cname)
         if target is not None and cname not in redo and _only_validation_differs(con, target):
@@ -1265,8 +1273,14 @@ def _only_validation_differs(old: Constraint, new: Constraint) -> bool:
     return not old.validated and new.validated and old.definition == new.definition + " NOT VALID"
 
 
-def _points_at_rekeyed(p: _Planner, con: Constraint) -> bool:
-    return con.kind == "f" and any(refers_to(con.definition, t) for t in p.rekeyed)
+def _points_at_rekeyed(p: _Planner, table: str, con: Constraint) -> bool:
+    if con.kind != "f" or not p.rekeyed:
+        return False
+    if p.live_graph:  # pg_depend: the foreign key uses the referenced table's columns and key index
+        uses = p.live_graph.uses.get(f"table constraint {quote_ident(con.name)} on {table}", set())
+        return any(f"table {t}" in uses for t in p.rekeyed)
+    # A snapshot recorded without pg_depend: the graph cannot know, the definition names the table.
+    return any(refers_to(con.definition, t) for t in p.rekeyed)
 
 
 def _drop_constraint(p: _Planner, t: Table, con: Constraint, phase: _Phase) -> None:
@@ -1404,7 +1418,7 @@ def _plan_indexes(p: _Planner, old: tuple[Index, ...], schema: str, table: str, 
                   "not in the desired schema")
     for iname, idx in after.items():
         kept = before.get(iname)
-        stale = _is_stale(p, qname(schema, table), idx.definition)
+        stale = _is_stale(p, qname(schema, table), idx.definition, f"index {qname(schema, iname)}")
         if kept is not None and kept.valid and kept.definition == idx.definition and not stale:
             _comment(p, f"INDEX {qname(schema, iname)}", f"index {qname(schema, iname)}", kept.comment,
                      idx.comment)
@@ -1467,8 +1481,10 @@ def _plan_triggers(p: _Planner, table: str, old: tuple[Trigger, ...], new: tuple
     hit = p.dependents_of_changes()
     for tname, trg in before.items():
         target = after.get(tname)
-        stale = rebuild or any(refers_to(trg.definition, f) for f in uses_changed) or (
-            f"trigger {quote_ident(tname)} on {table}" in hit)
+        # pg_depend links a trigger to its function (in ``hit``); without it (a snapshot recorded
+        # without pg_depend) the graph cannot know, and the definition names the function.
+        stale = rebuild or f"trigger {quote_ident(tname)} on {table}" in hit or (
+            not p.live_graph and any(refers_to(trg.definition, f) for f in uses_changed))
         if target is None or target.definition != trg.definition or stale:
             p.add(_Phase.DROP_TRIGGERS, f"DROP TRIGGER {quote_ident(tname)} ON {table}", f"table {table}",
                   f"trigger {tname} removed or changed")
@@ -1529,7 +1545,9 @@ def _plan_views(p: _Planner) -> None:
     want = {_key(v): v for v in p.desired.views}
     doomed = {k for k, v in live.items() if k not in want or _view_shape(v) != _view_shape(want[k])}
     p.changed |= {qname(k[0], k[1]) for k in doomed}
-    while True:  # a view reading something that changes shape goes too, and so on up the chain
+    # A view reading something that changes shape goes too, and so on up the chain: pg_depend says
+    # which (``hit`` below); a snapshot recorded without it is read by name in the definitions.
+    while not p.live_graph:
         more = {k for k, v in live.items()
                 if k not in doomed and any(refers_to(v.definition, c) for c in p.changed)}
         if not more:
