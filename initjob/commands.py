@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, replace
+from dataclasses import replace
 from typing import Any
 
 import psycopg
@@ -251,10 +251,10 @@ def plan_command(cfg: Config) -> Report:
                           + "\n".join(("-- " + line) if line and not line.startswith("--") else line
                                        for line in waiting))
         if cfg.args.json:
-            steps = [asdict(s) for s in diff_plan.steps]
+            steps = [s.to_json() for s in diff_plan.steps]
             if cfg.mode.phase != "all":  # each step says its phase; expand also lists what waits
                 steps = [{**s, "phase": cfg.mode.phase} for s in steps] + (
-                    [{**asdict(s), "phase": "contract"} for s in comparison.deferred]
+                    [{**s.to_json(), "phase": "contract"} for s in comparison.deferred]
                     if cfg.mode.phase == "expand" else [])
             return Report(cfg.mode.name, output=json.dumps(steps, indent=2))
         return Report(cfg.mode.name, output=render_plan(diff_plan) or "-- nothing to do")

@@ -37,7 +37,7 @@ from initjob.errors import (
     NoBaseline,
     NotConverged,
 )
-from initjob.schema.diff import DESTRUCTIVE, SAFE, Plan, Step
+from initjob.schema.diff import Hazard, Plan, Step
 from initjob.source import Migration, SqlFile
 from initjob.state import Applied, DbState, ForeignHistory, ForeignVersion
 
@@ -65,8 +65,8 @@ def unparsed(mode: str, st: DbState, tree_hash: str = "h", **known: object) -> F
     return Facts(mode=mode, state=st, tree_hash=tree_hash).with_(**known)
 
 
-SAFE_PLAN = Plan((Step("CREATE TABLE t ()", SAFE, "public.t", "new table"),))
-LOSSY_PLAN = Plan((Step("DROP TABLE t", DESTRUCTIVE, "public.t", "drops rows"),))
+SAFE_PLAN = Plan((Step("CREATE TABLE t ()", "public.t", "new table"),))
+LOSSY_PLAN = Plan((Step("DROP TABLE t", "public.t", "drops rows", hazards=(Hazard.DATA_LOSS,)),))
 FILES = {"schema/a.sql": "x"}
 
 

@@ -22,7 +22,7 @@ from psycopg import sql
 from devtools.pgserver import PgServer, available_bindirs, running_server, server_major
 from initjob.schema import catalog
 from initjob.schema.catalog import Column, Constraint, Index, Snapshot, Table
-from initjob.schema.diff import DESTRUCTIVE, LOCKING, SAFE, Plan, Step, classify_type_change, literal, plan_sync
+from initjob.schema.diff import DESTRUCTIVE, LOCKING, SAFE, Hazard, Plan, Step, classify_type_change, literal, plan_sync
 
 CORPUS = sorted((Path(__file__).parent / "diff_corpus").glob("*.sql"))
 BINDIRS = {server_major(b): b for b in available_bindirs()}
@@ -328,8 +328,8 @@ def test_literal_survives_quotes_and_backslashes() -> None:
 
 def test_batches_keep_order_and_isolate_non_transactional_steps() -> None:
     """Transactional neighbours share a batch; a non-transactional step runs alone."""
-    s = [Step("a", SAFE, "x", "r"), Step("b", SAFE, "x", "r", transactional=False), Step("c", SAFE, "x", "r"),
-         Step("d", SAFE, "x", "r"), Step("e", LOCKING, "x", "r", transactional=False)]
+    s = [Step("a", "x", "r"), Step("b", "x", "r", transactional=False), Step("c", "x", "r"),
+         Step("d", "x", "r"), Step("e", "x", "r", transactional=False, hazards=(Hazard.INDEX_BUILD,))]
     assert [[x.sql for x in b] for b in Plan(tuple(s)).batches()] == [["a"], ["b"], ["c", "d"], ["e"]]
 
 

@@ -11,7 +11,7 @@ from conftest import Result, base_env, initjob, write_migrations, write_schema
 
 from initjob import lint
 from initjob.errors import ConfigError
-from initjob.schema.diff import Plan, Step
+from initjob.schema.diff import Hazard, Plan, Step
 
 BASE = "CREATE TABLE items (id bigint PRIMARY KEY, title text NOT NULL, n integer);\n"
 BASE_DOWN = "DROP TABLE items;\n"
@@ -277,10 +277,12 @@ def test_generic_not_valid_advice_gives_way_to_the_specific_rule() -> None:
 
 def test_plan_steps_map_back_to_their_numbers() -> None:
     """Plan findings name the step, not a line of a file that does not exist."""
-    plan = Plan((Step("CREATE TABLE a (id bigint)", "safe", "table a", "new"),
-                 Step("ALTER TABLE b DROP COLUMN c", "destructive", "column b.c", "not in sql/schema/"),
-                 Step("CREATE INDEX CONCURRENTLY i ON b (d)", "locking", "index i", "new", transactional=False),
-                 Step("ALTER TABLE b ALTER COLUMN e TYPE bigint", "locking", "column b.e", "rewrites")))
+    plan = Plan((Step("CREATE TABLE a (id bigint)", "table a", "new"),
+                 Step("ALTER TABLE b DROP COLUMN c", "column b.c", "not in sql/schema/", hazards=(Hazard.DATA_LOSS,)),
+                 Step("CREATE INDEX CONCURRENTLY i ON b (d)", "index i", "new", transactional=False,
+                      hazards=(Hazard.INDEX_BUILD,)),
+                 Step("ALTER TABLE b ALTER COLUMN e TYPE bigint", "column b.e", "rewrites",
+                      hazards=(Hazard.TABLE_REWRITE,))))
     targets, own = lint.plan_targets(plan)
     assert [(t.transactional, t.steps) for t in targets] == [
         (True, ((1, 1, "table a"), (2, 2, "column b.c"), (3, 4, "column b.e"))), (False, ((1, 3, "index i"),))]

@@ -20,7 +20,7 @@ from initjob.db import shadow
 from initjob.decide import Comparison
 from initjob.errors import NotConverged, RehearsalImpossible
 from initjob.schema import catalog
-from initjob.schema.diff import SAFE, Plan, Step
+from initjob.schema.diff import Plan, Step
 from initjob.sync import rehearse
 
 BEFORE = "CREATE SCHEMA app;\nCREATE TABLE app.t (id int PRIMARY KEY, a text);\n"
@@ -65,7 +65,7 @@ def test_a_wrong_plan_is_stopped_before_the_live_database_is_touched(
         conn: psycopg.Connection[Any], db_url: str, step_sql: str, says: str) -> None:
     conn.execute(BEFORE)
     conn.execute("INSERT INTO app.t VALUES (1, 'x')")
-    wrong = Plan((Step(step_sql, SAFE, "index app.t_a", "hand-made"),))
+    wrong = Plan((Step(step_sql, "index app.t_a", "hand-made"),))
     comparison = _comparison(conn, db_url, BEFORE + "CREATE INDEX t_a ON app.t (a);\n", wrong)
     before = catalog.read_snapshot(conn, ["app"])
     with pytest.raises(NotConverged, match=says):
@@ -76,7 +76,7 @@ def test_a_wrong_plan_is_stopped_before_the_live_database_is_touched(
 
 def test_a_right_plan_passes_the_rehearsal(conn: psycopg.Connection[Any], db_url: str) -> None:
     conn.execute(BEFORE)
-    right = Plan((Step("CREATE INDEX t_a ON app.t (a)", SAFE, "index app.t_a", "hand-made"),))
+    right = Plan((Step("CREATE INDEX t_a ON app.t (a)", "index app.t_a", "hand-made"),))
     comparison = _comparison(conn, db_url, BEFORE + "CREATE INDEX t_a ON app.t (a);\n", right)
     before = catalog.read_snapshot(conn, ["app"])
     rehearse(conn, ConnectionSettings(db_url), 5.0, comparison)  # no error
@@ -88,7 +88,7 @@ def test_a_live_schema_its_model_cannot_rebuild_is_refused_not_applied_untried(
     """Where the copy cannot be built from the live model, the plan is refused (exit 3) with the reason:
     it was once skipped, and the untried plan then failed on the live database."""
     conn.execute(BEFORE)
-    right = Plan((Step("CREATE INDEX t_a ON app.t (a)", SAFE, "index app.t_a", "hand-made"),))
+    right = Plan((Step("CREATE INDEX t_a ON app.t (a)", "index app.t_a", "hand-made"),))
     comparison = _comparison(conn, db_url, BEFORE + "CREATE INDEX t_a ON app.t (a);\n", right)
     assert comparison.live is not None
     # A live model the planner's create path cannot rebuild (a column of a type the copy lacks).

@@ -17,14 +17,12 @@ first so that later steps may use the new label; ``CREATE INDEX CONCURRENTLY`` c
 
 from __future__ import annotations
 
-import functools
 import gc
-import graphlib
 import hashlib
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
-from enum import IntEnum, StrEnum
+from dataclasses import asdict, dataclass, field, replace
+from enum import StrEnum
 from typing import Any
 
 from initjob.names import comment_text
@@ -48,6 +46,8 @@ from initjob.schema.model import (
     View,
     quote_ident,
 )
+from initjob.schema.order import Phase as _Phase
+from initjob.schema.order import StepOrder, dependency_order, mentions, refers_to
 
 SAFE = "safe"
 DESTRUCTIVE = "destructive"
@@ -66,9 +66,6 @@ class Hazard(StrEnum):
     NOT_TRANSACTIONAL = "not-transactional"  # runs on its own, outside a transaction
 
 
-_KIND_HAZARDS = {SAFE: (), LOCKING: (Hazard.LONG_LOCK,), DESTRUCTIVE: (Hazard.DATA_LOSS,)}
-
-
 def kind_of(hazards: tuple[Hazard, ...]) -> str:
     """The class a step's hazards put it in: destructive only when data may be lost."""
     if Hazard.DATA_LOSS in hazards:
@@ -83,13 +80,22 @@ class Step:
     """One DDL statement, what it touches, why, and what it may do besides (its hazards)."""
 
     sql: str
-    kind: str  # SAFE | DESTRUCTIVE | LOCKING, from the hazards
     object: str
     reason: str
     transactional: bool = True
     hazards: tuple[Hazard, ...] = ()
     # The live rows this step needs (no NULL, no duplicate, values that fit): counted before the run.
     precheck: checks.DataCheck | None = None
+
+    @property
+    def kind(self) -> str:
+        """SAFE | DESTRUCTIVE | LOCKING: derived from the hazards, the one classification."""
+        return kind_of(self.hazards)
+
+    def to_json(self) -> dict[str, Any]:
+        """The step as ``plan --json`` prints it (the class beside the hazards it comes from)."""
+        out = asdict(self)
+        return {"sql": out.pop("sql"), "kind": self.kind, **out}
 
 
 @dataclass(frozen=True)
@@ -134,46 +140,6 @@ class Plan:
         )
 
 
-class _Phase(IntEnum):
-    """Where a step runs; within a phase steps keep the order they were planned in."""
-
-    ENUM_VALUES = 0
-    NOT_NULL_CHECKS = 5  # SET NOT NULL's helper checks, added and validated online before the plan's transaction
-    DROP_TRIGGERS = 10
-    DROP_VIEWS = 20
-    DROP_FOREIGN_KEYS = 30
-    DROP_CONSTRAINTS = 40
-    DROP_DEFAULTS = 45
-    DROP_TABLES = 50
-    DROP_FUNCTIONS = 60
-    DROP_SEQUENCES = 65
-    DROP_TYPES = 70
-    DROP_EXTENSIONS = 80
-    DROP_SCHEMAS = 90
-    SCHEMAS = 100
-    EXTENSIONS = 110
-    TYPES = 120
-    SEQUENCES = 130
-    EARLY_FUNCTIONS = 140
-    TABLES = 150
-    PARTITIONS = 155
-    ALTER_TABLES = 160
-    CHILD_COLUMNS = 165
-    DROP_OLD_TYPES = 170
-    CONSTRAINTS = 180
-    LATE = 200
-    TRIGGERS = 210
-    FOREIGN_KEYS = 220
-    VALIDATE = 230
-    OWNERSHIP = 240
-    GRANTS = 245
-    COMMENTS = 250
-    CONCURRENT = 260
-    # What needs an index built CONCURRENTLY just before (a comment on it, CLUSTER ON it, REPLICA
-    # IDENTITY USING it, a foreign key onto it): moved here by the step's declared needs.
-    AFTER_CONCURRENT = 270
-
-
 # ---------------------------------------------------------------------------------------------
 # Quoting: every name goes through quote_ident, every text through literal.
 
@@ -187,29 +153,6 @@ def literal(text: str | None) -> str:
         return "NULL"
     quoted = "'" + text.replace("'", "''") + "'"
     return "E" + quoted.replace("\\", "\\\\") if "\\" in text else quoted
-
-
-def _refers_to(definition: str, target: str) -> bool:
-    """Does a deparsed definition name ``target`` (a qualified name, or ``name(`` for a function)?"""
-    tail = "" if target.endswith("(") else r"(?![\w\"$])"
-    return re.search(r"(?<![\w.\"$])" + re.escape(target) + tail, definition) is not None
-
-
-_WORD = re.compile(r"[\w$]+")
-
-
-@functools.lru_cache(maxsize=4096)
-def _words(text: str) -> frozenset[str]:
-    return frozenset(_WORD.findall(text))
-
-
-def _mentions(text: str, name: str) -> bool:
-    """Does ``text`` hold ``name`` as a whole word? A plain name is looked up in the text's words,
-    split once: a regex per (definition, name) pair overflowed re's cache and recompiled every time,
-    13 s of planning on 1,000 tables."""
-    if _WORD.fullmatch(name):
-        return name in _words(text)
-    return re.search(r"(?<![\w$])" + re.escape(name) + r"(?![\w$])", text) is not None
 
 
 def _by_name(items: Iterable[Any]) -> dict[str, Any]:
@@ -230,7 +173,8 @@ class _Planner:
 
     live: Snapshot
     desired: Snapshot
-    steps: list[tuple[int, int, Step]] = field(default_factory=list)
+    # Each step's phase and declared needs: schema/order.py orders them.
+    steps: StepOrder[Step] = field(default_factory=StepOrder)
     # Qualified names whose shape changes under dependants (tables, views, types, "fn(" for functions):
     # views that refer to them are dropped before and re-created after.
     changed: set[str] = field(default_factory=set)
@@ -252,22 +196,13 @@ class _Planner:
     live_graph: Graph = field(default_factory=lambda: Graph(()))
     desired_graph: Graph = field(default_factory=lambda: Graph(()))
     live_tables: dict[str, Table] | None = None  # by qualified name, once a data check asks
-    # pg_depend names of the indexes this plan builds CONCURRENTLY (last, outside a transaction), and
-    # each step's declared needs: a step needing one of them runs after the builds.
-    built_online: set[str] = field(default_factory=set)
-    needs: dict[int, frozenset[str]] = field(default_factory=dict)
     desired_tables: dict[str, Table] | None = None  # by qualified name, once needed
 
-    def add(self, phase: _Phase, sql: str, obj: str, reason: str, kind: str = SAFE,
-            transactional: bool = True, hazards: tuple[Hazard, ...] | None = None,
-            precheck: checks.DataCheck | None = None, needs: Iterable[str] = ()) -> None:
-        found = _KIND_HAZARDS[kind] if hazards is None else hazards
-        found += () if transactional else (Hazard.NOT_TRANSACTIONAL,)
+    def add(self, phase: _Phase, sql: str, obj: str, reason: str, hazards: tuple[Hazard, ...] = (),
+            transactional: bool = True, precheck: checks.DataCheck | None = None, needs: Iterable[str] = ()) -> None:
+        found = hazards + (() if transactional else (Hazard.NOT_TRANSACTIONAL,))
         found += (Hazard.MAY_FAIL,) if precheck is not None and Hazard.MAY_FAIL not in found else ()
-        step = Step(sql, kind_of(found), obj, reason, transactional, found, precheck)
-        if needs:
-            self.needs[len(self.steps)] = frozenset(needs)
-        self.steps.append((phase, len(self.steps), step))
+        self.steps.add(phase, Step(sql, obj, reason, transactional, found, precheck), needs)
 
     def live_table(self, name: str) -> Table | None:
         """The live table of this qualified name: a data check reads its rows (None for a new table)."""
@@ -284,12 +219,7 @@ class _Planner:
         return self._hit
 
     def plan(self) -> Plan:
-        def phase(entry: tuple[int, int, Step]) -> int:
-            late = entry[0] < _Phase.CONCURRENT and self.needs.get(entry[1], frozenset()) & self.built_online
-            return _Phase.AFTER_CONCURRENT if late else entry[0]
-
-        steps = tuple(step for _, _, step in sorted(self.steps, key=lambda t: (phase(t), t[1])))
-        return Plan(steps, tuple(self.refused))
+        return Plan(tuple(self.steps.ordered()), tuple(self.refused))
 
 
 def plan_sync(live: Snapshot, desired: Snapshot) -> Plan:
@@ -493,7 +423,8 @@ def _retire_type(p: _Planner, schema: str, name_: str, word: str, reason: str) -
     (through text) in ALTER_TABLES, and the old copy dropped after them."""
     name = qname(schema, name_)
     temp = f"{name_}__initjob_old"
-    p.add(_Phase.TYPES, f"ALTER {word} {name} RENAME TO {quote_ident(temp)}", f"type {name}", reason, DESTRUCTIVE)
+    p.add(_Phase.TYPES, f"ALTER {word} {name} RENAME TO {quote_ident(temp)}", f"type {name}", reason,
+          (Hazard.DATA_LOSS,))
     p.add(_Phase.DROP_OLD_TYPES, f"DROP {word} {qname(schema, temp)}", f"type {name}",
           "the re-created type's old copy", hazards=(Hazard.OBJECT_DROP,))
     p.recreated_enums.add((schema, name_))
@@ -542,7 +473,7 @@ def _alter_domain(p: _Planner, old: Domain, new: Domain) -> None:
     if old.not_null != new.not_null:
         if new.not_null:
             p.add(_Phase.TYPES, f"ALTER DOMAIN {name} SET NOT NULL", obj,
-                  "checks every column of this domain; fails if one holds NULL", LOCKING)
+                  "checks every column of this domain; fails if one holds NULL", (Hazard.LONG_LOCK, Hazard.MAY_FAIL))
         else:
             p.add(_Phase.TYPES, f"ALTER DOMAIN {name} DROP NOT NULL", obj, "NULL allowed")
     before, after = _by_name(old.constraints), _by_name(new.constraints)
@@ -553,7 +484,7 @@ def _alter_domain(p: _Planner, old: Domain, new: Domain) -> None:
     for cname, con in after.items():
         if before.get(cname) != con:
             p.add(_Phase.VALIDATE, f"ALTER DOMAIN {name} ADD CONSTRAINT {quote_ident(cname)} {con.definition}",
-                  obj, f"constraint {cname}: checks every column of this domain", LOCKING)
+                  obj, f"constraint {cname}: checks every column of this domain", (Hazard.LONG_LOCK, Hazard.MAY_FAIL))
             _comment(p, f"CONSTRAINT {quote_ident(cname)} ON DOMAIN {name}", obj, None, con.comment)
 
 
@@ -597,7 +528,7 @@ def _alter_composite(p: _Planner, old: Composite, new: Composite) -> bool:
     for a in old.attributes:
         if a not in before:
             p.add(_Phase.TYPES, f"ALTER TYPE {name} DROP ATTRIBUTE {quote_ident(a.name)}", f"type {name}",
-                  f"attribute {a.name} removed", DESTRUCTIVE)
+                  f"attribute {a.name} removed", (Hazard.DATA_LOSS,))
     for a in new.attributes[len(before):]:
         p.add(_Phase.TYPES, f"ALTER TYPE {name} ADD ATTRIBUTE {_attribute_sql(a)}", f"type {name}",
               f"new attribute {a.name}")
@@ -772,7 +703,7 @@ def _drop_tables(p: _Planner, gone: list[Table]) -> None:
         name = qname(t.schema, t.name)
         p.add(_Phase.DROP_TABLES, f"DROP TABLE {name}", f"table {name}",
               "re-created: partitioning cannot change in place" if (t.schema, t.name) in p.recreated_tables
-              else "not in the desired schema", DESTRUCTIVE)
+              else "not in the desired schema", (Hazard.DATA_LOSS,))
 
 
 def _mark_changed_columns(p: _Planner, live: dict[tuple[str, ...], Table],
@@ -873,7 +804,7 @@ def _alter_table(p: _Planner, old: Table, new: Table) -> None:
         _reattach_partition(p, old, new)
     if old.unlogged != new.unlogged:
         p.add(_Phase.ALTER_TABLES, f"ALTER TABLE {name} SET {'UNLOGGED' if new.unlogged else 'LOGGED'}",
-              f"table {name}", "persistence changed: rewrites the table", LOCKING)
+              f"table {name}", "persistence changed: rewrites the table", (Hazard.TABLE_REWRITE,))
     if old.options != new.options:
         _alter_options(p, "TABLE", name, old.options, new.options)
     _table_security(p, old, new, _Phase.ALTER_TABLES)
@@ -928,7 +859,7 @@ def _alter_inheritance(p: _Planner, old: Table, new: Table) -> None:
     for parent in new.inherits:
         if parent not in old.inherits:
             p.add(_Phase.CONSTRAINTS, f"ALTER TABLE {name} INHERIT {parent}", f"table {name}",
-                  f"inherits from {parent}: its columns must already match", LOCKING)
+                  f"inherits from {parent}: its columns must already match", (Hazard.LONG_LOCK,))
 
 
 def _alter_partition_columns(p: _Planner, old: Table, new: Table) -> None:
@@ -955,7 +886,7 @@ def _alter_partition_columns(p: _Planner, old: Table, new: Table) -> None:
         if was.not_null != col.not_null and not (col.not_null and col.name in from_parent):
             word = "SET" if col.not_null else "DROP"
             p.add(_Phase.CHILD_COLUMNS, f"{alter} {word} NOT NULL", target, "partition's own NOT NULL",
-                  LOCKING if col.not_null else SAFE)
+                  (Hazard.LONG_LOCK,) if col.not_null else ())
         if was.default != col.default:
             sql = f"{alter} SET DEFAULT {col.default}" if col.default is not None else f"{alter} DROP DEFAULT"
             p.add(_Phase.CHILD_COLUMNS, sql, target, "partition's own default")
@@ -970,7 +901,7 @@ def _move_partition(p: _Planner, old: Table, new: Table) -> None:
               "no longer a partition: keeps its rows as a table of its own")
     if new.parent is not None:
         p.add(_Phase.CONSTRAINTS, f"ALTER TABLE {new.parent} ATTACH PARTITION {name} {new.bound}",
-              f"table {name}", "becomes a partition: scans it to check the bound", LOCKING)
+              f"table {name}", "becomes a partition: scans it to check the bound", (Hazard.LONG_LOCK,))
 
 
 def _reattach_partition(p: _Planner, old: Table, new: Table) -> None:
@@ -978,7 +909,7 @@ def _reattach_partition(p: _Planner, old: Table, new: Table) -> None:
     p.add(_Phase.ALTER_TABLES, f"ALTER TABLE {new.parent} DETACH PARTITION {name}", f"table {name}",
           "partition bound changed")
     p.add(_Phase.ALTER_TABLES, f"ALTER TABLE {new.parent} ATTACH PARTITION {name} {new.bound}",
-          f"table {name}", "partition bound changed: scans the partition", LOCKING)
+          f"table {name}", "partition bound changed: scans the partition", (Hazard.LONG_LOCK,))
 
 
 def _alter_options(p: _Planner, word: str, name: str, old: tuple[str, ...], new: tuple[str, ...]) -> None:
@@ -1019,7 +950,7 @@ def _alter_columns(p: _Planner, old: Table, new: Table) -> None:
         if col.name not in after:
             p.add(_Phase.DROP_TABLES, f"ALTER TABLE {name} DROP COLUMN {quote_ident(col.name)}",
                   f"column {name}.{quote_ident(col.name)}", "not in the desired table: its data is lost",
-                  DESTRUCTIVE)
+                  (Hazard.DATA_LOSS,))
     for col in new.columns:
         target = f"column {name}.{quote_ident(col.name)}"
         if col.name not in before:
@@ -1034,9 +965,11 @@ _VOLATILE = re.compile(r"\b(nextval|random|clock_timestamp|gen_random_uuid|uuid_
 def _add_column(p: _Planner, table: str, col: Column, target: str) -> None:
     sql = f"ALTER TABLE {table} ADD COLUMN {_column_sql(col)}"
     if col.identity or col.generated_kind == "STORED":
-        p.add(_Phase.ALTER_TABLES, sql, target, "new column computed for every row: rewrites the table", LOCKING)
+        p.add(_Phase.ALTER_TABLES, sql, target, "new column computed for every row: rewrites the table",
+              (Hazard.TABLE_REWRITE,))
     elif col.default is not None and _VOLATILE.search(col.default):
-        p.add(_Phase.ALTER_TABLES, sql, target, "new column with a volatile default: rewrites the table", LOCKING)
+        p.add(_Phase.ALTER_TABLES, sql, target, "new column with a volatile default: rewrites the table",
+              (Hazard.TABLE_REWRITE,))
     elif col.not_null and col.default is None:
         live = p.live_table(table)
         p.add(_Phase.ALTER_TABLES, sql, target, "new NOT NULL column without a default: fails if the table has rows",
@@ -1117,7 +1050,7 @@ def _alter_nullability(p: _Planner, alter: str, old: Column, new: Column, target
         _set_not_null_online(p, alter, live, new, target)
     elif new.not_null:
         p.add(_Phase.ALTER_TABLES, f"{alter} SET NOT NULL", target,
-              "scans the table under an exclusive lock; fails if a row holds NULL", LOCKING,
+              "scans the table under an exclusive lock; fails if a row holds NULL", (Hazard.LONG_LOCK,),
               precheck=checks.for_not_null(live, new, target) if live else None)
     else:
         p.add(_Phase.ALTER_TABLES, f"{alter} DROP NOT NULL", target, "NULL allowed")
@@ -1151,7 +1084,7 @@ def _set_not_null_online(p: _Planner, alter: str, live: Table, col: Column, targ
           f"ALTER TABLE {name} ADD CONSTRAINT {helper} CHECK ({quote_ident(col.name)} IS NOT NULL) NOT VALID",
           target, "helper check for SET NOT NULL, not yet checked against the rows: no scan", transactional=False)
     p.add(_Phase.NOT_NULL_CHECKS, f"ALTER TABLE {name} VALIDATE CONSTRAINT {helper}", target,
-          "the helper check scans the table for NULLs; reads and writes go on meanwhile", LOCKING,
+          "the helper check scans the table for NULLs; reads and writes go on meanwhile", (Hazard.LONG_LOCK,),
           transactional=False, precheck=checks.for_not_null(live, col, target))
     p.add(_Phase.ALTER_TABLES, f"{alter} SET NOT NULL", target,
           "proven by the validated helper check: no scan under the exclusive lock")
@@ -1162,18 +1095,29 @@ def _set_not_null_online(p: _Planner, alter: str, live: Table, col: Column, targ
 def _regenerate_column(p: _Planner, table: str, old: Column, new: Column, target: str) -> None:
     """PostgreSQL before 17 cannot change a generation expression in place: drop, add at the end."""
     if old.generated is None:
-        kind, reason = DESTRUCTIVE, "becomes generated: its stored values are replaced by computed ones"
+        hazards, reason = (Hazard.DATA_LOSS,), "becomes generated: its stored values are replaced by computed ones"
     else:
-        kind, reason = LOCKING, "generation expression changed: dropped and added again at the end"
-    p.add(_Phase.ALTER_TABLES, f"ALTER TABLE {table} DROP COLUMN {quote_ident(new.name)}", target, reason, kind)
+        hazards, reason = (Hazard.TABLE_REWRITE,), "generation expression changed: dropped and added again at the end"
+    p.add(_Phase.ALTER_TABLES, f"ALTER TABLE {table} DROP COLUMN {quote_ident(new.name)}", target, reason, hazards)
     p.add(_Phase.ALTER_TABLES, f"ALTER TABLE {table} ADD COLUMN {_column_sql(new)}", target,
-          "generated column computed for every row: rewrites the table", LOCKING)
+          "generated column computed for every row: rewrites the table", (Hazard.TABLE_REWRITE,))
     p.regenerated.add((table, new.name))
 
 
-def _is_stale(p: _Planner, table: str, definition: str) -> bool:
-    """Does an index or constraint read a column that is dropped and added again?"""
-    return any(t == table and _mentions(definition, quote_ident(c)) for t, c in p.regenerated)
+def _is_stale(p: _Planner, table: str, definition: str, obj: str) -> bool:
+    """Does an index or constraint (``obj``, its pg_depend name) read a column that is dropped and
+    added again?"""
+    columns = {f"table column {table}.{quote_ident(c)}" for t, c in p.regenerated if t == table}
+    if not columns:
+        return False
+    if p.live_graph:  # pg_depend knows the columns of keys, expressions and predicates alike
+        return obj in p.live_graph.dependents(columns)
+    # A snapshot recorded without pg_depend: the graph cannot know, the definition names the column.
+    return any(t == table and mentions(definition, quote_ident(c)) for t, c in p.regenerated)
+
+
+# classify_type_change's verdict (a class, as phases.py reads it) as the step's hazards.
+_TYPE_CHANGE_HAZARDS = {SAFE: (), LOCKING: (Hazard.TABLE_REWRITE,), DESTRUCTIVE: (Hazard.DATA_LOSS,)}
 
 
 def _retype_column(p: _Planner, alter: str, old: Column, new: Column, target: str,
@@ -1182,15 +1126,16 @@ def _retype_column(p: _Planner, alter: str, old: Column, new: Column, target: st
     using = _using(quote_ident(new.name), old.type, new.type) if cast else None
     # A narrowing fails on the values that do not fit: counted first, so the run refuses before the lock.
     fit = checks.for_retype(live, old, new, target) if live and kind == DESTRUCTIVE else None
+    hazards = _TYPE_CHANGE_HAZARDS[kind]
     if _uses_recreated_enum(p, new.type):
-        kind, reason = DESTRUCTIVE, "enum re-created: a removed label makes the conversion fail"
+        hazards, reason = (Hazard.DATA_LOSS,), "enum re-created: a removed label makes the conversion fail"
         via = "text[]" if new.type.endswith("[]") else "text"
         using = f"{quote_ident(new.name)}::{via}::{new.type}"
     elif old.collation != new.collation:
-        kind, reason = (LOCKING if kind == SAFE else kind), f"{reason}; collation changed: indexes rebuilt"
+        hazards, reason = hazards or (Hazard.INDEX_BUILD,), f"{reason}; collation changed: indexes rebuilt"
     collate = f" COLLATE {new.collation or 'pg_catalog.default'}" if old.collation != new.collation else ""
     sql = f"{alter} TYPE {new.type}{collate}" + (f" USING {using}" if using else "")
-    p.add(_Phase.ALTER_TABLES, sql, target, reason, kind, precheck=fit)
+    p.add(_Phase.ALTER_TABLES, sql, target, reason, hazards, precheck=fit)
 
 
 _NUMBERS = {"smallint", "integer", "bigint", "numeric", "real", "double precision"}
@@ -1296,7 +1241,8 @@ def _column_comments(p: _Planner, name: str, old: tuple[Column, ...], new: tuple
 def _plan_constraints(p: _Planner, old: Table, new: Table) -> None:
     name = qname(new.schema, new.name)
     before, after = _by_name(old.constraints), _by_name(new.constraints)
-    redo = {c for c, con in before.items() if _points_at_rekeyed(p, con) or _is_stale(p, name, con.definition)}
+    redo = {c for c, con in before.items() if _points_at_rekeyed(p, name, con)
+            or _is_stale(p, name, con.definition, f"table constraint {quote_ident(c)} on {name}")}
     for cname, con in before.items():
         target = after.get(cname)
         if target is not None and cname not in redo and _only_validation_differs(con, target):
@@ -1327,8 +1273,14 @@ def _only_validation_differs(old: Constraint, new: Constraint) -> bool:
     return not old.validated and new.validated and old.definition == new.definition + " NOT VALID"
 
 
-def _points_at_rekeyed(p: _Planner, con: Constraint) -> bool:
-    return con.kind == "f" and any(_refers_to(con.definition, t) for t in p.rekeyed)
+def _points_at_rekeyed(p: _Planner, table: str, con: Constraint) -> bool:
+    if con.kind != "f" or not p.rekeyed:
+        return False
+    if p.live_graph:  # pg_depend: the foreign key uses the referenced table's columns and key index
+        uses = p.live_graph.uses.get(f"table constraint {quote_ident(con.name)} on {table}", set())
+        return any(f"table {t}" in uses for t in p.rekeyed)
+    # A snapshot recorded without pg_depend: the graph cannot know, the definition names the table.
+    return any(refers_to(con.definition, t) for t in p.rekeyed)
 
 
 def _drop_constraint(p: _Planner, t: Table, con: Constraint, phase: _Phase) -> None:
@@ -1351,7 +1303,7 @@ def _add_constraint(p: _Planner, t: Table, con: Constraint, phase: _Phase, *, ex
     elif existing and con.validated:
         live = p.live_table(name)
         p.add(phase, head + con.definition, f"table {name}",
-              f"constraint {con.name}: checks or indexes every row under an exclusive lock", LOCKING,
+              f"constraint {con.name}: checks or indexes every row under an exclusive lock", (Hazard.LONG_LOCK,),
               precheck=checks.for_constraint(live, con, f"constraint {con.name} on {name}") if live else None)
     else:
         p.add(phase, head + con.definition, f"table {name}", f"constraint {con.name}")
@@ -1367,15 +1319,14 @@ def _add_constraint_in_order(p: _Planner, t: Table, con: Constraint, phase: _Pha
     _comment(p, f"INDEX {qname(t.schema, con.name)}", f"index {qname(t.schema, con.name)}", None, con.index_comment)
     needs = p.desired_graph.uses.get(f"table constraint {quote_ident(con.name)} on {qname(t.schema, t.name)}")
     if needs:
-        for i in range(first, len(p.steps)):
-            p.needs[i] = p.needs.get(i, frozenset()) | needs
+        p.steps.need(range(first, len(p.steps)), needs)
 
 
 def _validate(p: _Planner, t: Table, con: Constraint) -> None:
     name = qname(t.schema, t.name)
     live = p.live_table(name)
     p.add(_Phase.VALIDATE, f"ALTER TABLE {name} VALIDATE CONSTRAINT {quote_ident(con.name)}", f"table {name}",
-          f"constraint {con.name}: scans the table; reads and writes go on meanwhile", LOCKING,
+          f"constraint {con.name}: scans the table; reads and writes go on meanwhile", (Hazard.LONG_LOCK,),
           precheck=checks.for_constraint(live, con, f"constraint {con.name} on {name}") if live else None)
 
 
@@ -1467,7 +1418,7 @@ def _plan_indexes(p: _Planner, old: tuple[Index, ...], schema: str, table: str, 
                   "not in the desired schema")
     for iname, idx in after.items():
         kept = before.get(iname)
-        stale = _is_stale(p, qname(schema, table), idx.definition)
+        stale = _is_stale(p, qname(schema, table), idx.definition, f"index {qname(schema, iname)}")
         if kept is not None and kept.valid and kept.definition == idx.definition and not stale:
             _comment(p, f"INDEX {qname(schema, iname)}", f"index {qname(schema, iname)}", kept.comment,
                      idx.comment)
@@ -1505,12 +1456,13 @@ def _create_index(p: _Planner, schema: str, table: str, idx: Index, phase: _Phas
     if existing and not partitioned:
         sql = re.sub(r"^CREATE (UNIQUE )?INDEX ", r"CREATE \1INDEX CONCURRENTLY ", sql)
         p.add(_Phase.CONCURRENT, sql, f"index {name}",
-              "built online (CONCURRENTLY): reads and writes go on, outside a transaction", LOCKING,
+              "built online (CONCURRENTLY): reads and writes go on, outside a transaction", (Hazard.INDEX_BUILD,),
               transactional=False, precheck=unique)
-        p.built_online.add(f"index {name}")
+        p.steps.built_concurrently(f"index {name}")
     elif existing:
         p.add(phase, sql, f"index {name}",
-              "partitioned tables cannot build indexes concurrently: writes wait", LOCKING, precheck=unique)
+              "partitioned tables cannot build indexes concurrently: writes wait",
+              (Hazard.INDEX_BUILD, Hazard.LONG_LOCK), precheck=unique)
     else:
         p.add(phase, sql, f"index {name}", f"index on new {qname(schema, table)}")
     _comment(p, f"INDEX {name}", f"index {name}", None, idx.comment, needs=[f"index {name}"])
@@ -1529,8 +1481,10 @@ def _plan_triggers(p: _Planner, table: str, old: tuple[Trigger, ...], new: tuple
     hit = p.dependents_of_changes()
     for tname, trg in before.items():
         target = after.get(tname)
-        stale = rebuild or any(_refers_to(trg.definition, f) for f in uses_changed) or (
-            f"trigger {quote_ident(tname)} on {table}" in hit)
+        # pg_depend links a trigger to its function (in ``hit``); without it (a snapshot recorded
+        # without pg_depend) the graph cannot know, and the definition names the function.
+        stale = rebuild or f"trigger {quote_ident(tname)} on {table}" in hit or (
+            not p.live_graph and any(refers_to(trg.definition, f) for f in uses_changed))
         if target is None or target.definition != trg.definition or stale:
             p.add(_Phase.DROP_TRIGGERS, f"DROP TRIGGER {quote_ident(tname)} ON {table}", f"table {table}",
                   f"trigger {tname} removed or changed")
@@ -1591,9 +1545,11 @@ def _plan_views(p: _Planner) -> None:
     want = {_key(v): v for v in p.desired.views}
     doomed = {k for k, v in live.items() if k not in want or _view_shape(v) != _view_shape(want[k])}
     p.changed |= {qname(k[0], k[1]) for k in doomed}
-    while True:  # a view reading something that changes shape goes too, and so on up the chain
+    # A view reading something that changes shape goes too, and so on up the chain: pg_depend says
+    # which (``hit`` below); a snapshot recorded without it is read by name in the definitions.
+    while not p.live_graph:
         more = {k for k, v in live.items()
-                if k not in doomed and any(_refers_to(v.definition, c) for c in p.changed)}
+                if k not in doomed and any(refers_to(v.definition, c) for c in p.changed)}
         if not more:
             break
         doomed |= more
@@ -1610,7 +1566,7 @@ def _plan_views(p: _Planner) -> None:
     p.changed |= {qname(k[0], k[1]) for k in doomed}
     p.changed_nodes |= {node(live[k]) for k in doomed} | set(dropped_fns)
     items: dict[str, Function | View] = {node(live[k]): live[k] for k in doomed} | dropped_fns
-    for n in reversed(_dependency_order(p.live_graph, list(items.values()))):
+    for n in reversed(dependency_order(p.live_graph, list(items.values()))):
         item = items[n]
         if isinstance(item, Function):
             p.add(_Phase.DROP_VIEWS, f"DROP {item.kind.upper()} {_function_name(item)}",
@@ -1650,7 +1606,7 @@ def _is_late(fn: Function, relations: Iterable[str]) -> bool:
     """SQL-language bodies are checked at creation: those naming a table or view wait for them."""
     if not re.search(r"\n LANGUAGE sql\b", fn.definition):
         return False
-    return any(_mentions(fn.definition, r) for r in relations)
+    return any(mentions(fn.definition, r) for r in relations)
 
 
 def _relation_names(s: Snapshot) -> set[str]:
@@ -1666,13 +1622,13 @@ def _plan_late_objects(p: _Planner) -> None:
     # A SQL-standard body (BEGIN ATOMIC, RETURN) is bound at creation: what it calls comes first.
     first: list[Function | View] = list(early)
     by_node = {node(f): f for f in early}
-    for n in _dependency_order(p.desired_graph, first):
+    for n in dependency_order(p.desired_graph, first):
         _create_function(p, _Phase.EARLY_FUNCTIONS, by_node[n])
     live_views = {_key(v) for v in p.live.views}
     views = [v for v in p.desired.views if _key(v) not in live_views or _key(v)[:2] in p.recreated_views]
     late: list[Function | View] = [f for f in fns if f not in early]
     items = {node(i): i for i in [*late, *views]}
-    for n in _dependency_order(p.desired_graph, list(items.values())):
+    for n in dependency_order(p.desired_graph, list(items.values())):
         _create_late(p, items[n])
 
 
@@ -1690,24 +1646,6 @@ def _create_late(p: _Planner, item: Function | View) -> None:
 
 def _create_function(p: _Planner, phase: _Phase, fn: Function) -> None:
     p.add(phase, fn.definition.rstrip(), f"{fn.kind} {_function_name(fn)}", f"new or re-created {fn.kind}")
-
-
-def _dependency_order(deps: Graph, items: list[Function | View]) -> list[str]:
-    """pg_depend names of views and functions, each after what it depends on.
-
-    From pg_depend when the snapshot has it; otherwise (a snapshot recorded without it) each after
-    the ones its definition names, by name, generously.
-    """
-    if deps:
-        return deps.order(node(i) for i in items)
-    graph: dict[str, set[str]] = {}
-    for item in items:
-        graph[node(item)] = {node(o) for o in items if o is not item and _mentions(item.definition, o.name)}
-    try:
-        return list(graphlib.TopologicalSorter(graph).static_order())
-    except graphlib.CycleError:
-        # Generous name matching can see a cycle that is not there: fall back to functions, then views.
-        return [node(i) for i in sorted(items, key=lambda i: (isinstance(i, View), _key(i)))]
 
 
 def _comment(p: _Planner, target: str, obj: str, old: str | None, new: str | None,

@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from initjob.errors import SqlTreeInvalid
-from initjob.schema.diff import SAFE, Plan, Step, plan_sync, qname
+from initjob.schema.diff import Plan, Step, plan_sync, qname
 from initjob.schema.graph import column_node, relation_node
 from initjob.schema.model import Snapshot, Table, quote_ident
 
@@ -140,7 +140,7 @@ def _swap(text: str, old: str, new: str) -> str:
 
 def _rename_column(live: Snapshot, table: Table, old: str, new: str, steps: list[Step]) -> Snapshot:
     name = qname(table.schema, table.name)
-    steps.append(Step(f"ALTER TABLE {name} RENAME COLUMN {quote_ident(old)} TO {quote_ident(new)}", SAFE,
+    steps.append(Step(f"ALTER TABLE {name} RENAME COLUMN {quote_ident(old)} TO {quote_ident(new)}",
                       f"column {name}.{quote_ident(new)}",
                       f"renamed from {quote_ident(old)} (declared: -- {MARK}): the data stays"))
     a, b = quote_ident(old), quote_ident(new)
@@ -169,7 +169,7 @@ def _rename_column(live: Snapshot, table: Table, old: str, new: str, steps: list
 def _rename_table(live: Snapshot, table: Table, want: Table, steps: list[Step]) -> Snapshot:
     """The table, and the constraints and indexes named after it by PostgreSQL (``old_pkey`` → ``new_pkey``)."""
     old, new = qname(table.schema, table.name), qname(want.schema, want.name)
-    steps.append(Step(f"ALTER TABLE {old} RENAME TO {quote_ident(want.name)}", SAFE, f"table {new}",
+    steps.append(Step(f"ALTER TABLE {old} RENAME TO {quote_ident(want.name)}", f"table {new}",
                       f"renamed from {old} (declared: -- {MARK}): the rows stay"))
     moved = replace(table, name=want.name)
 
@@ -216,7 +216,7 @@ def _match_names(live: Snapshot, desired: Snapshot, touched: set[tuple[str, str]
             target = free.pop((c.kind, c.definition), None) if c.name not in have else None
             if target is not None:
                 sql = f"ALTER TABLE {name} RENAME CONSTRAINT {quote_ident(c.name)} TO {quote_ident(target)}"
-                steps.append(Step(sql, SAFE, f"constraint {quote_ident(target)} on {name}", "named after old names"))
+                steps.append(Step(sql, f"constraint {quote_ident(target)} on {name}", "named after old names"))
                 c = replace(c, name=target)
             constraints.append(c)
         have = {i.name for i in want.indexes}
@@ -226,7 +226,7 @@ def _match_names(live: Snapshot, desired: Snapshot, touched: set[tuple[str, str]
             wanted = spare.pop(_unnamed(i.definition), None) if i.name not in have else None
             if wanted is not None:
                 steps.append(Step(f"ALTER INDEX {qname(t.schema, i.name)} RENAME TO {quote_ident(wanted.name)}",
-                                  SAFE, f"index {qname(t.schema, wanted.name)}", "named after the old names"))
+                                  f"index {qname(t.schema, wanted.name)}", "named after the old names"))
                 i = replace(i, name=wanted.name, definition=wanted.definition)
             indexes.append(i)
         return replace(t, constraints=tuple(constraints), indexes=tuple(indexes))
