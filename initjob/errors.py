@@ -1,13 +1,23 @@
 """The error hierarchy: one class per condition, grouped under the exit-code classes of SPEC.md.
 
 Only ``cli`` turns these into exit codes.  Every error carries a one-line ``reason`` and a
-``hint`` saying what to do next; ``fields`` go into the failure's log event.  Callers tell
-conditions apart by class, never by message text.
+``hint`` saying what to do next; callers tell conditions apart by class, never by message text.
+
+A condition's data are typed attributes named for it (``SqlFailed(file, line, sqlstate, ...)``,
+``Drift(drift)``), the way pgroll names its error types' fields; ``_own_fields`` lists them under the
+keys of the failure's log event (``run.failed``), which ``event_fields`` joins.  An error is not
+changed once raised: what a caller learns later (the steps committed before it, who held the lock)
+makes a new error (``with_committed``, ``with_hint``, ``SqlFailed.with_blockers``, ...), raised in
+its place.  Conditions not yet given typed fields take their event keys as ``**extra``: to convert
+one, give its ``__init__`` keyword parameters, store them, and return them from ``_own_fields``.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+import copy
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
+from typing import Any, ClassVar, Self
 
 TROUBLESHOOTING = "docs/troubleshooting.md"
 
@@ -18,15 +28,48 @@ class InitJobError(Exception):
     exit_code: ClassVar[int] = 1
     kind: ClassVar[str] = "error"
 
-    def __init__(self, reason: str, hint: str = "", **fields: Any) -> None:
+    def __init__(self, reason: str, hint: str = "", *, committed: Sequence[str] | None = None, **extra: Any) -> None:
         super().__init__(reason)
         self.reason = reason
         self.hint = hint
-        self.fields = fields
+        # What a failed run committed before it failed (run.finished counts them); None: nothing to say.
+        self.committed: tuple[str, ...] | None = None if committed is None else tuple(committed)
+        self.committed_key = "committed"  # migrations mode says ``applied`` (files, not plan steps)
+        self.extra = dict(extra)  # the event keys of a condition not yet given typed fields
 
     def one_line(self) -> str:
         text = self.reason if not self.hint else f"{self.reason} — {self.hint}"
         return " ".join(text.split())
+
+    def _own_fields(self) -> dict[str, Any]:
+        """The condition's typed fields, by their event key (each condition with fields overrides this)."""
+        return {}
+
+    def event_fields(self) -> dict[str, Any]:
+        """The keys the failure's log event carries beside kind, reason and exit code."""
+        fields = {**self._own_fields(), **self.extra}
+        if self.committed is not None:
+            fields[self.committed_key] = list(self.committed)
+        return fields
+
+    @property
+    def fields(self) -> Mapping[str, Any]:
+        """The event's keys, read-only: to change an error, make a new one."""
+        return MappingProxyType(self.event_fields())
+
+    def _replaced(self, **changes: Any) -> Self:
+        """A copy with some attributes changed (the helpers below name which)."""
+        new = copy.copy(self)
+        new.__dict__.update(changes)
+        new.args = (new.reason,)
+        return new
+
+    def with_committed(self, committed: Sequence[str], key: str = "committed") -> Self:
+        """This failure, saying which steps (``key="applied"``: which files) committed before it."""
+        return self._replaced(committed=tuple(committed), committed_key=key)
+
+    def with_hint(self, hint: str) -> Self:
+        return self._replaced(hint=hint)
 
 
 # ------------------------------------------------------------------ exit 2: configuration, usage, SQL tree
@@ -43,6 +86,15 @@ class SqlTreeInvalid(ConfigError):
     """The SQL tree is malformed: bad file name, duplicate version, non-UTF-8, psql-only content."""
 
     kind = "sql_tree_invalid"
+
+    def __init__(self, reason: str, hint: str = "", *, problems: Sequence[str] | None = None,
+                 fits: Sequence[str] | None = None, **extra: Any) -> None:
+        super().__init__(reason, hint, **extra)
+        self.problems = None if problems is None else list(problems)  # every bad file, one line each
+        self.fits = None if fits is None else list(fits)  # the tools whose layout the names fit
+
+    def _own_fields(self) -> dict[str, Any]:
+        return _given(problems=self.problems, fits=self.fits)
 
 
 class NoMigrations(SqlTreeInvalid):
@@ -108,6 +160,13 @@ class Drift(NotUpToDate):
 
     kind = "drift"
 
+    def __init__(self, reason: str, hint: str = "", *, drift: Sequence[str] = (), **extra: Any) -> None:
+        super().__init__(reason, hint, **extra)
+        self.drift = list(drift)  # the differences, one line each
+
+    def _own_fields(self) -> dict[str, Any]:
+        return {"drift": self.drift}
+
 
 class DestructiveRefused(NotUpToDate):
     """The auto-sync plan would lose data and INITJOB_ALLOW_DESTRUCTIVE is not set."""
@@ -156,6 +215,15 @@ class NotConverged(NotUpToDate):
 
     kind = "not_converged"
 
+    def __init__(self, reason: str, hint: str = "", *, drift: Sequence[str] | None = None,
+                 rehearsal: str | None = None, **extra: Any) -> None:
+        super().__init__(reason, hint, **extra)
+        self.drift = None if drift is None else list(drift)  # what still differs, one line each
+        self.rehearsal = rehearsal  # "failed" or "differs" when the copy of the live schema showed it
+
+    def _own_fields(self) -> dict[str, Any]:
+        return _given(drift=self.drift, rehearsal=self.rehearsal)
+
 
 class DataDoesNotFit(NotUpToDate):
     """Live rows would make a planned step fail (NULLs, duplicates, values too long or too large, rows a
@@ -168,6 +236,15 @@ class RehearsalImpossible(NotUpToDate):
     """The plan could not be tried on a copy of the live schema first: it is not applied untried."""
 
     kind = "rehearsal_impossible"
+
+    def __init__(self, reason: str, hint: str = "", *, rehearsal: str = "no copy",
+                 differences: Sequence[str] | None = None, **extra: Any) -> None:
+        super().__init__(reason, hint, **extra)
+        self.rehearsal = rehearsal
+        self.differences = None if differences is None else list(differences)  # the copy against the live schema
+
+    def _own_fields(self) -> dict[str, Any]:
+        return _given(rehearsal=self.rehearsal, differences=self.differences)
 
 
 class Unmanaged(NotUpToDate):
@@ -215,6 +292,15 @@ class NotWritable(Unreachable):
 
     kind = "not_writable"
 
+    def __init__(self, reason: str, hint: str = "", *, server: str = "", can_wait: bool = False,
+                 **extra: Any) -> None:
+        super().__init__(reason, hint, **extra)
+        self.server = server  # the read-only host(s) found
+        self.can_wait = can_wait  # another host of the URL may be promoted: worth waiting for
+
+    def _own_fields(self) -> dict[str, Any]:
+        return {"server": self.server, "can_wait": self.can_wait}
+
 
 class BackupFailed(Unreachable):
     """The ``pg_dump`` taken before the change failed; nothing was applied.
@@ -236,10 +322,35 @@ class SqlFailed(InitJobError):
     exit_code = 5
     kind = "sql_failed"
 
-    @property
-    def sqlstate(self) -> str | None:
-        value = self.fields.get("sqlstate")
-        return str(value) if value else None
+    def __init__(self, reason: str, hint: str = "", *, file: str | None = None, line: int | None = None,
+                 sqlstate: str | None = None, detail: str | None = None, pg_hint: str | None = None,
+                 step: str | None = None, **extra: Any) -> None:
+        super().__init__(reason, hint, **extra)
+        self.file = file  # the file's path under sql/, or "plan" for an auto-sync step
+        self.line = line  # from PostgreSQL's error position; None when it gave none
+        self.sqlstate = sqlstate or None
+        self.detail = detail  # PostgreSQL's DETAIL and HINT, as it sent them
+        self.pg_hint = pg_hint
+        self.step = step  # the plan step's object
+        self.blockers: list[dict[str, Any]] | None = None  # who held the lock (DdlLockTimeout, every retry spent)
+        self.invalid_index_dropped: str | None = None  # what a failed CREATE INDEX CONCURRENTLY left, dropped
+
+    def _own_fields(self) -> dict[str, Any]:
+        return {"file": self.file, "line": self.line, "sqlstate": self.sqlstate, "detail": self.detail,
+                "pg_hint": self.pg_hint, **_given(step=self.step, blockers=self.blockers,
+                                                  invalid_index_dropped=self.invalid_index_dropped)}
+
+    def in_plan_step(self, reason: str, hint: str, step: str | None) -> Self:
+        """This failure named by the plan step it happened in, not by a line of a file that does not exist."""
+        return self._replaced(reason=reason, hint=hint, file="plan", line=None, step=step)
+
+    def with_blockers(self, hint: str, blockers: Sequence[Mapping[str, Any]]) -> Self:
+        return self._replaced(hint=hint, blockers=[dict(b) for b in blockers])
+
+    def with_dropped_index(self, index: str) -> Self:
+        """This failure, saying the invalid index its concurrent build left behind was dropped."""
+        return self._replaced(reason=f"{self.reason} (the invalid index {index} the failed build left behind "
+                              "was dropped)", invalid_index_dropped=index)
 
 
 class SqlPrivilegeMissing(SqlFailed):
@@ -274,3 +385,8 @@ class Interrupted(BaseException):
     @property
     def exit_code(self) -> int:
         return 128 + self.signum
+
+
+def _given(**fields: Any) -> dict[str, Any]:
+    """The fields that were given (not None): an event carries only the keys its condition set."""
+    return {k: v for k, v in fields.items() if v is not None}

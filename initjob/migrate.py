@@ -42,8 +42,7 @@ def apply(conn: psycopg.Connection[Any], cfg: Config, plan: MigrationPlan, tree_
             ms = executor.apply_migration(conn, settings, m, finish=finish,
                                           resume_from=plan.resume_from if m is plan.resume else 0)
         except SqlFailed as exc:  # the files before it committed: run.finished counts them
-            exc.fields["applied"] = list(applied)
-            raise
+            raise exc.with_committed(applied, key="applied") from exc.__cause__
         applied.append(m.label)
         logs.event("migration.applied", version=m.version_text, name=m.name, duration_ms=ms,
                    progress=f"{index}/{len(work)}", transactional=m.transactional)
