@@ -8,8 +8,9 @@ A condition's data are typed attributes named for it (``SqlFailed(file, line, sq
 keys of the failure's log event (``run.failed``), which ``event_fields`` joins.  An error is not
 changed once raised: what a caller learns later (the steps committed before it, who held the lock)
 makes a new error (``with_committed``, ``with_hint``, ``SqlFailed.with_blockers``, ...), raised in
-its place.  Conditions not yet given typed fields take their event keys as ``**extra``: to convert
-one, give its ``__init__`` keyword parameters, store them, and return them from ``_own_fields``.
+its place.  A new condition with data gives its ``__init__`` keyword parameters, stores them, and
+returns them from ``_own_fields`` (``_given`` leaves out those not given, as the event did before);
+``**extra`` stays only as a way in for a key no condition names yet.
 """
 
 from __future__ import annotations
@@ -108,11 +109,26 @@ class ShadowUnusable(ConfigError):
 
     kind = "shadow_unusable"
 
+    def __init__(self, reason: str, hint: str = "", *, schemas: Sequence[str] | None = None, **extra: Any) -> None:
+        super().__init__(reason, hint, **extra)
+        self.schemas = None if schemas is None else list(schemas)  # the schemas that hold objects
+
+    def _own_fields(self) -> dict[str, Any]:
+        return _given(schemas=self.schemas)
+
 
 class PrivilegeMissing(ConfigError):
     """The role lacks a privilege initjob itself needs (its own schema, the database); the hint names the grant."""
 
     kind = "privilege_missing"
+
+    def __init__(self, reason: str, hint: str = "", *,
+                 role: str | None = None, schema: str | None = None, owner: str | None = None, **extra: Any) -> None:
+        super().__init__(reason, hint, **extra)
+        self.role, self.schema, self.owner = role, schema, owner  # who lacks it, on what, whose it is
+
+    def _own_fields(self) -> dict[str, Any]:
+        return _given(role=self.role, schema=self.schema, owner=self.owner)
 
 
 class ToolMissing(ConfigError):
@@ -136,11 +152,25 @@ class PendingWork(NotUpToDate):
 
     kind = "pending"
 
+    def __init__(self, reason: str, hint: str = "", *, pending: int | None = None, **extra: Any) -> None:
+        super().__init__(reason, hint, **extra)
+        self.pending = pending  # how many migrations or files wait
+
+    def _own_fields(self) -> dict[str, Any]:
+        return _given(pending=self.pending)
+
 
 class HistoryMismatch(NotUpToDate):
     """Files and history disagree: a changed checksum, a missing file, a file older than the applied ones."""
 
     kind = "history_mismatch"
+
+    def __init__(self, reason: str, hint: str = "", *, problems: Sequence[str] | None = None, **extra: Any) -> None:
+        super().__init__(reason, hint, **extra)
+        self.problems = None if problems is None else list(problems)  # each disagreement, one line
+
+    def _own_fields(self) -> dict[str, Any]:
+        return _given(problems=self.problems)
 
 
 class ForeignHistoryBroken(NotUpToDate):
@@ -148,11 +178,25 @@ class ForeignHistoryBroken(NotUpToDate):
 
     kind = "foreign_history_broken"
 
+    def __init__(self, reason: str, hint: str = "", *, problems: Sequence[str] | None = None, **extra: Any) -> None:
+        super().__init__(reason, hint, **extra)
+        self.problems = None if problems is None else list(problems)  # each failed or dirty version, one line
+
+    def _own_fields(self) -> dict[str, Any]:
+        return _given(problems=self.problems)
+
 
 class ForeignHistoryMismatch(NotUpToDate):
     """Another tool's history and the files disagree: a version without its file, or a changed checksum."""
 
     kind = "foreign_history_mismatch"
+
+    def __init__(self, reason: str, hint: str = "", *, problems: Sequence[str] | None = None, **extra: Any) -> None:
+        super().__init__(reason, hint, **extra)
+        self.problems = None if problems is None else list(problems)  # each disagreement, one line
+
+    def _own_fields(self) -> dict[str, Any]:
+        return _given(problems=self.problems)
 
 
 class Drift(NotUpToDate):
@@ -173,11 +217,25 @@ class DestructiveRefused(NotUpToDate):
 
     kind = "destructive_refused"
 
+    def __init__(self, reason: str, hint: str = "", *, plan: str | None = None, **extra: Any) -> None:
+        super().__init__(reason, hint, **extra)
+        self.plan = plan  # the plan, as `initjob plan` prints it
+
+    def _own_fields(self) -> dict[str, Any]:
+        return _given(plan=self.plan)
+
 
 class EmptyDesiredState(NotUpToDate):
     """Auto-sync's files hold no statement, the database holds objects, and no file says empty is meant."""
 
     kind = "empty_desired_state"
+
+    def __init__(self, reason: str, hint: str = "", *, plan: str | None = None, **extra: Any) -> None:
+        super().__init__(reason, hint, **extra)
+        self.plan = plan  # the plan, as `initjob plan` prints it
+
+    def _own_fields(self) -> dict[str, Any]:
+        return _given(plan=self.plan)
 
 
 class ModeSwitchRefused(NotUpToDate):
@@ -197,17 +255,38 @@ class ExpandNotDone(NotUpToDate):
 
     kind = "expand_not_done"
 
+    def __init__(self, reason: str, hint: str = "", *, pending: Sequence[str] | None = None, **extra: Any) -> None:
+        super().__init__(reason, hint, **extra)
+        self.pending = None if pending is None else list(pending)  # what waits for expand
+
+    def _own_fields(self) -> dict[str, Any]:
+        return _given(pending=self.pending)
+
 
 class ContractNotReady(NotUpToDate):
     """A contract step the data does not allow yet: a SET NOT NULL over rows that hold NULL."""
 
     kind = "contract_not_ready"
 
+    def __init__(self, reason: str, hint: str = "", *, nulls: Mapping[str, int] | None = None, **extra: Any) -> None:
+        super().__init__(reason, hint, **extra)
+        self.nulls = None if nulls is None else dict(nulls)  # column → rows holding NULL
+
+    def _own_fields(self) -> dict[str, Any]:
+        return _given(nulls=self.nulls)
+
 
 class PreviousReleaseConnected(NotUpToDate):
     """``contract`` waited (INITJOB_CONTRACT_WAIT_FOR) and sessions of the previous release stayed."""
 
     kind = "previous_release_connected"
+
+    def __init__(self, reason: str, hint: str = "", *, sessions: Sequence[str] | None = None, **extra: Any) -> None:
+        super().__init__(reason, hint, **extra)
+        self.sessions = None if sessions is None else list(sessions)  # each session still connected, one line
+
+    def _own_fields(self) -> dict[str, Any]:
+        return _given(sessions=self.sessions)
 
 
 class NotConverged(NotUpToDate):
@@ -231,6 +310,15 @@ class DataDoesNotFit(NotUpToDate):
 
     kind = "data_does_not_fit"
 
+    def __init__(self, reason: str, hint: str = "", *,
+                 offending: Sequence[Mapping[str, Any]] | None = None, **extra: Any) -> None:
+        super().__init__(reason, hint, **extra)
+        # Per check: the object, the check, the rows that fail it and an example.
+        self.offending = None if offending is None else [dict(o) for o in offending]
+
+    def _own_fields(self) -> dict[str, Any]:
+        return _given(offending=self.offending)
+
 
 class RehearsalImpossible(NotUpToDate):
     """The plan could not be tried on a copy of the live schema first: it is not applied untried."""
@@ -252,6 +340,15 @@ class Unmanaged(NotUpToDate):
 
     kind = "unmanaged"
 
+    def __init__(self, reason: str, hint: str = "", *,
+                 plan: str | None = None, refused: Sequence[str] | None = None, **extra: Any) -> None:
+        super().__init__(reason, hint, **extra)
+        self.plan = plan  # the plan, as `initjob plan` prints it
+        self.refused = None if refused is None else list(refused)  # the changes auto-sync does not make
+
+    def _own_fields(self) -> dict[str, Any]:
+        return _given(plan=self.plan, refused=self.refused)
+
 
 class LayoutTooNew(NotUpToDate):
     """initjob's own tables were written by a newer release."""
@@ -264,6 +361,13 @@ class LintFindings(NotUpToDate):
 
     kind = "lint_findings"
 
+    def __init__(self, reason: str, hint: str = "", *, findings: int | None = None, **extra: Any) -> None:
+        super().__init__(reason, hint, **extra)
+        self.findings = findings  # how many at or above --fail-on
+
+    def _own_fields(self) -> dict[str, Any]:
+        return _given(findings=self.findings)
+
 
 # ------------------------------------------------------------------ exit 4: the database cannot be had
 
@@ -273,6 +377,13 @@ class Unreachable(InitJobError):
 
     exit_code = 4
     kind = "unreachable"
+
+    def __init__(self, reason: str, hint: str = "", *, waited_s: float | None = None, **extra: Any) -> None:
+        super().__init__(reason, hint, **extra)
+        self.waited_s = waited_s  # how long the job tried
+
+    def _own_fields(self) -> dict[str, Any]:
+        return _given(waited_s=self.waited_s)
 
 
 class CredentialsRefused(Unreachable):
@@ -285,6 +396,13 @@ class ConnectionLost(Unreachable):
     """The connection died mid-run (server restart, terminated backend); the job reconnects and resumes."""
 
     kind = "connection_lost"
+
+    def __init__(self, reason: str, hint: str = "", *, file: str | None = None, **extra: Any) -> None:
+        super().__init__(reason, hint, **extra)
+        self.file = file  # the file or step that ran when it died
+
+    def _own_fields(self) -> dict[str, Any]:
+        return _given(file=self.file)
 
 
 class NotWritable(Unreachable):
@@ -336,9 +454,11 @@ class SqlFailed(InitJobError):
         self.invalid_index_dropped: str | None = None  # what a failed CREATE INDEX CONCURRENTLY left, dropped
 
     def _own_fields(self) -> dict[str, Any]:
+        # A plan step's failure names its step, None too (a batch whose failing statement is unknown).
+        step = {"step": self.step} if self.file == "plan" else {}
         return {"file": self.file, "line": self.line, "sqlstate": self.sqlstate, "detail": self.detail,
-                "pg_hint": self.pg_hint, **_given(step=self.step, blockers=self.blockers,
-                                                  invalid_index_dropped=self.invalid_index_dropped)}
+                "pg_hint": self.pg_hint, **step, **_given(blockers=self.blockers,
+                                                         invalid_index_dropped=self.invalid_index_dropped)}
 
     def in_plan_step(self, reason: str, hint: str, step: str | None) -> Self:
         """This failure named by the plan step it happened in, not by a line of a file that does not exist."""
@@ -373,6 +493,13 @@ class LockTimeout(InitJobError):
 
     exit_code = 6
     kind = "lock_timeout"
+
+    def __init__(self, reason: str, hint: str = "", *, holder: Mapping[str, Any] | None = None, **extra: Any) -> None:
+        super().__init__(reason, hint, **extra)
+        self.holder = None if holder is None else dict(holder)  # pid, application, host, since when
+
+    def _own_fields(self) -> dict[str, Any]:
+        return {"holder": self.holder}  # None too: the event says no holder could be named
 
 
 class Interrupted(BaseException):

@@ -29,7 +29,12 @@ SQL = SqlFailed("migrations/0002.up.sql:4: relation \"x\" does not exist", "fix 
     (RehearsalImpossible("no copy", "report it", differences=["y"]), {"rehearsal": "no copy", "differences": ["y"]}),
     (NotWritable("standby", "wait", server="h1", can_wait=True), {"server": "h1", "can_wait": True}),
     (SqlTreeInvalid("bad", "fix", problems=["p"], fits=["dbmate"]), {"problems": ["p"], "fits": ["dbmate"]}),
-    (errors.ShadowUnusable("not empty", "empty it", schemas=["a"]), {"schemas": ["a"]}),  # untyped: **extra
+    (errors.ShadowUnusable("not empty", "empty it", schemas=["a"]), {"schemas": ["a"]}),
+    (errors.LockTimeout("held", "wait", holder={"pid": 1}), {"holder": {"pid": 1}}),
+    (errors.LockTimeout("held", "wait", holder=None), {"holder": None}),
+    (errors.ContractNotReady("nulls", "backfill", nulls={"a.t.c": 2}), {"nulls": {"a.t.c": 2}}),
+    (errors.CredentialsRefused("no", "check", waited_s=0.5), {"waited_s": 0.5}),
+    (errors.ConfigError("bad", "fix", other=1), {"other": 1}),  # a key no condition names: **extra
     (errors.LayoutTooNew("newer", "upgrade"), {}),
 ])
 def test_event_fields_are_the_conditions_fields(error: InitJobError, keys: dict[str, Any]) -> None:
