@@ -36,7 +36,7 @@ class InitJobError(Exception):
         # What a failed run committed before it failed (run.finished counts them); None: nothing to say.
         self.committed: tuple[str, ...] | None = None if committed is None else tuple(committed)
         self.committed_key = "committed"  # migrations mode says ``applied`` (files, not plan steps)
-        self.extra = dict(extra)  # the event keys of a condition not yet given typed fields
+        self.extra = dict(extra)  # an event key no condition names yet (each condition types its own)
 
     def one_line(self) -> str:
         text = self.reason if not self.hint else f"{self.reason} — {self.hint}"
