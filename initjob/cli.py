@@ -61,8 +61,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = 0
     except InitJobError as exc:
         code = exc.exit_code
-        committed = list(exc.fields.get("committed") or exc.fields.get("applied") or ())
-        _failed(cfg, command, exc.kind, exc.one_line(), code, exc.fields)
+        committed = list(exc.committed or ())
+        _failed(cfg, command, exc.kind, exc.one_line(), code, exc.event_fields())
     except Interrupted as exc:
         code = exc.exit_code
         _failed(cfg, command, "interrupted", f"stopped by signal {signal.Signals(exc.signum).name}; "

@@ -32,7 +32,7 @@ from initjob.facts import read_tree, settle, settle_facts
 from initjob.names import comment_text
 from initjob.render import render_plan
 from initjob.report import Report
-from initjob.schema import catalog
+from initjob.schema import catalog, scope
 from initjob.schema.diff import Plan as DiffPlan
 from initjob.schema.diff import plan_sync
 from initjob.session import locked, with_connection
@@ -150,7 +150,7 @@ def _chain_vs_schema(cfg: Config, conn: Connection) -> list[str]:
     desired, schemas = sync.desired_state(conn, cfg.connection, cfg.mode.history_schema, schema_files)
     chain = transition.chain_snapshots(conn, cfg.connection, cfg.mode.history_schema, migrations, schemas)
     final = chain[-1][1] if chain else catalog.Snapshot()
-    diff = sync.differences(final, desired)
+    diff = scope.differences(final, desired)
     return [f"migrations and sql/schema/ disagree: {line}" for line in diff]
 
 

@@ -79,8 +79,8 @@ def supply(conn: Connection, cfg: Config, tree: Tree, facts: Facts, need: Need) 
         lines = drift(conn, schema, facts.state, unreadable_is_drift=not cfg.mode.use_migrations)
         return facts.with_(drift=tuple(lines))
     if need is Need.LIVE_EMPTY:
-        from initjob import sync  # the snapshot model: kept off the no-op path for speed
-        return facts.with_(live_empty=sync.live_is_empty(conn, schema))
+        from initjob.schema import scope  # the catalog reader: kept off the no-op path for speed
+        return facts.with_(live_empty=scope.live_is_empty(conn, schema))
     if need is Need.COMPARISON:
         from initjob import sync  # the snapshot model and the diff: kept off the no-op path for speed
         # The desired state includes what the repeatable files create, so the plan never drops it.
@@ -99,8 +99,10 @@ def supply(conn: Connection, cfg: Config, tree: Tree, facts: Facts, need: Need) 
         from initjob import sync  # the snapshot model: kept off the no-op path for speed
         assert facts.comparison is not None, "NULLS is asked after the comparison"
         return facts.with_(nulls=sync.nulls_before_not_null(conn, facts.comparison))
-    from initjob import sync, transition  # the shadow replay: kept off the no-op path for speed
-    schemas = list(facts.state.schemas) or sync.managed_schemas(conn, schema)
+    from initjob import transition  # the shadow replay: kept off the no-op path for speed
+    from initjob.schema import scope
+
+    schemas = list(facts.state.schemas) or scope.managed_schemas(conn, schema)
     return facts.with_(baseline=transition.find_baseline(conn, cfg.connection, schema, list(tree.migrations), schemas))
 
 
@@ -115,8 +117,8 @@ def drift(conn: Connection, history_schema: str, state: DbState, unreadable_is_d
     if state.schemas:
         schemas = list(state.schemas)
     else:
-        from initjob import sync  # kept off the no-op path for speed
-        schemas = sync.managed_schemas(conn, history_schema)
+        from initjob.schema import scope  # the catalog reader: kept off the no-op path for speed
+        schemas = scope.managed_schemas(conn, history_schema)
     if state.catalog_token and token.catalog_token(conn, schemas) == state.catalog_token:
         return []
     from initjob.schema import catalog  # the snapshot model: only once the token moved

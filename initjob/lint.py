@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 
-from initjob import logs, sqltext, sync
+from initjob import logs, sqltext
 from initjob.config import Config
 from initjob.db import history
 from initjob.decide import ApplyFiles, Migrate, Need, Sync
@@ -525,6 +525,8 @@ def _lint_database(cfg: Config, conn: Connection, tree: Tree, squawk: str) -> Re
     if isinstance(decision, Migrate):
         return lint_targets(migration_targets(cfg.mode.sql_dir, decision.plan.work), squawk, version)
     if isinstance(decision, ApplyFiles | Sync):
+        from initjob import sync  # auto-sync's edges: a migrations-mode run's lint hook never loads them
+
         comparison = decision.comparison if isinstance(decision, Sync) else sync.compare(
             conn, cfg.connection, cfg.mode.history_schema, history.read_state(conn, cfg.mode.history_schema),
             list(tree.schema_files))

@@ -16,7 +16,7 @@ from initjob.errors import SqlFailed
 from initjob.layouts import Layout
 from initjob.layouts.reading import Chain
 from initjob.plan import MigrationPlan
-from initjob.schema import catalog
+from initjob.schema import scope
 from initjob.source import Migration
 
 
@@ -42,8 +42,7 @@ def apply(conn: psycopg.Connection[Any], cfg: Config, plan: MigrationPlan, tree_
             ms = executor.apply_migration(conn, settings, m, finish=finish,
                                           resume_from=plan.resume_from if m is plan.resume else 0)
         except SqlFailed as exc:  # the files before it committed: run.finished counts them
-            exc.fields["applied"] = list(applied)
-            raise
+            raise exc.with_committed(applied, key="applied") from exc.__cause__
         applied.append(m.label)
         logs.event("migration.applied", version=m.version_text, name=m.name, duration_ms=ms,
                    progress=f"{index}/{len(work)}", transactional=m.transactional)
@@ -93,8 +92,8 @@ def tool_rows_down(cfg: Config, chain: Chain, m: Migration, applied: Sequence[in
 
 
 def _state(conn: psycopg.Connection[Any], settings: ApplySettings, tree_hash: str | None) -> list[sql.Composed]:
-    # The schema list from the catalog module, not sync: migrations mode need not import auto-sync's planner.
-    schemas = catalog.user_schemas(conn, exclude=[settings.history_schema])
+    # The schema list from schema.scope, not sync: migrations mode need not import auto-sync's planner.
+    schemas = scope.managed_schemas(conn, settings.history_schema)
     return recorded.state_statements(conn, settings, "migrations", schemas, tree_hash=tree_hash)
 
 

@@ -8,10 +8,10 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from initjob import logs, sync
+from initjob import logs
 from initjob.config import ApplySettings
 from initjob.db import executor, history
-from initjob.schema import catalog
+from initjob.schema import catalog, scope
 from initjob.schema.token import catalog_token
 from initjob.source import SqlFile
 
@@ -21,7 +21,7 @@ def apply(conn: psycopg.Connection[Any], settings: ApplySettings, files: tuple[S
     """A failure stops the run (exit 5) with the files before it kept and the hash unrecorded, so the
     next run applies the failed file and those after it again."""
     schema = settings.history_schema
-    schemas = list(history.read_state(conn, schema).schemas) or sync.managed_schemas(conn, schema)
+    schemas = list(history.read_state(conn, schema).schemas) or scope.managed_schemas(conn, schema)
 
     def finish() -> list[sql.Composed]:
         # Read inside the last file's transaction: what the files created is recorded, not taken for drift.

@@ -12,12 +12,12 @@ from typing import Any
 
 import psycopg
 
-from initjob import logs, sqltext, sync
+from initjob import logs, sqltext
 from initjob.config import ApplySettings, ConnectionSettings
 from initjob.db import executor, history, shadow
 from initjob.db import record as recorded
 from initjob.decide import BaselineMatch
-from initjob.schema import catalog
+from initjob.schema import catalog, scope
 from initjob.source import Migration
 
 Connection = psycopg.Connection[Any]
@@ -41,7 +41,7 @@ def chain_snapshots(conn: Connection, settings: ConnectionSettings, history_sche
     with shadow.shadow(settings, conn) as sh:
         for m in files:
             run_in_shadow(sh, m)
-            names = sorted(set(schemas) | set(sync.nonempty_schemas(sh, history_schema)))
+            names = sorted(set(schemas) | set(scope.nonempty_schemas(sh, history_schema)))
             out.append((m, catalog.read_snapshot(sh, names), names))
     return out
 
@@ -57,10 +57,10 @@ def find_baseline(conn: Connection, settings: ConnectionSettings, history_schema
         if key not in live_cache:
             live_cache[key] = catalog.read_snapshot(conn, names)
         live = live_cache[key]
-        if sync.same_schema(live, snap):
+        if scope.same_schema(live, snap):
             best = m.version
         else:
-            diff = sync.differences(live, snap)
+            diff = scope.differences(live, snap)
             if closest is None or len(diff) <= closest[0]:
                 closest = (len(diff), m.label, diff)
     if best is None:
@@ -79,7 +79,7 @@ def record_baseline(conn: Connection, settings: ApplySettings, version: int, mig
     detail = {"from": "auto-sync", "baselined": [m.label for m in migrations]} if action == "transition" else {
         "recorded": [m.label for m in migrations]}
     rows.append(history.event_insert(schema, action, by, version, detail))
-    rows += recorded.state_statements(conn, settings, "migrations", sync.managed_schemas(conn, schema))
+    rows += recorded.state_statements(conn, settings, "migrations", scope.managed_schemas(conn, schema))
     executor.transaction(conn, action, rows)
     if action == "transition":
         logs.event("transition.baselined", version=str(version), baselined=len(migrations))

@@ -293,3 +293,22 @@ def test_lint_rule_table_equals_the_rule_set() -> None:
     assert kept == expected
     dropped = {r[0] for r in _table_rows(DOCS / "lint.md", "dropped rule")}
     assert dropped == set(lint.DROPPED)
+
+
+# ------------------------------------------------------------------ the architecture page
+
+
+def _module_rows(page: str) -> set[str]:
+    """The modules named in the first column of the page's "One line per module" table."""
+    table = page.split("## One line per module", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in table.splitlines() if line.startswith("| `")]
+    return {name for row in rows for name in re.findall(r"`([^`]+)`", row.split(" | ", 1)[0])}
+
+
+def test_architecture_names_every_module() -> None:
+    """Every file under initjob/ has its row in docs/architecture.md's module table, and every row a file."""
+    package = ROOT / "initjob"
+    modules = {p.relative_to(package).with_suffix("").as_posix() for p in package.rglob("*.py")} - {"__init__"}
+    named = _module_rows((DOCS / "architecture.md").read_text(encoding="utf-8"))
+    assert not modules - named, f"docs/architecture.md has no row for {sorted(modules - named)}"
+    assert not named - modules, f"docs/architecture.md names modules that do not exist: {sorted(named - modules)}"

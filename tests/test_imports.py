@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from conftest import base_env, write_migrations
+
 PACKAGE = Path(__file__).resolve().parent.parent / "initjob"
 
 
@@ -167,6 +169,37 @@ def test_migrations_mode_leaves_auto_sync_unimported() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "PYTHONPATH": str(PACKAGE.parent)}).stdout.split()
     assert not {"initjob.sync", "initjob.schema.diff", "initjob.db.shadow"} & set(out)
+
+
+# A real run that keeps, on exit, the names of the modules it loaded (``python -m initjob`` otherwise).
+_RUN_AND_LIST = ("import atexit, runpy, sys\n"
+                 "listing = sys.argv.pop(1)\n"
+                 "atexit.register(lambda: open(listing, 'w').write(' '.join(sorted(sys.modules))))\n"
+                 "runpy.run_module('initjob', run_name='__main__', alter_sys=True)\n")
+
+
+def _loaded_by_run(tmp_path: Path, name: str, env: dict[str, str]) -> tuple[int, set[str]]:
+    listing = tmp_path / f"{name}.modules"
+    done = subprocess.run([sys.executable, "-c", _RUN_AND_LIST, str(listing), "run"], env=env, capture_output=True,
+                          text=True, timeout=120, cwd=PACKAGE.parent)
+    return done.returncode, set(listing.read_text().split())
+
+
+def test_a_migrations_mode_run_never_loads_sync(tmp_path: Path, db_url: str) -> None:
+    """Applying migrations, a repeatable file and then a second migration (lint hook on), then the no-op:
+    none loads ``sync``; the schema lists they record come from ``schema.scope``."""
+    sql_dir = write_migrations(tmp_path, {"0001_t.up.sql": "CREATE TABLE t (id bigint PRIMARY KEY);\n"})
+    (sql_dir / "repeatable").mkdir()
+    (sql_dir / "repeatable" / "v.sql").write_text("CREATE OR REPLACE VIEW v AS SELECT id FROM t;\n")
+    env = base_env(DATABASE_URL=db_url, USE_MIGRATIONS="true", INITJOB_SQL_DIR=str(sql_dir))
+    first = _loaded_by_run(tmp_path, "first", env)
+    (sql_dir / "migrations" / "0002_u.up.sql").write_text("ALTER TABLE t ADD COLUMN u text;\n")
+    second = _loaded_by_run(tmp_path, "second", env)
+    noop = _loaded_by_run(tmp_path, "noop", env)
+    assert [first[0], second[0], noop[0]] == [0, 0, 0]
+    assert "initjob.migrate" in first[1] and "initjob.repeat" in first[1] and "initjob.lint" in second[1]
+    assert "initjob.schema.scope" in first[1]
+    assert not any("initjob.sync" in loaded for _, loaded in (first, second, noop))
 
 
 # The commands sit above the decision loop (they settle through facts); the steps it sequences sit below.

@@ -59,7 +59,7 @@ def guarded(conn: Connection, label: str, text: str, offset: int = 0,
         if announced:  # the rollback undid the file's name too: status must still see it while a retry waits
             progress.announce(conn, label)
         failure = sql_failed(exc, label, text, offset)
-        if failure.fields["line"] is None and replay is not None:
+        if failure.line is None and replay is not None:
             line = _locate(conn, replay, text)
             if line is not None:
                 failure = sql_failed(exc, label, text, offset, line=line)
@@ -163,8 +163,7 @@ def with_lock_retries(label: str, action: Callable[[], None], policy: Policy = D
     try:
         policy.call(action, before_sleep=tell)
     except DdlLockTimeout as exc:  # every retry spent: name who was in the way
-        raise DdlLockTimeout(exc.reason, LOCK_HINT, **{**exc.fields, "blockers": progress.take_blockers(label)}
-                             ) from None
+        raise exc.with_blockers(LOCK_HINT, progress.take_blockers(label)) from None
 
 
 def transaction(conn: Connection, label: str, statements: Sequence[sql.Composable | str],
@@ -316,19 +315,18 @@ def _leftover_index(conn: Connection, label: str, name: str, table: str) -> bool
     return False
 
 
-def _drop_failed_index(conn: Connection, label: str, stmt: str, failure: SqlFailed) -> None:
+def _drop_failed_index(conn: Connection, label: str, stmt: str, failure: SqlFailed) -> SqlFailed:
     """A ``CREATE INDEX CONCURRENTLY`` that failed (duplicates written since the precheck, say) leaves an
     invalid index behind: it is dropped, and the error says so instead of "nothing was applied"."""
     statements = sqltext.split_statements(stmt)
     target = sqltext.concurrent_index_target(statements[0]) if len(statements) == 1 else None
     row = _index_state(conn, label, *target) if target is not None and not conn.broken else None
     if row is None or row[0]:
-        return
+        return failure
     with guarded(conn, label, ""):
         conn.execute(sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(sql.SQL(row[1])))
     logs.warning("sync.invalid_index_dropped", step=label, index=row[1], reason="its concurrent build failed")
-    failure.fields["invalid_index_dropped"] = row[1]
-    failure.reason += f" (the invalid index {row[1]} the failed build left behind was dropped)"
+    return failure.with_dropped_index(row[1])
 
 
 def _index_state(conn: Connection, label: str, name: str, table: str) -> tuple[bool, str] | None:
@@ -407,13 +405,13 @@ def run_batch(conn: Connection, batch: Sequence[tuple[str, str, bool]], ddl_lock
                     if not conn.closed and not conn.broken:
                         conn.execute("RESET lock_timeout")
         except SqlFailed as exc:
-            _drop_failed_index(conn, f"plan step {obj}", stmt, exc)
-            raise _named_step(exc, f"plan step {obj}", [(obj, stmt, False)], [stmt]) from None
+            failure = _drop_failed_index(conn, f"plan step {obj}", stmt, exc)
+            raise _named_step(failure, f"plan step {obj}", [(obj, stmt, False)], [stmt]) from None
 
 
 def _named_step(exc: SqlFailed, label: str, batch: Sequence[tuple[str, str, bool]], parts: list[str]) -> SqlFailed:
     """A failed plan step named by its object, not by a line of a file that does not exist."""
-    line = exc.fields.get("line")
+    line = exc.line
     where = f"{label}:{line}" if line else label
     message = exc.reason[len(where) + 2:] if exc.reason.startswith(where + ": ") else exc.reason
     index, first = 0, 1
@@ -427,7 +425,7 @@ def _named_step(exc: SqlFailed, label: str, batch: Sequence[tuple[str, str, bool
         hint = ("the live data or objects do not fit this step: fix the data, or sql/schema/ (see `initjob plan`); "
                 "its transaction was rolled back and nothing of it was applied")
     step = f"plan step {obj}" if obj else f"a plan step among {', '.join(o for o, _, _ in batch[:5])}"
-    return type(exc)(f"{step}: {message}", hint, **{**exc.fields, "file": "plan", "line": None, "step": obj})
+    return exc.in_plan_step(f"{step}: {message}", hint, obj)
 
 
 def run_batches(conn: Connection, batches: Sequence[Sequence[tuple[str, str, bool]]], ddl_lock_timeout: float,
@@ -443,13 +441,14 @@ def run_batches(conn: Connection, batches: Sequence[Sequence[tuple[str, str, boo
         try:
             with_lock_retries("plan", functools.partial(run_batch, conn, batch, ddl_lock_timeout))
         except SqlFailed as exc:
-            exc.fields["committed"] = list(done)
+            failure = exc.with_committed(done)
             if done:
                 # Steps that could not share the transaction stay applied: say exactly which.
                 logs.warning("sync.partially_applied", applied=done, not_applied=sum(map(len, batches)) - len(done),
                              note="the next run compares again from what the database now holds")
-                exc.hint = (f"{len(done)} earlier step(s) were committed and stay: {', '.join(done[:10])}; "
-                            "the next run plans again from what the database holds")
-            raise
+                failure = failure.with_hint(f"{len(done)} earlier step(s) were committed and stay: "
+                                            f"{', '.join(done[:10])}; the next run plans again from what the "
+                                            "database holds")
+            raise failure from exc.__cause__
         done.extend(obj for obj, _, _ in batch)
     return done

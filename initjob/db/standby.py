@@ -114,7 +114,7 @@ def _not_writable(what: str, dsn: str, server: str, hint: str | None = None) -> 
 
 def worth_waiting(exc: BaseException) -> bool:
     """True for a read-only server that another host of the URL may replace (a failover under way)."""
-    return isinstance(exc, NotWritable) and bool(exc.fields.get("can_wait"))
+    return isinstance(exc, NotWritable) and exc.can_wait
 
 
 def is_read_only_error(exc: psycopg.Error) -> bool:

@@ -38,7 +38,7 @@ def read_chain(sql_dir: Path, layout: Layout, history_schema: str, others: tuple
     try:
         return _read_chain(sql_dir, layout, history_schema)
     except SqlTreeInvalid as exc:
-        if not any(": bad file name" in p for p in exc.fields.get("problems", ())):
+        if not any(": bad file name" in p for p in exc.problems or ()):
             raise
         raise _advice(sql_dir / "migrations", layout, others) or exc from None
 

@@ -7,6 +7,8 @@
 * ``compare``: two snapshots into typed differences, and the lines ``verify`` prints;
 * ``catalog``: reads a snapshot from a live database in one round trip (objects and their
   ``pg_depend`` edges); JSON and fingerprint;
+* ``scope``: which schemas are the application's, whether they hold objects, snapshots compared
+  column order aside (what every mode needs; migrations mode needs nothing below);
 * ``graph``: the dependency graph of a snapshot: dependants and creation order;
 * ``diff``: the planner: snapshots in, ordered steps with typed hazards out.
 """
