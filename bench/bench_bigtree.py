@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -87,9 +88,11 @@ def describe(events: list[dict[str, Any]]) -> str:
         return "(no events)"
     stamps = [_ts(e) for e in events]
     gaps = [b - a for a, b in itertools.pairwise(stamps)]
-    phases = sum(1 for e in events if e.get("event") in ("phase.running", "statement.running"))
-    named = [f"{e['event']}+{g:.1f}" for e, g in zip(events[1:], gaps, strict=False)
-             if e.get("event") not in ("phase.running", "statement.running")]
+    phases = sum(1 for e in events if e.get("event") in ("phase.running", "statement.running", "statement.progress"))
+    timed = ("build_ms", "read_ms", "plan_ms", "duration_ms")
+    named = [f"{e['event']}+{g:.1f}" + "".join(f" {k}={e[k]}" for k in timed if k in e)
+             for e, g in zip(events[1:], gaps, strict=False)
+             if e.get("event") not in ("phase.running", "statement.running", "statement.progress")]
     return (f"longest silence {max(gaps, default=0):.1f} s, {phases} progress events; "
             + ", ".join(named))
 
@@ -106,6 +109,14 @@ def main() -> int:
     size = write_tree(base / "sql", args.tables, args.files)
     print(f"tree: {args.tables} tables, {args.files} file(s), {size / 1e6:.1f} MB", flush=True)
     sides = {name: checkout(rev, base / name) for name, rev in (("before", args.before), ("after", args.after))}
+    try:
+        bench(args, base, sides)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    return 0
+
+
+def bench(args: argparse.Namespace, base: Path, sides: dict[str, Path]) -> None:
     with running_server(conf={"max_locks_per_transaction": "4096"}) as server:
         with psycopg.connect(server.url(), autocommit=True) as conn:
             for name in sides:
@@ -122,7 +133,6 @@ def main() -> int:
                 code, seconds, events = run(src, ["verify" if step == "verify" else "run"], envs[name])
                 load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
                 print(f"{step:17} {name:6} exit {code} {seconds:7.1f} s | {describe(events)} | {load}", flush=True)
-    return 0
 
 
 if __name__ == "__main__":
