@@ -293,19 +293,18 @@ def rehearse(conn: Connection, settings: ConnectionSettings, ddl_lock_timeout: f
     schemas = list(comparison.live_schemas)
     started = time.monotonic()
     with shadow.shadow(settings, conn, transaction=False) as sh:
-        def run(steps: Plan, piece: int = 0) -> None:
+        def run(steps: Plan) -> None:
             for replayed in _batches(steps):
                 if settings.shadow_dsn:  # already inside the shadow's transaction: the steps go in it
                     for _, stmt, _ in replayed:
                         sh.execute(_in_transaction(stmt).encode())
-                else:  # ``piece``: the copy in committed pieces, as the shadow build (one is quadratic)
-                    for i in range(0, len(replayed), piece or len(replayed)):
-                        executor.run_batch(sh, replayed[i:i + (piece or len(replayed))], ddl_lock_timeout)
+                else:
+                    executor.run_batch(sh, replayed, ddl_lock_timeout)
 
         if settings.shadow_dsn:
             sh.execute("SET LOCAL check_function_bodies = off")
         try:
-            run(plan_sync(catalog.read_snapshot(sh, schemas), live), executor.SCRATCH_PIECE)
+            run(plan_sync(catalog.read_snapshot(sh, schemas), live))
         except (SqlFailed, psycopg.Error) as exc:
             raise RehearsalImpossible(
                 "the live schema could not be rebuilt from its model for the rehearsal, so the plan was not "
