@@ -464,6 +464,10 @@ class SqlFailed(InitJobError):
         """This failure named by the plan step it happened in, not by a line of a file that does not exist."""
         return self._replaced(reason=reason, hint=hint, file="plan", line=None, step=step)
 
+    def on_line(self, line: int, reason: str) -> Self:
+        """This failure placed on another line of its file (a piece of a file sent on its own)."""
+        return self._replaced(line=line, reason=reason)
+
     def with_blockers(self, hint: str, blockers: Sequence[Mapping[str, Any]]) -> Self:
         return self._replaced(hint=hint, blockers=[dict(b) for b in blockers])
 

@@ -121,6 +121,14 @@ def drift(conn: Connection, history_schema: str, state: DbState, unreadable_is_d
         schemas = scope.managed_schemas(conn, history_schema)
     if state.catalog_token and token.catalog_token(conn, schemas) == state.catalog_token:
         return []
+    from initjob.db import progress  # already loaded by the connection; the phase only once the token moved
+
+    with progress.phase(conn, "drift.read"):  # a large schema: seconds of reading and fingerprinting
+        return _snapshot_drift(conn, history_schema, state, schemas, unreadable_is_drift)
+
+
+def _snapshot_drift(conn: Connection, history_schema: str, state: DbState, schemas: list[str],
+                    unreadable_is_drift: bool) -> list[str]:
     from initjob.schema import catalog  # the snapshot model: only once the token moved
 
     live = catalog.read_snapshot(conn, schemas)

@@ -17,7 +17,7 @@ from psycopg import sql
 
 from initjob import logs
 from initjob.config import ApplySettings, ConnectionSettings
-from initjob.db import executor, history, shadow
+from initjob.db import executor, history, progress, shadow
 from initjob.db import record as recorded
 from initjob.decide import Comparison
 from initjob.errors import NotConverged, RehearsalImpossible, SqlFailed
@@ -39,12 +39,19 @@ from initjob.state import DbState
 Connection = psycopg.Connection[Any]
 
 
+@progress.phased("sync.build_desired")  # signs of life on a large tree (issue 20 item 7)
 def desired_state(conn: Connection, settings: ConnectionSettings, history_schema: str, files: list[SqlFile]
                   ) -> tuple[catalog.Snapshot, list[str]]:
     """Build ``sql/schema/`` in a shadow database and read what it made."""
     started = time.monotonic()
-    with shadow.shadow(settings, conn) as sh:
+    # A database of its own is built in committed pieces (one transaction is quadratic on the server);
+    # INITJOB_SHADOW_DATABASE_URL's is someone's: all of it in the one transaction that is rolled back.
+    with shadow.shadow(settings, conn, transaction=False) as sh:
         for index, f in enumerate(files):
+            if not settings.shadow_dsn:
+                sh.execute(executor.FILE_RESET.encode())  # each file starts where psql would: no SET leaks in
+                executor.run_in_pieces(sh, f.path, f.text)
+                continue
             with executor.guarded(sh, f.path, f.text, replay=[earlier.text for earlier in files[:index]]):
                 sh.execute(executor.FILE_RESET.encode())  # each file starts where psql would: no SET leaks in
                 sh.execute(f.text.encode())
@@ -58,6 +65,7 @@ def desired_state(conn: Connection, settings: ConnectionSettings, history_schema
     return snap, schemas
 
 
+@progress.phased("sync.compare")  # signs of life on a large tree (issue 20 item 7)
 def compare(conn: Connection, settings: ConnectionSettings, history_schema: str, state: DbState,
             files: list[SqlFile], phase: str = "all") -> Comparison:
     """The live schema against the desired state (built from the files, or the recorded one when they
@@ -163,6 +171,7 @@ def apply_files(conn: Connection, settings: ApplySettings, files: list[SqlFile],
     return [f.path for f in files]
 
 
+@progress.phased("sync.apply")  # signs of life on a large tree (issue 20 item 7)
 def apply_plan(conn: Connection, settings: ApplySettings, comparison: Comparison, files: list[SqlFile],
                tree_hash: str, also: Sequence[sql.Composed] = ()) -> list[str]:
     """The plan (rehearsed by ``rehearse`` before the backup marker) in its own order, then the result
@@ -198,6 +207,7 @@ def _batches(plan: Plan) -> list[list[tuple[str, str, bool]]]:
     return [[(s.object, s.sql, s.transactional) for s in batch] for batch in plan.batches()]
 
 
+@progress.phased("sync.rehearse")  # signs of life on a large tree (issue 20 item 7)
 def rehearse(conn: Connection, settings: ConnectionSettings, ddl_lock_timeout: float, comparison: Comparison) -> None:
     """Run the plan on a copy of the live schema in a scratch database, batch by batch as it will run
     here; the live database is touched only when the copy then equals the desired state.
@@ -278,6 +288,7 @@ def _in_transaction(stmt: str) -> str:
     return stmt
 
 
+@progress.phased("sync.record_state")  # signs of life on a large tree (issue 20 item 7)
 def record(conn: Connection, settings: ApplySettings, sums: dict[str, str], schemas: list[str],
            snap: catalog.Snapshot | None, tree_hash: str, also: Sequence[sql.Composed] = ()) -> None:
     if not schemas:

@@ -17,13 +17,14 @@ Connections are registered by ``register`` where they are made; an unregistered 
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 import psycopg
 from psycopg import sql
@@ -310,3 +311,60 @@ def describe(name: str, fields: dict[str, Any]) -> str:
     percent = f"  {fields['percent']:g}%" if fields["percent"] is not None else ""
     eta = f", ~{fields['eta_s']:g}s left in this phase" if fields.get("eta_s") is not None else ""
     return f"{file}  {fields['command']}: {fields['phase']}  {amount}{percent}  ({fields['elapsed_s']:g}s{eta})"
+
+
+# ---------------------------------------------------------------------------------------------
+# Phases: signs of life from work that is not one watched statement (issue 20 item 7: a 10 MB tree
+# was 194 s of no log line while the shadow was built, the snapshots read and compared, the state
+# serialised). Innermost phase last; one heartbeat thread per outermost phase.
+
+_PHASES: list[tuple[str, float]] = []
+
+
+@contextmanager
+def phase(conn: Connection, name: str) -> Iterator[None]:
+    """While the block runs, ``phase.running`` (the innermost phase, its elapsed seconds) every
+    interval of ``conn``'s registration; none for an unregistered connection.  Seconds in which a
+    watched statement reports for itself (``statement.running``) are not told twice."""
+    watched = _REGISTRY.get(conn)
+    if watched is None:
+        yield
+        return
+    entry = (name, time.monotonic())
+    _PHASES.append(entry)
+    stop, thread = threading.Event(), None
+    if len(_PHASES) == 1:
+        thread = threading.Thread(target=_beat, args=(watched.interval, stop), name="initjob-phase", daemon=True)
+        thread.start()
+    try:
+        yield
+    finally:
+        _PHASES.remove(entry)
+        if thread is not None:
+            stop.set()
+            thread.join(JOIN_S)
+
+
+def _beat(interval: float, stop: threading.Event) -> None:
+    while not stop.wait(interval):
+        top = _PHASES[-1:]  # a copy: the phase may end between the look and the event
+        job = _WATCHER.job
+        if not top or (job is not None and job.state == "reporting"):
+            continue
+        name, start = top[0]
+        logs.event("phase.running", phase=name, elapsed_s=round(time.monotonic() - start, 1))
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def phased(name: str) -> Callable[[Callable[Concatenate[Connection, P], R]], Callable[Concatenate[Connection, P], R]]:
+    """``phase(conn, name)`` around a function whose first argument is the (registered) connection."""
+    def wrap(fn: Callable[Concatenate[Connection, P], R]) -> Callable[Concatenate[Connection, P], R]:
+        @functools.wraps(fn)
+        def inner(conn: Connection, /, *args: P.args, **kwargs: P.kwargs) -> R:
+            with phase(conn, name):
+                return fn(conn, *args, **kwargs)
+        return inner
+    return wrap

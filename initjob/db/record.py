@@ -13,11 +13,12 @@ import psycopg
 from psycopg import sql
 
 from initjob.config import ApplySettings
-from initjob.db import history
+from initjob.db import history, progress
 from initjob.schema import catalog
 from initjob.schema.token import catalog_token
 
 
+@progress.phased("state.read")  # a 10 MB tree: tens of seconds of reading and serialising
 def state_statements(conn: psycopg.Connection[Any], settings: ApplySettings, mode: str, schemas: Sequence[str],
                      files: dict[str, str] | None = None, snap: catalog.Snapshot | None = None,
                      tree_hash: str | None = None) -> list[sql.Composed]:
@@ -28,6 +29,7 @@ def state_statements(conn: psycopg.Connection[Any], settings: ApplySettings, mod
     """
     if snap is None:
         snap = catalog.read_snapshot(conn, schemas)
-    return [history.state_upsert(settings.history_schema, mode, catalog.fingerprint(snap),
-                                 catalog.snapshot_to_json(snap), files, settings.applied_by, list(schemas),
+    fingerprint, text = catalog.fingerprint_and_json(snap)
+    return [history.state_upsert(settings.history_schema, mode, fingerprint,
+                                 text, files, settings.applied_by, list(schemas),
                                  catalog_token(conn, schemas), tree_hash)]

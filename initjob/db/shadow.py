@@ -7,6 +7,7 @@ database of INITJOB_SHADOW_DATABASE_URL, where everything runs in a transaction 
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -97,10 +98,22 @@ def _check_scratch(conn: Connection, live: Connection) -> None:
                              schemas=found)
 
 
+# A closed scratch connection's backend may still be ending (a large tree: seconds to release its
+# catalog and locks) when DROP DATABASE ... WITH (FORCE) gives up after its own 5 s: asked again.
+DROP_ATTEMPTS = 4
+
+
 def _drop(live: Connection, name: str) -> None:
     force = sql.SQL(" WITH (FORCE)") if live.info.server_version >= 130000 else sql.SQL("")
     try:
-        live.execute(sql.SQL("DROP DATABASE IF EXISTS {}{}").format(sql.Identifier(name), force))
+        for attempt in range(1, DROP_ATTEMPTS + 1):
+            try:
+                live.execute(sql.SQL("DROP DATABASE IF EXISTS {}{}").format(sql.Identifier(name), force))
+                break
+            except psycopg.errors.ObjectInUse:
+                if attempt == DROP_ATTEMPTS:
+                    raise
+                time.sleep(0.5 * attempt)
         logs.debug("shadow.dropped", database=name)
     except psycopg.Error as exc:
         logs.warning("shadow.not_dropped", database=name, reason=logs.redact(str(exc).splitlines()[0]),

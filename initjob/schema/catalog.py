@@ -295,6 +295,23 @@ def fingerprint(snapshot: Snapshot) -> str:
     return hashlib.sha256(snapshot_to_json(_comparable(snapshot)).encode()).hexdigest()
 
 
+def fingerprint_and_json(snapshot: Snapshot) -> tuple[str, str]:
+    """``(fingerprint(snapshot), snapshot_to_json(snapshot))`` from one walk of the model: the state
+    recorded after a sync needs both, and the walk is most of their cost (two of them were 18 s of
+    a 10 MB tree's silent minute)."""
+    plain = _plain(snapshot)
+    text = json.dumps({"format": FORMAT_VERSION, "snapshot": plain}, sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False)
+    # What _comparable leaves out, on the plain form: copies only where a value changes.
+    comparable = {**plain, "depends": [], "tables": [
+        {**t, "columns": [{**c, "not_null_name": None} for c in t["columns"]]}
+        if any(c["not_null_name"] for c in t["columns"]) else t
+        for t in plain["tables"]]}
+    doc = json.dumps({"format": FORMAT_VERSION, "snapshot": comparable}, sort_keys=True, separators=(",", ":"),
+                     ensure_ascii=False)
+    return hashlib.sha256(doc.encode()).hexdigest(), text
+
+
 def _comparable(snapshot: Snapshot) -> Snapshot:
     """The snapshot without what equality leaves out: dependencies and NOT NULL constraint names."""
     tables = tuple(
