@@ -6,6 +6,7 @@ import json
 import re
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -48,11 +49,29 @@ def columns(conn: psycopg.Connection[Any]) -> dict[str, bool]:
     return {r[0]: r[1] for r in rows}
 
 
+# Connections a test opened for the previous release: closed after it whatever happened, so a failed
+# assert never leaves one for the garbage collector to warn about during a later test.
+_OPENED: list[psycopg.Connection[Any]] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_old_release_connections() -> Iterator[None]:
+    yield
+    while _OPENED:
+        _OPENED.pop().close()
+
+
+def old_release_connection(url: str, **kwargs: Any) -> psycopg.Connection[Any]:
+    conn = psycopg.connect(url, autocommit=True, **kwargs)
+    _OPENED.append(conn)
+    return conn
+
+
 class OldRelease:
     """A client of the previous release: writes without the new column, reads the one that goes away."""
 
     def __init__(self, url: str) -> None:
-        self.conn = psycopg.connect(url, autocommit=True)
+        self.conn = old_release_connection(url)
 
     def work(self) -> None:
         self.conn.execute("INSERT INTO public.users (name, legacy) VALUES ('old', 'x')")
@@ -239,7 +258,7 @@ def test_contract_waits_for_the_previous_release(db_url: str, tmp_path: Path) ->
     assert initjob("run", **mig).code == 0
     write_migrations(tmp_path, {"0002_drop.up.sql": "-- initjob:contract\nALTER TABLE users DROP COLUMN legacy;\n"})
     assert initjob("run", **mig, INITJOB_PHASE="expand").code == 0
-    old = psycopg.connect(db_url, autocommit=True, application_name="shop-v1/pod-a")
+    old = old_release_connection(db_url, application_name="shop-v1/pod-a")
     stays = initjob("run", **mig, INITJOB_PHASE="contract", INITJOB_CONTRACT_WAIT_TIMEOUT="1")
     assert stays.code == 3 and stays.failure["kind"] == "previous_release_connected", stays.stderr
     assert "shop-v1/pod-a" in stays.failure["reason"]
