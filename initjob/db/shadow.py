@@ -19,6 +19,7 @@ from initjob import logs
 from initjob.config import ConnectionSettings
 from initjob.db import appname, standby, wait
 from initjob.errors import ConfigError, ShadowUnusable
+from initjob.schema import catalog, scope
 
 Connection = psycopg.Connection[Any]
 
@@ -67,18 +68,6 @@ _SAME_DATABASE = """
 SELECT EXISTS (SELECT 1 FROM pg_stat_activity a JOIN pg_database d ON d.oid = a.datid
                WHERE a.pid = %(pid)s AND d.datname = current_database() AND d.oid = %(oid)s)
 """
-# What the scratch database holds of its own: any schema but public and the system's, and anything
-# in public but array and row types. Whatever is there would become part of the desired state.
-_SCRATCH_OBJECTS = """
-SELECT nspname FROM pg_namespace
- WHERE nspname NOT IN ('public', 'information_schema') AND nspname !~ '^pg_'
-UNION ALL
-SELECT n.nspname FROM pg_namespace n WHERE n.nspname = 'public' AND (
-       EXISTS (SELECT 1 FROM pg_class WHERE relnamespace = n.oid)
-    OR EXISTS (SELECT 1 FROM pg_proc WHERE pronamespace = n.oid)
-    OR EXISTS (SELECT 1 FROM pg_type WHERE typnamespace = n.oid AND typrelid = 0 AND typcategory <> 'A'))
-ORDER BY 1 LIMIT 5
-"""
 
 
 def _check_scratch(conn: Connection, live: Connection) -> None:
@@ -90,7 +79,9 @@ def _check_scratch(conn: Connection, live: Connection) -> None:
         raise ShadowUnusable("INITJOB_SHADOW_DATABASE_URL names the target database itself",
                              "point it at an empty database of its own (CREATE DATABASE app_shadow), or unset "
                              "it so that initjob creates and drops a temporary one")
-    found = [str(r[0]) for r in conn.execute(_SCRATCH_OBJECTS).fetchall()]
+    # Whatever the scratch database holds would join the desired state: any schema of its own, and public
+    # when it holds objects, by the one definition of "holds objects" (schema.scope).
+    found = scope.without_empty_public(conn, catalog.user_schemas(conn, exclude=[]))[:5]
     if found:
         raise ShadowUnusable(f"INITJOB_SHADOW_DATABASE_URL's database is not empty: schema {', '.join(found)} "
                              "holds objects that would become part of the desired state",
