@@ -16,6 +16,7 @@ rolls back and the run starts over from the history once it holds the lock again
 from __future__ import annotations
 
 import hashlib
+import os
 import select
 import threading
 import time
@@ -136,12 +137,19 @@ class Keeper:
         self.identity = watchdog.socket_identity(applier)
         self.lost = False
         self._stop = threading.Event()
+        # stop() writes here to wake the keeper's select at once: a timeout alone made every run that took
+        # the lock wait for the rest of it when it ended (0.25 s on average, up to 0.5 s).
+        self._wake_r, self._wake_w = os.pipe()
         self._thread = threading.Thread(target=self._guarded, name="initjob-lock-keeper", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
+        os.write(self._wake_w, b"x")
         self._thread.join(2)
+        if not self._thread.is_alive():  # a keeper stuck in a query past the join keeps its pipe
+            os.close(self._wake_r)
+            os.close(self._wake_w)
 
     def _guarded(self) -> None:
         try:
@@ -154,8 +162,8 @@ class Keeper:
         while not self._stop.is_set():
             # An idle session's socket turns readable only when the server says something: most often
             # the FATAL of a terminated backend, or the end of the connection. A query then tells.
-            readable, _, _ = select.select([sock], [], [], 0.5)
-            if readable and not self._stop.is_set() and not self._alive():
+            readable, _, _ = select.select([sock, self._wake_r], [], [], 0.5)
+            if sock in readable and not self._stop.is_set() and not self._alive():
                 self._lose()
                 return
 
