@@ -1,3 +1,3 @@
-from initjob.cli import main
+from initjob.cli import entry
 
-raise SystemExit(main())
+entry()

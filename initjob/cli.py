@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import os
@@ -11,7 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from initjob import logs
 from initjob.config import COMMAND_TABLE, Config, command_of, load_config, unknown_variables
@@ -80,6 +81,21 @@ def main(argv: Sequence[str] | None = None) -> int:
                applied=len(report.applied) if report else len(committed),
                baselined=len(report.baselined) if report else 0)
     return code
+
+
+def entry() -> NoReturn:
+    """The ``initjob`` command: ``main``, then out without the interpreter's teardown.
+
+    Freeing every module and object at exit cost 36 ms of wall time and 57 ms of CPU on the run path
+    (bench/README.md, "fast exit"), an eighth of a no-op pod start, for nothing: the connections are
+    closed and the log flushed by then, and every thread left is a daemon watching a closed connection.
+    The exit functions still run (logging's flush among them, and any a wrapper registered).
+    """
+    code = main()
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _failed(cfg: Config | None, command: str, kind: str, reason: str, code: int, fields: dict[str, Any]) -> None:
