@@ -74,7 +74,9 @@ def _run(conn: Connection, cfg: Config, tree: Tree) -> Report:
         if _deferred(cfg, decision):
             logs.event("phase.expanded", mode=cfg.mode.name, deferred=list(_deferred(cfg, decision)),
                        hint="run INITJOB_PHASE=contract after the rollout")
-        if not isinstance(decision, Repeat):  # the repeatable files come after the migrations or the sync
+        # The repeatable files come after the migrations or the sync. Without any, in the tree or on record,
+        # the state is read again only to find what this run just recorded (20-30 ms of a fresh run).
+        if not isinstance(decision, Repeat) and (tree.repeatable_hash or known.state.repeatable_hash):
             decision = settle(conn, cfg, tree)
             if isinstance(decision, Repeat):
                 applied += _apply(conn, cfg, tree, decision)
