@@ -14,7 +14,8 @@ A tree is a directory holding an ``initjob/`` package (``git archive REV initjob
 with one tree given, this checkout is the second. Each tree is compiled first (``compileall``), as the
 image ships it. One throwaway server; every sample gets a new database (created and checkpointed
 untimed); each round runs every series once, the order rotating. Prints medians, min and max, each
-ratio, and the load average before and after each workload.
+ratio, the median client CPU (user + sys of the process: it hardly moves with the load, which the wall
+times do), and the load average before and after each workload.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import compileall
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -49,10 +51,18 @@ def sizes(text: str) -> list[int]:
     return [int(x) for x in text.split(",") if x.strip()]
 
 
+# The client CPU (user + sys) of the last sample: unlike the wall time it hardly moves with the load, and
+# under load it is what competes with the server for the cores.
+_LAST_CPU = [0.0]
+
+
 def timed(cmd: list[str], env: dict[str, str], cwd: Path | None = None) -> float:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    _LAST_CPU[0] = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(cmd[:3])} exited {done.returncode}: {done.stderr.decode()[-1500:]}")
     return elapsed
@@ -70,12 +80,16 @@ class Server:
         return self.server.url(name)
 
 
+CPU: dict[str, list[float]] = {}  # each series' client CPU per sample, beside its wall times
+
+
 def rounds(reps: int, series: dict[str, Callable[[], float]]) -> dict[str, list[float]]:
     names = list(series)
     out: dict[str, list[float]] = {n: [] for n in names}
     for r in range(reps):
         for name in names[r % len(names):] + names[:r % len(names)]:
             out[name].append(series[name]())
+            CPU.setdefault(name, []).append(_LAST_CPU[0])
     return out
 
 
@@ -84,8 +98,9 @@ def show(title: str, runs: dict[str, list[float]], ref: float, ref_name: str, go
     print(f"\n{title}  (load {load_before:.2f} -> {os.getloadavg()[0]:.2f})")
     for label, samples in runs.items():
         med = statistics.median(samples)
+        cpu = statistics.median(CPU.pop(label, [0.0]))
         print(f"  {label:>44}  median {med * 1000:8.1f} ms  min {min(samples) * 1000:8.1f}  "
-              f"max {max(samples) * 1000:8.1f}  x {ref_name} {med / ref:.2f}")
+              f"max {max(samples) * 1000:8.1f}  x {ref_name} {med / ref:.2f}  client cpu {cpu * 1000:6.1f} ms")
     print(f"  goal: initjob <= {goal}x {ref_name} ({ref * 1000:.1f} ms)")
 
 
