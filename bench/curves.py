@@ -268,7 +268,8 @@ class Curves:
         before = load()
         for n in self.sizes["trees"]:
             self.tree_noop_and_inspect(n)
-            self.tree_apply(n)
+            if n <= max(self.sizes.get("apply_max", [n])):
+                self.tree_apply(n)
         self.data["curve_load"]["trees"] = {"before": before, "after": load()}
         self.data["load_end"] = load()
         self.bench.save()

@@ -942,6 +942,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="tree sizes of the curves (default 10,100,1000,5000; smoke 3,10)")
     parser.add_argument("--curve-migrations", type=_sizes, default=None,
                         help="history sizes of the curves (default 10,100,500,2000; '' for none)")
+    parser.add_argument("--curve-apply-max", type=int, default=None,
+                        help="no fresh-apply point above this many tables (its goal is at 10 and 100; the "
+                             "5,000-table apply alone takes minutes)")
     parser.add_argument("--plot", nargs=2, metavar=("RESULTS_JSON", "PNG"), help=argparse.SUPPRESS)
     parser.add_argument("--plot-curves", nargs=3, metavar=("RESULTS_JSON", "PNG", "TITLE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -967,6 +970,8 @@ def main(argv: list[str] | None = None) -> int:
         curve_sizes = {**curve_sizes, "trees": args.curve_tables}
     if args.curve_migrations is not None:
         curve_sizes = {**curve_sizes, "migrations": args.curve_migrations}
+    if args.curve_apply_max is not None:
+        curve_sizes = {**curve_sizes, "apply_max": [args.curve_apply_max]}
     bench.sizes = sizes
     only = set(args.only) or {"noop", "apply", "example", "verify", "roundtrips", "import", "snapshot", "growth",
                               "curves"}
