@@ -1,48 +1,174 @@
-"""schema/account.py: every differing field handled by a step of its object or refused by name."""
+"""schema/compare.py's typed changes, and schema/account.py: every differing field of them handled by
+a step of its object, refused by name, or excused by a declared reason."""
 
 from __future__ import annotations
 
 import pytest
 
-from initjob.schema.account import unaccounted
+from initjob.schema import kinds
+from initjob.schema.account import EXCUSES, Touch, unaccounted
+from initjob.schema.compare import Action, Change, MemberChange, compare, describe_differences
 from initjob.schema.diff import plan_sync
-from initjob.schema.model import Column, Schema, Snapshot, Table
+from initjob.schema.model import Column, Function, Index, Schema, Sequence_, Snapshot, Table, Unmanaged
 
 
-def _t(*columns: Column, comment: str | None = None, schema: str = "app") -> Snapshot:
-    return Snapshot(tables=(Table(schema, "t", columns=columns, comment=comment),))
+def _t(*columns: Column, comment: str | None = None, schema: str = "app", name: str = "t",
+       parent: str | None = None, indexes: tuple[Index, ...] = ()) -> Table:
+    return Table(schema, name, columns=columns, comment=comment, parent=parent,
+                 bound="FOR VALUES IN (1)" if parent else None, indexes=indexes)
+
+
+def _s(*tables: Table) -> Snapshot:
+    return Snapshot(tables=tables)
 
 
 A = Column("a", "integer")
+B = Column("b", "text")
+TABLE, COLUMN, SCHEMA = kinds.BY_KEY["tables"], kinds.BY_KEY["columns"], kinds.BY_KEY["schemas"]
+SEQ = Sequence_("app", "s", "bigint", 1, 1, 1, 100, 1, False)
 
 
-@pytest.mark.parametrize(("live", "desired", "named", "expected"), [
-    # Handled: a step of the object.
-    (_t(A), _t(A, comment="x"), ["table app.t", "COMMENT ON TABLE app.t IS 'x'"], ()),
-    # Refused by name: the refusal line names it.
-    (_t(A), _t(A, comment="x"), ["table app.t: comment refused"], ()),
-    # Deliberately unhandled: nothing names it; each differing field is a line.
-    (_t(A), _t(A, comment="x"), [], ("table app.t: comment differs and no step changes it",)),
-    (_t(A), _t(Column("a", "bigint"), comment="x"), ["table app.tt"],
-     ("table app.t: comment differs and no step changes it", "table app.t: columns differs and no step changes it")),
-    # Another object's step does not account for this one.
-    (_t(A), _t(A, comment="x"), ["table other.t", "table app.t2"],
-     ("table app.t: comment differs and no step changes it",)),
-    # Schemas are named without a schema.
-    (Snapshot(schemas=(Schema("app"),)), Snapshot(schemas=(Schema("app", comment="x"),)), [],
-     ("schema app: comment differs and no step changes it",)),
-    # New and dropped objects have no field to account for here (their create or drop is the step).
-    (Snapshot(), _t(A), [], ()),
-    (_t(A), _t(A), [], ()),
+def _summary(changes: list[Change]) -> list[tuple[object, ...]]:
+    """A change without the objects it carries: kind, name, action, fields, members, reordered."""
+    return [(c.kind.key, c.name, c.action, c.fields,
+             tuple((m.field, m.kind.key, m.name, m.action, m.fields) for m in c.members), c.reordered)
+            for c in changes]
+
+
+# ---------------------------------------------------------------------------------------------
+# The comparison
+
+
+@pytest.mark.parametrize(("old", "new", "expected"), [
+    (Snapshot(), Snapshot(), []),
+    (Snapshot(), Snapshot(schemas=(Schema("app"),)), [("schemas", "app", Action.CREATE, (), (), ())]),
+    (Snapshot(schemas=(Schema("Big"),)), Snapshot(), [("schemas", '"Big"', Action.DROP, (), (), ())]),
+    (Snapshot(schemas=(Schema("app"),)), Snapshot(schemas=(Schema("app", comment="x", acl=("r=USAGE",)),)),
+     [("schemas", "app", Action.ALTER, ("comment", "acl"), (), ())]),
+    # Members: which column, and which of its fields; a member of its own kind in the registry.
+    (_s(_t(A, B)), _s(_t(Column("a", "bigint"), Column("c", "text"))),
+     [("tables", "app.t", Action.ALTER, ("columns",),
+       (("columns", "columns", "a", Action.ALTER, ("type",)), ("columns", "columns", "b", Action.DROP, ()),
+        ("columns", "columns", "c", Action.CREATE, ())), ())]),
+    # The same columns in another order: the field differs, no member does.
+    (_s(_t(A, B)), _s(_t(B, A)), [("tables", "app.t", Action.ALTER, ("columns",), (), ("columns",))]),
+    # An ignored field (PostgreSQL 18's NOT NULL constraint name) is no difference.
+    (_s(_t(Column("a", "integer", True, not_null_name="x"))), _s(_t(Column("a", "integer", True, not_null_name="y"))),
+     []),
+    (_s(_t(Column("a", "integer", True, not_null_name="x"))),
+     _s(_t(Column("a", "bigint", True, not_null_name="y"))),
+     [("tables", "app.t", Action.ALTER, ("columns",), (("columns", "columns", "a", Action.ALTER, ("type",)),), ())]),
+    # Functions by name and arguments: an overload is another object.
+    (Snapshot(functions=(Function("app", "f", "", "function", "integer", "d"),)),
+     Snapshot(functions=(Function("app", "f", "x integer", "function", "integer", "d"),)),
+     [("functions", "app.f()", Action.DROP, (), (), ()), ("functions", "app.f(x integer)", Action.CREATE, (), (), ())]),
+    # A refused kind: its own entry, named without its label.
+    (Snapshot(unmanaged=(Unmanaged("app", "operator class app.ops", "d1"),)),
+     Snapshot(unmanaged=(Unmanaged("app", "operator class app.ops", "d2"),)),
+     [("operator_classes", "app.ops", Action.ALTER, ("definition",), (), ())]),
 ])
-def test_unaccounted(live: Snapshot, desired: Snapshot, named: list[str], expected: tuple[str, ...]) -> None:
-    assert unaccounted(live, desired, named) == expected
+def test_compare_gives_typed_changes(old: Snapshot, new: Snapshot, expected: list[tuple[object, ...]]) -> None:
+    assert _summary(compare(old, new)) == expected
+
+
+@pytest.mark.parametrize(("old", "new", "lines"), [
+    (Snapshot(), Snapshot(schemas=(Schema("app"),)), ["schema app missing"]),
+    (_s(_t(A, B)), _s(_t(Column("a", "bigint", comment="c"), Column("c", "text"), comment="x")),
+     ["table app.t: column a differs (type, comment)",
+      "table app.t: column b unexpected", "table app.t: column c missing", "table app.t: comment differs"]),
+    (_s(_t(A, B)), _s(_t(B, A)), ["table app.t: columns are in a different order"]),
+    (Snapshot(sequences=(SEQ,)), Snapshot(sequences=(SEQ.__class__(**{**SEQ.__dict__, "owned_by": "app.t.a"}),)),
+     ["sequence app.s: owned by differs"]),
+])
+def test_the_display_is_made_of_the_changes(old: Snapshot, new: Snapshot, lines: list[str]) -> None:
+    """verify's lines are the typed changes said in words: one comparison."""
+    assert describe_differences(old, new) == lines == [line for c in compare(old, new) for line in c.lines()]
+
+
+# ---------------------------------------------------------------------------------------------
+# The accounting
+
+
+COMMENTED = (_s(_t(A)), _s(_t(A, comment="x")))
+PARENT_RETYPED = (_s(_t(A, name="p"), _t(A, name="p1", parent="app.p")),
+                  _s(_t(Column("a", "bigint"), name="p"), _t(Column("a", "bigint"), name="p1", parent="app.p")))
+
+
+@pytest.mark.parametrize(("pair", "touched", "expected"), [
+    # Handled (or refused: ``_Planner.refuse`` records its object the same way): a step of the object
+    # as a whole, or of that field.
+    (COMMENTED, {Touch("tables", "app.t")}, ()),
+    (COMMENTED, {Touch("tables", "app.t", "comment")}, ()),
+    # Nothing changes it: each differing field is a line naming kind, object and field.
+    (COMMENTED, set(), ("table app.t: comment differs and no step changes it",)),
+    ((_s(_t(A)), _s(_t(Column("a", "bigint"), comment="x"))), set(),
+     ("table app.t: columns differs and no step changes it", "table app.t: comment differs and no step changes it")),
+    # A step of another field, or of another object, does not account for this one.
+    (COMMENTED, {Touch("tables", "app.t", "acl"), Touch("tables", "other.t"), Touch("views", "app.t")},
+     ("table app.t: comment differs and no step changes it",)),
+    # A schema is named without a schema.
+    ((Snapshot(schemas=(Schema("app"),)), Snapshot(schemas=(Schema("app", comment="x"),))), set(),
+     ("schema app: comment differs and no step changes it",)),
+    # New and dropped objects: their create or drop is the step.
+    ((Snapshot(), _s(_t(A))), set(), ()),
+    ((_s(_t(A)), Snapshot()), set(), ()),
+    # Declared reasons: column order alone; a partition's columns following its parent's.
+    ((_s(_t(A, B)), _s(_t(B, A))), set(), ()),
+    (PARENT_RETYPED, {Touch("tables", "app.p")}, ()),
+    # ... but not when the parent does not change that column: the partition's difference is its own.
+    ((_s(_t(A, name="p"), _t(A, name="p1", parent="app.p")),
+      _s(_t(A, name="p"), _t(Column("a", "bigint"), name="p1", parent="app.p"))), set(),
+     ("table app.p1: columns differs and no step changes it",)),
+])
+def test_unaccounted(pair: tuple[Snapshot, Snapshot], touched: set[Touch], expected: tuple[str, ...]) -> None:
+    assert unaccounted(compare(*pair), touched) == expected
+
+
+def test_every_excuse_names_a_field_of_its_kind() -> None:
+    """A declared reason for a field the registry does not have could never apply: a typo, caught here."""
+    for e in EXCUSES:
+        assert e.field in kinds.BY_KEY[e.kind].fields, e
+        assert e.reason
+
+
+# ---------------------------------------------------------------------------------------------
+# The planner: the accounting wired in
 
 
 def test_the_planners_steps_account_for_what_they_change() -> None:
-    """A plan the planner made names the objects whose fields differ."""
-    live = _t(A)
-    desired = _t(Column("a", "bigint"), Column("b", "text"), comment="x")
+    """A plan the planner made: every differing field changed by a step, nothing refused."""
+    live = _s(_t(A))
+    desired = _s(_t(Column("a", "bigint"), Column("b", "text"), comment="x"))
     plan = plan_sync(live, desired)
-    assert plan.steps
-    assert unaccounted(live, desired, [t for s in plan.steps for t in (s.object, s.sql)]) == ()
+    assert plan.steps and plan.refused == ()
+
+
+@pytest.mark.parametrize(("live", "desired", "refused"), [
+    # A function's signature (pg_depend's name for it) differing under the same name and arguments:
+    # no step can change it, so the plan is refused by name rather than run and found unconverged.
+    (Snapshot(functions=(Function("app", "f", "x integer", "function", "integer", "d", signature="app.f(integer)"),)),
+     Snapshot(functions=(Function("app", "f", "x integer", "function", "integer", "d", signature="app.f(int4)"),)),
+     ("function app.f(x integer): signature differs and no step changes it",)),
+    # A partition's column retyped while its parent's is not (PostgreSQL allows no such database): the
+    # planner changes a partition's own NOT NULL and defaults only.
+    (_s(_t(A, name="p"), _t(A, name="p1", parent="app.p")),
+     _s(_t(A, name="p"), _t(Column("a", "bigint"), name="p1", parent="app.p")),
+     ("table app.p1: columns differs and no step changes it",)),
+])
+def test_a_field_no_step_changes_is_refused_by_name(live: Snapshot, desired: Snapshot,
+                                                     refused: tuple[str, ...]) -> None:
+    plan = plan_sync(live, desired)
+    assert plan.refused == refused
+    assert not plan.is_empty
+
+
+def test_a_partition_following_its_parent_is_not_refused() -> None:
+    plan = plan_sync(*PARENT_RETYPED)
+    assert plan.refused == ()
+    assert [s.sql for s in plan.steps] == ["ALTER TABLE app.p ALTER COLUMN a TYPE bigint"]
+
+
+def test_a_member_change_says_its_fields() -> None:
+    change = compare(_s(_t(A)), _s(_t(Column("a", "integer", True))))[0]
+    assert change.members == (MemberChange("columns", COLUMN, "a", Action.ALTER, ("not_null",)),)
+    assert change.kind is TABLE and change.members_of("indexes") == ()
