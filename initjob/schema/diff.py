@@ -1126,16 +1126,17 @@ def _numeric_options(options: tuple[str, ...]) -> dict[str, int]:
     return out
 
 
-def _alter_column_storage(p: _Planner, alter: str, old: Column, new: Column, target: str) -> None:
+def _alter_column_storage(p: _Planner, alter: str, old: Column, new: Column, target: str,
+                          phase: _Phase = _Phase.ALTER_TABLES) -> None:
     """Storage, compression and statistics target: catalog settings, no rewrite."""
     if old.storage != new.storage:
         storage = new.storage or _TYPE_STORAGE.get(new.type.removesuffix("[]"), "EXTENDED")
-        p.add(_Phase.ALTER_TABLES, f"{alter} SET STORAGE {storage}", target, "storage changed")
+        p.add(phase, f"{alter} SET STORAGE {storage}", target, "storage changed")
     if old.compression != new.compression:
-        p.add(_Phase.ALTER_TABLES, f"{alter} SET COMPRESSION {new.compression or 'DEFAULT'}", target,
+        p.add(phase, f"{alter} SET COMPRESSION {new.compression or 'DEFAULT'}", target,
               "compression of new values changed")
     if old.statistics != new.statistics:
-        p.add(_Phase.ALTER_TABLES, f"{alter} SET STATISTICS {-1 if new.statistics is None else new.statistics}",
+        p.add(phase, f"{alter} SET STATISTICS {-1 if new.statistics is None else new.statistics}",
               target, "statistics target changed")
 
 
@@ -1718,6 +1719,11 @@ def _plan_view_children(p: _Planner, old: View | None, new: View) -> None:
             how = f"SET DEFAULT {col.default}" if col.default is not None else "DROP DEFAULT"
             p.add(_Phase.LATE, f"ALTER VIEW {name} ALTER COLUMN {quote_ident(col.name)} {how}", f"view {name}",
                   "column default for inserts through the view")
+        if new.materialized:
+            # A materialized view's columns hold data: their statistics target, storage and compression
+            # are set as a table's are (a hand-made SET STATISTICS was a difference no step undid).
+            _alter_column_storage(p, f"ALTER MATERIALIZED VIEW {name} ALTER COLUMN {quote_ident(col.name)}",
+                                  before.get(col.name, Column(col.name, col.type)), col, f"view {name}", _Phase.LATE)
     _comment(p, f"{_view_word(new)} {name}", f"view {name}", old.comment if old else None, new.comment)
     _column_comments(p, name, old.columns if old else (), new.columns)
 
