@@ -166,6 +166,14 @@ def test_a_field_no_step_changes_is_refused_by_name(live: Snapshot, desired: Sna
     assert not plan.is_empty
 
 
+def test_a_partitions_own_column_settings_are_planned() -> None:
+    """Found by the accounting: a partition's statistics target had no step (only NOT NULL and default)."""
+    live = _s(_t(A, name="p"), _t(Column("a", "integer", statistics=500), name="p1", parent="app.p"))
+    plan = plan_sync(live, _s(_t(A, name="p"), _t(A, name="p1", parent="app.p")))
+    assert plan.refused == ()
+    assert [s.sql for s in plan.steps] == ["ALTER TABLE app.p1 ALTER COLUMN a SET STATISTICS -1"]
+
+
 def test_a_partition_following_its_parent_is_not_refused() -> None:
     plan = plan_sync(*PARENT_RETYPED)
     assert plan.refused == ()
@@ -186,6 +194,8 @@ MATVIEW = """
 CREATE SCHEMA shop;
 CREATE TABLE shop.items (id integer PRIMARY KEY, qty integer NOT NULL DEFAULT 0, note text);
 CREATE MATERIALIZED VIEW shop.totals AS SELECT id, qty, note FROM shop.items;
+CREATE TABLE shop.events (id integer, kind integer, body text) PARTITION BY LIST (kind);
+CREATE TABLE shop.events_1 PARTITION OF shop.events FOR VALUES IN (1);
 """
 
 
@@ -194,8 +204,12 @@ CREATE MATERIALIZED VIEW shop.totals AS SELECT id, qty, note FROM shop.items;
     # it") until the planner had a step for a materialized view's column settings.
     "ALTER MATERIALIZED VIEW shop.totals ALTER COLUMN qty SET STATISTICS 500",
     "ALTER MATERIALIZED VIEW shop.totals ALTER COLUMN note SET STORAGE EXTERNAL",
+    # The same of a partition's column ("table shop.events_1: columns differs ..."): a partition's
+    # columns follow its parent's, but these three settings are its own.
+    "ALTER TABLE shop.events_1 ALTER COLUMN id SET STATISTICS 500",
+    "ALTER TABLE shop.events_1 ALTER COLUMN body SET STORAGE EXTERNAL",
 ])
-def test_a_matview_columns_settings_are_undone(server: Server, tmp_path: Path, change: str) -> None:
+def test_column_settings_no_step_undid_are_undone(server: Server, tmp_path: Path, change: str) -> None:
     """A hand-made change of a field the accounting found unplanned, on a real database: run undoes
     it (nothing refused), and verify agrees."""
     name = server.create_db()

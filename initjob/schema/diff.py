@@ -894,6 +894,9 @@ def _partition_own_columns(p: _Planner, t: Table, phase: _Phase) -> None:
         if col.default != was.default and col.default is not None:
             p.add(phase, f"{alter} SET DEFAULT {col.default}", f"column {name}.{quote_ident(col.name)}",
                   "partition's own default")
+        # PARTITION OF copies the parent's storage and compression, not its statistics target.
+        _alter_column_storage(p, alter, Column(col.name, col.type, storage=was.storage, compression=was.compression),
+                              col, f"column {name}.{quote_ident(col.name)}", phase)
 
 
 def _alter_table(p: _Planner, old: Table, new: Table) -> None:
@@ -992,6 +995,10 @@ def _alter_partition_columns(p: _Planner, old: Table, new: Table) -> None:
         if was.default != col.default:
             sql = f"{alter} SET DEFAULT {col.default}" if col.default is not None else f"{alter} DROP DEFAULT"
             p.add(_Phase.CHILD_COLUMNS, sql, target, "partition's own default")
+        if new.parent is not None or not col.local:  # an inheritance child's own columns: _alter_column's
+            # A partition's or child's statistics target, storage and compression are its own (ALTER on
+            # the parent reaches it, then this is a repeat): a hand-made one was a difference no step undid.
+            _alter_column_storage(p, alter, was, col, target, _Phase.CHILD_COLUMNS)
 
 
 def _move_partition(p: _Planner, old: Table, new: Table) -> None:
