@@ -920,6 +920,10 @@ def _planner() -> list[Case]:
            rows=T_ROWS),
         _c("planner/matview-column-storage-reset", MV + "ALTER MATERIALIZED VIEW app.mv ALTER a SET STORAGE EXTERNAL;",
            MV, rows=T_ROWS),
+        # An enum re-created (labels reordered) is a new type: its comment must be set again.
+        _c("planner/enum-recreated-keeps-comment", E + "COMMENT ON TYPE app.mood IS 'feelings';",
+           E.replace("'sad', 'ok', 'happy'", "'ok', 'sad', 'happy'") + "COMMENT ON TYPE app.mood IS 'feelings';",
+           True),
     ]
 
 

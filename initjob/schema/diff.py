@@ -414,13 +414,16 @@ def _plan_enums(p: _Planner) -> None:
         enum = c.new
         if enum is None:
             continue
+        remade = False
         if c.action is Action.CREATE:
             with p.about(touch(c)):
                 _create_enum(p, enum)
         elif "labels" in c.fields:
             with p.about(touch(c, "labels")):
-                _alter_enum(p, c.old, enum)
-        _comment_of(p, c, f"TYPE {qname(enum.schema, enum.name)}", f"enum {qname(enum.schema, enum.name)}")
+                remade = _alter_enum(p, c.old, enum)
+        # A re-created enum is a new type without a comment, whatever the old one had.
+        _comment_of(p, c, f"TYPE {qname(enum.schema, enum.name)}", f"enum {qname(enum.schema, enum.name)}",
+                    made=remade)
 
 
 def _drop_type(p: _Planner, word: str, item: Any, label: str) -> None:
@@ -444,13 +447,13 @@ def _create_enum(p: _Planner, enum: Enum) -> None:
     p.add(_Phase.TYPES, f"CREATE TYPE {name} AS ENUM ({labels})", f"enum {name}", "new enum")
 
 
-def _alter_enum(p: _Planner, old: Enum, new: Enum) -> None:
-    """Add labels in place when the old ones keep their order; otherwise re-create the type."""
+def _alter_enum(p: _Planner, old: Enum, new: Enum) -> bool:
+    """Add labels in place when the old ones keep their order; otherwise re-create the type (True)."""
     name = qname(new.schema, new.name)
     kept = [label for label in new.labels if label in old.labels]
     if kept != list(old.labels):
         _recreate_enum(p, old, new)
-        return
+        return True
     for i, label in enumerate(new.labels):
         if label in old.labels:
             continue
@@ -463,6 +466,7 @@ def _alter_enum(p: _Planner, old: Enum, new: Enum) -> None:
         else:
             # Inside the plan's transaction: a failed plan takes it back with everything else.
             p.add(_Phase.TYPES, sql, f"enum {name}", f"new label {label}")
+    return False
 
 
 def _label_used(p: _Planner, label: str) -> bool:
