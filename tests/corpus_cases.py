@@ -920,6 +920,10 @@ def _planner() -> list[Case]:
            rows=T_ROWS),
         _c("planner/matview-column-storage-reset", MV + "ALTER MATERIALIZED VIEW app.mv ALTER a SET STORAGE EXTERNAL;",
            MV, rows=T_ROWS),
+        # A range type re-created (its options changed) is a new type: its privileges must be granted again.
+        _c("planner/range-recreated-keeps-grant",
+           S + ROLE + "CREATE TYPE app.fr AS RANGE (subtype = float8);\nGRANT USAGE ON TYPE app.fr TO corpus_reader;",
+           S + ROLE + "CREATE TYPE app.fr AS RANGE (subtype = numeric);\nGRANT USAGE ON TYPE app.fr TO corpus_reader;"),
         # An enum re-created (labels reordered) is a new type: its comment must be set again.
         _c("planner/enum-recreated-keeps-comment", E + "COMMENT ON TYPE app.mood IS 'feelings';",
            E.replace("'sad', 'ok', 'happy'", "'ok', 'sad', 'happy'") + "COMMENT ON TYPE app.mood IS 'feelings';",

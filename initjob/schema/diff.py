@@ -192,6 +192,9 @@ class _Planner:
     recreated_views: set[tuple[str, ...]] = field(default_factory=set)
     recreated_enums: set[tuple[str, ...]] = field(default_factory=set)
     recreated_functions: set[tuple[str, ...]] = field(default_factory=set)
+    # Range types dropped and made again (their columns are not converted, unlike a retired type's):
+    # like every re-created type, they start from the default privileges.
+    remade_ranges: set[tuple[str, ...]] = field(default_factory=set)
     # Tables whose primary or unique keys change: foreign keys pointing at them are re-added.
     rekeyed: set[str] = field(default_factory=set)
     # (table, column) dropped and added again: its indexes and constraints went with it.
@@ -387,6 +390,7 @@ def _plan_ranges(p: _Planner) -> None:
         if c.old is not None:
             with p.about(touch(c)):
                 _drop_type(p, "TYPE", c.old, "range type")
+            p.remade_ranges.add((c.old.schema, c.old.name))
     for c in p.of_kind("ranges"):
         if c.new is None:
             continue
@@ -1851,7 +1855,7 @@ def _acl_pairs(p: _Planner) -> Iterable[tuple[Touch, str, tuple[str, ...], tuple
     yield from ((_function_touch(f, "acl"), f"{f.kind.upper()} {_function_name(f)}",
                  fns.get(_key(f), _DEFAULT_FUNCTION_ACL), f.acl) for f in p.desired.functions)
     for kind in ("enums", "domains", "composites", "ranges"):
-        types = live_of(getattr(p.live, kind), p.recreated_enums, _DEFAULT_TYPE_ACL)
+        types = live_of(getattr(p.live, kind), p.recreated_enums | p.remade_ranges, _DEFAULT_TYPE_ACL)
         yield from ((Touch(kind, qname(t.schema, t.name), "acl"), f"TYPE {qname(t.schema, t.name)}",
                      types.get(_key(t), _DEFAULT_TYPE_ACL), t.acl) for t in getattr(p.desired, kind))
 
