@@ -27,7 +27,7 @@ from psycopg import sql
 from initjob.schema import kinds
 
 # The model and the comparison are re-exported: callers read a snapshot and compare it in one place.
-from initjob.schema.compare import Difference as Difference
+from initjob.schema.compare import Change as Change
 from initjob.schema.compare import compare as compare
 from initjob.schema.compare import describe_differences as describe_differences
 from initjob.schema.model import Collation as Collation

@@ -20,14 +20,17 @@ from __future__ import annotations
 import gc
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
 from initjob.names import comment_text
-from initjob.schema import checks
+from initjob.schema import checks, kinds
+from initjob.schema.account import Touch, touch, unaccounted
 from initjob.schema.catalog import snapshot_to_json
+from initjob.schema.compare import Action, Change, compare
 from initjob.schema.graph import Graph, column_node, node, relation_node, type_node
 from initjob.schema.model import (
     Collation,
@@ -103,7 +106,8 @@ class Plan:
     """The ordered steps that carry a live schema to the desired one."""
 
     steps: tuple[Step, ...] = ()
-    # Differences in kinds auto-sync does not manage, one line each: the plan must not run.
+    # What auto-sync does not do (a kind it does not manage, a field no step changes), one line each:
+    # the plan must not run.
     refused: tuple[str, ...] = ()
 
     @property
@@ -173,6 +177,12 @@ class _Planner:
 
     live: Snapshot
     desired: Snapshot
+    # The one comparison (schema/compare.py), by kind key: the passes of the simple kinds plan from it,
+    # and the accounting checks every differing field of it against ``touched``.
+    changes: dict[str, list[Change]] = field(default_factory=dict)
+    # What the steps added (and the refusals made) change, and what the steps being added now change.
+    touched: set[Touch] = field(default_factory=set)
+    touching: tuple[Touch, ...] = ()
     # Each step's phase and declared needs: schema/order.py orders them.
     steps: StepOrder[Step] = field(default_factory=StepOrder)
     # Qualified names whose shape changes under dependants (tables, views, types, "fn(" for functions):
@@ -182,6 +192,9 @@ class _Planner:
     recreated_views: set[tuple[str, ...]] = field(default_factory=set)
     recreated_enums: set[tuple[str, ...]] = field(default_factory=set)
     recreated_functions: set[tuple[str, ...]] = field(default_factory=set)
+    # Range types dropped and made again (their columns are not converted, unlike a retired type's):
+    # like every re-created type, they start from the default privileges.
+    remade_ranges: set[tuple[str, ...]] = field(default_factory=set)
     # Tables whose primary or unique keys change: foreign keys pointing at them are re-added.
     rekeyed: set[str] = field(default_factory=set)
     # (table, column) dropped and added again: its indexes and constraints went with it.
@@ -203,6 +216,25 @@ class _Planner:
         found = hazards + (() if transactional else (Hazard.NOT_TRANSACTIONAL,))
         found += (Hazard.MAY_FAIL,) if precheck is not None and Hazard.MAY_FAIL not in found else ()
         self.steps.add(phase, Step(sql, obj, reason, transactional, found, precheck), needs)
+        self.touched.update(self.touching)
+
+    @contextmanager
+    def about(self, *touches: Touch) -> Iterator[None]:
+        """The steps added inside change these objects (fields): what the accounting counts them for."""
+        saved, self.touching = self.touching, touches
+        try:
+            yield
+        finally:
+            self.touching = saved
+
+    def refuse(self, line: str, *touches: Touch) -> None:
+        """A change auto-sync does not make, named in the plan's refusals (exit 3)."""
+        self.refused.append(line)
+        self.touched.update(touches)
+
+    def of_kind(self, key: str) -> list[Change]:
+        """The changes of one kind, by identity (the order the passes planned in before there were changes)."""
+        return sorted(self.changes.get(key, ()), key=_identity)
 
     def live_table(self, name: str) -> Table | None:
         """The live table of this qualified name: a data check reads its rows (None for a new table)."""
@@ -238,7 +270,11 @@ def plan_sync(live: Snapshot, desired: Snapshot) -> Plan:
 
 
 def _plan(live: Snapshot, desired: Snapshot) -> Plan:
-    p = _Planner(live, desired, live_graph=Graph(live.depends), desired_graph=Graph(desired.depends))
+    changes = compare(live, desired)
+    by_kind: dict[str, list[Change]] = {}
+    for change in changes:
+        by_kind.setdefault(change.kind.key, []).append(change)
+    p = _Planner(live, desired, by_kind, live_graph=Graph(live.depends), desired_graph=Graph(desired.depends))
     _refuse_unmanaged(p)
     _plan_schemas(p)
     _plan_extensions(p)
@@ -255,17 +291,26 @@ def _plan(live: Snapshot, desired: Snapshot) -> Plan:
     _plan_views(p)
     _plan_late_objects(p)
     _plan_grants(p)
+    # Every differing field accounted for: what no step changes and nothing excuses is refused by name.
+    p.refused.extend(unaccounted(changes, p.touched))
     return p.plan()
+
+
+def _identity(change: Change) -> tuple[Any, ...]:
+    item = change.new if change.new is not None else change.old
+    return tuple(getattr(item, f) for f, h in change.kind.fields.items() if h is kinds.Handling.IDENTITY)
+
+
+_REFUSED_WORDS = {Action.CREATE: "to create", Action.DROP: "to drop", Action.ALTER: "changed"}
 
 
 def _refuse_unmanaged(p: _Planner) -> None:
     """Objects of kinds auto-sync does not manage: any difference in them is refused by name."""
-    live = {u.name: u for u in p.live.unmanaged}
-    want = {u.name: u for u in p.desired.unmanaged}
-    for name in sorted(live.keys() | want.keys()):
-        if live.get(name) != want.get(name):
-            change = "to create" if name not in live else "to drop" if name not in want else "changed"
-            p.refused.append(f"{name} ({change}) is not managed by auto-sync")
+    found = [c for kind in kinds.REFUSED for c in p.changes.get(kind.key, ())]
+    # By the object's whole name ("operator app.=== ..."), whatever its kind: the order they were always in.
+    for c in sorted(found, key=lambda c: (c.new if c.new is not None else c.old).name):
+        whole = (c.new if c.new is not None else c.old).name
+        p.refuse(f"{whole} ({_REFUSED_WORDS[c.action]}) is not managed by auto-sync", touch(c))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -273,48 +318,58 @@ def _refuse_unmanaged(p: _Planner) -> None:
 
 
 def _plan_schemas(p: _Planner) -> None:
-    live, want = _by_name(p.live.schemas), _by_name(p.desired.schemas)
-    for name in sorted(live.keys() - want.keys()):
-        p.add(_Phase.DROP_SCHEMAS, f"DROP SCHEMA {quote_ident(name)}", f"schema {name}",
-              "not in the desired schema (its objects are dropped first)", hazards=(Hazard.OBJECT_DROP,))
-    for name in sorted(want.keys() - live.keys()):
-        p.add(_Phase.SCHEMAS, f"CREATE SCHEMA {quote_ident(name)}", f"schema {name}", "new schema")
-    for name, schema in sorted(want.items()):
-        old = live[name].comment if name in live else None
-        _comment(p, f"SCHEMA {quote_ident(name)}", f"schema {name}", old, schema.comment)
+    for c in p.of_kind("schemas"):
+        name = (c.new if c.new is not None else c.old).name
+        with p.about(touch(c)):
+            if c.action is Action.DROP:
+                p.add(_Phase.DROP_SCHEMAS, f"DROP SCHEMA {quote_ident(name)}", f"schema {name}",
+                      "not in the desired schema (its objects are dropped first)", hazards=(Hazard.OBJECT_DROP,))
+            elif c.action is Action.CREATE:
+                p.add(_Phase.SCHEMAS, f"CREATE SCHEMA {quote_ident(name)}", f"schema {name}", "new schema")
+        if c.new is not None:
+            _comment_of(p, c, f"SCHEMA {quote_ident(name)}", f"schema {name}")
 
 
 def _plan_extensions(p: _Planner) -> None:
-    live, want = _by_name(p.live.extensions), _by_name(p.desired.extensions)
-    for name in sorted(live.keys() - want.keys()):
-        p.add(_Phase.DROP_EXTENSIONS, f"DROP EXTENSION {quote_ident(name)}", f"extension {name}",
-              "not in the desired schema; fails while a column still uses one of its types",
-              hazards=(Hazard.OBJECT_DROP,))
-    for name, ext in sorted(want.items()):
-        if name not in live:
-            p.add(_Phase.EXTENSIONS,
-                  f"CREATE EXTENSION IF NOT EXISTS {quote_ident(name)} SCHEMA {quote_ident(ext.schema)}",
-                  f"extension {name}", "new extension")
-        elif live[name].schema != ext.schema:
-            p.add(_Phase.EXTENSIONS, f"ALTER EXTENSION {quote_ident(name)} SET SCHEMA {quote_ident(ext.schema)}",
-                  f"extension {name}", "moved to another schema")
-        _comment(p, f"EXTENSION {quote_ident(name)}", f"extension {name}",
-                 live[name].comment if name in live else None, ext.comment)
+    for c in p.of_kind("extensions"):
+        ext = c.new if c.new is not None else c.old
+        name = ext.name
+        if c.action is Action.DROP:
+            with p.about(touch(c)):
+                p.add(_Phase.DROP_EXTENSIONS, f"DROP EXTENSION {quote_ident(name)}", f"extension {name}",
+                      "not in the desired schema; fails while a column still uses one of its types",
+                      hazards=(Hazard.OBJECT_DROP,))
+            continue
+        if c.action is Action.CREATE:
+            with p.about(touch(c)):
+                p.add(_Phase.EXTENSIONS,
+                      f"CREATE EXTENSION IF NOT EXISTS {quote_ident(name)} SCHEMA {quote_ident(ext.schema)}",
+                      f"extension {name}", "new extension")
+        elif "schema" in c.fields:
+            with p.about(touch(c, "schema")):
+                p.add(_Phase.EXTENSIONS,
+                      f"ALTER EXTENSION {quote_ident(name)} SET SCHEMA {quote_ident(ext.schema)}",
+                      f"extension {name}", "moved to another schema")
+        _comment_of(p, c, f"EXTENSION {quote_ident(name)}", f"extension {name}")
 
 
 def _plan_collations(p: _Planner) -> None:
-    live = {_key(c): c for c in p.live.collations}
-    want = {_key(c): c for c in p.desired.collations}
-    for key, gone in sorted(live.items()):
-        if key not in want or _collation_sql(want[key]) != _collation_sql(gone):
-            _drop_type(p, "COLLATION", gone, "collation")
-    for key, coll in sorted(want.items()):
-        old = live.get(key)
-        name = qname(coll.schema, coll.name)
-        if old is None or _collation_sql(old) != _collation_sql(coll):
-            p.add(_Phase.SCHEMAS, _collation_sql(coll), f"collation {name}", "new or changed collation")
-            old = None
-        _comment(p, f"COLLATION {name}", f"collation {name}", old.comment if old else None, coll.comment)
+    # Every field but the comment is in CREATE COLLATION, which cannot be altered: dropped and made again.
+    remade = [c for c in p.of_kind("collations")
+              if c.action is not Action.ALTER or _collation_sql(c.old) != _collation_sql(c.new)]
+    again = {id(c) for c in remade}
+    for c in remade:
+        if c.old is not None:
+            with p.about(touch(c)):
+                _drop_type(p, "COLLATION", c.old, "collation")
+    for c in p.of_kind("collations"):
+        if c.new is None:
+            continue
+        name = qname(c.new.schema, c.new.name)
+        if id(c) in again:
+            with p.about(touch(c)):
+                p.add(_Phase.SCHEMAS, _collation_sql(c.new), f"collation {name}", "new or changed collation")
+        _comment_of(p, c, f"COLLATION {name}", f"collation {name}", made=id(c) in again)
 
 
 def _collation_sql(c: Collation) -> str:
@@ -328,21 +383,26 @@ def _collation_sql(c: Collation) -> str:
 
 
 def _plan_ranges(p: _Planner) -> None:
-    live = {_key(r): r for r in p.live.ranges}
-    want = {_key(r): r for r in p.desired.ranges}
-    for key, gone in sorted(live.items()):
-        if key not in want or want[key].options != gone.options:
-            _drop_type(p, "TYPE", gone, "range type")
-    for key, rng in sorted(want.items()):
-        old = live.get(key)
+    # A range type's options cannot be altered: dropped and made again.
+    remade = [c for c in p.of_kind("ranges") if c.action is not Action.ALTER or "options" in c.fields]
+    again = {id(c) for c in remade}
+    for c in remade:
+        if c.old is not None:
+            with p.about(touch(c)):
+                _drop_type(p, "TYPE", c.old, "range type")
+            p.remade_ranges.add((c.old.schema, c.old.name))
+    for c in p.of_kind("ranges"):
+        if c.new is None:
+            continue
+        rng = c.new
         name = qname(rng.schema, rng.name)
-        if old is None or old.options != rng.options:
+        if id(c) in again:
             if any(o.startswith("canonical") for o in rng.options):
-                p.refused.append(f"range type {name} with a canonical function is not managed by auto-sync")
-            p.add(_Phase.TYPES, f"CREATE TYPE {name} AS RANGE ({', '.join(rng.options)})", f"range type {name}",
-                  "new or changed range type")
-            old = None
-        _comment(p, f"TYPE {name}", f"range type {name}", old.comment if old else None, rng.comment)
+                p.refuse(f"range type {name} with a canonical function is not managed by auto-sync", touch(c))
+            with p.about(touch(c)):
+                p.add(_Phase.TYPES, f"CREATE TYPE {name} AS RANGE ({', '.join(rng.options)})",
+                      f"range type {name}", "new or changed range type")
+        _comment_of(p, c, f"TYPE {name}", f"range type {name}", made=id(c) in again)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -350,17 +410,24 @@ def _plan_ranges(p: _Planner) -> None:
 
 
 def _plan_enums(p: _Planner) -> None:
-    live = {_key(e): e for e in p.live.enums}
-    want = {_key(e): e for e in p.desired.enums}
-    for key in sorted(live.keys() - want.keys()):
-        _drop_type(p, "TYPE", live[key], "enum")
-    for key, enum in sorted(want.items()):
-        if key not in live:
-            _create_enum(p, enum)
-        elif live[key].labels != enum.labels:
-            _alter_enum(p, live[key], enum)
-        _comment(p, f"TYPE {qname(enum.schema, enum.name)}", f"enum {qname(enum.schema, enum.name)}",
-                 live[key].comment if key in live else None, enum.comment)
+    for c in p.of_kind("enums"):
+        if c.action is Action.DROP:
+            with p.about(touch(c)):
+                _drop_type(p, "TYPE", c.old, "enum")
+    for c in p.of_kind("enums"):
+        enum = c.new
+        if enum is None:
+            continue
+        remade = False
+        if c.action is Action.CREATE:
+            with p.about(touch(c)):
+                _create_enum(p, enum)
+        elif "labels" in c.fields:
+            with p.about(touch(c, "labels")):
+                remade = _alter_enum(p, c.old, enum)
+        # A re-created enum is a new type without a comment, whatever the old one had.
+        _comment_of(p, c, f"TYPE {qname(enum.schema, enum.name)}", f"enum {qname(enum.schema, enum.name)}",
+                    made=remade)
 
 
 def _drop_type(p: _Planner, word: str, item: Any, label: str) -> None:
@@ -384,13 +451,13 @@ def _create_enum(p: _Planner, enum: Enum) -> None:
     p.add(_Phase.TYPES, f"CREATE TYPE {name} AS ENUM ({labels})", f"enum {name}", "new enum")
 
 
-def _alter_enum(p: _Planner, old: Enum, new: Enum) -> None:
-    """Add labels in place when the old ones keep their order; otherwise re-create the type."""
+def _alter_enum(p: _Planner, old: Enum, new: Enum) -> bool:
+    """Add labels in place when the old ones keep their order; otherwise re-create the type (True)."""
     name = qname(new.schema, new.name)
     kept = [label for label in new.labels if label in old.labels]
     if kept != list(old.labels):
         _recreate_enum(p, old, new)
-        return
+        return True
     for i, label in enumerate(new.labels):
         if label in old.labels:
             continue
@@ -403,6 +470,7 @@ def _alter_enum(p: _Planner, old: Enum, new: Enum) -> None:
         else:
             # Inside the plan's transaction: a failed plan takes it back with everything else.
             p.add(_Phase.TYPES, sql, f"enum {name}", f"new label {label}")
+    return False
 
 
 def _label_used(p: _Planner, label: str) -> bool:
@@ -433,22 +501,26 @@ def _retire_type(p: _Planner, schema: str, name_: str, word: str, reason: str) -
 
 
 def _plan_domains(p: _Planner) -> None:
-    live = {_key(d): d for d in p.live.domains}
-    want = {_key(d): d for d in p.desired.domains}
-    for key in sorted(live.keys() - want.keys()):
-        _drop_type(p, "DOMAIN", live[key], "domain")
-    for key, dom in sorted(want.items()):
-        old = live.get(key)
-        if old is not None and (old.type, old.collation) != (dom.type, dom.collation):
+    for c in p.of_kind("domains"):
+        if c.action is Action.DROP:
+            with p.about(touch(c)):
+                _drop_type(p, "DOMAIN", c.old, "domain")
+    for c in p.of_kind("domains"):
+        dom, old = c.new, c.old
+        if dom is None:
+            continue
+        if old is not None and {"type", "collation"} & set(c.fields):
             # Like an enum: the old one renamed, columns converted to the new one, the old dropped.
-            _retire_type(p, old.schema, old.name, "DOMAIN", "base type changed: every value is converted")
+            with p.about(touch(c)):
+                _retire_type(p, old.schema, old.name, "DOMAIN", "base type changed: every value is converted")
             old = None
         if old is None:
-            _create_domain(p, dom)
+            with p.about(touch(c)):
+                _create_domain(p, dom)
         else:
-            _alter_domain(p, old, dom)
-        _comment(p, f"DOMAIN {qname(dom.schema, dom.name)}", f"domain {qname(dom.schema, dom.name)}",
-                 old.comment if old else None, dom.comment)
+            _alter_domain(p, c)
+        _comment_of(p, c, f"DOMAIN {qname(dom.schema, dom.name)}", f"domain {qname(dom.schema, dom.name)}",
+                    made=old is None)
 
 
 def _create_domain(p: _Planner, dom: Domain) -> None:
@@ -464,45 +536,59 @@ def _create_domain(p: _Planner, dom: Domain) -> None:
         _comment(p, f"CONSTRAINT {quote_ident(con.name)} ON DOMAIN {name}", f"domain {name}", None, con.comment)
 
 
-def _alter_domain(p: _Planner, old: Domain, new: Domain) -> None:
+def _alter_domain(p: _Planner, c: Change) -> None:
+    old, new = c.old, c.new
     name = qname(new.schema, new.name)
     obj = f"domain {name}"
-    if old.default != new.default:
+    if "default" in c.fields:
         sql = f"SET DEFAULT {new.default}" if new.default is not None else "DROP DEFAULT"
-        p.add(_Phase.TYPES, f"ALTER DOMAIN {name} {sql}", obj, "default changed")
-    if old.not_null != new.not_null:
-        if new.not_null:
-            p.add(_Phase.TYPES, f"ALTER DOMAIN {name} SET NOT NULL", obj,
-                  "checks every column of this domain; fails if one holds NULL", (Hazard.LONG_LOCK, Hazard.MAY_FAIL))
-        else:
-            p.add(_Phase.TYPES, f"ALTER DOMAIN {name} DROP NOT NULL", obj, "NULL allowed")
-    before, after = _by_name(old.constraints), _by_name(new.constraints)
-    for cname, con in before.items():
-        if after.get(cname) != con:
-            p.add(_Phase.TYPES, f"ALTER DOMAIN {name} DROP CONSTRAINT {quote_ident(cname)}", obj,
-                  f"constraint {cname} removed or changed")
-    for cname, con in after.items():
-        if before.get(cname) != con:
-            p.add(_Phase.VALIDATE, f"ALTER DOMAIN {name} ADD CONSTRAINT {quote_ident(cname)} {con.definition}",
-                  obj, f"constraint {cname}: checks every column of this domain", (Hazard.LONG_LOCK, Hazard.MAY_FAIL))
-            _comment(p, f"CONSTRAINT {quote_ident(cname)} ON DOMAIN {name}", obj, None, con.comment)
+        with p.about(touch(c, "default")):
+            p.add(_Phase.TYPES, f"ALTER DOMAIN {name} {sql}", obj, "default changed")
+    if "not_null" in c.fields:
+        with p.about(touch(c, "not_null")):
+            if new.not_null:
+                p.add(_Phase.TYPES, f"ALTER DOMAIN {name} SET NOT NULL", obj,
+                      "checks every column of this domain; fails if one holds NULL",
+                      (Hazard.LONG_LOCK, Hazard.MAY_FAIL))
+            else:
+                p.add(_Phase.TYPES, f"ALTER DOMAIN {name} DROP NOT NULL", obj, "NULL allowed")
+    if "constraints" not in c.fields:
+        return
+    # A constraint that differs in any field (its comment too) is dropped and added again.
+    with p.about(touch(c, "constraints")):
+        before, after = _by_name(old.constraints), _by_name(new.constraints)
+        for cname, con in before.items():
+            if after.get(cname) != con:
+                p.add(_Phase.TYPES, f"ALTER DOMAIN {name} DROP CONSTRAINT {quote_ident(cname)}", obj,
+                      f"constraint {cname} removed or changed")
+        for cname, con in after.items():
+            if before.get(cname) != con:
+                p.add(_Phase.VALIDATE, f"ALTER DOMAIN {name} ADD CONSTRAINT {quote_ident(cname)} {con.definition}",
+                      obj, f"constraint {cname}: checks every column of this domain",
+                      (Hazard.LONG_LOCK, Hazard.MAY_FAIL))
+                _comment(p, f"CONSTRAINT {quote_ident(cname)} ON DOMAIN {name}", obj, None, con.comment)
 
 
 def _plan_composites(p: _Planner) -> None:
-    live = {_key(c): c for c in p.live.composites}
-    want = {_key(c): c for c in p.desired.composites}
-    for key in sorted(live.keys() - want.keys()):
-        _drop_type(p, "TYPE", live[key], "type")
-    for key, comp in sorted(want.items()):
-        old = live.get(key)
-        if old is not None and old.attributes != comp.attributes and not _alter_composite(p, old, comp):
-            _retire_type(p, old.schema, old.name, "TYPE",
-                         "attributes reordered or retyped: values are converted through their text form")
-            old = None
+    for c in p.of_kind("composites"):
+        if c.action is Action.DROP:
+            with p.about(touch(c)):
+                _drop_type(p, "TYPE", c.old, "type")
+    for c in p.of_kind("composites"):
+        comp, old = c.new, c.old
+        if comp is None:
+            continue
+        if old is not None and "attributes" in c.fields:
+            with p.about(touch(c, "attributes")):
+                if not _alter_composite(p, old, comp):
+                    _retire_type(p, old.schema, old.name, "TYPE",
+                                 "attributes reordered or retyped: values are converted through their text form")
+                    old = None
         if old is None:
-            _create_composite(p, comp)
-        _comment(p, f"TYPE {qname(comp.schema, comp.name)}", f"type {qname(comp.schema, comp.name)}",
-                 old.comment if old else None, comp.comment)
+            with p.about(touch(c)):
+                _create_composite(p, comp)
+        _comment_of(p, c, f"TYPE {qname(comp.schema, comp.name)}", f"type {qname(comp.schema, comp.name)}",
+                    made=old is None)
 
 
 def _attribute_sql(col: Column) -> str:
@@ -542,30 +628,35 @@ def _alter_composite(p: _Planner, old: Composite, new: Composite) -> bool:
 
 
 def _plan_sequences(p: _Planner) -> None:
-    live = {_key(s): s for s in p.live.sequences}
-    want = {_key(s): s for s in p.desired.sequences}
-    for key in sorted(live.keys() - want.keys()):
-        name = qname(key[0], key[1])
-        # IF EXISTS: a sequence owned by a dropped column or table is already gone by now.
-        p.add(_Phase.DROP_SEQUENCES, f"DROP SEQUENCE IF EXISTS {name}", f"sequence {name}",
-              "not in the desired schema; its current value is forgotten", hazards=(Hazard.OBJECT_DROP,))
-    for key, seq in sorted(want.items()):
-        old = live.get(key)
+    for c in p.of_kind("sequences"):
+        if c.action is Action.DROP:
+            name = qname(c.old.schema, c.old.name)
+            # IF EXISTS: a sequence owned by a dropped column or table is already gone by now.
+            with p.about(touch(c)):
+                p.add(_Phase.DROP_SEQUENCES, f"DROP SEQUENCE IF EXISTS {name}", f"sequence {name}",
+                      "not in the desired schema; its current value is forgotten", hazards=(Hazard.OBJECT_DROP,))
+    for c in p.of_kind("sequences"):
+        seq, old = c.new, c.old
+        if seq is None:
+            continue
         name = qname(seq.schema, seq.name)
         if old is None:
-            p.add(_Phase.SEQUENCES, f"CREATE SEQUENCE {name} {_sequence_options(None, seq)}",
-                  f"sequence {name}", "new sequence")
+            with p.about(touch(c)):
+                p.add(_Phase.SEQUENCES, f"CREATE SEQUENCE {name} {_sequence_options(None, seq)}",
+                      f"sequence {name}", "new sequence")
         elif options := _sequence_options(old, seq):
             # Narrowed bounds may leave the current value outside them: start again inside.
             narrowed = seq.minimum > old.minimum or seq.maximum < old.maximum
             restart = f" RESTART WITH {seq.start}" if narrowed else ""
-            p.add(_Phase.SEQUENCES, f"ALTER SEQUENCE {name} {options}{restart}", f"sequence {name}",
-                  "parameters changed" + ("; restarted inside the new bounds" if narrowed else ""),
-                  hazards=(Hazard.MAY_FAIL,) if narrowed else ())
+            with p.about(*(touch(c, f) for f in c.fields if f in _SEQUENCE_CLAUSES)):
+                p.add(_Phase.SEQUENCES, f"ALTER SEQUENCE {name} {options}{restart}", f"sequence {name}",
+                      "parameters changed" + ("; restarted inside the new bounds" if narrowed else ""),
+                      hazards=(Hazard.MAY_FAIL,) if narrowed else ())
         if (old.owned_by if old else None) != seq.owned_by:
-            p.add(_Phase.OWNERSHIP, f"ALTER SEQUENCE {name} OWNED BY {seq.owned_by or 'NONE'}",
-                  f"sequence {name}", "owner column changed")
-        _comment(p, f"SEQUENCE {name}", f"sequence {name}", old.comment if old else None, seq.comment)
+            with p.about(touch(c, "owned_by")):
+                p.add(_Phase.OWNERSHIP, f"ALTER SEQUENCE {name} OWNED BY {seq.owned_by or 'NONE'}",
+                      f"sequence {name}", "owner column changed")
+        _comment_of(p, c, f"SEQUENCE {name}", f"sequence {name}")
 
 
 def _keep_owned_sequences(p: _Planner) -> None:
@@ -592,6 +683,10 @@ def _keep_owned_sequences(p: _Planner) -> None:
         if seq.owned_by is not None and seq.owned_by == old.owned_by:
             p.add(_Phase.OWNERSHIP, f"ALTER SEQUENCE {name} OWNED BY {seq.owned_by}", f"sequence {name}",
                   "owned again by the re-created column")
+
+
+# The fields ALTER SEQUENCE's clauses set (``_sequence_options``).
+_SEQUENCE_CLAUSES = frozenset({"type", "increment", "minimum", "maximum", "start", "cache", "cycle"})
 
 
 def _sequence_options(old: Sequence_ | None, new: Sequence_) -> str:
@@ -626,31 +721,37 @@ def _function_ref(fn: Function) -> str:
 
 def _plan_functions(p: _Planner) -> None:
     """Drops and in-place replacements; new and re-created functions are placed by _plan_late_objects."""
-    live = {_key(f): f for f in p.live.functions}
-    want = {_key(f): f for f in p.desired.functions}
-    by_node = {node(f): k for k, f in live.items()}
+    # Dropped, or re-created: kind and result cannot change in place.
+    going = {_key(c.old): c for c in p.of_kind("functions")
+             if c.action is Action.DROP or (c.action is Action.ALTER and {"kind", "result"} & set(c.fields))}
+    by_node = {node(f): _key(f) for f in p.live.functions}
     # Dependants first: a SQL-standard body keeps the functions it calls from being dropped.
-    for key in [by_node[n] for n in reversed(p.live_graph.order(by_node))]:
-        fn = live[key]
-        new = want.get(key)
-        if new is not None and (new.kind, new.result) == (fn.kind, fn.result):
-            continue
+    for key in [by_node[n] for n in reversed(p.live_graph.order(by_node)) if by_node[n] in going]:
+        c = going[key]
+        fn, new = c.old, c.new
         word = fn.kind.upper()
         reason = "not in the desired schema" if new is None else "result type or kind changed: re-created"
-        p.add(_Phase.DROP_FUNCTIONS, f"DROP {word} {_function_name(fn)}", f"{fn.kind} {_function_name(fn)}",
-              reason, hazards=(Hazard.OBJECT_DROP,))
+        with p.about(touch(c)):
+            p.add(_Phase.DROP_FUNCTIONS, f"DROP {word} {_function_name(fn)}", f"{fn.kind} {_function_name(fn)}",
+                  reason, hazards=(Hazard.OBJECT_DROP,))
         p.changed.add(_function_ref(fn))
         p.changed_nodes.add(node(fn))
         if new is not None:
             p.recreated_functions.add(key)
-    for key, fn in sorted(want.items()):
-        old = live.get(key)
-        if old is not None and key not in p.recreated_functions and old.definition != fn.definition:
-            phase = _Phase.LATE if _is_late(fn, _relation_names(p.desired)) else _Phase.EARLY_FUNCTIONS
-            p.add(phase, fn.definition.rstrip(), f"{fn.kind} {_function_name(fn)}", "definition changed")
-        old_comment = old.comment if old is not None and key not in p.recreated_functions else None
-        _comment(p, f"{fn.kind.upper()} {_function_name(fn)}", f"{fn.kind} {_function_name(fn)}",
-                 old_comment, fn.comment)
+    relations: set[str] | None = None
+    for c in p.of_kind("functions"):
+        fn = c.new
+        if fn is None:
+            continue
+        key = _key(fn)
+        kept = c.old is not None and key not in p.recreated_functions
+        if kept and "definition" in c.fields:
+            relations = _relation_names(p.desired) if relations is None else relations
+            phase = _Phase.LATE if _is_late(fn, relations) else _Phase.EARLY_FUNCTIONS
+            with p.about(touch(c, "definition")):
+                p.add(phase, fn.definition.rstrip(), f"{fn.kind} {_function_name(fn)}", "definition changed")
+        _comment_of(p, c, f"{fn.kind.upper()} {_function_name(fn)}", f"{fn.kind} {_function_name(fn)}",
+                    made=not kept)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -687,10 +788,17 @@ def _plan_tables(p: _Planner) -> None:
     _drop_tables(p, gone)
     new = [t for k, t in want.items() if k not in live or k[:2] in p.recreated_tables]
     for t in sorted(new, key=lambda t: (t.parent is not None or bool(t.inherits), t.schema, t.name)):
-        _create_table(p, t)
+        with p.about(_table_touch(t)):
+            _create_table(p, t)
     for key, t in sorted(want.items()):
         if key in live and key[:2] not in p.recreated_tables:
-            _alter_table(p, live[key], t)
+            # Not yet field by field: any step the table's own planning adds counts for all its fields.
+            with p.about(_table_touch(t)):
+                _alter_table(p, live[key], t)
+
+
+def _table_touch(t: Table, field: str | None = None) -> Touch:
+    return Touch("tables", qname(t.schema, t.name), field)
 
 
 def _drop_tables(p: _Planner, gone: list[Table]) -> None:
@@ -698,12 +806,14 @@ def _drop_tables(p: _Planner, gone: list[Table]) -> None:
     for t in gone:
         for con in t.constraints:
             if con.kind == "f":
-                _drop_constraint(p, t, con, _Phase.DROP_FOREIGN_KEYS)
+                with p.about(_table_touch(t)):
+                    _drop_constraint(p, t, con, _Phase.DROP_FOREIGN_KEYS)
     for t in sorted(gone, key=lambda t: (t.parent is None and not t.inherits, t.schema, t.name)):
         name = qname(t.schema, t.name)
-        p.add(_Phase.DROP_TABLES, f"DROP TABLE {name}", f"table {name}",
-              "re-created: partitioning cannot change in place" if (t.schema, t.name) in p.recreated_tables
-              else "not in the desired schema", (Hazard.DATA_LOSS,))
+        with p.about(_table_touch(t)):
+            p.add(_Phase.DROP_TABLES, f"DROP TABLE {name}", f"table {name}",
+                  "re-created: partitioning cannot change in place" if (t.schema, t.name) in p.recreated_tables
+                  else "not in the desired schema", (Hazard.DATA_LOSS,))
 
 
 def _mark_changed_columns(p: _Planner, live: dict[tuple[str, ...], Table],
@@ -792,6 +902,9 @@ def _partition_own_columns(p: _Planner, t: Table, phase: _Phase) -> None:
         if col.default != was.default and col.default is not None:
             p.add(phase, f"{alter} SET DEFAULT {col.default}", f"column {name}.{quote_ident(col.name)}",
                   "partition's own default")
+        # PARTITION OF copies the parent's storage and compression, not its statistics target.
+        _alter_column_storage(p, alter, Column(col.name, col.type, storage=was.storage, compression=was.compression),
+                              col, f"column {name}.{quote_ident(col.name)}", phase)
 
 
 def _alter_table(p: _Planner, old: Table, new: Table) -> None:
@@ -890,6 +1003,10 @@ def _alter_partition_columns(p: _Planner, old: Table, new: Table) -> None:
         if was.default != col.default:
             sql = f"{alter} SET DEFAULT {col.default}" if col.default is not None else f"{alter} DROP DEFAULT"
             p.add(_Phase.CHILD_COLUMNS, sql, target, "partition's own default")
+        if new.parent is not None or not col.local:  # an inheritance child's own columns: _alter_column's
+            # A partition's or child's statistics target, storage and compression are its own (ALTER on
+            # the parent reaches it, then this is a repeat): a hand-made one was a difference no step undid.
+            _alter_column_storage(p, alter, was, col, target, _Phase.CHILD_COLUMNS)
 
 
 def _move_partition(p: _Planner, old: Table, new: Table) -> None:
@@ -1024,16 +1141,17 @@ def _numeric_options(options: tuple[str, ...]) -> dict[str, int]:
     return out
 
 
-def _alter_column_storage(p: _Planner, alter: str, old: Column, new: Column, target: str) -> None:
+def _alter_column_storage(p: _Planner, alter: str, old: Column, new: Column, target: str,
+                          phase: _Phase = _Phase.ALTER_TABLES) -> None:
     """Storage, compression and statistics target: catalog settings, no rewrite."""
     if old.storage != new.storage:
         storage = new.storage or _TYPE_STORAGE.get(new.type.removesuffix("[]"), "EXTENDED")
-        p.add(_Phase.ALTER_TABLES, f"{alter} SET STORAGE {storage}", target, "storage changed")
+        p.add(phase, f"{alter} SET STORAGE {storage}", target, "storage changed")
     if old.compression != new.compression:
-        p.add(_Phase.ALTER_TABLES, f"{alter} SET COMPRESSION {new.compression or 'DEFAULT'}", target,
+        p.add(phase, f"{alter} SET COMPRESSION {new.compression or 'DEFAULT'}", target,
               "compression of new values changed")
     if old.statistics != new.statistics:
-        p.add(_Phase.ALTER_TABLES, f"{alter} SET STATISTICS {-1 if new.statistics is None else new.statistics}",
+        p.add(phase, f"{alter} SET STATISTICS {-1 if new.statistics is None else new.statistics}",
               target, "statistics target changed")
 
 
@@ -1363,19 +1481,26 @@ def _plan_attached_indexes(p: _Planner) -> None:
         old = live.get((t.schema, t.name)) if (t.schema, t.name) not in p.recreated_tables else None
         had = {i.parent_index: i for i in old.indexes if i.parent_index} if old and old.parent == t.parent else {}
         own = _by_name(old.indexes if old else ())
-        for idx in t.indexes:
-            if idx.parent_index is None:
-                continue
-            name = qname(t.schema, idx.name)
-            was = had.get(idx.parent_index)
-            parent_kept = live_defs.get(idx.parent_index) == want_defs.get(idx.parent_index) is not None
-            if was is not None and parent_kept and was.name == idx.name:
-                _comment(p, f"INDEX {name}", f"index {name}", was.comment, idx.comment)
-                continue
-            p.add(_Phase.LATE, _rename_attached_sql(t, idx), f"index {name}",
-                  f"the partition's index attached to {idx.parent_index}, named as in the desired schema")
-            kept = was if was is not None and parent_kept else own.get(idx.name)
-            _comment(p, f"INDEX {name}", f"index {name}", kept.comment if kept else None, idx.comment)
+        with p.about(_table_touch(t, "indexes")):
+            _name_attached_indexes(p, t, had, own, live_defs, want_defs)
+
+
+def _name_attached_indexes(p: _Planner, t: Table, had: dict[str, Index], own: dict[str, Index],
+                           live_defs: dict[str, str], want_defs: dict[str, str]) -> None:
+    """One partition's attached indexes, renamed where needed (``_plan_attached_indexes``)."""
+    for idx in t.indexes:
+        if idx.parent_index is None:
+            continue
+        name = qname(t.schema, idx.name)
+        was = had.get(idx.parent_index)
+        parent_kept = live_defs.get(idx.parent_index) == want_defs.get(idx.parent_index) is not None
+        if was is not None and parent_kept and was.name == idx.name:
+            _comment(p, f"INDEX {name}", f"index {name}", was.comment, idx.comment)
+            continue
+        p.add(_Phase.LATE, _rename_attached_sql(t, idx), f"index {name}",
+              f"the partition's index attached to {idx.parent_index}, named as in the desired schema")
+        kept = was if was is not None and parent_kept else own.get(idx.name)
+        _comment(p, f"INDEX {name}", f"index {name}", kept.comment if kept else None, idx.comment)
 
 
 def _index_definitions(s: Snapshot) -> dict[str, str]:
@@ -1569,20 +1694,31 @@ def _plan_views(p: _Planner) -> None:
     for n in reversed(dependency_order(p.live_graph, list(items.values()))):
         item = items[n]
         if isinstance(item, Function):
-            p.add(_Phase.DROP_VIEWS, f"DROP {item.kind.upper()} {_function_name(item)}",
-                  f"{item.kind} {_function_name(item)}", "re-created: something it reads changes",
-                  hazards=(Hazard.OBJECT_DROP,))
+            with p.about(_function_touch(item)):
+                p.add(_Phase.DROP_VIEWS, f"DROP {item.kind.upper()} {_function_name(item)}",
+                      f"{item.kind} {_function_name(item)}", "re-created: something it reads changes",
+                      hazards=(Hazard.OBJECT_DROP,))
             p.recreated_functions.add(_key(item))
             continue
         key = _key(item)
-        p.add(_Phase.DROP_VIEWS, f"DROP {_view_word(item)} {qname(item.schema, item.name)}",
-              f"view {qname(item.schema, item.name)}",
-              "re-created: it or something it reads changes" if key in want else "not in the desired schema",
-              hazards=(Hazard.OBJECT_DROP,))
+        with p.about(_view_touch(item)):
+            p.add(_Phase.DROP_VIEWS, f"DROP {_view_word(item)} {qname(item.schema, item.name)}",
+                  f"view {qname(item.schema, item.name)}",
+                  "re-created: it or something it reads changes" if key in want else "not in the desired schema",
+                  hazards=(Hazard.OBJECT_DROP,))
     p.recreated_views = {(k[0], k[1]) for k in doomed if k in want}
     for key, v in sorted(want.items()):
         if key in live and key not in doomed:
-            _plan_view_children(p, live[key], v)
+            with p.about(_view_touch(v)):
+                _plan_view_children(p, live[key], v)
+
+
+def _view_touch(v: View, field: str | None = None) -> Touch:
+    return Touch("views", qname(v.schema, v.name), field)
+
+
+def _function_touch(fn: Function, field: str | None = None) -> Touch:
+    return Touch("functions", _function_name(fn), field)
 
 
 def _plan_view_children(p: _Planner, old: View | None, new: View) -> None:
@@ -1598,6 +1734,11 @@ def _plan_view_children(p: _Planner, old: View | None, new: View) -> None:
             how = f"SET DEFAULT {col.default}" if col.default is not None else "DROP DEFAULT"
             p.add(_Phase.LATE, f"ALTER VIEW {name} ALTER COLUMN {quote_ident(col.name)} {how}", f"view {name}",
                   "column default for inserts through the view")
+        if new.materialized:
+            # A materialized view's columns hold data: their statistics target, storage and compression
+            # are set as a table's are (a hand-made SET STATISTICS was a difference no step undid).
+            _alter_column_storage(p, f"ALTER MATERIALIZED VIEW {name} ALTER COLUMN {quote_ident(col.name)}",
+                                  before.get(col.name, Column(col.name, col.type)), col, f"view {name}", _Phase.LATE)
     _comment(p, f"{_view_word(new)} {name}", f"view {name}", old.comment if old else None, new.comment)
     _column_comments(p, name, old.columns if old else (), new.columns)
 
@@ -1639,19 +1780,28 @@ def _create_late(p: _Planner, item: Function | View) -> None:
     name = qname(item.schema, item.name)
     opts = f" WITH ({', '.join(item.options)})" if item.options else ""
     data = "" if item.populated else " WITH NO DATA"
-    p.add(_Phase.LATE, f"CREATE {_view_word(item)} {name}{opts} AS {item.definition}{data}", f"view {name}",
-          "new or re-created view")
-    _plan_view_children(p, None, item)
+    with p.about(_view_touch(item)):
+        p.add(_Phase.LATE, f"CREATE {_view_word(item)} {name}{opts} AS {item.definition}{data}", f"view {name}",
+              "new or re-created view")
+        _plan_view_children(p, None, item)
 
 
 def _create_function(p: _Planner, phase: _Phase, fn: Function) -> None:
-    p.add(phase, fn.definition.rstrip(), f"{fn.kind} {_function_name(fn)}", f"new or re-created {fn.kind}")
+    with p.about(_function_touch(fn)):
+        p.add(phase, fn.definition.rstrip(), f"{fn.kind} {_function_name(fn)}", f"new or re-created {fn.kind}")
 
 
 def _comment(p: _Planner, target: str, obj: str, old: str | None, new: str | None,
              needs: Iterable[str] = ()) -> None:
     if old != new:
         p.add(_Phase.COMMENTS, f"COMMENT ON {target} IS {literal(new)}", obj, "comment changed", needs=needs)
+
+
+def _comment_of(p: _Planner, c: Change, target: str, obj: str, *, made: bool = False) -> None:
+    """The comment of a change's desired object; ``made``: it is new or made again (no comment yet)."""
+    old = None if made or c.old is None else c.old.comment
+    with p.about(touch(c, "comment")):
+        _comment(p, target, obj, old, c.new.comment)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1665,46 +1815,49 @@ _DEFAULT_TYPE_ACL = ("PUBLIC=USAGE",)
 
 def _plan_grants(p: _Planner) -> None:
     """GRANT and REVOKE until every managed object's privileges are the desired ones."""
-    for target, old, new in _acl_pairs(p):
-        _grant_steps(p, target, old, new)
+    for what, target, old, new in _acl_pairs(p):
+        with p.about(what):
+            _grant_steps(p, target, old, new)
 
 
-def _acl_pairs(p: _Planner) -> Iterable[tuple[str, tuple[str, ...], tuple[str, ...]]]:
-    """(GRANT target, live privileges or the defaults of a new object, desired privileges)."""
+def _acl_pairs(p: _Planner) -> Iterable[tuple[Touch, str, tuple[str, ...], tuple[str, ...]]]:
+    """(the field it is, GRANT target, live privileges or the defaults of a new object, desired privileges)."""
     def live_of(items: Iterable[Any], recreated: set[tuple[str, ...]], default: tuple[str, ...] = ()
                 ) -> dict[tuple[str, ...], tuple[str, ...]]:
         return {_key(i): (default if _key(i)[:2] in recreated or _key(i) in recreated else i.acl) for i in items}
 
-    yield from ((f"SCHEMA {quote_ident(s.name)}", old.acl if old else (), s.acl) for s in p.desired.schemas
+    yield from ((Touch("schemas", quote_ident(s.name), "acl"), f"SCHEMA {quote_ident(s.name)}",
+                 old.acl if old else (), s.acl) for s in p.desired.schemas
                 for old in [next((o for o in p.live.schemas if o.name == s.name), None)])
     tables = live_of(p.live.tables, p.recreated_tables)
     live_tables = {_key(t): t for t in p.live.tables}
     for t in p.desired.tables:
         name = qname(t.schema, t.name)
-        yield f"TABLE {name}", tables.get(_key(t), ()), t.acl
+        yield _table_touch(t, "acl"), f"TABLE {name}", tables.get(_key(t), ()), t.acl
         live = live_tables.get(_key(t))
         cols = {} if live is None or _key(t)[:2] in p.recreated_tables else {c.name: c.acl for c in live.columns}
         for c in t.columns:
-            yield f"COLUMN {quote_ident(c.name)} {name}", cols.get(c.name, ()), c.acl
+            yield _table_touch(t, "columns"), f"COLUMN {quote_ident(c.name)} {name}", cols.get(c.name, ()), c.acl
     views = live_of(p.live.views, p.recreated_views)
     live_views = {_key(v): v for v in p.live.views}
     for v in p.desired.views:
         name = qname(v.schema, v.name)
-        yield f"TABLE {name}", views.get(_key(v), ()), v.acl
+        yield _view_touch(v, "acl"), f"TABLE {name}", views.get(_key(v), ()), v.acl
         # A view's column privileges are compared like a table's, so they are planned like them too.
         was = live_views.get(_key(v)) if _key(v)[:2] not in p.recreated_views else None
         cols = {c.name: c.acl for c in was.columns} if was is not None else {}
         for c in v.columns:
-            yield f"COLUMN {quote_ident(c.name)} {name}", cols.get(c.name, ()), c.acl
+            yield _view_touch(v, "columns"), f"COLUMN {quote_ident(c.name)} {name}", cols.get(c.name, ()), c.acl
     seqs = live_of(p.live.sequences, set())
-    yield from ((f"SEQUENCE {qname(q.schema, q.name)}", seqs.get(_key(q), ()), q.acl) for q in p.desired.sequences)
+    yield from ((Touch("sequences", qname(q.schema, q.name), "acl"), f"SEQUENCE {qname(q.schema, q.name)}",
+                 seqs.get(_key(q), ()), q.acl) for q in p.desired.sequences)
     fns = live_of(p.live.functions, p.recreated_functions, _DEFAULT_FUNCTION_ACL)
-    yield from ((f"{f.kind.upper()} {_function_name(f)}", fns.get(_key(f), _DEFAULT_FUNCTION_ACL), f.acl)
-                for f in p.desired.functions)
+    yield from ((_function_touch(f, "acl"), f"{f.kind.upper()} {_function_name(f)}",
+                 fns.get(_key(f), _DEFAULT_FUNCTION_ACL), f.acl) for f in p.desired.functions)
     for kind in ("enums", "domains", "composites", "ranges"):
-        types = live_of(getattr(p.live, kind), p.recreated_enums, _DEFAULT_TYPE_ACL)
-        yield from ((f"TYPE {qname(t.schema, t.name)}", types.get(_key(t), _DEFAULT_TYPE_ACL), t.acl)
-                    for t in getattr(p.desired, kind))
+        types = live_of(getattr(p.live, kind), p.recreated_enums | p.remade_ranges, _DEFAULT_TYPE_ACL)
+        yield from ((Touch(kind, qname(t.schema, t.name), "acl"), f"TYPE {qname(t.schema, t.name)}",
+                     types.get(_key(t), _DEFAULT_TYPE_ACL), t.acl) for t in getattr(p.desired, kind))
 
 
 def _grant_steps(p: _Planner, target: str, old: tuple[str, ...], new: tuple[str, ...]) -> None:
