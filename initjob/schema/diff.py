@@ -410,10 +410,7 @@ def _plan_ranges(p: _Planner) -> None:
 
 
 def _plan_enums(p: _Planner) -> None:
-    for c in p.of_kind("enums"):
-        if c.action is Action.DROP:
-            with p.about(touch(c)):
-                _drop_type(p, "TYPE", c.old, "enum")
+    _drop_gone_types(p, "enums", "TYPE", "enum")
     for c in p.of_kind("enums"):
         enum = c.new
         if enum is None:
@@ -428,6 +425,14 @@ def _plan_enums(p: _Planner) -> None:
         # A re-created enum is a new type without a comment, whatever the old one had.
         _comment_of(p, c, f"TYPE {qname(enum.schema, enum.name)}", f"enum {qname(enum.schema, enum.name)}",
                     made=remade)
+
+
+def _drop_gone_types(p: _Planner, key: str, word: str, label: str) -> None:
+    """DROP every type of this kind that is not in the desired schema (its change accounted for)."""
+    for c in p.of_kind(key):
+        if c.action is Action.DROP:
+            with p.about(touch(c)):
+                _drop_type(p, word, c.old, label)
 
 
 def _drop_type(p: _Planner, word: str, item: Any, label: str) -> None:
@@ -501,10 +506,7 @@ def _retire_type(p: _Planner, schema: str, name_: str, word: str, reason: str) -
 
 
 def _plan_domains(p: _Planner) -> None:
-    for c in p.of_kind("domains"):
-        if c.action is Action.DROP:
-            with p.about(touch(c)):
-                _drop_type(p, "DOMAIN", c.old, "domain")
+    _drop_gone_types(p, "domains", "DOMAIN", "domain")
     for c in p.of_kind("domains"):
         dom, old = c.new, c.old
         if dom is None:
@@ -570,10 +572,7 @@ def _alter_domain(p: _Planner, c: Change) -> None:
 
 
 def _plan_composites(p: _Planner) -> None:
-    for c in p.of_kind("composites"):
-        if c.action is Action.DROP:
-            with p.about(touch(c)):
-                _drop_type(p, "TYPE", c.old, "type")
+    _drop_gone_types(p, "composites", "TYPE", "type")
     for c in p.of_kind("composites"):
         comp, old = c.new, c.old
         if comp is None:
