@@ -7,6 +7,7 @@ databases holding the same schema give equal values whatever order their objects
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -271,6 +272,9 @@ def qualified(item: Any) -> str:
 _PLAIN_IDENT = re.compile(r"[a-z_][a-z0-9_]*")
 
 
+# Cached: the planner quotes the same few thousand names hundreds of thousands of times on a large schema
+# (a third of planning 1,000 tables was spent here).
+@functools.cache
 def quote_ident(name: str) -> str:
     """Quote an identifier the way PostgreSQL's quote_ident does (keywords are always quoted)."""
     if _PLAIN_IDENT.fullmatch(name) and name.upper() not in _RESERVED:
