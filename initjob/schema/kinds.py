@@ -283,6 +283,9 @@ SELECT DISTINCT {dependent}, {referenced}
 FROM pg_catalog.pg_depend d
 WHERE d.deptype IN ('n', 'a') AND d.refclassid <> 'pg_catalog.pg_namespace'::regclass
   AND d.classid <> 'pg_catalog.pg_type'::regclass
+  -- An object in a managed schema was made after initdb, so its OID is at least FirstNormalObjectId
+  -- (the counter never wraps below it): initdb's own thousands of rows skip pg_identify_object.
+  AND d.refobjid >= 16384
   AND EXISTS (SELECT 1 FROM pg_catalog.pg_identify_object(d.refclassid, d.refobjid, 0) r
                WHERE r.schema = ANY(%(schemas)s))""",
     dependent=sql.SQL(_NODE.format(cls="d.classid", obj="d.objid", sub="d.objsubid")),
