@@ -15,7 +15,7 @@ import curves  # bench/ holds scripts, not a package: on the path for this impor
 
 def _series(**medians: float) -> dict[str, dict[str, Any]]:
     names = {"one": "initjob, 1 file", "floor": "python floor", "rows": curves.ROWS_ONCE, "initjob": "initjob",
-             "dbmate": "dbmate", "single": curves.ONE_MIGRATION}
+             "dbmate": "dbmate", "single": curves.ONE_MIGRATION, "psql": "psql, 1 file", "owed": curves.OWED}
     return {names[k]: {"median_s": v} for k, v in medians.items()}
 
 
@@ -35,6 +35,11 @@ def _series(**medians: float) -> dict[str, dict[str, Any]]:
      {"met": False, "bounded": True, "bound": 1.5}),
     # initjob's fixed cost is the miss: floor 0.05 + 0.15 = 0.20 = dbmate
     ("migrations", 100, _series(initjob=0.40, dbmate=0.2, single=0.25, floor=0.05), {"met": False, "bounded": False}),
+    # a fresh apply: floor 0.2 + psql 0.1 = 0.3; the owed parts 0.08 make the bound x1.27 > 1.2: bounded
+    ("tree_apply", 10, _series(one=0.40, floor=0.2, psql=0.1, owed=0.08), {"met": False, "bounded": True,
+                                                                           "bound": 1.267}),
+    # the owed parts fit the allowance: the miss is initjob's own
+    ("tree_apply", 10, _series(one=0.40, floor=0.2, psql=0.1, owed=0.03), {"met": False, "bounded": False}),
     # a size without a goal
     ("migrations", 10, _series(initjob=0.40, dbmate=0.2, single=0.25, floor=0.15), None),
 ])
