@@ -891,22 +891,64 @@ def _create_table(p: _Planner, t: Table) -> None:
     for idx in t.indexes:
         if idx.parent_index is None:  # an attached one comes with its parent's (_plan_attached_indexes)
             _create_index(p, t.schema, t.name, idx, phase, existing=False, partitioned=bool(t.partition_key))
+    merged: set[str] = set()
     if t.parent:
         _partition_own_columns(p, t, phase)
+    elif t.inherits:
+        merged = _child_own_columns(p, t)
     _table_security(p, None, t, phase)
     _replica_identity(p, None, t)
     for c in t.columns:
-        if c.local:
+        if c.local and c.name not in merged:
             _alter_column_storage(p, f"ALTER TABLE {name} ALTER COLUMN {quote_ident(c.name)}", Column(c.name, c.type),
                                   c, f"column {name}.{quote_ident(c.name)}")
     _plan_table_children(p, None, t)
 
 
-def _partition_own_columns(p: _Planner, t: Table, phase: _Phase) -> None:
-    """A new partition takes its parent's columns; a NOT NULL or default of its own is set after."""
+def _desired_table(p: _Planner, name: str) -> Table | None:
+    """The desired table of this qualified name (a new partition's or child's parent)."""
     if p.desired_tables is None:  # once per plan: a scan per partition was quadratic on large trees
         p.desired_tables = {qname(x.schema, x.name): x for x in p.desired.tables}
-    parent = p.desired_tables.get(t.parent or "")
+    return p.desired_tables.get(name)
+
+
+def _child_own_columns(p: _Planner, t: Table) -> set[str]:
+    """A new inheritance child's columns found in a parent: their settings end as the (first) parent's
+    desired ones, whether CREATE TABLE ... INHERITS copied them or the parent's own ALTER COLUMN
+    (SET DEFAULT, SET STORAGE, SET COMPRESSION, SET STATISTICS recurse to children) reaches the child
+    after it is made; what the child's own settings differ in is set once the parents' steps ran
+    (CHILD_COLUMNS; repeating a setting is harmless). A column the child declares too keeps its own
+    NOT NULL. The statistics target is not copied at creation: set whenever the child or the parent
+    has one. Returns the columns found in a parent (their settings are planned here)."""
+    theirs: dict[str, Column] = {}
+    for parent in t.inherits:
+        found = _desired_table(p, parent)
+        for c in found.columns if found else ():
+            theirs.setdefault(c.name, c)
+    name = qname(t.schema, t.name)
+    phase = _Phase.CHILD_COLUMNS
+    for col in t.columns:
+        was = theirs.get(col.name)
+        if was is None:
+            continue
+        # What the child's column holds before its own steps.
+        made = Column(col.name, col.type, (col.local and col.not_null) or was.not_null, was.default,
+                      storage=was.storage, compression=was.compression,
+                      statistics=was.statistics if col.statistics is None else None)
+        alter = f"ALTER TABLE {name} ALTER COLUMN {quote_ident(col.name)}"
+        target = f"column {name}.{quote_ident(col.name)}"
+        if col.not_null and not made.not_null:
+            p.add(phase, f"{alter} SET NOT NULL", target, "inheritance child's own NOT NULL")
+        if col.default != made.default:
+            sql = f"{alter} SET DEFAULT {col.default}" if col.default is not None else f"{alter} DROP DEFAULT"
+            p.add(phase, sql, target, "inheritance child's own default")
+        _alter_column_storage(p, alter, made, col, target, phase)
+    return set(theirs)
+
+
+def _partition_own_columns(p: _Planner, t: Table, phase: _Phase) -> None:
+    """A new partition takes its parent's columns; a NOT NULL or default of its own is set after."""
+    parent = _desired_table(p, t.parent or "")
     theirs = _by_name(parent.columns if parent else ())
     name = qname(t.schema, t.name)
     for col in t.columns:
