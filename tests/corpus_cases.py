@@ -863,6 +863,9 @@ def _planner() -> list[Case]:
                      "ALTER TABLE app.m_2024 ADD CONSTRAINT m_2024_pk PRIMARY KEY USING INDEX m_2024_k;\n"
                      "ALTER INDEX app.m_pkey ATTACH PARTITION app.m_2024_pk;\n")
     own_pk = pn + "ALTER TABLE app.m_2024 ADD PRIMARY KEY (id, at);\n"
+    # A parent whose columns have a default, a storage and a statistics target of their own.
+    inh_parent = S + ("CREATE TABLE app.parent (id int, a text DEFAULT 'p', b text);\n"
+                      "ALTER TABLE app.parent ALTER b SET STORAGE EXTERNAL, ALTER b SET STATISTICS 500;\n")
     plain_m = S + "CREATE TABLE app.m (id int, at date NOT NULL, v text);\n"
     fk2 = S + ("CREATE TABLE app.p (a int, b int, PRIMARY KEY (a, b));\n"
                "CREATE TABLE app.c (id int PRIMARY KEY, a int, b int, FOREIGN KEY (a, b) REFERENCES app.p);\n")
@@ -925,6 +928,17 @@ def _planner() -> list[Case]:
            rows=T_ROWS),
         _c("planner/matview-column-storage-reset", MV + "ALTER MATERIALIZED VIEW app.mv ALTER a SET STORAGE EXTERNAL;",
            MV, rows=T_ROWS),
+        # A new inheritance child: CREATE TABLE ... INHERITS gives an inherited column the parent's default
+        # and no statistics target; the child's own ones are set after (and a parent's storage kept).
+        _c("planner/new-inherit-child-own-settings", inh_parent,
+           inh_parent + "CREATE TABLE app.child (extra int) INHERITS (app.parent);\n"
+           "ALTER TABLE app.child ALTER a SET DEFAULT 'c', ALTER a SET STATISTICS 300, ALTER id SET NOT NULL;",
+           rows="INSERT INTO app.parent VALUES (1, 'x', 'y');"),
+        # ... and a column it declares too (merged): no default of its own, so not the parent's either.
+        _c("planner/new-inherit-child-merged-column", inh_parent,
+           inh_parent + "CREATE TABLE app.child (a text, extra int) INHERITS (app.parent);\n"
+           "ALTER TABLE app.child ALTER a DROP DEFAULT, ALTER b SET STATISTICS 200;",
+           rows="INSERT INTO app.parent VALUES (1, 'x', 'y');"),
         # A range type re-created (its options changed) is a new type: its privileges must be granted again.
         _c("planner/range-recreated-keeps-grant",
            S + ROLE + "CREATE TYPE app.fr AS RANGE (subtype = float8);\nGRANT USAGE ON TYPE app.fr TO corpus_reader;",

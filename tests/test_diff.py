@@ -382,3 +382,39 @@ def test_names_are_quoted() -> None:
         'CREATE SCHEMA "My App"',
         'CREATE TABLE "My App"."select" (\n    "we""ird" text\n)',
     ]
+
+
+def test_a_new_inheritance_childs_inherited_columns_get_their_own_settings() -> None:
+    """CREATE TABLE ... INHERITS gives an inherited column its parent's NOT NULL, default, storage and
+    compression and no statistics target; the child's own ones (and a merged column's lack of the
+    parent's default) are set after the parent's steps, which recurse to it."""
+    parent = Table("app", "parent", columns=(Column("id", "integer"), Column("a", "text", default="'p'"),
+                                             Column("b", "text", storage="EXTERNAL", statistics=500)))
+    live = Snapshot(tables=(parent,))
+    child = Table("app", "child", inherits=("app.parent",), columns=(
+        Column("id", "integer", not_null=True, local=False),  # its own NOT NULL
+        Column("a", "text", default="'c'", local=False, statistics=300),  # its own default and target
+        Column("b", "text", storage="EXTERNAL", local=False),  # the parent's storage, no target
+        Column("extra", "integer", statistics=50)))  # its own column: planned as any new table's
+    plan = plan_sync(live, Snapshot(tables=(parent, child)))
+    assert plan.refused == ()
+    assert [s.sql for s in plan.steps] == [
+        "CREATE TABLE app.child (\n    extra integer\n) INHERITS (app.parent)",
+        "ALTER TABLE app.child ALTER COLUMN extra SET STATISTICS 50",
+        "ALTER TABLE app.child ALTER COLUMN id SET NOT NULL",
+        "ALTER TABLE app.child ALTER COLUMN a SET DEFAULT 'c'",
+        "ALTER TABLE app.child ALTER COLUMN a SET STATISTICS 300",
+        "ALTER TABLE app.child ALTER COLUMN b SET STATISTICS -1",
+    ]
+    # A column the child declares too is merged: its own NOT NULL is in CREATE TABLE; without a default
+    # of its own it would take the parent's; a statistics target is never copied.
+    merged = Table("app", "child", inherits=("app.parent",), columns=(
+        Column("id", "integer", not_null=True), Column("a", "text"), Column("b", "text", storage="EXTERNAL",
+                                                                           statistics=500)))
+    plan = plan_sync(live, Snapshot(tables=(parent, merged)))
+    assert plan.refused == ()
+    assert [s.sql for s in plan.steps] == [
+        "CREATE TABLE app.child (\n    id integer NOT NULL,\n    a text,\n    b text\n) INHERITS (app.parent)",
+        "ALTER TABLE app.child ALTER COLUMN a DROP DEFAULT",
+        "ALTER TABLE app.child ALTER COLUMN b SET STATISTICS 500",  # not copied, even where it is the parent's
+    ]

@@ -20,7 +20,8 @@ from __future__ import annotations
 import gc
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import Any
@@ -267,20 +268,27 @@ class _About:
 
 def plan_sync(live: Snapshot, desired: Snapshot) -> Plan:
     """The steps that make ``live`` equal ``desired``; empty when they are equal already."""
+    return plan_touching(live, desired)[0]
+
+
+def plan_touching(live: Snapshot, desired: Snapshot) -> tuple[Plan, frozenset[Touch]]:
+    """``plan_sync``, and what its steps and refusals were counted for by the accounting (which object,
+    which field): a test can ask that a field is changed by a step of that very field."""
     if live == desired:
-        return Plan()
+        return Plan(), frozenset()
     # Planning allocates many small sets and no cycles; with two large snapshots alive, the cyclic
     # collector's full passes took four fifths of the time on 1,000 tables.
     paused = gc.isenabled()
     gc.disable()
     try:
-        return _plan(live, desired)
+        p = _plan(live, desired)
+        return p.plan(), frozenset(p.touched)
     finally:
         if paused:
             gc.enable()
 
 
-def _plan(live: Snapshot, desired: Snapshot) -> Plan:
+def _plan(live: Snapshot, desired: Snapshot) -> _Planner:
     changes = compare(live, desired)
     by_kind: dict[str, list[Change]] = {}
     for change in changes:
@@ -304,7 +312,7 @@ def _plan(live: Snapshot, desired: Snapshot) -> Plan:
     _plan_grants(p)
     # Every differing field accounted for: what no step changes and nothing excuses is refused by name.
     p.refused.extend(unaccounted(changes, p.touched))
-    return p.plan()
+    return p
 
 
 def _identity(change: Change) -> tuple[Any, ...]:
@@ -800,11 +808,22 @@ def _plan_tables(p: _Planner) -> None:
     for t in sorted(new, key=lambda t: (t.parent is not None or bool(t.inherits), t.schema, t.name)):
         with p.about(_table_touch(t)):
             _create_table(p, t)
-    for key, t in sorted(want.items()):
-        if key in live and key[:2] not in p.recreated_tables:
-            # Not yet field by field: any step the table's own planning adds counts for all its fields.
-            with p.about(_table_touch(t)):
-                _alter_table(p, live[key], t)
+    for old, t in _kept_tables(p, live, want):
+        _alter_table(p, old, t)
+
+
+def _kept_tables(p: _Planner, live: dict[tuple[str, ...], Table], want: dict[tuple[str, ...], Table]
+                 ) -> Iterator[tuple[Table, Table]]:
+    """The tables that stay (not re-created) and need their alter pass, in name order: the altered ones
+    (their typed changes); and when something other tables react to changes (a table dropped or
+    re-keyed, a column reshaped, a type or function re-created: a foreign key, trigger or policy
+    pointing at it is re-created), every kept table, changed or not. Those sets are complete before
+    this pass; the columns it regenerates concern their own table only."""
+    if p.changed or p.rekeyed or p.changed_nodes:
+        pairs = ((live[k], t) for k, t in sorted(want.items()) if k in live)
+    else:
+        pairs = ((c.old, c.new) for c in p.of_kind("tables") if c.action is Action.ALTER)
+    return ((old, t) for old, t in pairs if (t.schema, t.name) not in p.recreated_tables)
 
 
 def _table_touch(t: Table, field: str | None = None) -> Touch:
@@ -884,22 +903,64 @@ def _create_table(p: _Planner, t: Table) -> None:
     for idx in t.indexes:
         if idx.parent_index is None:  # an attached one comes with its parent's (_plan_attached_indexes)
             _create_index(p, t.schema, t.name, idx, phase, existing=False, partitioned=bool(t.partition_key))
+    merged: set[str] = set()
     if t.parent:
         _partition_own_columns(p, t, phase)
+    elif t.inherits:
+        merged = _child_own_columns(p, t)
     _table_security(p, None, t, phase)
     _replica_identity(p, None, t)
     for c in t.columns:
-        if c.local:
+        if c.local and c.name not in merged:
             _alter_column_storage(p, f"ALTER TABLE {name} ALTER COLUMN {quote_ident(c.name)}", Column(c.name, c.type),
                                   c, f"column {name}.{quote_ident(c.name)}")
     _plan_table_children(p, None, t)
 
 
-def _partition_own_columns(p: _Planner, t: Table, phase: _Phase) -> None:
-    """A new partition takes its parent's columns; a NOT NULL or default of its own is set after."""
+def _desired_table(p: _Planner, name: str) -> Table | None:
+    """The desired table of this qualified name (a new partition's or child's parent)."""
     if p.desired_tables is None:  # once per plan: a scan per partition was quadratic on large trees
         p.desired_tables = {qname(x.schema, x.name): x for x in p.desired.tables}
-    parent = p.desired_tables.get(t.parent or "")
+    return p.desired_tables.get(name)
+
+
+def _child_own_columns(p: _Planner, t: Table) -> set[str]:
+    """A new inheritance child's columns found in a parent: their settings end as the (first) parent's
+    desired ones, whether CREATE TABLE ... INHERITS copied them or the parent's own ALTER COLUMN
+    (SET DEFAULT, SET STORAGE, SET COMPRESSION, SET STATISTICS recurse to children) reaches the child
+    after it is made; what the child's own settings differ in is set once the parents' steps ran
+    (CHILD_COLUMNS; repeating a setting is harmless). A column the child declares too keeps its own
+    NOT NULL. The statistics target is not copied at creation: set whenever the child or the parent
+    has one. Returns the columns found in a parent (their settings are planned here)."""
+    theirs: dict[str, Column] = {}
+    for parent in t.inherits:
+        found = _desired_table(p, parent)
+        for c in found.columns if found else ():
+            theirs.setdefault(c.name, c)
+    name = qname(t.schema, t.name)
+    phase = _Phase.CHILD_COLUMNS
+    for col in t.columns:
+        was = theirs.get(col.name)
+        if was is None:
+            continue
+        # What the child's column holds before its own steps.
+        made = Column(col.name, col.type, (col.local and col.not_null) or was.not_null, was.default,
+                      storage=was.storage, compression=was.compression,
+                      statistics=was.statistics if col.statistics is None else None)
+        alter = f"ALTER TABLE {name} ALTER COLUMN {quote_ident(col.name)}"
+        target = f"column {name}.{quote_ident(col.name)}"
+        if col.not_null and not made.not_null:
+            p.add(phase, f"{alter} SET NOT NULL", target, "inheritance child's own NOT NULL")
+        if col.default != made.default:
+            sql = f"{alter} SET DEFAULT {col.default}" if col.default is not None else f"{alter} DROP DEFAULT"
+            p.add(phase, sql, target, "inheritance child's own default")
+        _alter_column_storage(p, alter, made, col, target, phase)
+    return set(theirs)
+
+
+def _partition_own_columns(p: _Planner, t: Table, phase: _Phase) -> None:
+    """A new partition takes its parent's columns; a NOT NULL or default of its own is set after."""
+    parent = _desired_table(p, t.parent or "")
     theirs = _by_name(parent.columns if parent else ())
     name = qname(t.schema, t.name)
     for col in t.columns:
@@ -918,26 +979,41 @@ def _partition_own_columns(p: _Planner, t: Table, phase: _Phase) -> None:
 
 
 def _alter_table(p: _Planner, old: Table, new: Table) -> None:
+    """A kept table's steps, each part under the fields it changes (the accounting counts a step for
+    those fields only, never for the table as a whole)."""
     if old == new and not (p.changed or p.rekeyed or p.regenerated or p.changed_nodes):
         return  # nothing of it or of what it depends on changes: the common case, on a large schema
     name = qname(new.schema, new.name)
+
+    def about(*fields: str) -> AbstractContextManager[None]:
+        return p.about(*(_table_touch(new, f) for f in fields))
+
     if old.parent != new.parent:
-        _move_partition(p, old, new)
+        # DETACH makes the partition's columns, constraints and attached indexes its own; ATTACH the
+        # reverse: those fields change with it.
+        with about("parent", "bound", "columns", "constraints", "indexes"):
+            _move_partition(p, old, new)
     elif old.bound != new.bound:
-        _reattach_partition(p, old, new)
+        with about("bound"):
+            _reattach_partition(p, old, new)
     if old.unlogged != new.unlogged:
-        p.add(_Phase.ALTER_TABLES, f"ALTER TABLE {name} SET {'UNLOGGED' if new.unlogged else 'LOGGED'}",
-              f"table {name}", "persistence changed: rewrites the table", (Hazard.TABLE_REWRITE,))
+        with about("unlogged"):
+            p.add(_Phase.ALTER_TABLES, f"ALTER TABLE {name} SET {'UNLOGGED' if new.unlogged else 'LOGGED'}",
+                  f"table {name}", "persistence changed: rewrites the table", (Hazard.TABLE_REWRITE,))
     if old.options != new.options:
-        _alter_options(p, "TABLE", name, old.options, new.options)
+        with about("options"):
+            _alter_options(p, "TABLE", name, old.options, new.options)
     _table_security(p, old, new, _Phase.ALTER_TABLES)
     _replica_identity(p, old, new)
-    _alter_inheritance(p, old, new)
-    if new.parent is None:
-        _alter_columns(p, old, new)
-    else:
-        _alter_partition_columns(p, old, new)
-    _rename_not_nulls(p, old, new)
+    # INHERIT and NO INHERIT change which columns and checks are the child's own, too.
+    with about("inherits", "columns", "constraints"):
+        _alter_inheritance(p, old, new)
+    with about("columns"):
+        if new.parent is None:
+            _alter_columns(p, old, new)
+        else:
+            _alter_partition_columns(p, old, new)
+        _rename_not_nulls(p, old, new)
     _plan_table_children(p, old, new)
 
 
@@ -969,8 +1045,12 @@ def _replica_identity(p: _Planner, old: Table | None, new: Table) -> None:
     name = qname(new.schema, new.name)
     how = {"d": "DEFAULT", "n": "NOTHING", "f": "FULL"}.get(new.replica_identity,
                                                            f"USING INDEX {quote_ident(index or '')}")
-    p.add(_Phase.LATE, f"ALTER TABLE {name} REPLICA IDENTITY {how}", f"table {name}", "replica identity changed",
-          needs=[f"index {qname(new.schema, index)}"] if index else ())
+    # USING INDEX marks the index: its ``replica_identity`` is an index's field.
+    fields = (("replica_identity",) if was != new.replica_identity else ()) + (
+        ("indexes",) if old_index != index else ())
+    with p.about(*(_table_touch(new, f) for f in fields)):
+        p.add(_Phase.LATE, f"ALTER TABLE {name} REPLICA IDENTITY {how}", f"table {name}", "replica identity changed",
+              needs=[f"index {qname(new.schema, index)}"] if index else ())
 
 
 def _alter_inheritance(p: _Planner, old: Table, new: Table) -> None:
@@ -1053,10 +1133,12 @@ def _table_security(p: _Planner, old: Table | None, new: Table, phase: _Phase) -
     name = qname(new.schema, new.name)
     if (old.rls if old else False) != new.rls:
         word = "ENABLE" if new.rls else "DISABLE"
-        p.add(phase, f"ALTER TABLE {name} {word} ROW LEVEL SECURITY", f"table {name}", "row-level security")
+        with p.about(_table_touch(new, "rls")):
+            p.add(phase, f"ALTER TABLE {name} {word} ROW LEVEL SECURITY", f"table {name}", "row-level security")
     if (old.rls_forced if old else False) != new.rls_forced:
         word = "FORCE" if new.rls_forced else "NO FORCE"
-        p.add(phase, f"ALTER TABLE {name} {word} ROW LEVEL SECURITY", f"table {name}", "row-level security")
+        with p.about(_table_touch(new, "rls_forced")):
+            p.add(phase, f"ALTER TABLE {name} {word} ROW LEVEL SECURITY", f"table {name}", "row-level security")
 
 
 # Columns ------------------------------------------------------------------------------------
@@ -1349,13 +1431,25 @@ def _plan_table_children(p: _Planner, old: Table | None, new: Table) -> None:
     """Constraints, indexes, triggers, policies and comments of a table; ``old`` None for a new one."""
     name = qname(new.schema, new.name)
     rebuild = old is not None and name in p.changed
+
+    def about(field: str) -> AbstractContextManager[None]:
+        # A step re-made for another object's change (a foreign key onto a re-keyed table, an index on a
+        # regenerated column, a trigger on a re-created function) changes this field of this table.
+        return p.about(_table_touch(new, field))
+
     if old is not None:
-        _plan_constraints(p, old, new)
-        _plan_indexes(p, *_own_indexes(old, new), bool(new.partition_key))
-    _plan_triggers(p, name, old.triggers if old else (), new.triggers, rebuild)
-    _plan_policies(p, name, old.policies if old else (), new.policies, rebuild)
-    _comment(p, f"TABLE {name}", f"table {name}", old.comment if old else None, new.comment)
-    _column_comments(p, name, old.columns if old else (), new.columns)
+        with about("constraints"):
+            _plan_constraints(p, old, new)
+        with about("indexes"):
+            _plan_indexes(p, *_own_indexes(old, new), bool(new.partition_key))
+    with about("triggers"):
+        _plan_triggers(p, name, old.triggers if old else (), new.triggers, rebuild)
+    with about("policies"):
+        _plan_policies(p, name, old.policies if old else (), new.policies, rebuild)
+    with about("comment"):
+        _comment(p, f"TABLE {name}", f"table {name}", old.comment if old else None, new.comment)
+    with about("columns"):
+        _column_comments(p, name, old.columns if old else (), new.columns)
 
 
 def _column_comments(p: _Planner, name: str, old: tuple[Column, ...], new: tuple[Column, ...]) -> None:
@@ -1678,7 +1772,10 @@ def _plan_views(p: _Planner) -> None:
     """Drop what goes or must be re-created, dependants first; diff the children of the rest."""
     live = {_key(v): v for v in p.live.views}
     want = {_key(v): v for v in p.desired.views}
-    doomed = {k for k, v in live.items() if k not in want or _view_shape(v) != _view_shape(want[k])}
+    # Dropped, or re-created: what CREATE VIEW says (and its columns' names and types) cannot change
+    # in place.
+    doomed = {_key(c.old) for c in p.of_kind("views") if c.action is Action.DROP
+              or (c.action is Action.ALTER and _view_shape(c.old) != _view_shape(c.new))}
     p.changed |= {qname(k[0], k[1]) for k in doomed}
     # A view reading something that changes shape goes too, and so on up the chain: pg_depend says
     # which (``hit`` below); a snapshot recorded without it is read by name in the definitions.
@@ -1717,10 +1814,20 @@ def _plan_views(p: _Planner) -> None:
                   "re-created: it or something it reads changes" if key in want else "not in the desired schema",
                   hazards=(Hazard.OBJECT_DROP,))
     p.recreated_views = {(k[0], k[1]) for k in doomed if k in want}
-    for key, v in sorted(want.items()):
-        if key in live and key not in doomed:
-            with p.about(_view_touch(v)):
-                _plan_view_children(p, live[key], v)
+    for old, v in _kept_views(p, live, want, doomed):
+        _plan_view_children(p, old, v)
+
+
+def _kept_views(p: _Planner, live: dict[tuple[str, ...], View], want: dict[tuple[str, ...], View],
+                doomed: set[tuple[str, ...]]) -> Iterator[tuple[View, View]]:
+    """The views that stay and need their children planned, in name order: the altered ones (their
+    typed changes); and when something was dropped or reshaped, every kept view, changed or not (an
+    INSTEAD OF trigger whose function is re-created is re-created too)."""
+    if p.changed or p.changed_nodes:
+        pairs = ((live[k], v) for k, v in sorted(want.items()) if k in live)
+    else:
+        pairs = ((c.old, c.new) for c in p.of_kind("views") if c.action is Action.ALTER)
+    return ((old, v) for old, v in pairs if _key(v) not in doomed)
 
 
 def _view_touch(v: View, field: str | None = None) -> Touch:
@@ -1733,24 +1840,34 @@ def _function_touch(fn: Function, field: str | None = None) -> Touch:
 
 def _plan_view_children(p: _Planner, old: View | None, new: View) -> None:
     name = qname(new.schema, new.name)
-    if old is not None:
-        _plan_indexes(p, old.indexes, new.schema, new.name, new.indexes, partitioned=False)
-    for idx in new.indexes if old is None else ():
-        _create_index(p, new.schema, new.name, idx, _Phase.LATE, existing=False, partitioned=False)
-    _plan_triggers(p, name, old.triggers if old else (), new.triggers, rebuild=False)
+
+    def about(field: str) -> AbstractContextManager[None]:
+        return p.about(_view_touch(new, field))
+
+    with about("indexes"):
+        if old is not None:
+            _plan_indexes(p, old.indexes, new.schema, new.name, new.indexes, partitioned=False)
+        for idx in new.indexes if old is None else ():
+            _create_index(p, new.schema, new.name, idx, _Phase.LATE, existing=False, partitioned=False)
+    with about("triggers"):
+        _plan_triggers(p, name, old.triggers if old else (), new.triggers, rebuild=False)
     before = _by_name(old.columns if old else ())
-    for col in new.columns:
-        if (before[col.name].default if col.name in before else None) != col.default:
-            how = f"SET DEFAULT {col.default}" if col.default is not None else "DROP DEFAULT"
-            p.add(_Phase.LATE, f"ALTER VIEW {name} ALTER COLUMN {quote_ident(col.name)} {how}", f"view {name}",
-                  "column default for inserts through the view")
-        if new.materialized:
-            # A materialized view's columns hold data: their statistics target, storage and compression
-            # are set as a table's are (a hand-made SET STATISTICS was a difference no step undid).
-            _alter_column_storage(p, f"ALTER MATERIALIZED VIEW {name} ALTER COLUMN {quote_ident(col.name)}",
-                                  before.get(col.name, Column(col.name, col.type)), col, f"view {name}", _Phase.LATE)
-    _comment(p, f"{_view_word(new)} {name}", f"view {name}", old.comment if old else None, new.comment)
-    _column_comments(p, name, old.columns if old else (), new.columns)
+    with about("columns"):
+        for col in new.columns:
+            if (before[col.name].default if col.name in before else None) != col.default:
+                how = f"SET DEFAULT {col.default}" if col.default is not None else "DROP DEFAULT"
+                p.add(_Phase.LATE, f"ALTER VIEW {name} ALTER COLUMN {quote_ident(col.name)} {how}", f"view {name}",
+                      "column default for inserts through the view")
+            if new.materialized:
+                # A materialized view's columns hold data: their statistics target, storage and compression
+                # are set as a table's are (a hand-made SET STATISTICS was a difference no step undid).
+                _alter_column_storage(p, f"ALTER MATERIALIZED VIEW {name} ALTER COLUMN {quote_ident(col.name)}",
+                                      before.get(col.name, Column(col.name, col.type)), col, f"view {name}",
+                                      _Phase.LATE)
+    with about("comment"):
+        _comment(p, f"{_view_word(new)} {name}", f"view {name}", old.comment if old else None, new.comment)
+    with about("columns"):
+        _column_comments(p, name, old.columns if old else (), new.columns)
 
 
 def _is_late(fn: Function, relations: Iterable[str]) -> bool:
