@@ -916,6 +916,13 @@ def _planner() -> list[Case]:
            S + "CREATE TABLE app.t (id int, s text);", rows="INSERT INTO app.t VALUES (1, 'x');"),
         # Found by the accounting (schema/account.py): a partition's and a materialized view's own column
         # settings had no step, so a difference in them was left alone.
+        # A new parent and a new partition, each with column settings of its own: the parent's ALTERs
+        # recurse to the partition, so the partition's own ones must come after them.
+        _c("planner/new-parent-and-partition-own-settings", S,
+           P1 + "ALTER TABLE app.m ALTER v SET STORAGE EXTERNAL, ALTER v SET STATISTICS 400;\n"
+           "ALTER TABLE app.m_2024 ALTER v SET STORAGE MAIN, ALTER v SET STATISTICS 100;"),
+        _c("planner/new-parent-settings-reach-new-partition", S,
+           P1 + "ALTER TABLE app.m ALTER v SET STORAGE EXTERNAL, ALTER v SET STATISTICS 400;"),
         _c("planner/partition-own-statistics", P1, P1 + "ALTER TABLE app.m_2024 ALTER v SET STATISTICS 500;",
            rows=P_ROWS),
         _c("planner/partition-own-statistics-reset", P1 + "ALTER TABLE app.m_2024 ALTER v SET STATISTICS 500;", P1,

@@ -903,11 +903,7 @@ def _create_table(p: _Planner, t: Table) -> None:
     for idx in t.indexes:
         if idx.parent_index is None:  # an attached one comes with its parent's (_plan_attached_indexes)
             _create_index(p, t.schema, t.name, idx, phase, existing=False, partitioned=bool(t.partition_key))
-    merged: set[str] = set()
-    if t.parent:
-        _partition_own_columns(p, t, phase)
-    elif t.inherits:
-        merged = _child_own_columns(p, t)
+    merged = _child_own_columns(p, t) if t.parent or t.inherits else set()
     _table_security(p, None, t, phase)
     _replica_identity(p, None, t)
     for c in t.columns:
@@ -925,15 +921,16 @@ def _desired_table(p: _Planner, name: str) -> Table | None:
 
 
 def _child_own_columns(p: _Planner, t: Table) -> set[str]:
-    """A new inheritance child's columns found in a parent: their settings end as the (first) parent's
-    desired ones, whether CREATE TABLE ... INHERITS copied them or the parent's own ALTER COLUMN
-    (SET DEFAULT, SET STORAGE, SET COMPRESSION, SET STATISTICS recurse to children) reaches the child
-    after it is made; what the child's own settings differ in is set once the parents' steps ran
-    (CHILD_COLUMNS; repeating a setting is harmless). A column the child declares too keeps its own
-    NOT NULL. The statistics target is not copied at creation: set whenever the child or the parent
-    has one. Returns the columns found in a parent (their settings are planned here)."""
+    """A new partition's or inheritance child's columns found in a parent: their settings end as the
+    (first) parent's desired ones, whether PARTITION OF or INHERITS copied them or the parent's own
+    ALTER COLUMN (SET DEFAULT, SET STORAGE, SET COMPRESSION, SET STATISTICS recurse to partitions and
+    children) reaches the table after it is made; what the table's own settings differ in is set once
+    the parents' steps ran (CHILD_COLUMNS; repeating a setting is harmless). A column a child declares
+    too keeps its own NOT NULL. The statistics target is not copied at creation: set whenever the table
+    or the parent has one. Returns the columns found in a parent (their settings are planned here)."""
     theirs: dict[str, Column] = {}
-    for parent in t.inherits:
+    whose = "partition's" if t.parent else "inheritance child's"
+    for parent in (t.parent,) if t.parent else t.inherits:
         found = _desired_table(p, parent)
         for c in found.columns if found else ():
             theirs.setdefault(c.name, c)
@@ -950,32 +947,12 @@ def _child_own_columns(p: _Planner, t: Table) -> set[str]:
         alter = f"ALTER TABLE {name} ALTER COLUMN {quote_ident(col.name)}"
         target = f"column {name}.{quote_ident(col.name)}"
         if col.not_null and not made.not_null:
-            p.add(phase, f"{alter} SET NOT NULL", target, "inheritance child's own NOT NULL")
+            p.add(phase, f"{alter} SET NOT NULL", target, f"{whose} own NOT NULL")
         if col.default != made.default:
             sql = f"{alter} SET DEFAULT {col.default}" if col.default is not None else f"{alter} DROP DEFAULT"
-            p.add(phase, sql, target, "inheritance child's own default")
+            p.add(phase, sql, target, f"{whose} own default")
         _alter_column_storage(p, alter, made, col, target, phase)
     return set(theirs)
-
-
-def _partition_own_columns(p: _Planner, t: Table, phase: _Phase) -> None:
-    """A new partition takes its parent's columns; a NOT NULL or default of its own is set after."""
-    parent = _desired_table(p, t.parent or "")
-    theirs = _by_name(parent.columns if parent else ())
-    name = qname(t.schema, t.name)
-    for col in t.columns:
-        was = theirs.get(col.name)
-        if was is None:
-            continue
-        alter = f"ALTER TABLE {name} ALTER COLUMN {quote_ident(col.name)}"
-        if col.not_null and not was.not_null:
-            p.add(phase, f"{alter} SET NOT NULL", f"column {name}.{quote_ident(col.name)}", "partition's own NOT NULL")
-        if col.default != was.default and col.default is not None:
-            p.add(phase, f"{alter} SET DEFAULT {col.default}", f"column {name}.{quote_ident(col.name)}",
-                  "partition's own default")
-        # PARTITION OF copies the parent's storage and compression, not its statistics target.
-        _alter_column_storage(p, alter, Column(col.name, col.type, storage=was.storage, compression=was.compression),
-                              col, f"column {name}.{quote_ident(col.name)}", phase)
 
 
 def _alter_table(p: _Planner, old: Table, new: Table) -> None:
