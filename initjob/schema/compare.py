@@ -61,6 +61,11 @@ class Change:
     def label(self) -> str:
         return self.kind.label
 
+    @property
+    def item(self) -> Any:
+        """The object itself: as it should be, or (when dropped) as it is."""
+        return self.new if self.new is not None else self.old
+
     def members_of(self, field: str) -> tuple[MemberChange, ...]:
         return tuple(m for m in self.members if m.field == field)
 

@@ -316,8 +316,7 @@ def _plan(live: Snapshot, desired: Snapshot) -> _Planner:
 
 
 def _identity(change: Change) -> tuple[Any, ...]:
-    item = change.new if change.new is not None else change.old
-    return tuple(getattr(item, f) for f, h in change.kind.fields.items() if h is kinds.Handling.IDENTITY)
+    return tuple(getattr(change.item, f) for f, h in change.kind.fields.items() if h is kinds.Handling.IDENTITY)
 
 
 _REFUSED_WORDS = {Action.CREATE: "to create", Action.DROP: "to drop", Action.ALTER: "changed"}
@@ -327,9 +326,8 @@ def _refuse_unmanaged(p: _Planner) -> None:
     """Objects of kinds auto-sync does not manage: any difference in them is refused by name."""
     found = [c for kind in kinds.REFUSED for c in p.changes.get(kind.key, ())]
     # By the object's whole name ("operator app.=== ..."), whatever its kind: the order they were always in.
-    for c in sorted(found, key=lambda c: (c.new if c.new is not None else c.old).name):
-        whole = (c.new if c.new is not None else c.old).name
-        p.refuse(f"{whole} ({_REFUSED_WORDS[c.action]}) is not managed by auto-sync", touch(c))
+    for c in sorted(found, key=lambda c: c.item.name):
+        p.refuse(f"{c.item.name} ({_REFUSED_WORDS[c.action]}) is not managed by auto-sync", touch(c))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -338,7 +336,7 @@ def _refuse_unmanaged(p: _Planner) -> None:
 
 def _plan_schemas(p: _Planner) -> None:
     for c in p.of_kind("schemas"):
-        name = (c.new if c.new is not None else c.old).name
+        name = c.item.name
         with p.about(touch(c)):
             if c.action is Action.DROP:
                 p.add(_Phase.DROP_SCHEMAS, f"DROP SCHEMA {quote_ident(name)}", f"schema {name}",
@@ -351,7 +349,7 @@ def _plan_schemas(p: _Planner) -> None:
 
 def _plan_extensions(p: _Planner) -> None:
     for c in p.of_kind("extensions"):
-        ext = c.new if c.new is not None else c.old
+        ext = c.item
         name = ext.name
         if c.action is Action.DROP:
             with p.about(touch(c)):
