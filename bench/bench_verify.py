@@ -28,10 +28,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import gentree  # noqa: E402
+from harness import FLOOR  # noqa: E402  (bench/, this script's directory, is on sys.path)
 
 from devtools.pgserver import available_bindirs, running_server, server_major  # noqa: E402
-
-FLOOR = "import psycopg, sys; psycopg.connect(sys.argv[1]).execute('select 1')"
 
 
 def timed(argv: list[str], env: dict[str, str]) -> float:

@@ -34,7 +34,7 @@ from typing import Any
 
 import fresh_parts
 import gentree
-from harness import Runner, Sample, small_migrations
+from harness import FLOOR, Runner, Sample, small_migrations
 
 from initjob.schema.token import floor_query
 
@@ -170,7 +170,7 @@ class Curves:
     # ------------------------------------------------------------------ plumbing
 
     def floor(self, db: str) -> Command:
-        return [self.bench.py, "-c", f"import psycopg; psycopg.connect({self.bench.url(db)!r}).execute('select 1')"], {}
+        return [self.bench.py, "-c", FLOOR, self.bench.url(db)], {}
 
     def rows_once(self, db: str) -> Command:
         """The floor, its one query reading every row the catalog token digests, counting only."""

@@ -40,11 +40,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import gentree  # noqa: E402  (bench/, this script's directory, is on sys.path)
-from harness import small_migrations  # noqa: E402
+from harness import FLOOR, small_migrations  # noqa: E402
 
 from devtools import pgserver  # noqa: E402
-
-FLOOR = "import psycopg, sys; psycopg.connect(sys.argv[1]).execute('select 1')"
 
 
 def sizes(text: str) -> list[int]:

@@ -41,12 +41,12 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import gentree  # noqa: E402
+from harness import FLOOR  # noqa: E402  (bench/, this script's directory, is on sys.path)
 
 from devtools import pgserver  # noqa: E402
 from initjob.db import history, lock, marker  # noqa: E402
 from initjob.db import record as recorded  # noqa: E402
 
-FLOOR = "import psycopg, sys; psycopg.connect(sys.argv[1]).execute('select 1')"
 PARTS = ("lock", "tables", "marker", "state")
 
 

@@ -15,6 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+# The Python floor every goal is held against: a process that imports psycopg, connects to the URL
+# given as its one argument and runs one query. (``python -c FLOOR URL``.)
+FLOOR = "import psycopg, sys; psycopg.connect(sys.argv[1]).execute('select 1')"
+
 
 @dataclass(frozen=True)
 class Migration:

@@ -26,9 +26,9 @@ from psycopg import sql
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from devtools import pgserver  # noqa: E402
+from harness import FLOOR  # noqa: E402  (bench/, this script's directory, is on sys.path)
 
-FLOOR = "import psycopg, sys; psycopg.connect(sys.argv[1]).execute('select 1')"
+from devtools import pgserver  # noqa: E402
 
 
 def chain(root: Path, n: int) -> Path:

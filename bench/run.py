@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 import curves  # noqa: E402  (bench/, this script's directory, is on sys.path)
 import psycopg  # noqa: E402
-from harness import Migration, RunFailed, Sample, Tool, run_timed, small_migrations  # noqa: E402
+from harness import FLOOR, Migration, RunFailed, Sample, Tool, run_timed, small_migrations  # noqa: E402
 from psycopg import sql  # noqa: E402
 
 from devtools import pgserver  # noqa: E402
@@ -341,8 +341,7 @@ class Bench:
         initjob_db = f"{key}_initjob"
         extra = {}
         if floors:
-            extra = {"python-floor": ([self.py, "-c", "import psycopg; psycopg.connect("
-                                       f"{self.url(initjob_db)!r}).execute('select 1')"], {})}
+            extra = {"python-floor": ([self.py, "-c", FLOOR, self.url(initjob_db)], {})}
             if shutil.which("psql"):
                 extra["psql-floor"] = (["psql", "-X", "-q", "-d", self.url(initjob_db), "-c", "select 1"], {})
 
@@ -457,8 +456,7 @@ class Bench:
             floor_url = (f"postgresql://{pgserver.SUPERUSER}:{pgserver.PASSWORD}@127.0.0.1:{proxy.port}/postgres"
                          "?sslmode=disable&gssencmode=disable")
             proxy.reset()
-            run_timed([self.py, "-c", f"import psycopg; psycopg.connect({floor_url!r}).execute('select 1')"],
-                      self.env({}))
+            run_timed([self.py, "-c", FLOOR, floor_url], self.env({}))
             found["python floor (select 1)"] = proxy.summary()
         self.drop_db(autosync_db)
         self.results["round_trips"] = found
