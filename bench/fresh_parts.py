@@ -30,7 +30,6 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import psycopg
@@ -44,6 +43,7 @@ import gentree  # noqa: E402
 from harness import FLOOR  # noqa: E402  (bench/, this script's directory, is on sys.path)
 
 from devtools import pgserver  # noqa: E402
+from initjob.config import ApplySettings  # noqa: E402
 from initjob.db import history, lock, marker  # noqa: E402
 from initjob.db import record as recorded  # noqa: E402
 
@@ -59,7 +59,7 @@ def timed(fn: Callable[[], Any]) -> float:
 def one_run(url: str, text: str) -> dict[str, float]:
     """The parts, in a run's order, on the empty database at ``url``."""
     out: dict[str, float] = {}
-    settings = SimpleNamespace(history_schema="initjob", applied_by="bench")
+    settings = ApplySettings(history_schema="initjob", applied_by="bench")
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("select 1")
         holder: list[psycopg.Connection[Any]] = []
@@ -77,7 +77,7 @@ def one_run(url: str, text: str) -> dict[str, float]:
         conn.execute(text.encode())
 
         def state() -> None:
-            for statement in recorded.state_statements(conn, settings, "auto-sync", [gentree.SCHEMA], {}):  # type: ignore[arg-type]
+            for statement in recorded.state_statements(conn, settings, "auto-sync", [gentree.SCHEMA], {}):
                 conn.execute(statement)
 
         out["state"] = timed(state)
