@@ -13,6 +13,10 @@ parts a run owes to a promise, with initjob's own functions:
 - ``state``: the state recorded with the files (snapshot, fingerprint, catalog token: what drift
   detection and the no-op compare against), inside the files' transaction as a run does it.
 
+``one_run(..., mode="migrations")`` times the same parts for a fresh migrations run (the state of the
+schemas migrations mode manages, recorded in the last file's transaction): bench/curves.py's bound of the
+migrations goal adds them to the Python floor and initjob's work per file.
+
 and in the same rounds the floor (a process: ``import psycopg``, connect, ``select 1``) and psql.
 When the parts alone exceed the allowance, no initjob that keeps these promises meets the goal at
 this size, whatever else it cuts.
@@ -46,6 +50,7 @@ from devtools import pgserver  # noqa: E402
 from initjob.config import ApplySettings  # noqa: E402
 from initjob.db import history, lock, marker  # noqa: E402
 from initjob.db import record as recorded  # noqa: E402
+from initjob.schema import scope  # noqa: E402
 
 PARTS = ("lock", "tables", "marker", "state")
 
@@ -56,8 +61,8 @@ def timed(fn: Callable[[], Any]) -> float:
     return time.perf_counter() - start
 
 
-def one_run(url: str, text: str) -> dict[str, float]:
-    """The parts, in a run's order, on the empty database at ``url``."""
+def one_run(url: str, text: str, mode: str = "auto-sync") -> dict[str, float]:
+    """The parts, in a run's order, on the empty database at ``url``; ``text``: the SQL applied (untimed)."""
     out: dict[str, float] = {}
     settings = ApplySettings(history_schema="initjob", applied_by="bench")
     with psycopg.connect(url, autocommit=True) as conn:
@@ -70,14 +75,17 @@ def one_run(url: str, text: str) -> dict[str, float]:
 
         out["lock"] = timed(take_lock)
         out["tables"] = timed(lambda: history.ensure(conn, "initjob"))
-        out["marker"] = timed(lambda: marker.take(conn, "initjob", mode="auto-sync", release=None, by="bench",
+        out["marker"] = timed(lambda: marker.take(conn, "initjob", mode=mode, release=None, by="bench",
                                                   fingerprint=None, planned=["schema.sql"], backup_dir=None,
                                                   pg_dump=None, dsn=url))
         conn.execute("BEGIN")
         conn.execute(text.encode())
 
         def state() -> None:
-            for statement in recorded.state_statements(conn, settings, "auto-sync", [gentree.SCHEMA], {}):
+            # As each mode's run finds them: auto-sync the tree's schemas, migrations every user schema.
+            schemas = [gentree.SCHEMA] if mode == "auto-sync" else scope.managed_schemas(conn, "initjob")
+            for statement in recorded.state_statements(conn, settings, mode, schemas,
+                                                       {} if mode == "auto-sync" else None):
                 conn.execute(statement)
 
         out["state"] = timed(state)

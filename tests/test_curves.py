@@ -35,6 +35,12 @@ def _series(**medians: float) -> dict[str, dict[str, Any]]:
      {"met": False, "bounded": True, "bound": 1.5}),
     # initjob's fixed cost is the miss: floor 0.05 + 0.15 = 0.20 = dbmate
     ("migrations", 100, _series(initjob=0.40, dbmate=0.2, single=0.25, floor=0.05), {"met": False, "bounded": False}),
+    # ... unless the parts a fresh run owes a promise take the rest: 0.05 + 0.15 + 0.03 = 0.23, x1.15
+    ("migrations", 100, _series(initjob=0.40, dbmate=0.2, single=0.25, floor=0.05, owed=0.03),
+     {"met": False, "bounded": True, "bound": 1.15}),
+    # owed parts too small to cover the miss: 0.04 + 0.15 + 0.005 = 0.195 against 0.2, not bounded
+    ("migrations", 100, _series(initjob=0.40, dbmate=0.2, single=0.25, floor=0.04, owed=0.005),
+     {"met": False, "bounded": False}),
     # a fresh apply: floor 0.2 + psql 0.1 = 0.3; the owed parts 0.08 make the bound x1.27 > 1.2: bounded
     ("tree_apply", 10, _series(one=0.40, floor=0.2, psql=0.1, owed=0.08), {"met": False, "bounded": True,
                                                                            "bound": 1.267}),
