@@ -1,7 +1,7 @@
 """A/B of planning alone between two source trees of initjob: the CPU time of ``plan_sync`` on the same
 two schemas, which the load of a shared machine hardly moves (the wall time of a whole run does).
 
-    .venv/bin/python bench/plan_ab.py OLD_TREE [NEW_TREE] [--tables 1000] [--changes 50] [--reps 9] [--rounds 5]
+    .venv/bin/python bench/plan_ab.py OLD_TREE [NEW_TREE] [--tables 1000] [--changes 50] [--reps 9] [--rounds 5] [--read]
 
 A tree is a directory holding an ``initjob/`` package (``git archive REV initjob | tar -x -C DIR``);
 with one tree given, this checkout is the second. The schemas are those of ``bench/bench_plan.py``
@@ -11,6 +11,9 @@ tree in a process of its own (the order rotating) reads both snapshots with its 
 plans ``--reps`` times; the first plan warms up and is left out. Prints, per tree, the median CPU time
 of one plan over every sample, min and max, and the number of steps (the same on both, or the trees
 plan differently and the times compare different work).
+
+``--read`` times the other half instead: ``catalog.read_snapshot`` of the live schema, wall time (most of
+it is the server's), each tree reading ``--reps`` times in its own session after one read to warm it.
 """
 
 from __future__ import annotations
@@ -55,6 +58,21 @@ for _ in range(int(sys.argv[4]) + 1):
 print(json.dumps({"cpu_s": times[1:], "steps": steps, "from": catalog.__file__}))
 """
 
+# The same for --read: the live snapshot read, wall time, in one session.
+_READ = """
+import json, sys, time
+sys.path.insert(0, sys.argv[1])
+import psycopg
+from initjob.schema import catalog
+times, rows = [], 0
+with psycopg.connect(sys.argv[2], autocommit=True) as conn:
+    for _ in range(int(sys.argv[4]) + 1):
+        start = time.perf_counter()
+        rows = len(catalog.read_snapshot(conn, ["bench"]).tables)
+        times.append(time.perf_counter() - start)
+print(json.dumps({"cpu_s": times[1:], "steps": rows, "from": catalog.__file__}))
+"""
+
 
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -63,12 +81,15 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--changes", type=int, default=50)
     ap.add_argument("--reps", type=int, default=9)
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--read", action="store_true", help="time read_snapshot of the live schema, not plan_sync")
     args = ap.parse_args(argv)
     trees = [t.resolve() for t in args.trees] if len(args.trees) > 1 else [args.trees[0].resolve(), ROOT]
     base = schema_sql(args.tables)
     changed = base + "\n" + "\n".join(changes(args.tables, args.changes))
     load_before = os.getloadavg()[0]
-    with running_server() as srv, tempfile.TemporaryDirectory() as tmp:
+    # A fresh apply is one transaction: 5,000 tables take more locks than the default table holds.
+    conf = {"max_locks_per_transaction": "1024"} if args.read else None
+    with running_server(conf=conf) as srv, tempfile.TemporaryDirectory() as tmp:
         with psycopg.connect(srv.url(), autocommit=True) as admin:
             for db in ("plan_live", "plan_desired"):
                 admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(db)))
@@ -83,21 +104,24 @@ def main(argv: list[str]) -> int:
         steps: dict[Path, int] = {}
         for r in range(args.rounds):
             for tree in trees[r % len(trees):] + trees[:r % len(trees)]:
-                done = subprocess.run([sys.executable, "-c", _PLAN, str(tree), *urls, str(args.reps)],
+                done = subprocess.run([sys.executable, "-c", _READ if args.read else _PLAN, str(tree), *urls,
+                                       str(args.reps)],
                                       capture_output=True, text=True, check=True, cwd=tmp)
                 got = json.loads(done.stdout.strip().splitlines()[-1])
                 if not got["from"].startswith(str(tree)):
                     raise SystemExit(f"{tree}: imported initjob from {got['from']}")
                 samples[tree] += got["cpu_s"]
                 steps[tree] = got["steps"]
-    print(f"plan_sync on {args.tables} tables with {args.changes} changes: CPU time of one plan, "
-          f"{args.rounds} rounds x {args.reps} plans, load {load_before:.1f} -> {os.getloadavg()[0]:.1f}")
+    what = ("read_snapshot of the live schema: wall time of one read" if args.read else
+            f"plan_sync with {args.changes} changes: CPU time of one plan")
+    print(f"{what}, {args.tables} tables, {args.rounds} rounds x {args.reps}, "
+          f"load {load_before:.1f} -> {os.getloadavg()[0]:.1f}")
     first = statistics.median(samples[trees[0]])
     for tree in trees:
         ss = samples[tree]
         med = statistics.median(ss)
         print(f"  {tree!s:40s} median {med * 1000:7.1f} ms  min {min(ss) * 1000:7.1f}  max {max(ss) * 1000:7.1f}"
-              f"  x{med / first:.2f}  {steps[tree]} steps")
+              f"  x{med / first:.2f}  {steps[tree]} {'tables' if args.read else 'steps'}")
     return 0
 
 

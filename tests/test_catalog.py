@@ -272,7 +272,8 @@ def _unnamed_not_nulls(s: Snapshot) -> Snapshot:
 
 
 def test_read_leaves_no_transaction_and_no_setting_behind(server: PgServer) -> None:
-    """In autocommit, idle afterwards; inside a caller's transaction, still in it with search_path intact."""
+    """In autocommit, idle afterwards; inside a caller's transaction, still in it with search_path and jit
+    (which the read turns off) as the caller set them."""
     with create_database(server, EVERYTHING) as conn:
         first = snap(conn)
         assert conn.info.transaction_status.name == "IDLE"
@@ -280,9 +281,11 @@ def test_read_leaves_no_transaction_and_no_setting_behind(server: PgServer) -> N
         assert snap(conn) == first
         assert conn.info.transaction_status.name == "IDLE"
         conn.execute("SET LOCAL search_path = app, public")
+        conn.execute("SET LOCAL jit = on")
         assert snap(conn) == first
         assert conn.info.transaction_status.name == "INTRANS"
         assert conn.execute("SHOW search_path").fetchone() == ("app, public",)
+        assert conn.execute("SHOW jit").fetchone() == ("on",)
         conn.rollback()
 
 

@@ -84,8 +84,12 @@ def read_snapshot(conn: psycopg.Connection[Any], schemas: Sequence[str]) -> Snap
         with conn.pipeline():
             for statement in begin:
                 conn.execute(statement)
-            # An empty search_path makes every deparser qualify every name outside pg_catalog.
-            conn.execute("SELECT pg_catalog.set_config('search_path', '', true)")
+            # An empty search_path makes every deparser qualify every name outside pg_catalog. JIT off:
+            # from a few thousand tables the estimates pass jit_above_cost, and compiling the pg_depend
+            # and column reads took 330 ms of a 1.8 s snapshot of 5,000 tables, which they never won
+            # back (bench/RESULTS.md, "JIT"): catalog rows and deparser calls are not what it speeds up.
+            conn.execute("SELECT pg_catalog.set_config('search_path', '', true), "
+                         "pg_catalog.set_config('jit', 'off', true)")
             cursors = {key: conn.execute(query, params) for key, query in QUERIES.items()}
             for statement in end:
                 conn.execute(statement)
