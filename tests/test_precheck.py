@@ -226,6 +226,38 @@ def test_set_not_null_scans_under_no_exclusive_lock(any_db: str, tmp_path: Path)
                          "AND attname = 'email'").fetchone() == (True,)
 
 
+def test_conversion_through_text_counted_where_the_server_can_ask(any_server: Server, any_db: str,
+                                                                  tmp_path: Path) -> None:
+    """text to integer over 'x2': PostgreSQL 16+ asks the new type's input without raising (pg_input_is_valid)
+    and refuses before anything is touched, naming the row; 15 cannot ask, says so, and the conversion
+    fails in its own transaction, nothing applied. Once the data fits, both convert every value."""
+    table = "CREATE TABLE public.t (id bigint PRIMARY KEY, n {});\n"
+    sql_dir = write_schema(tmp_path, {"app.sql": table.format("text")})
+    env = {"DATABASE_URL": any_db, "INITJOB_SQL_DIR": str(sql_dir), **dict(ALLOW)}
+    assert initjob("run", **env).code == 0
+    with psycopg.connect(any_db, autocommit=True) as c:
+        c.execute("INSERT INTO public.t VALUES (1, '1'), (2, 'x2'), (3, NULL), (4, ' 4 ')")
+        (sql_dir / "schema" / "app.sql").write_text(table.format("integer"))
+        before, marked = snapshot(c), markers(c)
+        refused = initjob("run", **env)
+        assert snapshot(c) == before
+        if any_server.major >= 16:
+            assert refused.code == 3, refused.stderr
+            [offending] = refused.failure["offending"]
+            assert offending == {"object": "column public.t.n", "check": checks.FIT, "rows": 1, "example": "(id)=(2)"}
+            assert "not valid input for integer" in refused.failure["reason"] and markers(c) == marked
+            assert "x2" not in refused.stderr  # the key, never the value
+            plan = initjob("plan", **env)
+            assert "live data: 1 value(s) do not fit the new type (not valid input for integer)" in plan.stdout
+        else:
+            assert refused.code == 5, refused.stderr
+            assert "pg_input_is_valid" in refused.event("sync.precheck_skipped")["reason"]
+        c.execute("UPDATE public.t SET n = '2' WHERE id = 2")
+        applied = initjob("run", **env)
+        assert applied.code == 0, applied.stderr
+        assert c.execute("SELECT array_agg(n ORDER BY id) FROM public.t").fetchone() == ([1, 2, None, 4],)
+
+
 # ---------------------------------------------------------------------------------------------
 # The pure part: what each deparsed definition is read as.
 
@@ -288,6 +320,39 @@ def test_foreign_key_and_check_parts() -> None:
 def test_narrowings(old: str, new: str, expected: tuple[str, tuple[int, ...]] | None) -> None:
     check = checks.for_retype(PEOPLE, Column("c", old), Column("c", new), "column c")
     assert (None if check is None else (check.measure, check.limits)) == expected
+
+
+@pytest.mark.parametrize(("old", "new", "through_text", "expected"), [
+    ("text", "integer", True, "integer"),
+    ("character varying(20)", "uuid", True, "uuid"),
+    ("integer", "boolean", True, "boolean"),  # '5' is no boolean: the text form decides, as the USING does
+    ("text", "timestamp(3) with time zone", True, "timestamp(3) with time zone"),
+    ("text", '"char"', True, '"char"'),  # quoted, but built in
+    ("text", "integer", False, None),  # a USING that is not the text form: the conversion decides
+    ("text", "public.mood", True, None),  # the plan may make or change it: the live type is no judge
+    ("text", '"My types".mood', True, None),
+    ("text", 'public."a.b"', True, None),
+    ("text[]", "integer[]", True, "integer[]"),  # the array's text form: '{1,x}' is rejected as a whole
+    ("bigint", "integer", True, None),  # a narrowing: its own measure, checked first (above)
+])
+def test_conversions_through_text(old: str, new: str, through_text: bool, expected: str | None) -> None:
+    check = checks.for_retype(PEOPLE, Column("c", old), Column("c", new), "column c", through_text)
+    if expected is None:
+        assert check is None or check.measure != checks.CAST
+    else:
+        assert check is not None and (check.kind, check.measure, check.type) == (checks.FIT, checks.CAST, expected)
+
+
+def test_the_planner_marks_a_conversion_through_text() -> None:
+    """plan_sync attaches the check to the retype it plans as ``n::text::integer``, and only to that one."""
+    live = Snapshot(tables=(Table("public", "t", columns=(Column("id", "bigint"), Column("n", "text"),
+                                                           Column("m", "bigint"))),))
+    desired = Snapshot(tables=(Table("public", "t", columns=(Column("id", "bigint"), Column("n", "integer"),
+                                                              Column("m", "integer"))),))
+    checked = {s.sql: s.precheck for s in plan_sync(live, desired).steps if s.precheck is not None}
+    [(n_sql, n_check)] = [(k, v) for k, v in checked.items() if "COLUMN n " in k]
+    assert "USING n::text::integer" in n_sql and n_check is not None and n_check.measure == checks.CAST
+    assert [v.measure for k, v in checked.items() if "COLUMN m " in k] == [checks.RANGE]
 
 
 def test_new_column_checks() -> None:

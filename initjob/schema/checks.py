@@ -2,7 +2,8 @@
 
 The planner sees two schemas, never the rows. A step that holds only when the live data allows it
 (a NOT NULL over rows that hold NULL, a new unique key over duplicates, a narrowing type change
-over values that do not fit, a foreign key or check over rows that violate it) carries a
+over values that do not fit, a conversion through text over values the new type does not take as
+input, a foreign key or check over rows that violate it) carries a
 ``DataCheck`` saying what to count; ``db.precheck`` counts the offending rows on the live database
 before anything is touched, and ``plan`` shows the count beside the step.
 
@@ -27,6 +28,7 @@ FOREIGN_KEY = "foreign-key"  # a row whose key has no referenced row
 CHECK = "check"  # a row for which the condition is false
 
 LENGTH, RANGE, PRECISION = "length", "range", "precision"  # how a narrowing is measured
+CAST = "cast"  # a conversion through the value's text form: what the new type's input rejects
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,8 @@ class DataCheck:
     ref_table: str = ""
     ref_columns: tuple[str, ...] = ()
     match_full: bool = False  # MATCH FULL: a key with some NULL parts offends
-    measure: str = ""  # FIT: LENGTH, RANGE or PRECISION
+    measure: str = ""  # FIT: LENGTH, RANGE, PRECISION or CAST
+    type: str = ""  # FIT CAST: the new type, as format_type writes it (a built-in type: unqualified)
     limits: tuple[int, ...] = ()  # FIT: (max length,) | (low, high) | (precision, scale)
     round_first: bool = False  # FIT RANGE from a type with fractions: the cast rounds before it checks
     key_columns: tuple[str, ...] = ()  # the live primary key, to name one offending row (else its ctid)
@@ -120,26 +123,36 @@ _CHARACTERS = {"character varying", "character"}
 _TYPE = re.compile(r"^(?P<base>[^()\[\]]+?)(?:\((?P<args>[\d,]+)\))?$")
 
 
-def for_retype(table: Table, old: Column, new: Column, target: str) -> DataCheck | None:
-    """A type change whose values may not fit: a shorter string, a smaller integer, fewer digits.
+def for_retype(table: Table, old: Column, new: Column, target: str, through_text: bool = False) -> DataCheck | None:
+    """A type change whose values may not fit: a shorter string, a smaller integer, fewer digits, or
+    (``through_text``: the planned USING is the value's text form cast to the new type) a value the new
+    type's input rejects ('abc' to integer, a malformed uuid, date or array).
 
-    Arrays and other conversions are left to the conversion itself, which fails in its transaction."""
-    a, b = _TYPE.match(old.type), _TYPE.match(new.type)
-    if a is None or b is None:
-        return None
-    args = [int(x) for x in b["args"].split(",")] if b["args"] else []
+    The last only for a built-in new type: one the plan makes or changes (an enum gaining a label)
+    would be judged by its live definition. Other conversions are left to the conversion itself,
+    which fails in its transaction."""
     base = DataCheck(FIT, table.schema, table.name, target, columns=(new.name,), key_columns=key_columns(table))
-    if b["base"] in _CHARACTERS and args:
+    a, b = _TYPE.match(old.type), _TYPE.match(new.type)
+    args = [int(x) for x in b["args"].split(",")] if b and b["args"] else []
+    if a is None or b is None:
+        pass  # an array, or a type with words after its modifier ("timestamp(3) with time zone")
+    elif b["base"] in _CHARACTERS and args:
         return _with(base, measure=LENGTH, limits=(args[0],))
-    if b["base"] in _INTEGER_BOUNDS and (a["base"] in _INTEGER_BOUNDS or a["base"] in _FRACTIONS):
+    elif b["base"] in _INTEGER_BOUNDS and (a["base"] in _INTEGER_BOUNDS or a["base"] in _FRACTIONS):
         low, high = _INTEGER_BOUNDS[b["base"]]
         old_low, old_high = _INTEGER_BOUNDS.get(a["base"], (low - 1, high + 1))
         if (old_low, old_high) == (low, high) or (low <= old_low and old_high <= high):
             return None
         return _with(base, measure=RANGE, limits=(low, high), round_first=a["base"] in _FRACTIONS)
-    if b["base"] == "numeric" and args and (a["base"] in _INTEGER_BOUNDS or a["base"] in _FRACTIONS):
+    elif b["base"] == "numeric" and args and (a["base"] in _INTEGER_BOUNDS or a["base"] in _FRACTIONS):
         return _with(base, measure=PRECISION, limits=(args[0], args[1] if len(args) > 1 else 0))
+    if through_text and "." not in _QUOTED.sub("", new.type):
+        return _with(base, measure=CAST, type=new.type)
     return None
+
+
+# A double-quoted identifier: taken out before looking for the dot of a schema-qualified type name.
+_QUOTED = re.compile(r'"(?:[^"]|"")*"')
 
 
 def describe(check: DataCheck) -> str:
@@ -160,6 +173,8 @@ def _fit_words(check: DataCheck) -> str:
         return f"longer than {check.limits[0]} characters"
     if check.measure == RANGE:
         return f"outside {check.limits[0]}..{check.limits[1]}"
+    if check.measure == CAST:
+        return f"not valid input for {check.type}"
     return f"{check.limits[0] - check.limits[1]} digit(s) before the point at most"
 
 

@@ -1310,7 +1310,8 @@ def _retype_column(p: _Planner, alter: str, old: Column, new: Column, target: st
     kind, reason, cast = classify_type_change(old.type, new.type)
     using = _using(quote_ident(new.name), old.type, new.type) if cast else None
     # A narrowing fails on the values that do not fit: counted first, so the run refuses before the lock.
-    fit = checks.for_retype(live, old, new, target) if live and kind == DESTRUCTIVE else None
+    through_text = using == f"{quote_ident(new.name)}::text::{new.type}"
+    fit = checks.for_retype(live, old, new, target, through_text) if live and kind == DESTRUCTIVE else None
     hazards = _TYPE_CHANGE_HAZARDS[kind]
     if _uses_recreated_enum(p, new.type):
         hazards, reason = (Hazard.DATA_LOSS,), "enum re-created: a removed label makes the conversion fail"
