@@ -1,7 +1,8 @@
 """A/B of planning alone between two source trees of initjob: the CPU time of ``plan_sync`` on the same
 two schemas, which the load of a shared machine hardly moves (the wall time of a whole run does).
 
-    .venv/bin/python bench/plan_ab.py OLD_TREE [NEW_TREE] [--tables 1000] [--changes 50] [--reps 9] [--rounds 5] [--read]
+    .venv/bin/python bench/plan_ab.py OLD_TREE [NEW_TREE] [--tables 1000] [--changes 50] [--reps 9] [--rounds 5]
+                                      [--read]
 
 A tree is a directory holding an ``initjob/`` package (``git archive REV initjob | tar -x -C DIR``);
 with one tree given, this checkout is the second. The schemas are those of ``bench/bench_plan.py``

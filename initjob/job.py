@@ -169,10 +169,12 @@ def _apply(conn: Connection, cfg: Config, tree: Tree, decision: Decision) -> lis
             return []
         return sync.apply_plan(conn, cfg.apply, decision.comparison, list(tree.schema_files), tree.hash,
                                _expanded(cfg, tree, decision))
+    if isinstance(decision, ApplyFiles):
+        from initjob import fresh  # not sync: a fresh apply needs neither the planner nor a shadow database
+
+        return fresh.apply_files(conn, cfg.apply, list(tree.schema_files), tree.hash)
     from initjob import sync
 
-    if isinstance(decision, ApplyFiles):
-        return sync.apply_files(conn, cfg.apply, list(tree.schema_files), tree.hash)
     assert isinstance(decision, Sync), f"unexpected decision {decision!r}"
     if decision.adopting:
         logs.event("sync.adopting", hint="the database already holds objects: initjob compares instead of "

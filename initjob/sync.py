@@ -1,9 +1,9 @@
 """Auto-sync's database edges: build the desired state, compare it with the live schema, apply.
 
-A fresh database gets the files as written, in one transaction.  Otherwise the desired state is
-read from a shadow database (or, for hand-made drift with unchanged files, from the snapshot
-recorded at the last sync), compared with the live catalog, and the plan applied step by step;
-the result is compared again on the full model before anything is recorded.
+A fresh database gets the files as written, in one transaction (``fresh``, apart).  Otherwise the
+desired state is read from a shadow database (or, for hand-made drift with unchanged files, from the
+snapshot recorded at the last sync), compared with the live catalog, and the plan applied step by
+step; the result is compared again on the full model before anything is recorded.
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ from initjob.schema.scope import (
     managed_schemas,
     nonempty_schemas,
     same_schema,
-    without_empty_public,
 )
 from initjob.source import SqlFile, checksums, undeclared_empty
 from initjob.state import DbState
@@ -155,20 +154,6 @@ def _recorded(conn: Connection, history_schema: str) -> catalog.Snapshot | None:
     except ValueError:
         logs.event("sync.rebuilding_desired", reason="no recorded snapshot in this format")
         return None
-
-
-def apply_files(conn: Connection, settings: ApplySettings, files: list[SqlFile], tree_hash: str) -> list[str]:
-    """A database with nothing in it gets the files as written, and the state, in one transaction."""
-    def finish() -> list[sql.Composed]:
-        # An empty desired state still records what it covers (public), or verify would compare everything.
-        schemas = managed_schemas(conn, settings.history_schema)
-        schemas = without_empty_public(conn, schemas) or schemas
-        return recorded.state_statements(conn, settings, "auto-sync", schemas, checksums(files), tree_hash=tree_hash)
-
-    executor.with_lock_retries("schema", lambda: executor.run_files_in_transaction(
-        conn, files, settings.ddl_lock_timeout, finish))
-    logs.event("sync.applied", files=len(files), fresh=True)
-    return [f.path for f in files]
 
 
 @progress.phased("sync.apply")  # signs of life on a large tree (issue 20 item 7)

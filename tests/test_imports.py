@@ -202,9 +202,24 @@ def test_a_migrations_mode_run_never_loads_sync(tmp_path: Path, db_url: str) -> 
     assert not any("initjob.sync" in loaded for _, loaded in (first, second, noop))
 
 
+def test_a_fresh_auto_sync_run_loads_no_planner(tmp_path: Path, db_url: str) -> None:
+    """An empty database gets the files as written: neither the planner nor the shadow database's edges are
+    loaded; the next run, which compares, loads them."""
+    sql_dir = tmp_path / "sql"
+    (sql_dir / "schema").mkdir(parents=True)
+    (sql_dir / "schema" / "t.sql").write_text("CREATE TABLE t (id bigint PRIMARY KEY);\n")
+    env = base_env(DATABASE_URL=db_url, INITJOB_SQL_DIR=str(sql_dir))
+    code, loaded = _loaded_by_run(tmp_path, "fresh", env)
+    assert code == 0 and "initjob.fresh" in loaded
+    assert not {"initjob.sync", "initjob.schema.diff", "initjob.schema.renames", "initjob.db.shadow"} & loaded
+    (sql_dir / "schema" / "t.sql").write_text("CREATE TABLE t (id bigint PRIMARY KEY, u text);\n")
+    code, loaded = _loaded_by_run(tmp_path, "change", env)
+    assert code == 0 and {"initjob.sync", "initjob.schema.diff"} <= loaded
+
+
 # The commands sit above the decision loop (they settle through facts); the steps it sequences sit below.
 COMMAND_LEVEL = {"initjob.cli", "initjob.job", "initjob.commands", "initjob.lint"}
-STEPS = {"initjob.migrate", "initjob.sync", "initjob.repeat", "initjob.transition", "initjob.facts"}
+STEPS = {"initjob.migrate", "initjob.sync", "initjob.fresh", "initjob.repeat", "initjob.transition", "initjob.facts"}
 
 
 def reachable(g: dict[str, set[str]], start: str) -> set[str]:
