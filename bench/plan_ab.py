@@ -56,7 +56,7 @@ for _ in range(int(sys.argv[4]) + 1):
     start = time.process_time()
     steps = len(plan_sync(*snaps).steps)
     times.append(time.process_time() - start)
-print(json.dumps({"cpu_s": times[1:], "steps": steps, "from": catalog.__file__}))
+print(json.dumps({"seconds": times[1:], "count": steps, "from": catalog.__file__}))
 """
 
 # The same for --read: the live snapshot read, wall time, in one session.
@@ -71,7 +71,7 @@ with psycopg.connect(sys.argv[2], autocommit=True) as conn:
         start = time.perf_counter()
         rows = len(catalog.read_snapshot(conn, ["bench"]).tables)
         times.append(time.perf_counter() - start)
-print(json.dumps({"cpu_s": times[1:], "steps": rows, "from": catalog.__file__}))
+print(json.dumps({"seconds": times[1:], "count": rows, "from": catalog.__file__}))
 """
 
 
@@ -111,8 +111,8 @@ def main(argv: list[str]) -> int:
                 got = json.loads(done.stdout.strip().splitlines()[-1])
                 if not got["from"].startswith(str(tree)):
                     raise SystemExit(f"{tree}: imported initjob from {got['from']}")
-                samples[tree] += got["cpu_s"]
-                steps[tree] = got["steps"]
+                samples[tree] += got["seconds"]  # CPU of a plan, or wall of a read
+                steps[tree] = got["count"]
     what = ("read_snapshot of the live schema: wall time of one read" if args.read else
             f"plan_sync with {args.changes} changes: CPU time of one plan")
     print(f"{what}, {args.tables} tables, {args.rounds} rounds x {args.reps}, "

@@ -1310,7 +1310,7 @@ def _retype_column(p: _Planner, alter: str, old: Column, new: Column, target: st
     kind, reason, cast = classify_type_change(old.type, new.type)
     using = _using(quote_ident(new.name), old.type, new.type) if cast else None
     # A narrowing fails on the values that do not fit: counted first, so the run refuses before the lock.
-    through_text = using == f"{quote_ident(new.name)}::text::{new.type}"
+    through_text = using == _via_text(quote_ident(new.name), new.type)
     fit = checks.for_retype(live, old, new, target, through_text) if live and kind == DESTRUCTIVE else None
     hazards = _TYPE_CHANGE_HAZARDS[kind]
     if _uses_recreated_enum(p, new.type):
@@ -1341,6 +1341,12 @@ def _using(column: str, old: str, new: str) -> str:
         # An explicit cast to varchar(n) cuts longer values silently; the text form is converted by
         # ALTER ... TYPE's assignment cast instead, which fails on a value too long.
         return f"{column}::text"
+    return _via_text(column, new)
+
+
+def _via_text(column: str, new: str) -> str:
+    """The value's text form cast to the new type: ``_using``'s general case, the one a data check can
+    ask the new type's input about without converting (``checks.for_retype``)."""
     return f"{column}::text::{new}"
 
 
